@@ -1,0 +1,10 @@
+import click
+
+
+@click.group()
+def cli() -> None:
+    """Pixie."""
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Storage ports (:mod:`pixie.storage.interfaces`), records, and the SQL implementation in :mod:`pixie.storage.sql`."""

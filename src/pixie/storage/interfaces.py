@@ -1,0 +1,257 @@
+"""Storage ports: small typed Protocols, each method scoped by tenant and saying which part of Pixie uses it.
+
+They exist so that SQLite and PostgreSQL meet one contract, checked by one test suite (``tests/storage``) — not to
+make fakes. :mod:`pixie.server.app` is the one place that picks an implementation.
+
+Atomicity is part of the contract: :meth:`CodeStore.redeem` and :meth:`RefreshTokenStore.rotate` each let exactly
+one of any number of concurrent callers win, on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pixie.storage.records import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    CodeRedemption,
+    Consent,
+    Event,
+    RefreshFamily,
+    RefreshRotation,
+    RefreshToken,
+    SigningKey,
+    SsoSession,
+    Tenant,
+    TenantSettings,
+    User,
+)
+from pixie.types import KeyState, TenantId, Timestamp
+
+__all__ = [
+    "AccessTokenDenyList",
+    "AlreadyExists",
+    "AuthorizationRequestStore",
+    "ClientStore",
+    "CodeStore",
+    "ConsentStore",
+    "EventStore",
+    "KeyStore",
+    "RefreshTokenStore",
+    "SessionStore",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "TenantStore",
+    "UserStore",
+]
+
+
+class StorageError(Exception):
+    """Base of storage failures that callers are expected to handle."""
+
+
+class AlreadyExists(StorageError):
+    """A record with the same key exists (duplicate tenant, client id or username)."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached. The HTTP edge answers ``temporarily_unavailable`` (503)."""
+
+
+class TenantStore(Protocol):
+    async def create(self, tenant: Tenant) -> None:
+        """Raises :class:`AlreadyExists`. Used by: CLI ``tenants create``, admin API, ``serve`` (default tenant)."""
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None:
+        """Used by: tenant resolution on every request (cached by :mod:`pixie.tenancy`)."""
+
+    async def list(self) -> list[Tenant]:
+        """All tenants ordered by id. Used by: CLI ``tenants list``, admin API."""
+
+    async def set_disabled(self, tenant_id: TenantId, disabled: bool) -> bool:
+        """False when no such tenant. Used by: CLI ``tenants disable``, admin API."""
+
+    async def update_settings(self, tenant_id: TenantId, settings: TenantSettings) -> bool:
+        """False when no such tenant. Used by: admin API."""
+
+
+class ClientStore(Protocol):
+    async def create(self, client: Client) -> None:
+        """Raises :class:`AlreadyExists` for a duplicate (tenant, client_id). Used by: CLI ``clients create``."""
+
+    async def get(self, tenant_id: TenantId, client_id: str) -> Client | None:
+        """Used by: authorize (validation before login), token (client authentication), revoke, introspect."""
+
+    async def list(self, tenant_id: TenantId) -> list[Client]:
+        """Ordered by client_id. Used by: admin API, CORS origin derivation."""
+
+    async def set_disabled(self, tenant_id: TenantId, client_id: str, disabled: bool) -> bool:
+        """False when no such client. Used by: admin API."""
+
+
+class UserStore(Protocol):
+    async def create(self, user: User) -> None:
+        """Raises :class:`AlreadyExists` for a duplicate (tenant, username). Used by: CLI ``users create``."""
+
+    async def get(self, tenant_id: TenantId, user_id: str) -> User | None:
+        """Used by: SSO session resumption, token issuance (``sub``)."""
+
+    async def get_by_username(self, tenant_id: TenantId, username: str) -> User | None:
+        """Used by: login."""
+
+    async def list(self, tenant_id: TenantId) -> list[User]:
+        """Ordered by username. Used by: admin API."""
+
+    async def set_password_hash(self, tenant_id: TenantId, user_id: str, password_hash: str) -> bool:
+        """Replace a hash (Argon2 parameter upgrade on login). Used by: login."""
+
+
+class SessionStore(Protocol):
+    async def create(self, session: SsoSession) -> None:
+        """Used by: login (authorization-code grant)."""
+
+    async def get(self, tenant_id: TenantId, session_hash: str) -> SsoSession | None:
+        """The session whatever its state; callers check :meth:`SsoSession.live`. Used by: authorize (SSO)."""
+
+    async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
+        """Move ``last_seen_at`` forward (idle expiry). Used by: authorize (SSO)."""
+
+    async def revoke(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
+        """Used by: logout."""
+
+
+class ConsentStore(Protocol):
+    async def get(self, tenant_id: TenantId, user_id: str, client_id: str) -> Consent | None:
+        """Used by: authorize (skip consent for a remembered subset of scopes)."""
+
+    async def grant(
+        self, tenant_id: TenantId, user_id: str, client_id: str, scopes: Sequence[str], now: Timestamp
+    ) -> Consent:
+        """Adds ``scopes`` to what was granted before (union) and returns the result. Used by: consent."""
+
+    async def revoke(self, tenant_id: TenantId, user_id: str, client_id: str) -> None:
+        """Used by: admin API, user self-service."""
+
+
+class AuthorizationRequestStore(Protocol):
+    async def create(self, request: AuthorizationRequest) -> None:
+        """Used by: authorize (after validation, before login/consent)."""
+
+    async def get(self, tenant_id: TenantId, request_id: str, now: Timestamp) -> AuthorizationRequest | None:
+        """None when unknown or expired. Used by: login, consent."""
+
+    async def set_user(
+        self, tenant_id: TenantId, request_id: str, user_id: str, auth_time: Timestamp
+    ) -> bool:
+        """Record who logged in for this request. Used by: login."""
+
+    async def delete(self, tenant_id: TenantId, request_id: str) -> bool:
+        """True iff this call deleted it (so a request completes once). Used by: consent, code issuance."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Used by: housekeeping."""
+
+
+class CodeStore(Protocol):
+    async def create(self, code: AuthorizationCode) -> None:
+        """Used by: authorization-code grant (issue after consent)."""
+
+    async def redeem(self, tenant_id: TenantId, code_hash: str, now: Timestamp) -> CodeRedemption:
+        """Atomically consume a code: of any number of concurrent callers exactly one gets ``redeemed``.
+        Used by: authorization-code grant (token exchange)."""
+
+    async def record_issued(
+        self,
+        tenant_id: TenantId,
+        code_hash: str,
+        *,
+        family_id: str | None,
+        access_jti: str,
+        access_expires_at: Timestamp,
+    ) -> None:
+        """Remember what a redeemed code produced, so a replay can revoke it (RFC 9700 §4.2.4).
+        Used by: authorization-code grant."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Delete codes expired long enough that a replay no longer matters. Used by: housekeeping."""
+
+
+class RefreshTokenStore(Protocol):
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+        """Used by: authorization-code grant (first refresh token of an authorization)."""
+
+    async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
+        """Used by: introspection, revocation."""
+
+    async def get(self, tenant_id: TenantId, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
+        """Used by: revocation, introspection."""
+
+    async def rotate(
+        self,
+        tenant_id: TenantId,
+        token_hash: str,
+        successor: RefreshToken,
+        now: Timestamp,
+        *,
+        retry_response: bytes | None = None,
+    ) -> RefreshRotation:
+        """Atomically mark ``token_hash`` used and insert ``successor``; of any number of concurrent callers
+        exactly one gets ``rotated``. Fails (``revoked``/``expired``/``unknown``) without writing when the family is
+        revoked or past its absolute lifetime, or the token is unknown or idle-expired. Used by: refresh grant."""
+
+    async def revoke_family(self, tenant_id: TenantId, family_id: str, reason: str, now: Timestamp) -> bool:
+        """Revoke every token of the family and deny-list the live access tokens recorded on it.
+        True iff this call revoked it. Used by: refresh grant (reuse), code replay, revocation, logout."""
+
+
+class AccessTokenDenyList(Protocol):
+    async def deny(self, tenant_id: TenantId, jti: str, expires_at: Timestamp) -> None:
+        """Idempotent. Used by: revocation of an access token."""
+
+    async def is_denied(self, tenant_id: TenantId, jti: str) -> bool:
+        """Used by: introspection."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Used by: housekeeping."""
+
+
+class KeyStore(Protocol):
+    async def add(self, key: SigningKey) -> None:
+        """Used by: key ring (first key, rotation)."""
+
+    async def list(self, tenant_id: TenantId) -> list[SigningKey]:
+        """Every key of the tenant, oldest first. Used by: key ring, JWKS, CLI ``keys list``."""
+
+    async def set_state(self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp) -> bool:
+        """Moves ``activated_at`` / ``retired_at`` with the state. Used by: key ring rotation."""
+
+
+class EventStore(Protocol):
+    async def append(self, events: Sequence[Event]) -> None:
+        """One batched write. Used by: the database event sink."""
+
+    async def query(
+        self, tenant_id: TenantId, since: Timestamp, until: Timestamp, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        """Events in ``[since, until)`` ordered by time. Used by: dashboard, ``pixie stats``."""
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Every store of one backend, built by the composition root."""
+
+    tenants: TenantStore
+    clients: ClientStore
+    users: UserStore
+    sessions: SessionStore
+    consents: ConsentStore
+    requests: AuthorizationRequestStore
+    codes: CodeStore
+    refresh: RefreshTokenStore
+    denylist: AccessTokenDenyList
+    keys: KeyStore
+    events: EventStore

@@ -1,0 +1,256 @@
+"""Typed records that the stores read and write. Frozen: a changed record is a new record.
+
+Secrets never appear here in plaintext: codes, refresh tokens, session ids and client secrets are carried as
+their SHA-256 hex digests (``*_hash``), user passwords as Argon2id hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pixie.types import ClientAuthMethod, ClientType, KeyState, TenantId, Timestamp
+
+__all__ = [
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "Client",
+    "CodeRedemption",
+    "Consent",
+    "Event",
+    "RefreshFamily",
+    "RefreshRotation",
+    "RefreshToken",
+    "SigningKey",
+    "SsoSession",
+    "Tenant",
+    "TenantSettings",
+    "User",
+]
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """Per-tenant policy. Stored as JSON; unknown keys from newer versions are ignored on read."""
+
+    access_token_ttl: int = 300
+    code_ttl: int = 60
+    request_ttl: int = 600
+    refresh_idle_ttl: int = 14 * 24 * 3600
+    refresh_absolute_ttl: int = 90 * 24 * 3600
+    session_idle_ttl: int = 8 * 3600
+    session_absolute_ttl: int = 7 * 24 * 3600
+    signing_alg: str = "ES256"
+    default_audience: str | None = None
+    allowed_grant_types: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
+    login_title: str = "Sign in"
+    brand_color: str = "#4f46e5"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: TenantId
+    display_name: str
+    created_at: Timestamp
+    disabled: bool = False
+    settings: TenantSettings = field(default_factory=TenantSettings)
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered client. ``secret_hash`` is None exactly for public clients."""
+
+    tenant_id: TenantId
+    client_id: str
+    client_type: ClientType
+    token_endpoint_auth_method: ClientAuthMethod
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    created_at: Timestamp
+    secret_hash: str | None = None
+    audiences: tuple[str, ...] = ()
+    name: str = ""
+    refresh_grace_seconds: int = 0
+    access_token_ttl: int | None = None
+    refresh_idle_ttl: int | None = None
+    refresh_absolute_ttl: int | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class User:
+    tenant_id: TenantId
+    user_id: str
+    username: str
+    password_hash: str
+    created_at: Timestamp
+    roles: tuple[str, ...] = ()
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class SsoSession:
+    """A signed-in browser. Idle expiry is ``last_seen_at + idle_ttl``; absolute expiry is fixed at creation."""
+
+    tenant_id: TenantId
+    session_hash: str
+    user_id: str
+    auth_time: Timestamp
+    created_at: Timestamp
+    last_seen_at: Timestamp
+    idle_ttl: int
+    absolute_expires_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+    def live(self, now: Timestamp) -> bool:
+        return self.revoked_at is None and now < self.absolute_expires_at and now < self.last_seen_at + self.idle_ttl
+
+
+@dataclass(frozen=True)
+class Consent:
+    tenant_id: TenantId
+    user_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: Timestamp
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request waiting for login and consent (RFC 6749 §4.1.1, RFC 7636 §4.3).
+
+    ``redirect_uri_provided`` records whether the client sent ``redirect_uri``: then the token request must repeat
+    it (RFC 6749 §4.1.3). ``csrf_hash`` binds the login and consent forms to this request.
+    """
+
+    tenant_id: TenantId
+    request_id: str
+    client_id: str
+    redirect_uri: str
+    redirect_uri_provided: bool
+    scopes: tuple[str, ...]
+    state: str | None
+    code_challenge: str
+    code_challenge_method: str
+    prompt: tuple[str, ...]
+    correlation_id: str
+    csrf_hash: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    user_id: str | None = None
+    auth_time: Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """An issued code, bound to everything the token request must match (RFC 9700 §4.5, §2.1.1)."""
+
+    tenant_id: TenantId
+    code_hash: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    redirect_uri_provided: bool
+    scopes: tuple[str, ...]
+    code_challenge: str
+    code_challenge_method: str
+    auth_time: Timestamp
+    correlation_id: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    consumed_at: Timestamp | None = None
+    family_id: str | None = None
+    access_jti: str | None = None
+    access_expires_at: Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class CodeRedemption:
+    """Outcome of one attempt to consume a code.
+
+    ``redeemed``: this caller won and owns the code. ``replayed``: the code was already consumed — the caller must
+    revoke what was issued from it (RFC 9700 §4.2.4). ``expired`` / ``unknown``: plain ``invalid_grant``.
+    """
+
+    status: Literal["redeemed", "replayed", "expired", "unknown"]
+    code: AuthorizationCode | None
+
+
+@dataclass(frozen=True)
+class RefreshFamily:
+    """Every refresh token descending from one authorization (RFC 9700 §4.14.2)."""
+
+    tenant_id: TenantId
+    family_id: str
+    client_id: str
+    user_id: str | None
+    scopes: tuple[str, ...]
+    auth_time: Timestamp | None
+    created_at: Timestamp
+    absolute_expires_at: Timestamp
+    revoked_at: Timestamp | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """One refresh token of a family. ``used_at``/``replaced_by_hash`` are set when it is rotated;
+    ``retry_response`` holds the successor's token response encrypted under a key derived from this token, so an
+    identical retry inside the grace window can get the same pair again without storing any token in plaintext."""
+
+    tenant_id: TenantId
+    token_hash: str
+    family_id: str
+    scopes: tuple[str, ...]
+    created_at: Timestamp
+    expires_at: Timestamp
+    access_jti: str | None = None
+    access_expires_at: Timestamp | None = None
+    used_at: Timestamp | None = None
+    replaced_by_hash: str | None = None
+    retry_response: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RefreshRotation:
+    """Outcome of one attempt to rotate a refresh token.
+
+    ``rotated``: this caller won; ``successor`` is now live. ``already_used``: it was rotated before (reuse, or a
+    retry inside the grace window — the caller decides with ``token.used_at`` and ``token.retry_response``).
+    ``revoked`` / ``expired`` / ``unknown``: ``invalid_grant``.
+    """
+
+    status: Literal["rotated", "already_used", "revoked", "expired", "unknown"]
+    token: RefreshToken | None
+    family: RefreshFamily | None
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A signing key of a tenant. ``kid`` is the RFC 7638 thumbprint; the private key is encrypted at rest."""
+
+    tenant_id: TenantId
+    kid: str
+    alg: str
+    state: KeyState
+    private_key_encrypted: bytes
+    public_jwk: dict[str, Any]
+    created_at: Timestamp
+    activated_at: Timestamp | None = None
+    retired_at: Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a flow, as stored for analytics (see :mod:`pixie.events`)."""
+
+    tenant_id: TenantId
+    kind: str
+    outcome: str
+    created_at: Timestamp
+    client_id: str | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    correlation_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
