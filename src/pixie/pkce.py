@@ -15,8 +15,8 @@ import secrets
 from pixie.security import constant_time_equals
 
 __all__ = [
-    "SUPPORTED_METHODS",
     "PKCEError",
+    "SUPPORTED_METHODS",
     "create_challenge",
     "generate_verifier",
     "validate_challenge",

@@ -11,7 +11,27 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["constant_time_equals", "hash_secret", "new_id", "new_token"]
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = [
+    "DecryptionFailed",
+    "constant_time_equals",
+    "decrypt_at_rest",
+    "derive_key",
+    "encrypt_at_rest",
+    "hash_secret",
+    "new_id",
+    "new_token",
+]
+
+_NONCE_BYTES = 12
+
+
+class DecryptionFailed(ValueError):
+    """Ciphertext that the key cannot open: wrong master key, wrong context, or tampering."""
 
 
 def new_token(nbytes: int = 32) -> str:
@@ -40,3 +60,23 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     a_bytes = a.encode("utf-8") if isinstance(a, str) else a
     b_bytes = b.encode("utf-8") if isinstance(b, str) else b
     return hmac.compare_digest(a_bytes, b_bytes)
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A 256-bit key for one purpose, derived from ``secret`` with HKDF-SHA256 (RFC 5869)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode("utf-8")).derive(secret)
+
+
+def encrypt_at_rest(key: bytes, plaintext: bytes, context: str) -> bytes:
+    """AES-256-GCM with a random nonce; ``context`` (e.g. tenant and kid) is bound as associated data so a
+    ciphertext cannot be moved to another row. Output: nonce || ciphertext+tag."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context.encode("utf-8"))
+
+
+def decrypt_at_rest(key: bytes, blob: bytes, context: str) -> bytes:
+    """Open what :func:`encrypt_at_rest` sealed under the same key and context."""
+    try:
+        return AESGCM(key).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context.encode("utf-8"))
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("cannot decrypt: wrong key or context, or the data was altered") from None

@@ -1,5 +1,5 @@
 """The ``pixie`` command (see :mod:`pixie.cli.main`)."""
 
-from pixie.cli.main import main
+from pixie.cli.main import cli, main
 
-__all__ = ["main"]
+__all__ = ["cli", "main"]

@@ -1,0 +1,238 @@
+"""Administrative commands: ``clients``, ``users``, ``tenants`` and ``keys``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import click
+
+from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.management import (
+    GRANT_TYPES,
+    InvalidRegistration,
+    create_tenant,
+    create_user,
+    register_client,
+)
+from pixie.storage.interfaces import AlreadyExists
+from pixie.storage.records import Client, Tenant
+from pixie.types import TenantId
+
+__all__ = ["clients", "keys", "tenants", "users"]
+
+
+def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:
+    if opened_tenant is None:
+        raise click.UsageError(f"no tenant named {name!r} (create it with: pixie tenants create {name})")
+    return opened_tenant
+
+
+def _client_json(client: Client, secret: str | None) -> str:
+    data: dict[str, object] = {
+        "tenant": client.tenant_id,
+        "client_id": client.client_id,
+        "client_type": client.client_type,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scope": " ".join(client.scopes),
+        "audiences": list(client.audiences),
+    }
+    if secret is not None:
+        data["client_secret"] = secret
+    return json.dumps(data, indent=2)
+
+
+@cli.group()
+def clients() -> None:
+    """Register OAuth clients."""
+
+
+@clients.command("create")
+@click.argument("client_id")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
+@click.option("--public", is_flag=True, help="Public client (SPA, mobile, CLI): no secret, PKCE only.")
+@click.option("--secret", help="Caller-chosen secret (for migrations and tests).")
+@click.option("--generate-secret", is_flag=True, help="Generate a 256-bit secret, printed once.")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(GRANT_TYPES),
+    help="Allowed grant (repeatable; default authorization_code + refresh_token).",
+)
+@click.option("--scope", default="", help='Allowed scopes, space separated, e.g. "properties:read tenants:read".')
+@click.option("--audience", "audiences", multiple=True, help="Audience of its access tokens (repeatable).")
+@click.option("--refresh-grace-seconds", type=click.IntRange(0, 60), default=0, show_default=True)
+@tenant_option
+@database_option
+def create_client(
+    client_id: str,
+    redirect_uris: tuple[str, ...],
+    public: bool,
+    secret: str | None,
+    generate_secret: bool,
+    grant_types: tuple[str, ...],
+    scope: str,
+    audiences: tuple[str, ...],
+    refresh_grace_seconds: int,
+    tenant: str,
+    database_url: str,
+) -> None:
+    """Register CLIENT_ID and print it as JSON (a generated secret is shown once)."""
+    if sum([public, secret is not None, generate_secret]) != 1:
+        raise click.UsageError("choose exactly one of --public, --secret SECRET, --generate-secret")
+    if secret is not None and len(secret) < 32:
+        click.echo("pixie: warning: a secret shorter than 32 characters is weak; prefer --generate-secret", err=True)
+
+    async def run() -> str:
+        async with open_storage(database_url) as opened:
+            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            try:
+                created = await register_client(
+                    opened.storage,
+                    tenant,
+                    client_id,
+                    redirect_uris=redirect_uris,
+                    public=public,
+                    secret=secret,
+                    grant_types=grant_types or ("authorization_code", "refresh_token"),
+                    scopes=scope.split(),
+                    audiences=audiences,
+                    refresh_grace_seconds=refresh_grace_seconds,
+                )
+            except AlreadyExists:
+                raise AlreadyExists(f"client {client_id!r} already exists in tenant {tenant!r}") from None
+            return _client_json(created.client, created.secret if secret is None else None)
+
+    click.echo(run_async(run()))
+
+
+@cli.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@click.option("--role", "roles", multiple=True, help="Role (repeatable), e.g. admin.")
+@tenant_option
+@database_option
+def create_user_command(username: str, password_stdin: bool, roles: tuple[str, ...], tenant: str, database_url: str) -> None:
+    """Create USERNAME with an Argon2id-hashed password."""
+    if not password_stdin:
+        raise click.UsageError("pass the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidRegistration("no password on standard input")
+
+    async def run() -> str:
+        async with open_storage(database_url) as opened:
+            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            try:
+                user = await create_user(opened.storage, tenant, username, password, roles=roles)
+            except AlreadyExists:
+                raise AlreadyExists(f"user {username!r} already exists in tenant {tenant!r}") from None
+            return json.dumps({"tenant": tenant, "username": user.username, "sub": user.user_id, "roles": list(user.roles)})
+
+    click.echo(run_async(run()))
+
+
+@cli.group()
+def tenants() -> None:
+    """Manage tenants (each its own issuer, keys, clients and users)."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--display-name", help="Human-readable name.")
+@database_option
+def create_tenant_command(name: str, display_name: str | None, database_url: str) -> None:
+    """Create tenant NAME with issuer {base}/t/NAME and its own signing keys."""
+
+    async def run() -> str:
+        async with open_storage(database_url) as opened:
+            try:
+                created = await create_tenant(
+                    opened.storage, opened.keyring, name, display_name=display_name, settings=None
+                )
+            except AlreadyExists:
+                raise AlreadyExists(f"tenant {name!r} already exists") from None
+            return json.dumps({"tenant": created.id, "issuer": f"{opened.settings.issuer}/t/{created.id}"})
+
+    click.echo(run_async(run()))
+
+
+@tenants.command("list")
+@database_option
+def list_tenants(database_url: str) -> None:
+    """List tenants as JSON lines."""
+
+    async def run() -> list[Tenant]:
+        async with open_storage(database_url) as opened:
+            return await opened.storage.tenants.list()
+
+    for tenant in run_async(run()):
+        click.echo(json.dumps({"tenant": tenant.id, "display_name": tenant.display_name, "disabled": tenant.disabled}))
+
+
+@cli.group()
+def keys() -> None:
+    """Signing keys: list and rotate."""
+
+
+@keys.command("list")
+@tenant_option
+@database_option
+def list_keys(tenant: str, database_url: str) -> None:
+    """List the tenant's signing keys (kid, algorithm, state, dates)."""
+
+    async def run() -> list[dict[str, object]]:
+        async with open_storage(database_url) as opened:
+            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            rows = []
+            for key in await opened.keyring.list(tenant):
+                rows.append(
+                    {
+                        "kid": key.kid,
+                        "alg": key.alg,
+                        "state": str(key.state),
+                        "created": _iso(key.created_at),
+                        "activated": _iso(key.activated_at),
+                        "retired": _iso(key.retired_at),
+                    }
+                )
+            return rows
+
+    for row in run_async(run()):
+        click.echo(json.dumps(row))
+
+
+@keys.command("rotate")
+@click.option(
+    "--retire-after",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds a demoted key stays published (longer than the longest access-token lifetime).",
+)
+@tenant_option
+@database_option
+def rotate_keys(retire_after: float, tenant: str, database_url: str) -> None:
+    """Promote the next key to active, demote the active key to retiring, create a new next key."""
+
+    async def run() -> str:
+        async with open_storage(database_url) as opened:
+            found = _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            report = await opened.keyring.rotate(tenant, alg=found.settings.signing_alg, retire_after=retire_after)
+            return json.dumps(asdict(report))
+
+    click.echo(run_async(run()))
+
+
+def _iso(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,109 @@
+"""Settings for one Pixie instance, and the master key that encrypts signing keys at rest.
+
+Settings are a value passed down from the composition root (no module-level globals), so tests and tenants can
+differ inside one process.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "load_master_key", "validate_issuer"]
+
+DEFAULT_DATABASE_URL = "sqlite:///pixie.db"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+log = logging.getLogger("pixie.config")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work. The message is one line, fit for the command line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one Pixie instance needs to start.
+
+    ``issuer`` is the base URL of the default tenant; other tenants live under ``{issuer}/t/{name}``.
+    ``insecure_allow_http`` permits an ``http`` issuer on a non-loopback host (never do this in production: RFC 8414
+    §2 requires https).
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    issuer: str = "http://127.0.0.1:8000"
+    master_key: bytes = b""
+    insecure_allow_http: bool = False
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        database_url: str | None = None,
+        issuer: str | None = None,
+        insecure_allow_http: bool = False,
+    ) -> Settings:
+        """Read ``PIXIE_DATABASE_URL``, ``PIXIE_ISSUER``, ``PIXIE_SECRET_KEY`` / ``PIXIE_SECRET_FILE``; explicit
+        arguments win over the environment."""
+        env = os.environ if env is None else env
+        settings = cls(
+            database_url=database_url or env.get("PIXIE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            issuer=(issuer or env.get("PIXIE_ISSUER") or "http://127.0.0.1:8000").rstrip("/"),
+            master_key=load_master_key(env),
+            insecure_allow_http=insecure_allow_http,
+        )
+        validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
+        return settings
+
+
+def validate_issuer(issuer: str, *, insecure_allow_http: bool = False) -> None:
+    """An issuer is an https URL without query or fragment (RFC 8414 §2); http is allowed on loopback for
+    development, and elsewhere only with the loudly named ``insecure_allow_http``."""
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"issuer {issuer!r} must be an absolute https URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"issuer {issuer!r} must not have a query or fragment (RFC 8414 §2)")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        if not insecure_allow_http:
+            raise ConfigError(f"issuer {issuer!r} uses http on a non-loopback host; use https")
+        log.warning("insecure_allow_http is on: issuer %s is served over plain http", issuer)
+
+
+def load_master_key(env: Mapping[str, str]) -> bytes:
+    """The master key: ``PIXIE_SECRET_KEY`` (base64url of at least 32 bytes), else the file named by
+    ``PIXIE_SECRET_FILE`` (default ``pixie.secret`` in the working directory), created with mode 0600 and a
+    warning when missing."""
+    raw = env.get("PIXIE_SECRET_KEY")
+    if raw:
+        return _decode_key(raw, "PIXIE_SECRET_KEY")
+    path = Path(env.get("PIXIE_SECRET_FILE") or "pixie.secret")
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+        return _decode_key(path.read_text().strip(), str(path))
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+    log.warning("PIXIE_SECRET_KEY is not set: generated a master key into %s (mode 0600); keep it safe", path)
+    return key
+
+
+def _decode_key(raw: str, source: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (ValueError, TypeError):
+        raise ConfigError(f"{source} is not base64url") from None
+    if len(key) < 32:
+        raise ConfigError(f"{source} must decode to at least 32 bytes, got {len(key)}")
+    return key

@@ -1,0 +1,187 @@
+"""Registering tenants, clients and users: what the CLI (and later the admin API) does, as plain functions.
+
+Validation lives here so that every entry point refuses the same bad input with the same one-line message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from pixie import scopes as scope_rules
+from pixie.passwords import PasswordPolicy, hash_password
+from pixie.security import hash_secret, new_id, new_token
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import Client, Tenant, TenantSettings, User
+from pixie.tenancy import DEFAULT_TENANT, validate_tenant_name
+from pixie.tokens.keys import KeyRing
+from pixie.types import ClientAuthMethod, ClientType, TenantId
+
+__all__ = [
+    "GRANT_TYPES",
+    "InvalidRegistration",
+    "NewClient",
+    "create_tenant",
+    "create_user",
+    "ensure_default_tenant",
+    "register_client",
+    "validate_redirect_uri",
+]
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class InvalidRegistration(ValueError):
+    """Registration input that can never work (a usage error: the CLI exits with 2)."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    secret: str | None
+    """The plaintext secret, shown once when it was generated; None for public clients."""
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Absolute URI without fragment (RFC 6749 §3.1.2); https, or http only on loopback (RFC 8252 §7.3), or a
+    private-use scheme with a dot for native apps (RFC 8252 §7.1). ``localhost`` is refused (RFC 8252 §8.3).
+
+    Spec: RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1.
+    """
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port
+    except ValueError:
+        raise InvalidRegistration(f"redirect URI {uri!r} is not a valid URI") from None
+    if not parts.scheme or any(ch.isspace() for ch in uri):
+        raise InvalidRegistration(f"redirect URI {uri!r} must be an absolute URI")
+    if parts.fragment or "#" in uri:
+        raise InvalidRegistration(f"redirect URI {uri!r} must not contain a fragment (RFC 6749 §3.1.2)")
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        if not parts.hostname:
+            raise InvalidRegistration(f"redirect URI {uri!r} has no host")
+    elif scheme == "http":
+        if parts.hostname == "localhost":
+            raise InvalidRegistration(f"redirect URI {uri!r}: use 127.0.0.1 or [::1], not localhost (RFC 8252 §8.3)")
+        if parts.hostname not in _LOOPBACK:
+            raise InvalidRegistration(f"redirect URI {uri!r} must use https unless its host is a loopback address")
+    elif "." not in scheme:
+        raise InvalidRegistration(
+            f"redirect URI {uri!r}: a private-use scheme must be a reverse domain name, e.g. com.example.app:/cb"
+        )
+    return uri
+
+
+async def ensure_default_tenant(storage: Storage, keyring: KeyRing) -> Tenant:
+    """Create the default tenant and its keys if they are missing (``pixie serve`` start-up)."""
+    tenant = await storage.tenants.get(DEFAULT_TENANT)
+    if tenant is None:
+        tenant = Tenant(id=DEFAULT_TENANT, display_name="Default", created_at=time.time())
+        await storage.tenants.create(tenant)
+    await keyring.ensure(tenant.id, tenant.settings.signing_alg)
+    return tenant
+
+
+async def create_tenant(
+    storage: Storage, keyring: KeyRing, name: str, *, display_name: str | None = None, settings: TenantSettings | None
+) -> Tenant:
+    """A new tenant with its own keys. Raises :class:`InvalidRegistration` or ``AlreadyExists``."""
+    try:
+        validate_tenant_name(name)
+    except ValueError as exc:
+        raise InvalidRegistration(str(exc)) from None
+    tenant = Tenant(
+        id=name, display_name=display_name or name, created_at=time.time(), settings=settings or TenantSettings()
+    )
+    await storage.tenants.create(tenant)
+    await keyring.ensure(tenant.id, tenant.settings.signing_alg)
+    return tenant
+
+
+async def register_client(
+    storage: Storage,
+    tenant_id: TenantId,
+    client_id: str,
+    *,
+    redirect_uris: Sequence[str],
+    public: bool,
+    secret: str | None = None,
+    grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+    scopes: Sequence[str] = (),
+    audiences: Sequence[str] = (),
+    auth_method: ClientAuthMethod | None = None,
+    refresh_grace_seconds: int = 0,
+) -> NewClient:
+    """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
+    (256 bits, returned once). Secrets are stored as SHA-256 hashes only.
+
+    Spec: RFC 6749 §2, RFC 7591 §2 (metadata rules), OAuth 2.1 §2.1 (client types).
+    """
+    if not client_id or len(client_id) > 255 or any(ch.isspace() or not ch.isprintable() for ch in client_id):
+        raise InvalidRegistration("client id must be 1-255 printable characters without spaces")
+    unknown = sorted(set(grant_types) - set(GRANT_TYPES))
+    if unknown:
+        raise InvalidRegistration(f"unknown grant type(s): {', '.join(unknown)}; known: {', '.join(GRANT_TYPES)}")
+    grants = tuple(dict.fromkeys(grant_types))
+    if public and "client_credentials" in grants:
+        raise InvalidRegistration("a public client cannot use client_credentials (RFC 6749 §4.4)")
+    if "authorization_code" in grants and not redirect_uris:
+        raise InvalidRegistration("the authorization_code grant needs at least one --redirect-uri")
+    uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in redirect_uris))
+    try:
+        scope_list = scope_rules.parse(" ".join(scopes))
+    except ValueError as exc:
+        raise InvalidRegistration(str(exc)) from None
+    if not 0 <= refresh_grace_seconds <= 60:
+        raise InvalidRegistration("refresh_grace_seconds must be between 0 and 60")
+    client_type: ClientType = "public" if public else "confidential"
+    plaintext: str | None = None
+    if not public:
+        plaintext = secret if secret is not None else new_token(32)
+        if not plaintext:
+            raise InvalidRegistration("a confidential client needs a non-empty secret")
+    method: ClientAuthMethod = auth_method or ("none" if public else "client_secret_basic")
+    if public != (method == "none"):
+        raise InvalidRegistration(f"auth method {method!r} does not fit a {client_type} client")
+    client = Client(
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_type=client_type,
+        token_endpoint_auth_method=method,
+        redirect_uris=uris,
+        grant_types=grants,
+        scopes=scope_list,
+        audiences=tuple(dict.fromkeys(audiences)),
+        created_at=time.time(),
+        secret_hash=hash_secret(plaintext) if plaintext is not None else None,
+        refresh_grace_seconds=refresh_grace_seconds,
+    )
+    await storage.clients.create(client)
+    return NewClient(client=client, secret=plaintext)
+
+
+async def create_user(
+    storage: Storage, tenant_id: TenantId, username: str, password: str, *, roles: Sequence[str] = ()
+) -> User:
+    """A user with an Argon2id password hash and a random, stable ``sub``."""
+    username = username.strip()
+    if not username or len(username) > 255 or not username.isprintable():
+        raise InvalidRegistration("username must be 1-255 printable characters")
+    try:
+        PasswordPolicy.check(password)
+    except ValueError as exc:
+        raise InvalidRegistration(str(exc)) from None
+    user = User(
+        tenant_id=tenant_id,
+        user_id=new_id(),
+        username=username,
+        password_hash=hash_password(password),
+        created_at=time.time(),
+        roles=tuple(dict.fromkeys(roles)),
+    )
+    await storage.users.create(user)
+    return replace(user, password_hash="")

@@ -1,0 +1,35 @@
+"""Scope strings (RFC 6749 §3.3): parsing, validation and subset rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["format_scopes", "is_subset", "parse"]
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def parse(value: str | None) -> tuple[str, ...]:
+    """Split a space-delimited scope string into unique tokens, keeping first-seen order.
+
+    Raises ``ValueError`` for characters RFC 6749 §3.3 forbids. Empty or None gives ``()``.
+
+    Spec: RFC 6749 §3.3.
+    """
+    if not value:
+        return ()
+    tokens = [t for t in value.split(" ") if t]
+    for token in tokens:
+        if not _TOKEN_RE.fullmatch(token):
+            raise ValueError("scope tokens may contain only printable ASCII without spaces, '\"' or '\\'")
+    return tuple(dict.fromkeys(tokens))
+
+
+def format_scopes(scopes: Iterable[str]) -> str:
+    return " ".join(scopes)
+
+
+def is_subset(requested: Iterable[str], allowed: Iterable[str]) -> bool:
+    return set(requested) <= set(allowed)

@@ -1,0 +1,1 @@
+"""The authorization server: :func:`pixie.server.app.create_app` builds it."""

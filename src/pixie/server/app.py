@@ -1,0 +1,79 @@
+"""The composition root: the one place that picks concrete implementations and wires them together.
+
+``create_app(settings)`` returns an ASGI app whose lifespan opens the database, applies migrations, makes sure the
+default tenant and its signing keys exist, and closes everything on shutdown. Nothing here is a module global, so
+two apps with different settings can live in one process (tests do).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+
+from pixie.config import Settings
+from pixie.management import ensure_default_tenant
+from pixie.server.context import AppContext
+from pixie.server.endpoints import discovery
+from pixie.server.rendering import ErrorGuard
+from pixie.server.security_headers import SecurityHeaders
+from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
+from pixie.tenancy import TenantResolver
+from pixie.tokens.keys import KeyRing
+
+__all__ = ["app_from_env", "create_app", "tenant_routes"]
+
+log = logging.getLogger("pixie.server")
+
+
+def tenant_routes() -> list[BaseRoute]:
+    """Routes every tenant has; mounted at ``/`` for the default tenant and at ``/t/{tenant}`` for the others."""
+    return [
+        Route("/jwks.json", discovery.jwks, methods=["GET"]),
+    ]
+
+
+def _routes() -> list[BaseRoute]:
+    well_known = "/.well-known/oauth-authorization-server"
+    return [
+        Route(well_known, discovery.metadata, methods=["GET"]),
+        # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
+        Route(well_known + "/t/{tenant}", discovery.metadata, methods=["GET"]),
+        Route("/t/{tenant}" + well_known, discovery.metadata, methods=["GET"]),
+        Mount("/t/{tenant}", routes=tenant_routes()),
+        *tenant_routes(),
+    ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        try:
+            await check_connection(engine)
+            await migrate(engine)
+            storage = build_storage(engine)
+            keyring = KeyRing(storage.keys, settings.master_key)
+            await ensure_default_tenant(storage, keyring)
+            app.state.pixie = AppContext(
+                settings=settings, storage=storage, keyring=keyring, tenants=TenantResolver(storage.tenants)
+            )
+            log.info("pixie is serving issuer %s", settings.issuer)
+            yield
+        finally:
+            await engine.dispose()
+
+    return Starlette(
+        routes=_routes(),
+        middleware=[Middleware(SecurityHeaders), Middleware(ErrorGuard)],
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` (used by ``pixie serve --workers N``): settings from the environment."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,49 @@
+"""Per-app state handed to every endpoint: built once by :mod:`pixie.server.app`, never a module global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from pixie.config import Settings
+from pixie.errors import InvalidRequest
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import Tenant
+from pixie.tenancy import DEFAULT_TENANT, TenantResolver, issuer_for
+from pixie.tokens.keys import KeyRing
+
+__all__ = ["AppContext", "TenantNotFound", "context_of", "tenant_of"]
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    storage: Storage
+    keyring: KeyRing
+    tenants: TenantResolver
+
+    def issuer(self, tenant: Tenant) -> str:
+        return issuer_for(self.settings.issuer, tenant.id)
+
+
+class TenantNotFound(InvalidRequest):
+    """The path names no enabled tenant. Rendered as 404 so tenant names are not probed through 400s."""
+
+    status = 404
+    default_description = "no such tenant"
+
+
+def context_of(request: Request) -> AppContext:
+    context: AppContext = request.app.state.pixie
+    return context
+
+
+async def tenant_of(request: Request) -> tuple[AppContext, Tenant]:
+    """The app context and the tenant named by the path (``/t/{tenant}/...``; no prefix means the default)."""
+    context = context_of(request)
+    name = request.path_params.get("tenant", DEFAULT_TENANT)
+    tenant = await context.tenants.resolve(name)
+    if tenant is None:
+        raise TenantNotFound()
+    return context, tenant

@@ -1,0 +1,82 @@
+"""The one place where errors become HTTP responses, and the guard that turns any fault into a clean one.
+
+Unexpected exceptions become ``server_error`` (500) and are logged with their traceback — never sent. A database
+outage becomes ``temporarily_unavailable`` (503, ``Retry-After``), so clients retry instead of giving up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pixie.errors import OAuthError, Rendered, ServerError, TemporarilyUnavailable
+from pixie.storage.interfaces import StorageUnavailable
+
+__all__ = ["ErrorGuard", "json_response", "render_error"]
+
+log = logging.getLogger("pixie.server")
+
+
+def _to_response(rendered: Rendered) -> Response:
+    return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
+
+
+def render_error(exc: OAuthError) -> Response:
+    """JSON error response (RFC 6749 §5.2) with ``Cache-Control: no-store``."""
+    return _to_response(exc.render_json())
+
+
+def json_response(data: Any, *, status: int = 200, no_store: bool = False, max_age: int | None = None) -> Response:
+    headers = {"Content-Type": "application/json"}
+    if no_store:
+        headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
+    elif max_age is not None:
+        headers["Cache-Control"] = f"public, max-age={max_age}"
+    body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=status, headers=headers)
+
+
+class ErrorGuard:
+    """Pure-ASGI middleware: OAuth errors render as themselves; storage outages as 503; anything else as 500.
+
+    Only when the response has not started; after that the connection is simply closed by the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = _response_for(exc)
+            await response(scope, receive, send)
+
+
+def _response_for(exc: Exception) -> Response:
+    if isinstance(exc, OAuthError):
+        return render_error(exc)
+    if isinstance(exc, StorageUnavailable):
+        log.error("storage unavailable: %s", exc)
+        response = render_error(TemporarilyUnavailable())
+        response.headers["Retry-After"] = "5"
+        return response
+    log.exception("unexpected error", exc_info=exc)
+    return render_error(ServerError())

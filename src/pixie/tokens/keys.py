@@ -1,0 +1,164 @@
+"""The signing-key ring of each tenant: next → active → retiring → retired.
+
+A key is published in the JWKS as ``next`` before it signs anything, so resource servers that cache the JWKS
+already know it when rotation makes it ``active``; the previous active key stays published as ``retiring`` until
+every token it signed has expired, then becomes ``retired`` (kept for audit, no longer published). ``kid`` is the
+RFC 7638 thumbprint. Private keys are stored encrypted (AES-256-GCM under a key derived from the master key, with
+tenant and kid as associated data).
+
+Signers are cached per tenant for ``cache_ttl`` seconds: another instance's rotation is picked up within that
+bound, and since the new key was published as ``next`` beforehand, a token signed meanwhile with the old key still
+verifies (the old key is ``retiring``, still in the JWKS).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest
+from pixie.storage.interfaces import KeyStore
+from pixie.storage.records import SigningKey
+from pixie.tokens import signing
+from pixie.types import KeyState, TenantId, Timestamp
+
+__all__ = ["KeyRing", "RotationReport", "Signer"]
+
+_PUBLISHED = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRING)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The key that signs a tenant's tokens right now."""
+
+    kid: str
+    alg: str
+    key: signing.PrivateKey
+
+    def sign(self, claims: dict[str, Any], typ: str) -> str:
+        return signing.sign_jwt({"alg": self.alg, "kid": self.kid, "typ": typ}, claims, self.key)
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    activated: str
+    demoted: str | None
+    new_next: str
+    retired: tuple[str, ...]
+
+
+class KeyRing:
+    """Keys of every tenant, backed by a :class:`KeyStore`. One per app instance (built by the composition root)."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        master_key: bytes,
+        *,
+        cache_ttl: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._wrap_key = derive_key(master_key, "pixie signing keys at rest v1")
+        self._cache_ttl = cache_ttl
+        self._clock = clock
+        self._signers: dict[TenantId, tuple[Timestamp, Signer]] = {}
+        self._jwks: dict[TenantId, tuple[Timestamp, dict[str, Any]]] = {}
+
+    def invalidate(self, tenant_id: TenantId) -> None:
+        self._signers.pop(tenant_id, None)
+        self._jwks.pop(tenant_id, None)
+
+    async def list(self, tenant_id: TenantId) -> list[SigningKey]:
+        return await self._store.list(tenant_id)
+
+    async def ensure(self, tenant_id: TenantId, alg: str = "ES256") -> bool:
+        """Give a tenant an active and a next key if it has no active key. True iff keys were created."""
+        keys = await self._store.list(tenant_id)
+        if any(k.state is KeyState.ACTIVE for k in keys):
+            return False
+        now = self._clock()
+        pending = [k for k in keys if k.state is KeyState.NEXT]
+        if pending:
+            await self._store.set_state(tenant_id, pending[0].kid, KeyState.ACTIVE, now)
+        else:
+            await self._add(tenant_id, alg, KeyState.ACTIVE, now)
+        await self._add(tenant_id, alg, KeyState.NEXT, now)
+        self.invalidate(tenant_id)
+        return True
+
+    async def rotate(self, tenant_id: TenantId, *, alg: str = "ES256", retire_after: float = 3600.0) -> RotationReport:
+        """Promote ``next`` to ``active``, demote ``active`` to ``retiring``, create a new ``next``, and retire keys
+        that have been ``retiring`` for longer than ``retire_after`` seconds (set it above the longest access-token
+        lifetime so no live token loses its key)."""
+        now = self._clock()
+        keys = await self._store.list(tenant_id)
+        active = [k for k in keys if k.state is KeyState.ACTIVE]
+        pending = [k for k in keys if k.state is KeyState.NEXT]
+        retired = tuple(
+            k.kid for k in keys if k.state is KeyState.RETIRING and (k.retired_at or k.created_at) + retire_after <= now
+        )
+        for kid in retired:
+            await self._store.set_state(tenant_id, kid, KeyState.RETIRED, now)
+        if pending:
+            activated = pending[0].kid
+            await self._store.set_state(tenant_id, activated, KeyState.ACTIVE, now)
+        else:
+            activated = await self._add(tenant_id, alg, KeyState.ACTIVE, now)
+        for old in active:
+            await self._store.set_state(tenant_id, old.kid, KeyState.RETIRING, now)
+        new_next = await self._add(tenant_id, alg, KeyState.NEXT, now)
+        self.invalidate(tenant_id)
+        return RotationReport(
+            activated=activated, demoted=active[-1].kid if active else None, new_next=new_next, retired=retired
+        )
+
+    async def signer(self, tenant_id: TenantId) -> Signer:
+        """The active key (the most recently activated one if a race left two). Raises ``LookupError`` when the
+        tenant has none (call :meth:`ensure` first)."""
+        now = self._clock()
+        cached = self._signers.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        keys = [k for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE]
+        if not keys:
+            raise LookupError(f"tenant {tenant_id!r} has no active signing key")
+        record = max(keys, key=lambda k: (k.activated_at or k.created_at, k.kid))
+        pem = decrypt_at_rest(self._wrap_key, record.private_key_encrypted, _context(tenant_id, record.kid))
+        signer = Signer(kid=record.kid, alg=record.alg, key=signing.load_private_key(record.alg, pem))
+        self._signers[tenant_id] = (now + self._cache_ttl, signer)
+        return signer
+
+    async def jwks(self, tenant_id: TenantId) -> dict[str, Any]:
+        """The published JWK set: next, active and retiring keys (RFC 7517 §5)."""
+        now = self._clock()
+        cached = self._jwks.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        keys = [k.public_jwk for k in await self._store.list(tenant_id) if k.state in _PUBLISHED]
+        document = {"keys": keys}
+        self._jwks[tenant_id] = (now + self._cache_ttl, document)
+        return document
+
+    async def _add(self, tenant_id: TenantId, alg: str, state: KeyState, now: Timestamp) -> str:
+        alg = signing.canonical_alg(alg)
+        key = signing.generate_private_key(alg)
+        kid = signing.thumbprint(key)
+        record = SigningKey(
+            tenant_id=tenant_id,
+            kid=kid,
+            alg=alg,
+            state=state,
+            private_key_encrypted=encrypt_at_rest(self._wrap_key, signing.private_pem(key), _context(tenant_id, kid)),
+            public_jwk=signing.public_jwk(key, kid=kid, alg=alg),
+            created_at=now,
+            activated_at=now if state is KeyState.ACTIVE else None,
+        )
+        await self._store.add(record)
+        return kid
+
+
+def _context(tenant_id: TenantId, kid: str) -> str:
+    return f"signing-key:{tenant_id}:{kid}"

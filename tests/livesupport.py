@@ -1,0 +1,89 @@
+"""Helpers to run real servers on loopback for tests: an in-process uvicorn thread and ``pixie`` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.types import ASGIApp
+
+PIXIE = str(Path(sys.executable).with_name("pixie"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_in_thread(app: ASGIApp, port: int) -> Iterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1:port in a thread (lifespan included); yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def cli_env(workdir: Path, database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXIE_")}
+    env.update({"PIXIE_DATABASE_URL": database_url, "PIXIE_SECRET_FILE": str(workdir / "pixie.secret")})
+    env.update(extra or {})
+    return env
+
+
+def run_pixie(args: list[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [PIXIE, *args], input=stdin, capture_output=True, text=True, env=dict(env), timeout=60, check=False
+    )
+
+
+@contextmanager
+def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeout: float = 30) -> Iterator[None]:
+    """Start a long-running ``pixie`` command (serve, demo) and wait until ``ready_url`` answers."""
+    proc = subprocess.Popen(  # noqa: S603
+        [PIXIE, *args], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"pixie exited early ({proc.returncode}): {proc.stdout.read() if proc.stdout else ''}")
+            try:
+                if httpx.get(ready_url, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("pixie did not become ready")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
