@@ -53,7 +53,7 @@ def cli_env(workdir: Path, database_url: str, extra: Mapping[str, str] | None = 
 
 
 def run_pixie(args: list[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [PIXIE, *args], input=stdin, capture_output=True, text=True, env=dict(env), timeout=60, check=False
     )
 
@@ -61,14 +61,13 @@ def run_pixie(args: list[str], env: Mapping[str, str], stdin: str | None = None)
 @contextmanager
 def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeout: float = 30) -> Iterator[None]:
     """Start a long-running ``pixie`` command (serve, demo) and wait until ``ready_url`` answers."""
-    proc = subprocess.Popen(  # noqa: S603
-        [PIXIE, *args], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = subprocess.Popen([PIXIE, *args], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"pixie exited early ({proc.returncode}): {proc.stdout.read() if proc.stdout else ''}")
+                output = proc.stdout.read() if proc.stdout else ""
+                raise RuntimeError(f"pixie exited early ({proc.returncode}): {output}")
             try:
                 if httpx.get(ready_url, timeout=1).status_code < 500:
                     break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["format_scopes", "is_subset", "parse"]
+__all__ = ["describe", "format_scopes", "is_subset", "parse"]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -33,3 +33,17 @@ def format_scopes(scopes: Iterable[str]) -> str:
 
 def is_subset(requested: Iterable[str], allowed: Iterable[str]) -> bool:
     return set(requested) <= set(allowed)
+
+
+_DESCRIPTIONS = {
+    "properties:read": "View your properties",
+    "properties:write": "Create and change your properties",
+    "tenants:read": "View the tenants of your properties",
+    "pixie:admin": "Administer this Pixie server",
+    "offline_access": "Stay signed in when you are away",
+}
+
+
+def describe(scope: str) -> str:
+    """Plain words for a scope on the consent page; unknown scopes are shown by name."""
+    return _DESCRIPTIONS.get(scope, f"Use “{scope}”")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from livesupport import cli_env, free_port, pixie_process, run_pixie
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return cli_env(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}")
+    return cli_env(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", {"PIXIE_SECRET_KEY": "A" * 43})
 
 
 def assert_one_line_error(result: object, code: int) -> None:
@@ -120,6 +121,20 @@ def test_database_unreachable_is_one_line(env: dict[str, str]) -> None:
     closed_port = free_port()
     result = run_pixie(["keys", "list", "--database", f"postgresql://postgres@127.0.0.1:{closed_port}/test"], env)
     assert_one_line_error(result, 1)
+
+
+def test_master_key_file_is_generated_private(tmp_path: Path) -> None:
+    """Issue 3 item 6: without PIXIE_SECRET_KEY a key file is generated with mode 0600, with a warning."""
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'k.db'}")
+    result = run_pixie(["keys", "list"], env)
+    assert result.returncode == 0, result.stderr
+    assert "PIXIE_SECRET_KEY is not set" in result.stderr
+    secret_file = tmp_path / "pixie.secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    again = run_pixie(["keys", "list"], env)
+    assert again.stdout == result.stdout and "not set" not in again.stderr
+    secret_file.chmod(0o644)
+    assert_one_line_error(run_pixie(["keys", "list"], env), 2)
 
 
 def test_serve_answers_metadata(env: dict[str, str]) -> None:

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from livesupport import free_port, serve_in_thread
 
+from livesupport import free_port, serve_in_thread
 from pixie.config import Settings
 from pixie.server.app import create_app
 

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from livesupport import free_port, serve_in_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from livesupport import free_port, serve_in_thread
 from pixie.errors import InvalidGrant
 from pixie.server.rendering import ErrorGuard
 from pixie.storage.interfaces import StorageUnavailable

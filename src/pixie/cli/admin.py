@@ -122,7 +122,9 @@ def users() -> None:
 @click.option("--role", "roles", multiple=True, help="Role (repeatable), e.g. admin.")
 @tenant_option
 @database_option
-def create_user_command(username: str, password_stdin: bool, roles: tuple[str, ...], tenant: str, database_url: str) -> None:
+def create_user_command(
+    username: str, password_stdin: bool, roles: tuple[str, ...], tenant: str, database_url: str
+) -> None:
     """Create USERNAME with an Argon2id-hashed password."""
     if not password_stdin:
         raise click.UsageError("pass the password on standard input with --password-stdin")
@@ -137,7 +139,9 @@ def create_user_command(username: str, password_stdin: bool, roles: tuple[str, .
                 user = await create_user(opened.storage, tenant, username, password, roles=roles)
             except AlreadyExists:
                 raise AlreadyExists(f"user {username!r} already exists in tenant {tenant!r}") from None
-            return json.dumps({"tenant": tenant, "username": user.username, "sub": user.user_id, "roles": list(user.roles)})
+            return json.dumps(
+                {"tenant": tenant, "username": user.username, "sub": user.user_id, "roles": list(user.roles)}
+            )
 
     click.echo(run_async(run()))
 
@@ -194,7 +198,7 @@ def list_keys(tenant: str, database_url: str) -> None:
     async def run() -> list[dict[str, object]]:
         async with open_storage(database_url) as opened:
             _require_tenant(await opened.storage.tenants.get(tenant), tenant)
-            rows = []
+            rows: list[dict[str, object]] = []
             for key in await opened.keyring.list(tenant):
                 rows.append(
                     {

@@ -80,8 +80,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 def cli(verbose: bool) -> None:
     """Pixie: an OAuth 2.1 authorization server built around PKCE."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _fail(message: str, code: int) -> None:

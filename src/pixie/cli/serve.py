@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 
 import click
@@ -72,7 +73,7 @@ def demo(host: str, port: int, database_url: str) -> None:
 
     async def seed() -> Settings:
         async with open_storage(database_url, issuer=issuer) as opened:
-            try:
+            with contextlib.suppress(AlreadyExists):
                 await register_client(
                     opened.storage,
                     DEFAULT_TENANT,
@@ -81,12 +82,8 @@ def demo(host: str, port: int, database_url: str) -> None:
                     public=True,
                     scopes=DEMO_SCOPES,
                 )
-            except AlreadyExists:
-                pass
-            try:
+            with contextlib.suppress(AlreadyExists):
                 await create_user(opened.storage, DEFAULT_TENANT, DEMO_USERNAME, DEMO_PASSWORD)
-            except AlreadyExists:
-                pass
             return opened.settings
 
     settings = run_async(seed())

@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from pixie.config import Settings
 from pixie.management import ensure_default_tenant
 from pixie.server.context import AppContext
-from pixie.server.endpoints import discovery
+from pixie.server.cors import CorsPolicy, with_cors
+from pixie.server.endpoints import authorize, consent, discovery, login, token
+from pixie.server.pages import Pages
 from pixie.server.rendering import ErrorGuard
 from pixie.server.security_headers import SecurityHeaders
 from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
 from pixie.tenancy import TenantResolver
+from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
 
 __all__ = ["app_from_env", "create_app", "tenant_routes"]
@@ -33,17 +38,24 @@ log = logging.getLogger("pixie.server")
 def tenant_routes() -> list[BaseRoute]:
     """Routes every tenant has; mounted at ``/`` for the default tenant and at ``/t/{tenant}`` for the others."""
     return [
-        Route("/jwks.json", discovery.jwks, methods=["GET"]),
+        Route("/authorize", authorize.authorize, methods=["GET"]),
+        Route("/login", login.login, methods=["GET", "POST"]),
+        Route("/consent", consent.consent, methods=["GET", "POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
+        Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
     ]
 
 
 def _routes() -> list[BaseRoute]:
     well_known = "/.well-known/oauth-authorization-server"
+    metadata = with_cors(discovery.metadata, methods="GET")
     return [
-        Route(well_known, discovery.metadata, methods=["GET"]),
+        Route(well_known, metadata, methods=["GET", "OPTIONS"]),
         # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
-        Route(well_known + "/t/{tenant}", discovery.metadata, methods=["GET"]),
-        Route("/t/{tenant}" + well_known, discovery.metadata, methods=["GET"]),
+        Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
+        Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
+        Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
         Mount("/t/{tenant}", routes=tenant_routes()),
         *tenant_routes(),
     ]
@@ -60,7 +72,13 @@ def create_app(settings: Settings) -> Starlette:
             keyring = KeyRing(storage.keys, settings.master_key)
             await ensure_default_tenant(storage, keyring)
             app.state.pixie = AppContext(
-                settings=settings, storage=storage, keyring=keyring, tenants=TenantResolver(storage.tenants)
+                settings=settings,
+                storage=storage,
+                keyring=keyring,
+                tenants=TenantResolver(storage.tenants),
+                tokens=TokenIssuer(keyring),
+                pages=Pages(),
+                cors=CorsPolicy(storage.clients),
             )
             log.info("pixie is serving issuer %s", settings.issuer)
             yield

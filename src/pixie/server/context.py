@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 from pixie.config import Settings
-from pixie.errors import InvalidRequest
+from pixie.errors import InvalidRequest, OAuthError
+from pixie.server.cors import CorsPolicy
+from pixie.server.pages import Pages
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant
 from pixie.tenancy import DEFAULT_TENANT, TenantResolver, issuer_for
+from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
 
 __all__ = ["AppContext", "TenantNotFound", "context_of", "tenant_of"]
@@ -22,9 +26,25 @@ class AppContext:
     storage: Storage
     keyring: KeyRing
     tenants: TenantResolver
+    tokens: TokenIssuer
+    pages: Pages
+    cors: CorsPolicy
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)
+
+    def path(self, tenant: Tenant, endpoint: str) -> str:
+        """Absolute path of a tenant's endpoint on this server (``/login``, ``/t/acme/login``)."""
+        prefix = "" if tenant.id == DEFAULT_TENANT else f"/t/{tenant.id}"
+        return f"{prefix}{endpoint}"
+
+    def page(self, template: str, tenant: Tenant, *, status: int = 200, **values: object) -> HTMLResponse:
+        return self.pages.render(
+            template, status=status, tenant_name=tenant.display_name, static_base="/static", **values
+        )
+
+    def error_page(self, error: OAuthError, tenant: Tenant, *, status: int = 400) -> HTMLResponse:
+        return self.pages.error(error, tenant_name=tenant.display_name, static_base="/static", status=status)
 
 
 class TenantNotFound(InvalidRequest):

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.server.context import tenant_of
+from pixie.server.endpoints.token import IMPLEMENTED_GRANTS
 from pixie.server.rendering import json_response
 
 __all__ = ["jwks", "metadata", "metadata_document"]
@@ -23,15 +24,11 @@ def metadata_document(issuer: str, grant_types: tuple[str, ...]) -> dict[str, An
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "jwks_uri": f"{issuer}/jwks.json",
-        "revocation_endpoint": f"{issuer}/revoke",
-        "introspection_endpoint": f"{issuer}/introspect",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(grant_types),
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "authorization_response_iss_parameter_supported": True,
     }
 
@@ -39,7 +36,8 @@ def metadata_document(issuer: str, grant_types: tuple[str, ...]) -> dict[str, An
 async def metadata(request: Request) -> Response:
     """``GET /.well-known/oauth-authorization-server`` (and ``…/t/{tenant}``, the RFC 8414 §3.1 path-inserted form)."""
     context, tenant = await tenant_of(request)
-    document = metadata_document(context.issuer(tenant), tenant.settings.allowed_grant_types)
+    grants = tuple(g for g in IMPLEMENTED_GRANTS if g in tenant.settings.allowed_grant_types)
+    document = metadata_document(context.issuer(tenant), grants)
     return json_response(document, max_age=300)
 
 

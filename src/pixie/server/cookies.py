@@ -1,0 +1,44 @@
+"""Cookies of the browser flow: the SSO session and the per-request CSRF binding.
+
+Session cookies are opaque (the server stores only their SHA-256), HttpOnly, SameSite=Lax, and on an https issuer
+Secure with the ``__Host-`` prefix (so no subdomain can set or shadow them). Tenants other than the default get
+their own cookie name, so one tenant's session is never even sent as another's.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.storage.records import Tenant
+from pixie.tenancy import DEFAULT_TENANT
+
+__all__ = ["clear_cookie", "csrf_cookie_name", "read_cookie", "session_cookie_name", "set_cookie"]
+
+
+def _secure(issuer: str) -> bool:
+    return issuer.startswith("https://")
+
+
+def session_cookie_name(tenant: Tenant, issuer: str) -> str:
+    suffix = "" if tenant.id == DEFAULT_TENANT else f"-{tenant.id}"
+    return ("__Host-" if _secure(issuer) else "") + "pixie-session" + suffix
+
+
+def csrf_cookie_name(tenant: Tenant, issuer: str, request_id: str) -> str:
+    suffix = "" if tenant.id == DEFAULT_TENANT else f"-{tenant.id}"
+    return ("__Host-" if _secure(issuer) else "") + f"pixie-rq{suffix}-{request_id}"
+
+
+def set_cookie(response: Response, *, name: str, value: str, max_age: int, issuer: str) -> None:
+    response.set_cookie(
+        name, value, max_age=max(max_age, 0), path="/", secure=_secure(issuer), httponly=True, samesite="lax"
+    )
+
+
+def clear_cookie(response: Response, *, name: str, issuer: str) -> None:
+    response.delete_cookie(name, path="/", secure=_secure(issuer), httponly=True, samesite="lax")
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(name)

@@ -1,0 +1,66 @@
+"""``GET /authorize``: validate everything, then send the browser to login, consent, or straight back with a code.
+
+Spec: RFC 6749 §4.1.1–§4.1.2, RFC 7636 §4.3–§4.4, RFC 9207, RFC 9700 §2.1 and §4.1, OAuth 2.1 §4.1.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.security import new_token
+from pixie.server.context import tenant_of
+from pixie.server.flow import (
+    attach_csrf_cookie,
+    current_user,
+    finish_with_code,
+    interaction_redirect,
+    next_step,
+    redirect_to_client,
+)
+from pixie.server.grants.authorization_code import (
+    RedirectableError,
+    UntrustedRequest,
+    new_pending_request,
+    validate_authorization_request,
+)
+
+__all__ = ["authorize"]
+
+
+async def authorize(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    now = time.time()
+    try:
+        validated = await validate_authorization_request(
+            list(request.query_params.multi_items()), tenant=tenant, clients=ctx.storage.clients
+        )
+    except UntrustedRequest as exc:
+        return ctx.error_page(exc.error, tenant)
+    except RedirectableError as exc:
+        params = exc.error.redirect_params(state=exc.state, iss=ctx.issuer(tenant))
+        return redirect_to_client(ctx, tenant, exc.redirect_uri, params)
+
+    csrf_token = new_token(32)
+    pending = new_pending_request(validated, tenant=tenant, csrf_token=csrf_token, now=now)
+    signed_in = await current_user(request, ctx, tenant, now)
+    step = await next_step(ctx, tenant, pending, signed_in)
+    if step == "code":
+        assert signed_in is not None
+        await ctx.storage.sessions.touch(tenant.id, signed_in.session.session_hash, now)
+        return await finish_with_code(
+            request, ctx, tenant, pending, signed_in.user.user_id, signed_in.session.auth_time, now, stored=False
+        )
+    if not isinstance(step, str):
+        params = step.redirect_params(state=pending.state, iss=ctx.issuer(tenant))
+        return redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+    await ctx.storage.requests.create(pending)
+    if step == "consent" and signed_in is not None:
+        await ctx.storage.requests.set_user(
+            tenant.id, pending.request_id, signed_in.user.user_id, signed_in.session.auth_time
+        )
+    response = interaction_redirect(ctx, tenant, step, pending)
+    attach_csrf_cookie(response, ctx, tenant, pending, csrf_token)
+    return response

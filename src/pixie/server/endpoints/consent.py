@@ -1,0 +1,77 @@
+"""``/consent``: show the requested scopes in plain words; remember an approval per user, client and scopes."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.errors import AccessDenied, InvalidRequest
+from pixie.scopes import describe
+from pixie.server.context import AppContext, tenant_of
+from pixie.server.cookies import csrf_cookie_name, read_cookie
+from pixie.server.flow import SignedIn, check_csrf, current_user, finish_with_code, redirect_error
+from pixie.storage.records import AuthorizationRequest, Tenant
+
+__all__ = ["consent"]
+
+_EXPIRED = InvalidRequest("this sign-in request is unknown or has expired; return to the application and try again")
+
+
+async def _load(
+    request: Request, ctx: AppContext, tenant: Tenant, request_id: str, now: float
+) -> tuple[AuthorizationRequest, SignedIn] | None:
+    """The pending request and the signed-in user it belongs to; None unless both match."""
+    if not request_id or len(request_id) > 64:
+        return None
+    pending = await ctx.storage.requests.get(tenant.id, request_id, now)
+    if pending is None or pending.user_id is None:
+        return None
+    signed_in = await current_user(request, ctx, tenant, now)
+    if signed_in is None or signed_in.user.user_id != pending.user_id:
+        return None
+    return pending, signed_in
+
+
+async def consent(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    now = time.time()
+    if request.method == "GET":
+        loaded = await _load(request, ctx, tenant, request.query_params.get("request", ""), now)
+        if loaded is None:
+            return ctx.error_page(_EXPIRED, tenant)
+        pending, signed_in = loaded
+        csrf = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id)) or ""
+        if not check_csrf(request, ctx, tenant, pending, csrf):
+            return ctx.error_page(_EXPIRED, tenant)
+        return ctx.page(
+            "consent.html",
+            tenant,
+            title="Allow access?",
+            client_name=pending.client_id,
+            scopes=[{"name": s, "description": describe(s)} for s in pending.scopes],
+            username=signed_in.user.username,
+            action=ctx.path(tenant, "/consent"),
+            request_id=pending.request_id,
+            csrf_token=csrf,
+        )
+
+    form = await request.form()
+    loaded = await _load(request, ctx, tenant, str(form.get("request", "")), now)
+    if loaded is None:
+        return ctx.error_page(_EXPIRED, tenant)
+    pending, signed_in = loaded
+    if not check_csrf(request, ctx, tenant, pending, str(form.get("csrf_token", ""))):
+        return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
+    decision = form.get("decision")
+    if decision == "approve":
+        await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, pending.scopes, now)
+        return await finish_with_code(
+            request, ctx, tenant, pending, signed_in.user.user_id, pending.auth_time or signed_in.session.auth_time, now
+        )
+    if decision == "deny":
+        if not await ctx.storage.requests.delete(tenant.id, pending.request_id):
+            return ctx.error_page(_EXPIRED, tenant)
+        return redirect_error(ctx, tenant, pending, AccessDenied("the user denied the request"))
+    return ctx.error_page(InvalidRequest("decision must be approve or deny"), tenant)

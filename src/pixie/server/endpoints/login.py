@@ -1,0 +1,129 @@
+"""``/login`` (GET form, POST credentials) and ``POST /logout``.
+
+The password is checked with Argon2id in a worker thread, so one login never stalls the event loop. Every failure
+shows the same message, and an unknown username costs the same time as a wrong password (no user enumeration).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.errors import InvalidRequest
+from pixie.passwords import dummy_verify, verify_password
+from pixie.security import hash_secret
+from pixie.server.context import AppContext, tenant_of
+from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name
+from pixie.server.flow import (
+    SignedIn,
+    attach_session_cookie,
+    check_csrf,
+    current_user,
+    finish_with_code,
+    interaction_redirect,
+    next_step,
+    redirect_error,
+    start_session,
+)
+from pixie.storage.records import AuthorizationRequest, Tenant, User
+
+__all__ = ["login", "logout"]
+
+GENERIC_FAILURE = "Invalid username or password."
+_EXPIRED = InvalidRequest("this sign-in request is unknown or has expired; return to the application and try again")
+
+
+async def _pending(ctx: AppContext, tenant: Tenant, request_id: str | None, now: float) -> AuthorizationRequest | None:
+    if not request_id or len(request_id) > 64:
+        return None
+    return await ctx.storage.requests.get(tenant.id, request_id, now)
+
+
+def _login_page(
+    ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, csrf: str, *, error: str | None, username: str = ""
+) -> Response:
+    return ctx.page(
+        "login.html",
+        tenant,
+        title=tenant.settings.login_title,
+        client_name=pending.client_id,
+        action=ctx.path(tenant, "/login"),
+        request_id=pending.request_id,
+        csrf_token=csrf,
+        error=error,
+        username=username,
+    )
+
+
+async def login(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    now = time.time()
+    if request.method == "GET":
+        pending = await _pending(ctx, tenant, request.query_params.get("request"), now)
+        if pending is None:
+            return ctx.error_page(_EXPIRED, tenant)
+        csrf = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id)) or ""
+        if not check_csrf(request, ctx, tenant, pending, csrf):
+            return ctx.error_page(_EXPIRED, tenant)
+        return _login_page(ctx, tenant, pending, csrf, error=None)
+
+    form = await request.form()
+    request_id = str(form.get("request", ""))
+    csrf = str(form.get("csrf_token", ""))
+    username = str(form.get("username", ""))[:255]
+    password = str(form.get("password", ""))[:1024]
+    pending = await _pending(ctx, tenant, request_id, now)
+    if pending is None:
+        return ctx.error_page(_EXPIRED, tenant)
+    if not check_csrf(request, ctx, tenant, pending, csrf):
+        return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
+    user = await _check_password(ctx, tenant, username, password)
+    if user is None:
+        return _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
+
+    session, cookie_value = await start_session(ctx, tenant, user, now)
+    await ctx.storage.requests.set_user(tenant.id, pending.request_id, user.user_id, session.auth_time)
+    step = await next_step(ctx, tenant, pending, SignedIn(session, user), just_logged_in=True)
+    if step == "code":
+        response = await finish_with_code(request, ctx, tenant, pending, user.user_id, session.auth_time, now)
+    elif isinstance(step, str):
+        response = interaction_redirect(ctx, tenant, step, pending)
+    else:
+        await ctx.storage.requests.delete(tenant.id, pending.request_id)
+        response = redirect_error(ctx, tenant, pending, step)
+    attach_session_cookie(response, ctx, tenant, cookie_value, session)
+    return response
+
+
+async def _check_password(ctx: AppContext, tenant: Tenant, username: str, password: str) -> User | None:
+    user = await ctx.storage.users.get_by_username(tenant.id, username.strip()) if username else None
+    if user is None or user.disabled:
+        await run_in_threadpool(dummy_verify, password)
+        return None
+    if not await run_in_threadpool(verify_password, user.password_hash, password):
+        return None
+    return user
+
+
+async def logout(request: Request) -> Response:
+    """End this browser's SSO session. Refused when the request comes from another origin (forced logout)."""
+    ctx, tenant = await tenant_of(request)
+    issuer = ctx.issuer(tenant)
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        expected = urlsplit(issuer)
+        if origin != f"{expected.scheme}://{expected.netloc}":
+            return ctx.error_page(InvalidRequest("logout must be requested from this site"), tenant, status=403)
+    name = session_cookie_name(tenant, issuer)
+    value = read_cookie(request, name)
+    now = time.time()
+    signed_in: SignedIn | None = await current_user(request, ctx, tenant, now)
+    if value and signed_in is not None:
+        await ctx.storage.sessions.revoke(tenant.id, hash_secret(value), now)
+    response = ctx.page("message.html", tenant, title="Signed out", message="You are signed out.")
+    clear_cookie(response, name=name, issuer=issuer)
+    return response

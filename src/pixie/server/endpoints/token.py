@@ -1,0 +1,72 @@
+"""``POST /token``: parse the form, authenticate the client, hand the grant to its protocol function.
+
+Spec: RFC 6749 §3.2 and §5, OAuth 2.1 §3.2.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.errors import InvalidRequest, UnsupportedGrantType, safe_text
+from pixie.server.context import tenant_of
+from pixie.server.grants.authorization_code import exchange_code, single_params
+from pixie.server.grants.client_auth import authenticate_client
+from pixie.server.rendering import json_response
+
+__all__ = ["IMPLEMENTED_GRANTS", "read_form", "token"]
+
+IMPLEMENTED_GRANTS = ("authorization_code",)
+_MAX_BODY = 64 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A back-channel form body: ``application/x-www-form-urlencoded``, UTF-8, no parameter twice; empty values
+    count as omitted.
+
+    Spec: RFC 6749 §3.2 ("parameters sent without a value MUST be treated as if they were omitted"; "MUST NOT be
+    included more than once"), Appendix B.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise InvalidRequest("the request body is too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the body is not valid UTF-8 form data") from None
+    params, repeated = single_params(pairs, [name for name, _ in pairs])
+    if repeated:
+        raise InvalidRequest(f"parameter repeated: {safe_text(', '.join(repeated))}")
+    return params
+
+
+async def token(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    form = await read_form(request)
+    client = await authenticate_client(
+        tenant_id=tenant.id,
+        clients=ctx.storage.clients,
+        authorization=request.headers.get("authorization"),
+        form=form,
+    )
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is missing")
+    if grant_type not in IMPLEMENTED_GRANTS or grant_type not in tenant.settings.allowed_grant_types:
+        raise UnsupportedGrantType(f"grant_type {safe_text(grant_type)} is not supported")
+    result = await exchange_code(
+        form,
+        client=client,
+        tenant=tenant,
+        issuer=ctx.issuer(tenant),
+        storage=ctx.storage,
+        tokens=ctx.tokens,
+        now=time.time(),
+    )
+    return json_response(result, no_store=True)

@@ -1,0 +1,175 @@
+"""Steps of the browser flow shared by ``/authorize``, ``/login`` and ``/consent``: who is signed in, what the
+request still needs (login, consent), and how it ends (a code, or an error, sent to the trusted redirect URI).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from pixie.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
+from pixie.security import constant_time_equals, hash_secret, new_token
+from pixie.server.context import AppContext
+from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name, set_cookie
+from pixie.server.grants.authorization_code import issue_code
+from pixie.server.grants.redirects import add_query
+from pixie.storage.records import AuthorizationRequest, SsoSession, Tenant, User
+from pixie.types import Timestamp
+
+__all__ = [
+    "SignedIn",
+    "attach_csrf_cookie",
+    "attach_session_cookie",
+    "check_csrf",
+    "current_user",
+    "finish_with_code",
+    "interaction_redirect",
+    "next_step",
+    "redirect_error",
+    "redirect_to_client",
+    "start_session",
+]
+
+
+class SignedIn:
+    def __init__(self, session: SsoSession, user: User) -> None:
+        self.session = session
+        self.user = user
+
+
+def redirect_to_client(ctx: AppContext, tenant: Tenant, uri: str, params: list[tuple[str, str]]) -> Response:
+    """303 to the client's (already validated) redirect URI, always with ``iss`` (RFC 9207 §2)."""
+    if not any(name == "iss" for name, _ in params):
+        params = [*params, ("iss", ctx.issuer(tenant))]
+    return RedirectResponse(add_query(uri, params), status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def redirect_error(ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, error: OAuthError) -> Response:
+    params = error.redirect_params(state=pending.state, iss=ctx.issuer(tenant))
+    return redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+
+
+async def current_user(request: Request, ctx: AppContext, tenant: Tenant, now: Timestamp) -> SignedIn | None:
+    """The live SSO session of this browser at this tenant and its (enabled) user, or None."""
+    value = read_cookie(request, session_cookie_name(tenant, ctx.issuer(tenant)))
+    if not value or len(value) > 256:
+        return None
+    session = await ctx.storage.sessions.get(tenant.id, hash_secret(value))
+    if session is None or not session.live(now):
+        return None
+    user = await ctx.storage.users.get(tenant.id, session.user_id)
+    if user is None or user.disabled:
+        return None
+    return SignedIn(session, user)
+
+
+async def start_session(ctx: AppContext, tenant: Tenant, user: User, now: Timestamp) -> tuple[SsoSession, str]:
+    """A new SSO session for ``user``; returns the record and the cookie value (shown once, stored hashed)."""
+    value = new_token(32)
+    settings = tenant.settings
+    session = SsoSession(
+        tenant_id=tenant.id,
+        session_hash=hash_secret(value),
+        user_id=user.user_id,
+        auth_time=now,
+        created_at=now,
+        last_seen_at=now,
+        idle_ttl=settings.session_idle_ttl,
+        absolute_expires_at=now + settings.session_absolute_ttl,
+    )
+    await ctx.storage.sessions.create(session)
+    return session, value
+
+
+def check_csrf(request: Request, ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, token: str) -> bool:
+    """The form's token must equal this browser's cookie for the request, and hash to what the request stored."""
+    cookie = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id))
+    if not cookie or not token:
+        return False
+    return constant_time_equals(cookie, token) and constant_time_equals(hash_secret(token), pending.csrf_hash)
+
+
+async def finish_with_code(
+    request: Request,
+    ctx: AppContext,
+    tenant: Tenant,
+    pending: AuthorizationRequest,
+    user_id: str,
+    auth_time: Timestamp,
+    now: Timestamp,
+    *,
+    stored: bool = True,
+) -> Response:
+    """End the request with a code: 303 to the client with ``code``, ``state`` and ``iss``.
+
+    A stored pending request is deleted first, and only the caller that deleted it issues a code, so a double
+    submit of the consent form cannot mint two codes. (The SSO fast path never stores the request.)
+    """
+    if stored and not await ctx.storage.requests.delete(tenant.id, pending.request_id):
+        return ctx.error_page(InvalidRequest("this sign-in request was already completed"), tenant)
+    code = await issue_code(ctx.storage, tenant=tenant, request=pending, user_id=user_id, auth_time=auth_time, now=now)
+    params = [("code", code)]
+    if pending.state is not None:
+        params.append(("state", pending.state))
+    response = redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+    if stored:
+        issuer = ctx.issuer(tenant)
+        clear_cookie(response, name=csrf_cookie_name(tenant, issuer, pending.request_id), issuer=issuer)
+    return response
+
+
+async def next_step(
+    ctx: AppContext,
+    tenant: Tenant,
+    pending: AuthorizationRequest,
+    signed_in: SignedIn | None,
+    *,
+    just_logged_in: bool = False,
+) -> Literal["login", "consent", "code"] | OAuthError:
+    """What the request needs next: a login, a consent, nothing more (issue the code), or an error for the client
+    (``prompt=none`` when interaction would be needed).
+
+    Spec: RFC 6749 §4.1.1 (authenticate, then obtain an authorization decision); OpenID Connect Core §3.1.2.1
+    ``prompt`` semantics, which Pixie follows for ``none``, ``login`` and ``consent``.
+    """
+    if signed_in is None or ("login" in pending.prompt and not just_logged_in):
+        return LoginRequired() if "none" in pending.prompt else "login"
+    consent = await ctx.storage.consents.get(tenant.id, signed_in.user.user_id, pending.client_id)
+    covered = consent is not None and set(pending.scopes) <= set(consent.scopes)
+    if not covered or "consent" in pending.prompt:
+        return ConsentRequired() if "none" in pending.prompt else "consent"
+    return "code"
+
+
+def interaction_redirect(ctx: AppContext, tenant: Tenant, step: str, pending: AuthorizationRequest) -> Response:
+    return RedirectResponse(
+        f"{ctx.path(tenant, '/' + step)}?request={pending.request_id}",
+        status_code=303,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def attach_session_cookie(response: Response, ctx: AppContext, tenant: Tenant, value: str, session: SsoSession) -> None:
+    issuer = ctx.issuer(tenant)
+    set_cookie(
+        response,
+        name=session_cookie_name(tenant, issuer),
+        value=value,
+        max_age=int(session.absolute_expires_at - session.created_at),
+        issuer=issuer,
+    )
+
+
+def attach_csrf_cookie(
+    response: Response, ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, token: str
+) -> None:
+    issuer = ctx.issuer(tenant)
+    set_cookie(
+        response,
+        name=csrf_cookie_name(tenant, issuer, pending.request_id),
+        value=token,
+        max_age=int(pending.expires_at - pending.created_at),
+        issuer=issuer,
+    )

@@ -1,0 +1,342 @@
+"""The authorization-code grant with PKCE, in its three phases.
+
+1. :func:`validate_authorization_request` — before the user sees anything (STYLE item 6). Errors found before the
+   redirect URI is trusted raise :class:`UntrustedRequest` (shown on our page, never redirected); later ones raise
+   :class:`RedirectableError` (sent back to the client's redirect URI with ``state`` and ``iss``).
+2. :func:`issue_code` — after login and consent.
+3. :func:`exchange_code` — the token request.
+
+Spec: RFC 6749 §4.1, RFC 7636, RFC 9700 §2.1.1 and §4.2.4, OAuth 2.1 §4.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pixie import pkce
+from pixie import scopes as scope_rules
+from pixie.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+    safe_text,
+)
+from pixie.security import hash_secret, new_id
+from pixie.server.grants.redirects import match_redirect_uri
+from pixie.storage.interfaces import ClientStore, Storage
+from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
+from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
+from pixie.types import Timestamp
+
+__all__ = [
+    "PROMPTS",
+    "RedirectableError",
+    "UntrustedRequest",
+    "ValidatedAuthorization",
+    "exchange_code",
+    "issue_code",
+    "new_pending_request",
+    "single_params",
+    "validate_authorization_request",
+]
+
+PROMPTS = ("none", "login", "consent")
+_MAX_STATE = 2048
+_AUTHORIZE_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+)
+
+
+class UntrustedRequest(Exception):
+    """An error found before ``client_id`` and ``redirect_uri`` are known good: render it, never redirect."""
+
+    def __init__(self, error: OAuthError) -> None:
+        super().__init__(error.description)
+        self.error = error
+
+
+class RedirectableError(Exception):
+    """An error to send back to a trusted redirect URI (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+@dataclass(frozen=True)
+class ValidatedAuthorization:
+    client: Client
+    redirect_uri: str
+    redirect_uri_provided: bool
+    scopes: tuple[str, ...]
+    state: str | None
+    code_challenge: str
+    code_challenge_method: str
+    prompt: tuple[str, ...]
+
+
+def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """The last value of each parameter, and the names (among ``names``) that appeared more than once.
+
+    Spec: RFC 6749 §3.1 and §3.2 ("parameters MUST NOT be included more than once").
+    """
+    values: dict[str, str] = {}
+    repeated: list[str] = []
+    for name, value in pairs:
+        if name in values and name in names and name not in repeated:
+            repeated.append(name)
+        values[name] = value
+    return values, repeated
+
+
+async def validate_authorization_request(
+    pairs: Sequence[tuple[str, str]], *, tenant: Tenant, clients: ClientStore
+) -> ValidatedAuthorization:
+    """Check an authorization request completely before any page is shown.
+
+    Spec: RFC 6749 §4.1.1 and §3.1.2.4, RFC 7636 §4.3–§4.4, RFC 9700 §2.1 and §4.1.3, OAuth 2.1 §4.1.1.
+    """
+    params, repeated = single_params(pairs, _AUTHORIZE_PARAMS)
+    # Phase A: until client_id and redirect_uri are trusted, nothing may be redirected (RFC 6749 §4.1.2.1).
+    for name in ("client_id", "redirect_uri"):
+        if name in repeated:
+            raise UntrustedRequest(InvalidRequest(f"{name} is repeated"))
+    client_id = params.get("client_id", "")
+    if not client_id:
+        raise UntrustedRequest(InvalidRequest("client_id is missing"))
+    client = await clients.get(tenant.id, client_id)
+    if client is None or client.disabled:
+        raise UntrustedRequest(InvalidRequest(f"unknown client {safe_text(client_id)}"))
+    presented = params.get("redirect_uri")
+    if presented is None:
+        # RFC 6749 §3.1.2.3: without redirect_uri the registration must leave no choice.
+        if len(client.redirect_uris) != 1:
+            raise UntrustedRequest(InvalidRequest("redirect_uri is required for this client"))
+        redirect_uri = client.redirect_uris[0]
+    elif match_redirect_uri(client.redirect_uris, presented):
+        redirect_uri = presented
+    else:
+        raise UntrustedRequest(InvalidRequest("redirect_uri does not match a registered redirect URI"))
+
+    # Phase B: the redirect URI is trusted; errors go back to the client with state and iss.
+    state = params.get("state")
+    if state is not None and len(state) > _MAX_STATE:
+        state = None  # never reflect an oversized value
+        raise RedirectableError(InvalidRequest("state is too long"), redirect_uri, state)
+
+    def fail(error: OAuthError) -> RedirectableError:
+        return RedirectableError(error, redirect_uri, state)
+
+    if repeated:
+        raise fail(InvalidRequest(f"parameter repeated: {', '.join(repeated)}"))
+    response_type = params.get("response_type")
+    if not response_type:
+        raise fail(InvalidRequest("response_type is missing"))
+    if response_type != "code":
+        raise fail(UnsupportedResponseType())
+    if (
+        "authorization_code" not in client.grant_types
+        or "authorization_code" not in tenant.settings.allowed_grant_types
+    ):
+        raise fail(UnauthorizedClient("this client may not use the authorization code grant"))
+    challenge = params.get("code_challenge")
+    if not challenge:
+        raise fail(InvalidRequest("code_challenge is required (PKCE, S256)"))
+    method = params.get("code_challenge_method")
+    if method is None:
+        # RFC 7636 §4.3 would default to "plain", which Pixie refuses (RFC 9700 §2.1.1).
+        raise fail(InvalidRequest("code_challenge_method=S256 is required"))
+    try:
+        pkce.validate_challenge(challenge, method)
+    except pkce.PKCEError as exc:
+        raise fail(InvalidRequest(safe_text(str(exc), 120))) from None
+    try:
+        requested = scope_rules.parse(params.get("scope"))
+    except ValueError:
+        raise fail(InvalidScope("scope has characters RFC 6749 §3.3 forbids")) from None
+    if not requested:
+        requested = client.scopes  # RFC 6749 §3.3: a documented default when scope is omitted
+    unknown = [s for s in requested if s not in client.scopes]
+    if unknown:
+        raise fail(InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}"))
+    prompt = tuple(dict.fromkeys(p for p in params.get("prompt", "").split(" ") if p))
+    if any(p not in PROMPTS for p in prompt):
+        raise fail(InvalidRequest("prompt may be none, login or consent"))
+    if "none" in prompt and len(prompt) > 1:
+        raise fail(InvalidRequest("prompt=none cannot be combined with other values"))
+    return ValidatedAuthorization(
+        client=client,
+        redirect_uri=redirect_uri,
+        redirect_uri_provided=presented is not None,
+        scopes=requested,
+        state=state,
+        code_challenge=challenge,
+        code_challenge_method=method,
+        prompt=prompt,
+    )
+
+
+def new_pending_request(
+    validated: ValidatedAuthorization, *, tenant: Tenant, csrf_token: str, now: Timestamp
+) -> AuthorizationRequest:
+    """The server-side record of a validated request, waiting for login and consent (10 minutes by default)."""
+    return AuthorizationRequest(
+        tenant_id=tenant.id,
+        request_id=new_id(),
+        client_id=validated.client.client_id,
+        redirect_uri=validated.redirect_uri,
+        redirect_uri_provided=validated.redirect_uri_provided,
+        scopes=validated.scopes,
+        state=validated.state,
+        code_challenge=validated.code_challenge,
+        code_challenge_method=validated.code_challenge_method,
+        prompt=validated.prompt,
+        correlation_id=new_id(),
+        csrf_hash=hash_secret(csrf_token),
+        created_at=now,
+        expires_at=now + tenant.settings.request_ttl,
+    )
+
+
+async def issue_code(
+    storage: Storage,
+    *,
+    tenant: Tenant,
+    request: AuthorizationRequest,
+    user_id: str,
+    auth_time: Timestamp,
+    now: Timestamp,
+) -> str:
+    """Create a single-use code bound to client, redirect URI, scope, user and PKCE challenge; return it once.
+
+    Spec: RFC 6749 §4.1.2, RFC 9700 §4.2.4 (short-lived, single use), OAuth 2.1 §4.1.2.
+    """
+    secret = new_opaque_secret()
+    await storage.codes.create(
+        AuthorizationCode(
+            tenant_id=tenant.id,
+            code_hash=secret.digest,
+            client_id=request.client_id,
+            user_id=user_id,
+            redirect_uri=request.redirect_uri,
+            redirect_uri_provided=request.redirect_uri_provided,
+            scopes=request.scopes,
+            code_challenge=request.code_challenge,
+            code_challenge_method=request.code_challenge_method,
+            auth_time=auth_time,
+            correlation_id=request.correlation_id,
+            created_at=now,
+            expires_at=now + min(tenant.settings.code_ttl, 60),
+        )
+    )
+    return secret.value
+
+
+async def exchange_code(
+    params: Mapping[str, str],
+    *,
+    client: Client,
+    tenant: Tenant,
+    issuer: str,
+    storage: Storage,
+    tokens: TokenIssuer,
+    now: Timestamp,
+) -> dict[str, Any]:
+    """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
+    code cannot be tried twice; a second redemption revokes what the first produced.
+
+    Spec: RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.5–§4.6, RFC 9700 §2.1.1, §4.2.4 and §4.8.2.
+    """
+    if "authorization_code" not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the authorization code grant")
+    code = params.get("code")
+    if not code:
+        raise InvalidRequest("code is missing")
+    verifier = params.get("code_verifier")
+    if not verifier:
+        raise InvalidRequest("code_verifier is required (PKCE)")
+    redemption = await storage.codes.redeem(tenant.id, hash_secret(code), now)
+    record = redemption.code
+    if redemption.status == "replayed" and record is not None:
+        await _revoke_issued(storage, record, now)
+        raise InvalidGrant("authorization code was already used; tokens issued from it are revoked")
+    if redemption.status != "redeemed" or record is None:
+        raise InvalidGrant("authorization code is invalid or expired")
+    if record.client_id != client.client_id:
+        raise InvalidGrant("authorization code was issued to another client")
+    presented_uri = params.get("redirect_uri")
+    if (record.redirect_uri_provided or presented_uri is not None) and presented_uri != record.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
+        raise InvalidGrant("code_verifier does not match the code_challenge")
+
+    access = await tokens.access_token(
+        tenant=tenant,
+        issuer=issuer,
+        client=client,
+        subject=record.user_id,
+        scopes=record.scopes,
+        now=now,
+        auth_time=record.auth_time,
+    )
+    response: dict[str, Any] = {
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": " ".join(record.scopes),
+    }
+    family_id: str | None = None
+    if "refresh_token" in client.grant_types and "refresh_token" in tenant.settings.allowed_grant_types:
+        family_id = new_id()
+        refresh = new_opaque_secret()
+        absolute_ttl = client.refresh_absolute_ttl or tenant.settings.refresh_absolute_ttl
+        idle_ttl = client.refresh_idle_ttl or tenant.settings.refresh_idle_ttl
+        await storage.refresh.create_family(
+            RefreshFamily(
+                tenant_id=tenant.id,
+                family_id=family_id,
+                client_id=client.client_id,
+                user_id=record.user_id,
+                scopes=record.scopes,
+                auth_time=record.auth_time,
+                created_at=now,
+                absolute_expires_at=now + absolute_ttl,
+            ),
+            RefreshToken(
+                tenant_id=tenant.id,
+                token_hash=refresh.digest,
+                family_id=family_id,
+                scopes=record.scopes,
+                created_at=now,
+                expires_at=min(now + idle_ttl, now + absolute_ttl),
+                access_jti=access.jti,
+                access_expires_at=access.expires_at,
+            ),
+        )
+        response["refresh_token"] = refresh.value
+    await storage.codes.record_issued(
+        tenant.id, record.code_hash, family_id=family_id, access_jti=access.jti, access_expires_at=access.expires_at
+    )
+    return response
+
+
+async def _revoke_issued(storage: Storage, code: AuthorizationCode, now: Timestamp) -> None:
+    """RFC 9700 §4.2.4 / RFC 6749 §4.1.2: a replayed code revokes every token issued from it."""
+    if code.family_id is not None:
+        await storage.refresh.revoke_family(code.tenant_id, code.family_id, "code_replay", now)
+    if code.access_jti is not None and code.access_expires_at is not None and code.access_expires_at > now:
+        await storage.denylist.deny(code.tenant_id, code.access_jti, code.access_expires_at)

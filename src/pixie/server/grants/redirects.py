@@ -1,0 +1,68 @@
+"""Redirect URIs: exact matching with the loopback-port exception, and building the response URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+__all__ = ["add_query", "match_redirect_uri", "origin_of"]
+
+_LOOPBACK_IPS = {"127.0.0.1", "::1"}
+
+
+def _is_loopback_http(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname in _LOOPBACK_IPS
+
+
+def match_redirect_uri(registered: Sequence[str], presented: str) -> bool:
+    """True iff ``presented`` equals a registered URI character for character — except that for an ``http``
+    loopback IP literal the port may differ, since native apps bind an ephemeral port.
+
+    No normalisation: case, trailing slashes, extra path segments or query parameters all make a mismatch.
+
+    Spec: RFC 9700 §4.1.3 (exact matching), RFC 8252 §7.3 (loopback, any port), OAuth 2.1 §2.3.1.
+    """
+    if presented in registered:
+        return True
+    if not _is_loopback_http(presented):
+        return False
+    try:
+        want = urlsplit(presented)
+        _ = want.port
+    except ValueError:
+        return False
+    for candidate in registered:
+        if not _is_loopback_http(candidate):
+            continue
+        have = urlsplit(candidate)
+        if (
+            have.hostname == want.hostname
+            and have.path == want.path
+            and have.query == want.query
+            and have.fragment == want.fragment
+            and have.username is None
+            and want.username is None
+            and want.password is None
+        ):
+            return True
+    return False
+
+
+def add_query(uri: str, params: Sequence[tuple[str, str]]) -> str:
+    """``uri`` with ``params`` appended to its query, keeping any query it had.
+
+    Spec: RFC 6749 §3.1.2 (the redirection endpoint's query component must be retained), §4.1.2.
+    """
+    parts = urlsplit(uri)
+    extra = urlencode(list(params))
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def origin_of(uri: str) -> str | None:
+    """The web origin (scheme://host[:port]) of an http(s) URI, used to derive CORS origins; None otherwise."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
