@@ -7,6 +7,9 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.t
 
 .PHONY: run test lint typecheck pytest lock clean
 
+# Browser tests drive Debian's Chromium through Playwright; the browser is never downloaded by a test tool.
+CHROMIUM := /usr/bin/chromium
+
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
@@ -27,7 +30,11 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy --strict src
 
-pytest: $(VENV)/.installed-test
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+
+pytest: $(VENV)/.installed-test $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

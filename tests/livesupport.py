@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+T = TypeVar("T")
 
 PIXIE = str(Path(sys.executable).with_name("pixie"))
 
@@ -86,3 +91,10 @@ def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeo
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on a fresh event loop in a worker thread (safe even when the calling thread
+    already runs a loop, as Playwright's sync API does)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -11,6 +11,7 @@ from pixie.config import Settings
 from pixie.errors import InvalidRequest, OAuthError
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
+from pixie.server.security_headers import content_security_policy
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant
 from pixie.tenancy import DEFAULT_TENANT, TenantResolver, issuer_for
@@ -38,10 +39,16 @@ class AppContext:
         prefix = "" if tenant.id == DEFAULT_TENANT else f"/t/{tenant.id}"
         return f"{prefix}{endpoint}"
 
-    def page(self, template: str, tenant: Tenant, *, status: int = 200, **values: object) -> HTMLResponse:
-        return self.pages.render(
+    def page(
+        self, template: str, tenant: Tenant, *, status: int = 200, redirect_uri: str | None = None, **values: object
+    ) -> HTMLResponse:
+        """Render a page; ``redirect_uri`` is where its form may end up (see ``content_security_policy``)."""
+        response = self.pages.render(
             template, status=status, tenant_name=tenant.display_name, static_base="/static", **values
         )
+        if redirect_uri is not None:
+            response.headers["Content-Security-Policy"] = content_security_policy([redirect_uri])
+        return response
 
     def error_page(self, error: OAuthError, tenant: Tenant, *, status: int = 400) -> HTMLResponse:
         return self.pages.error(error, tenant_name=tenant.display_name, static_base="/static", status=status)

@@ -6,17 +6,33 @@ fits all of them; JSON responses get the same headers at no cost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeaders"]
+__all__ = ["SecurityHeaders", "content_security_policy"]
+
+
+def content_security_policy(redirect_targets: Sequence[str] = ()) -> str:
+    """The pages' policy. ``form-action`` also governs where a form submission may be *redirected*, so the login
+    and consent pages allow the pending request's (already validated) redirect URI as well."""
+    sources = ["'self'"]
+    for uri in redirect_targets:
+        parts = urlsplit(uri)
+        if parts.scheme in ("http", "https"):
+            sources.append(f"{parts.scheme}://{parts.netloc}")
+        elif parts.scheme:
+            sources.append(f"{parts.scheme}:")
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"form-action {' '.join(dict.fromkeys(sources))}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
 
 _HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        b"frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", content_security_policy().encode("ascii")),
     (b"referrer-policy", b"no-referrer"),
     (b"x-content-type-options", b"nosniff"),
 ]

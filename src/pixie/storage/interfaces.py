@@ -144,9 +144,7 @@ class AuthorizationRequestStore(Protocol):
     async def get(self, tenant_id: TenantId, request_id: str, now: Timestamp) -> AuthorizationRequest | None:
         """None when unknown or expired. Used by: login, consent."""
 
-    async def set_user(
-        self, tenant_id: TenantId, request_id: str, user_id: str, auth_time: Timestamp
-    ) -> bool:
+    async def set_user(self, tenant_id: TenantId, request_id: str, user_id: str, auth_time: Timestamp) -> bool:
         """Record who logged in for this request. Used by: login."""
 
     async def delete(self, tenant_id: TenantId, request_id: str) -> bool:

@@ -48,6 +48,7 @@ async def consent(request: Request) -> Response:
         return ctx.page(
             "consent.html",
             tenant,
+            redirect_uri=pending.redirect_uri,
             title="Allow access?",
             client_name=pending.client_id,
             scopes=[{"name": s, "description": describe(s)} for s in pending.scopes],

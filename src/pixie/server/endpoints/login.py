@@ -49,6 +49,7 @@ def _login_page(
     return ctx.page(
         "login.html",
         tenant,
+        redirect_uri=pending.redirect_uri,
         title=tenant.settings.login_title,
         client_name=pending.client_id,
         action=ctx.path(tenant, "/login"),
