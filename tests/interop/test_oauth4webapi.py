@@ -1,0 +1,126 @@
+"""A strict third-party client library (oauth4webapi, Node) accepts Pixie's responses and rejects tampered ones.
+
+oauth4webapi validates RFC 8414 metadata (issuer equality), RFC 9207 ``iss`` on the authorization response when the
+server advertises it, ``state``, and the token response shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import pytest
+from livesupport import free_port, run_coroutine, serve_in_thread
+
+from pixie.config import Settings
+from pixie.management import create_user, ensure_default_tenant, register_client
+from pixie.server.app import create_app
+from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.tokens.keys import KeyRing
+
+HERE = Path(__file__).resolve().parent
+REDIRECT = "http://127.0.0.1:9999/cb"
+MASTER = b"interop-master-key-interop-key-32"
+
+
+def node(*args: str) -> dict[str, object]:
+    if not (HERE / "node_modules" / "oauth4webapi").is_dir():
+        pytest.fail("tests/interop/node_modules is missing: `make test` runs `npm ci` there")
+    result = subprocess.run(  # noqa: S603
+        ["node", str(HERE / "strict_client.mjs"), *args],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+async def _seed(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        storage = build_storage(engine)
+        await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER))
+        await register_client(
+            storage, "default", "interop", redirect_uris=[REDIRECT], public=True, scopes=["properties:read"]
+        )
+        await create_user(storage, "default", "bob", "bob-password-1")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('interop') / 'interop.db'}"
+    run_coroutine(_seed(database_url))
+    settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER)
+    with serve_in_thread(create_app(settings), port) as url:
+        yield url
+
+
+def _browse_to_callback(authorization_url: str) -> str:
+    """Play the user: follow redirects, fill login and consent, return the redirect to the client."""
+    form_fields = re.compile(r'name="(request|csrf_token)" value="([^"]*)"')
+    with httpx.Client() as browser:
+        response = browser.get(authorization_url)
+        while response.status_code == 303 and not response.headers["location"].startswith(REDIRECT):
+            response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
+            if "/login" in str(response.url):
+                fields = dict(form_fields.findall(response.text))
+                response = browser.post(
+                    str(response.url).split("?")[0], data={**fields, "username": "bob", "password": "bob-password-1"}
+                )
+            elif "/consent" in str(response.url):
+                fields = dict(form_fields.findall(response.text))
+                response = browser.post(str(response.url).split("?")[0], data={**fields, "decision": "approve"})
+        assert response.status_code == 303
+        location: str = response.headers["location"]
+        return location
+
+
+def test_strict_client_completes_the_flow(issuer: str) -> None:
+    started = node("start", issuer, "interop", REDIRECT, "properties:read")
+    callback = _browse_to_callback(str(started["url"]))
+    result = node("finish", issuer, "interop", REDIRECT, str(started["state"]), str(started["verifier"]), callback)
+    assert result == {
+        "ok": True,
+        "token_type": "bearer",
+        "expires_in": 300,
+        "scope": "properties:read",
+        "has_refresh_token": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        ("iss", '"iss"'),
+        ("no-iss", '"iss"'),
+        ("state", '"state"'),
+    ],
+)
+def test_strict_client_rejects_tampered_responses(issuer: str, tamper: str, expected: str) -> None:
+    """RFC 9207 §2.4: the client must reject a response whose iss is wrong or missing; RFC 6749 §10.12: state."""
+    started = node("start", issuer, "interop", REDIRECT, "properties:read")
+    callback = _browse_to_callback(str(started["url"]))
+    parts = urlsplit(callback)
+    params = dict(parse_qsl(parts.query))
+    if tamper == "iss":
+        params["iss"] = "http://127.0.0.1:1/evil"
+    elif tamper == "no-iss":
+        params.pop("iss")
+    else:
+        params["state"] = "not-the-state"
+    tampered = parts._replace(query=urlencode(params)).geturl()
+    result = node("finish", issuer, "interop", REDIRECT, str(started["state"]), str(started["verifier"]), tampered)
+    rejection = str(result["rejected"])
+    assert rejection.startswith("OAUTH_") and expected in rejection, rejection
