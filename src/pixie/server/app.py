@@ -21,7 +21,7 @@ from pixie.config import Settings
 from pixie.management import ensure_default_tenant
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
-from pixie.server.endpoints import authorize, consent, discovery, login, token
+from pixie.server.endpoints import authorize, consent, discovery, login, token, token_management
 from pixie.server.pages import Pages
 from pixie.server.rendering import ErrorGuard
 from pixie.server.security_headers import SecurityHeaders
@@ -43,6 +43,8 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/consent", consent.consent, methods=["GET", "POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
+        Route("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
+        Route("/introspect", token_management.introspect, methods=["POST"]),
         Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
     ]
 

@@ -15,11 +15,13 @@ from pixie.errors import InvalidRequest, UnsupportedGrantType, safe_text
 from pixie.server.context import tenant_of
 from pixie.server.grants.authorization_code import exchange_code, single_params
 from pixie.server.grants.client_auth import authenticate_client
+from pixie.server.grants.client_credentials import client_credentials
+from pixie.server.grants.refresh_token import refresh
 from pixie.server.rendering import json_response
 
 __all__ = ["IMPLEMENTED_GRANTS", "read_form", "token"]
 
-IMPLEMENTED_GRANTS = ("authorization_code",)
+IMPLEMENTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 _MAX_BODY = 64 * 1024
 
 
@@ -60,13 +62,15 @@ async def token(request: Request) -> Response:
         raise InvalidRequest("grant_type is missing")
     if grant_type not in IMPLEMENTED_GRANTS or grant_type not in tenant.settings.allowed_grant_types:
         raise UnsupportedGrantType(f"grant_type {safe_text(grant_type)} is not supported")
-    result = await exchange_code(
-        form,
-        client=client,
-        tenant=tenant,
-        issuer=ctx.issuer(tenant),
-        storage=ctx.storage,
-        tokens=ctx.tokens,
-        now=time.time(),
-    )
+    issuer, now = ctx.issuer(tenant), time.time()
+    if grant_type == "authorization_code":
+        result = await exchange_code(
+            form, client=client, tenant=tenant, issuer=issuer, storage=ctx.storage, tokens=ctx.tokens, now=now
+        )
+    elif grant_type == "refresh_token":
+        result = await refresh(
+            form, client=client, tenant=tenant, issuer=issuer, storage=ctx.storage, tokens=ctx.tokens, now=now
+        )
+    else:
+        result = await client_credentials(form, client=client, tenant=tenant, issuer=issuer, tokens=ctx.tokens, now=now)
     return json_response(result, no_store=True)

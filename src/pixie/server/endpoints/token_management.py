@@ -1,0 +1,52 @@
+"""``POST /revoke`` (RFC 7009) and ``POST /introspect`` (RFC 7662): authenticate the client, call the protocol."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pixie.server.context import tenant_of
+from pixie.server.endpoints.token import read_form
+from pixie.server.grants import token_management
+from pixie.server.grants.client_auth import authenticate_client
+from pixie.server.rendering import json_response
+
+__all__ = ["introspect", "revoke"]
+
+
+async def revoke(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    form = await read_form(request)
+    client = await authenticate_client(
+        tenant_id=tenant.id, clients=ctx.storage.clients, authorization=request.headers.get("authorization"), form=form
+    )
+    await token_management.revoke(
+        form,
+        client=client,
+        tenant=tenant,
+        issuer=ctx.issuer(tenant),
+        storage=ctx.storage,
+        keyring=ctx.keyring,
+        now=time.time(),
+    )
+    return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+async def introspect(request: Request) -> Response:
+    ctx, tenant = await tenant_of(request)
+    form = await read_form(request)
+    client = await authenticate_client(
+        tenant_id=tenant.id, clients=ctx.storage.clients, authorization=request.headers.get("authorization"), form=form
+    )
+    result = await token_management.introspect(
+        form,
+        client=client,
+        tenant=tenant,
+        issuer=ctx.issuer(tenant),
+        storage=ctx.storage,
+        keyring=ctx.keyring,
+        now=time.time(),
+    )
+    return json_response(result, no_store=True)

@@ -1,0 +1,45 @@
+"""The client-credentials grant: a confidential client gets an access token for itself.
+
+Spec: RFC 6749 §4.4, OAuth 2.1 §4.2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pixie import scopes as scope_rules
+from pixie.errors import InvalidScope, UnauthorizedClient, safe_text
+from pixie.storage.records import Client, Tenant
+from pixie.tokens.issuer import TokenIssuer
+from pixie.types import Timestamp
+
+__all__ = ["client_credentials"]
+
+
+async def client_credentials(
+    params: Mapping[str, str], *, client: Client, tenant: Tenant, issuer: str, tokens: TokenIssuer, now: Timestamp
+) -> dict[str, Any]:
+    """A JWT access token with ``sub`` = the client id and no refresh token (RFC 6749 §4.4.3).
+
+    Spec: RFC 6749 §4.4.2–§4.4.3, RFC 9068 §2.2 (``sub`` for client-only tokens).
+    """
+    if client.client_type != "confidential" or "client_credentials" not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the client credentials grant")
+    try:
+        requested = scope_rules.parse(params.get("scope"))
+    except ValueError:
+        raise InvalidScope("scope has characters RFC 6749 §3.3 forbids") from None
+    unknown = [s for s in requested if s not in client.scopes]
+    if unknown:
+        raise InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}")
+    scopes = requested or client.scopes
+    access = await tokens.access_token(
+        tenant=tenant, issuer=issuer, client=client, subject=client.client_id, scopes=scopes, now=now
+    )
+    return {
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": " ".join(scopes),
+    }

@@ -1,0 +1,117 @@
+"""Revocation (RFC 7009) and introspection (RFC 7662) of refresh and access tokens.
+
+Refresh tokens are looked up by digest; access tokens are Pixie's own JWTs, checked with the tenant's keys.
+``token_type_hint`` only decides which kind is tried first (RFC 7009 §2.1: a hint, never trusted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pixie.errors import InvalidRequest, UnauthorizedClient, UnsupportedTokenType
+from pixie.security import hash_secret
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import Client, Tenant
+from pixie.tokens.keys import KeyRing
+from pixie.tokens.validation import own_access_token_claims
+from pixie.types import Timestamp
+
+__all__ = ["introspect", "revoke"]
+
+_HINTS = ("access_token", "refresh_token")
+
+
+def _order(params: Mapping[str, str]) -> tuple[str, ...]:
+    hint = params.get("token_type_hint")
+    if hint is not None and hint not in _HINTS:
+        raise UnsupportedTokenType(f"token_type_hint must be one of {', '.join(_HINTS)}")
+    return ("access_token", "refresh_token") if hint == "access_token" else ("refresh_token", "access_token")
+
+
+async def revoke(
+    params: Mapping[str, str],
+    *,
+    client: Client,
+    tenant: Tenant,
+    issuer: str,
+    storage: Storage,
+    keyring: KeyRing,
+    now: Timestamp,
+) -> None:
+    """Revoke a token of this client. A refresh token takes its whole family (and the access tokens recorded on
+    it) with it; an access token is deny-listed by ``jti`` until it expires. Unknown, expired or foreign tokens
+    are a silent no-op: the answer is 200 either way, so the endpoint reveals nothing about other clients' tokens.
+
+    Spec: RFC 7009 §2.1–§2.2, RFC 9700 §4.14.2.
+    """
+    token = params.get("token")
+    if not token:
+        raise InvalidRequest("token is missing")
+    for kind in _order(params):
+        if kind == "refresh_token":
+            found = await storage.refresh.get(tenant.id, hash_secret(token))
+            if found is not None:
+                _, family = found
+                if family.client_id == client.client_id:
+                    await storage.refresh.revoke_family(tenant.id, family.family_id, "revoked_by_client", now)
+                return
+        else:
+            claims = await own_access_token_claims(keyring, tenant.id, issuer, token, now)
+            if claims is not None:
+                if claims.get("client_id") == client.client_id:
+                    await storage.denylist.deny(tenant.id, claims["jti"], float(claims["exp"]))
+                return
+
+
+async def introspect(
+    params: Mapping[str, str],
+    *,
+    client: Client,
+    tenant: Tenant,
+    issuer: str,
+    storage: Storage,
+    keyring: KeyRing,
+    now: Timestamp,
+) -> dict[str, Any]:
+    """The state of a token for a resource server: ``active`` plus its claims, or just ``{"active": false}`` for a
+    revoked, expired, used, reused-family, malformed or other tenant's token.
+
+    Spec: RFC 7662 §2.1–§2.2, §4 (only authenticated, confidential callers).
+    """
+    if client.client_type != "confidential":
+        raise UnauthorizedClient("only confidential clients (resource servers) may introspect")
+    token = params.get("token")
+    if not token:
+        raise InvalidRequest("token is missing")
+    for kind in _order(params):
+        if kind == "refresh_token":
+            found = await storage.refresh.get(tenant.id, hash_secret(token))
+            if found is None:
+                continue
+            record, family = found
+            live = (
+                record.used_at is None
+                and family.revoked_at is None
+                and now < record.expires_at
+                and now < family.absolute_expires_at
+            )
+            if not live:
+                return {"active": False}
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "scope": " ".join(record.scopes),
+                "client_id": family.client_id,
+                "sub": family.user_id or family.client_id,
+                "iss": issuer,
+                "iat": int(record.created_at),
+                "exp": int(record.expires_at),
+            }
+        claims = await own_access_token_claims(keyring, tenant.id, issuer, token, now)
+        if claims is None:
+            continue
+        if await storage.denylist.is_denied(tenant.id, claims["jti"]):
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer", **claims}
+    return {"active": False}

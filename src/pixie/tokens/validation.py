@@ -1,0 +1,36 @@
+"""Checking Pixie's own access tokens (for revocation and introspection at the authorization server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pixie.tokens import signing
+from pixie.tokens.keys import KeyRing
+from pixie.types import TenantId, Timestamp
+
+__all__ = ["own_access_token_claims"]
+
+
+async def own_access_token_claims(
+    keyring: KeyRing, tenant_id: TenantId, issuer: str, token: str, now: Timestamp, *, allow_expired: bool = False
+) -> dict[str, Any] | None:
+    """The claims of an access token this tenant issued — signature by one of its published keys, ``typ`` at+jwt,
+    ``iss`` equal to the tenant's issuer, not expired — or None. A token of another tenant has another ``iss`` and
+    other keys, so it is None here.
+
+    Spec: RFC 9068 §4 (validation), §2.1 (``typ``).
+    """
+    if token.count(".") != 2 or len(token) > 8192:
+        return None
+    try:
+        verified = signing.verify_jwt(token, await keyring.jwks(tenant_id))
+    except signing.JoseFailure:
+        return None
+    claims = verified.claims
+    if str(verified.header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+        return None
+    if claims.get("iss") != issuer or not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
+        return None
+    if not allow_expired and claims["exp"] <= now:
+        return None
+    return claims
