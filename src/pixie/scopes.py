@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["describe", "format_scopes", "is_subset", "parse"]
+from pixie.errors import InvalidScope
+
+__all__ = ["describe", "format_scopes", "is_subset", "parse", "parse_requested"]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -25,6 +27,17 @@ def parse(value: str | None) -> tuple[str, ...]:
         if not _TOKEN_RE.fullmatch(token):
             raise ValueError("scope tokens may contain only printable ASCII without spaces, '\"' or '\\'")
     return tuple(dict.fromkeys(tokens))
+
+
+def parse_requested(value: str | None) -> tuple[str, ...]:
+    """:func:`parse` for a request parameter: malformed input is the client's ``invalid_scope``.
+
+    Spec: RFC 6749 §3.3, §4.1.2.1, §5.2.
+    """
+    try:
+        return parse(value)
+    except ValueError:
+        raise InvalidScope("scope has characters RFC 6749 section 3.3 forbids") from None
 
 
 def format_scopes(scopes: Iterable[str]) -> str:

@@ -14,7 +14,9 @@ from functools import wraps
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pixie.errors import OAuthError
 from pixie.server.grants.redirects import origin_of
+from pixie.server.rendering import render_error
 from pixie.storage.interfaces import ClientStore
 from pixie.storage.records import Tenant
 from pixie.types import TenantId
@@ -72,7 +74,11 @@ def with_cors(handler: Handler, *, methods: str) -> Handler:
                 )
             response.headers["Vary"] = "Origin"
             return response
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except OAuthError as exc:
+            # Rendered here, not by the outer error guard, so a browser app can read the error (RFC 6749 §5.2).
+            response = render_error(exc)
         if allowed and origin:
             response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"

@@ -27,6 +27,7 @@ __all__ = [
     "finish_with_code",
     "interaction_redirect",
     "next_step",
+    "read_page_form",
     "redirect_error",
     "redirect_to_client",
     "start_session",
@@ -81,6 +82,13 @@ async def start_session(ctx: AppContext, tenant: Tenant, user: User, now: Timest
     )
     await ctx.storage.sessions.create(session)
     return session, value
+
+
+async def read_page_form(request: Request) -> dict[str, str]:
+    """The fields of a login or consent form. File parts are refused (``max_files=0``) and the parsed form is
+    closed, so no upload can leave temporary files behind."""
+    async with request.form(max_files=0, max_fields=20) as form:
+        return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
 def check_csrf(request: Request, ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, token: str) -> bool:

@@ -11,7 +11,7 @@ from pixie.errors import AccessDenied, InvalidRequest
 from pixie.scopes import describe
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import csrf_cookie_name, read_cookie
-from pixie.server.flow import SignedIn, check_csrf, current_user, finish_with_code, redirect_error
+from pixie.server.flow import SignedIn, check_csrf, current_user, finish_with_code, read_page_form, redirect_error
 from pixie.storage.records import AuthorizationRequest, Tenant
 
 __all__ = ["consent"]
@@ -58,7 +58,7 @@ async def consent(request: Request) -> Response:
             csrf_token=csrf,
         )
 
-    form = await request.form()
+    form = await read_page_form(request)
     loaded = await _load(request, ctx, tenant, str(form.get("request", "")), now)
     if loaded is None:
         return ctx.error_page(_EXPIRED, tenant)

@@ -26,6 +26,7 @@ from pixie.server.flow import (
     finish_with_code,
     interaction_redirect,
     next_step,
+    read_page_form,
     redirect_error,
     start_session,
 )
@@ -72,7 +73,7 @@ async def login(request: Request) -> Response:
             return ctx.error_page(_EXPIRED, tenant)
         return _login_page(ctx, tenant, pending, csrf, error=None)
 
-    form = await request.form()
+    form = await read_page_form(request)
     request_id = str(form.get("request", ""))
     csrf = str(form.get("csrf_token", ""))
     username = str(form.get("username", ""))[:255]

@@ -165,9 +165,9 @@ async def validate_authorization_request(
     except pkce.PKCEError as exc:
         raise fail(InvalidRequest(safe_text(str(exc), 120))) from None
     try:
-        requested = scope_rules.parse(params.get("scope"))
-    except ValueError:
-        raise fail(InvalidScope("scope has characters RFC 6749 §3.3 forbids")) from None
+        requested = scope_rules.parse_requested(params.get("scope"))
+    except InvalidScope as exc:
+        raise fail(exc) from None
     if not requested:
         requested = client.scopes  # RFC 6749 §3.3: a documented default when scope is omitted
     unknown = [s for s in requested if s not in client.scopes]

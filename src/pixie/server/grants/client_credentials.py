@@ -26,10 +26,7 @@ async def client_credentials(
     """
     if client.client_type != "confidential" or "client_credentials" not in client.grant_types:
         raise UnauthorizedClient("this client may not use the client credentials grant")
-    try:
-        requested = scope_rules.parse(params.get("scope"))
-    except ValueError:
-        raise InvalidScope("scope has characters RFC 6749 §3.3 forbids") from None
+    requested = scope_rules.parse_requested(params.get("scope"))
     unknown = [s for s in requested if s not in client.scopes]
     if unknown:
         raise InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}")

@@ -11,8 +11,11 @@ _LOOPBACK_IPS = {"127.0.0.1", "::1"}
 
 
 def _is_loopback_http(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and parts.hostname in _LOOPBACK_IPS
+    try:
+        parts = urlsplit(uri)
+        return parts.scheme == "http" and parts.hostname in _LOOPBACK_IPS
+    except ValueError:  # e.g. an unterminated IPv6 literal "http://[::1/cb"
+        return False
 
 
 def match_redirect_uri(registered: Sequence[str], presented: str) -> bool:
@@ -62,7 +65,10 @@ def add_query(uri: str, params: Sequence[tuple[str, str]]) -> str:
 
 def origin_of(uri: str) -> str | None:
     """The web origin (scheme://host[:port]) of an http(s) URI, used to derive CORS origins; None otherwise."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()

@@ -1,0 +1,269 @@
+"""The schema, as SQLAlchemy Core tables. ``migrations/versions`` must create exactly this (a test compares them).
+
+Conventions: every table carries ``tenant_id`` and keys on it; timestamps are floats (seconds since the epoch,
+double precision on PostgreSQL) so both backends compare them alike; tuples of strings are JSON arrays
+(:class:`StrTuple`); column names equal the record field names of :mod:`pixie.storage.records`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "StrTuple",
+    "authorization_codes",
+    "authorization_requests",
+    "clients",
+    "consents",
+    "events",
+    "metadata",
+    "refresh_families",
+    "refresh_tokens",
+    "revoked_access_tokens",
+    "signing_keys",
+    "sso_sessions",
+    "tenants",
+    "users",
+]
+
+
+class StrTuple(sa.types.TypeDecorator[tuple[str, ...]]):
+    """A ``tuple[str, ...]`` stored as a JSON array (order kept)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[str, ...] | None, dialect: Dialect) -> list[str] | None:
+        return None if value is None else list(value)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> tuple[str, ...] | None:
+        return None if value is None else tuple(value)
+
+
+# Deterministic constraint names on both backends, so migrations can refer to them.
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# Autoincrement: SQLite only aliases ROWID for a column declared exactly INTEGER PRIMARY KEY.
+_EventId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _tenant() -> sa.Column[str]:
+    return sa.Column("tenant_id", sa.String(), primary_key=True)
+
+
+def _time(name: str, *, nullable: bool = False) -> sa.Column[float]:
+    return sa.Column(name, sa.Float(), nullable=nullable)
+
+
+def _text(name: str, *, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String(), nullable=nullable)
+
+
+def _flag(name: str) -> sa.Column[bool]:
+    return sa.Column(name, sa.Boolean(), nullable=False)
+
+
+def _strings(name: str) -> sa.Column[tuple[str, ...]]:
+    return sa.Column(name, StrTuple(), nullable=False)
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    _tenant(),
+    _text("display_name"),
+    _time("created_at"),
+    _flag("disabled"),
+    sa.Column("settings", sa.JSON(), nullable=False),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    _tenant(),
+    sa.Column("client_id", sa.String(), primary_key=True),
+    _text("client_type"),
+    _text("token_endpoint_auth_method"),
+    _strings("redirect_uris"),
+    _strings("grant_types"),
+    _strings("scopes"),
+    _time("created_at"),
+    _text("secret_hash", nullable=True),
+    _strings("audiences"),
+    _text("name"),
+    sa.Column("refresh_grace_seconds", sa.Integer(), nullable=False),
+    sa.Column("access_token_ttl", sa.Integer(), nullable=True),
+    sa.Column("refresh_idle_ttl", sa.Integer(), nullable=True),
+    sa.Column("refresh_absolute_ttl", sa.Integer(), nullable=True),
+    _flag("disabled"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _tenant(),
+    sa.Column("user_id", sa.String(), primary_key=True),
+    _text("username"),
+    _text("password_hash"),
+    _time("created_at"),
+    _strings("roles"),
+    _flag("disabled"),
+    sa.UniqueConstraint("tenant_id", "username"),
+)
+
+sso_sessions = sa.Table(
+    "sso_sessions",
+    metadata,
+    _tenant(),
+    sa.Column("session_hash", sa.String(), primary_key=True),
+    _text("user_id"),
+    _time("auth_time"),
+    _time("created_at"),
+    _time("last_seen_at"),
+    sa.Column("idle_ttl", sa.Integer(), nullable=False),
+    _time("absolute_expires_at"),
+    _time("revoked_at", nullable=True),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    _tenant(),
+    sa.Column("user_id", sa.String(), primary_key=True),
+    sa.Column("client_id", sa.String(), primary_key=True),
+    _strings("scopes"),
+    _time("granted_at"),
+)
+
+authorization_requests = sa.Table(
+    "authorization_requests",
+    metadata,
+    _tenant(),
+    sa.Column("request_id", sa.String(), primary_key=True),
+    _text("client_id"),
+    _text("redirect_uri"),
+    _flag("redirect_uri_provided"),
+    _strings("scopes"),
+    _text("state", nullable=True),
+    _text("code_challenge"),
+    _text("code_challenge_method"),
+    _strings("prompt"),
+    _text("correlation_id"),
+    _text("csrf_hash"),
+    _time("created_at"),
+    _time("expires_at"),
+    _text("user_id", nullable=True),
+    _time("auth_time", nullable=True),
+    sa.Index(None, "expires_at"),  # purge_expired, across tenants
+)
+
+authorization_codes = sa.Table(
+    "authorization_codes",
+    metadata,
+    _tenant(),
+    sa.Column("code_hash", sa.String(), primary_key=True),
+    _text("client_id"),
+    _text("user_id"),
+    _text("redirect_uri"),
+    _flag("redirect_uri_provided"),
+    _strings("scopes"),
+    _text("code_challenge"),
+    _text("code_challenge_method"),
+    _time("auth_time"),
+    _text("correlation_id"),
+    _time("created_at"),
+    _time("expires_at"),
+    _time("consumed_at", nullable=True),
+    _text("family_id", nullable=True),
+    _text("access_jti", nullable=True),
+    _time("access_expires_at", nullable=True),
+    sa.Index(None, "tenant_id", "family_id"),  # revoke_family deny-lists the code's access token
+    sa.Index(None, "expires_at"),  # purge_expired
+)
+
+refresh_families = sa.Table(
+    "refresh_families",
+    metadata,
+    _tenant(),
+    sa.Column("family_id", sa.String(), primary_key=True),
+    _text("client_id"),
+    _text("user_id", nullable=True),
+    _strings("scopes"),
+    _time("auth_time", nullable=True),
+    _time("created_at"),
+    _time("absolute_expires_at"),
+    _time("revoked_at", nullable=True),
+    _text("revoked_reason", nullable=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    _tenant(),
+    sa.Column("token_hash", sa.String(), primary_key=True),
+    _text("family_id"),
+    _strings("scopes"),
+    _time("created_at"),
+    _time("expires_at"),
+    _text("access_jti", nullable=True),
+    _time("access_expires_at", nullable=True),
+    _time("used_at", nullable=True),
+    _text("replaced_by_hash", nullable=True),
+    sa.Column("retry_response", sa.LargeBinary(), nullable=True),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "family_id"],
+        ["refresh_families.tenant_id", "refresh_families.family_id"],
+        ondelete="CASCADE",
+    ),
+    sa.Index(None, "tenant_id", "family_id"),  # revoke_family
+)
+
+revoked_access_tokens = sa.Table(
+    "revoked_access_tokens",
+    metadata,
+    _tenant(),
+    sa.Column("jti", sa.String(), primary_key=True),
+    _time("expires_at"),
+    sa.Index(None, "expires_at"),  # purge_expired
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    _tenant(),
+    sa.Column("kid", sa.String(), primary_key=True),
+    _text("alg"),
+    _text("state"),
+    sa.Column("private_key_encrypted", sa.LargeBinary(), nullable=False),
+    sa.Column("public_jwk", sa.JSON(), nullable=False),
+    _time("created_at"),
+    _time("activated_at", nullable=True),
+    _time("retired_at", nullable=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", _EventId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(), nullable=False),
+    _text("kind"),
+    _text("outcome"),
+    _time("created_at"),
+    _text("client_id", nullable=True),
+    _text("error", nullable=True),
+    sa.Column("duration_ms", sa.Float(), nullable=True),
+    _text("correlation_id", nullable=True),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Index(None, "tenant_id", "created_at"),  # query: one tenant's time window
+)

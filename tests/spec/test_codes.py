@@ -1,0 +1,184 @@
+"""ARCHITECTURE §6.3: authorization codes are single use, live at most 60 s, are bound to client, redirect URI and
+challenge; a second redemption fails and revokes every token issued from the code (issue 3 items 4 and 5).
+
+Spec: RFC 6749 §4.1.2, §4.1.3, §10.5; RFC 9700 §2.1.1, §4.2.4, §4.5; OAuth 2.1 §4.1.3.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from spec.support import (
+    SPA_CB,
+    WEB_SECRET,
+    Browser,
+    Pixie,
+    Pkce,
+    assert_json_error,
+    authorize_pairs,
+    jwt_part,
+    sha256_hex,
+    token_request,
+)
+
+
+def _code(alice: Browser, proof: Pkce, scope: str = "properties:read") -> str:
+    return alice.code(authorize_pairs(challenge=proof.challenge, scope=scope))
+
+
+def test_second_redemption_fails_and_revokes(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a code is single use; on a second use the server MUST deny the request
+    and SHOULD revoke all tokens issued from it: the refresh family is revoked and the access token's ``jti`` is
+    deny-listed."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    first = token_request(http, code, proof.verifier)
+    assert first.status_code == 200, first.text
+    tokens = first.json()
+    jti = jwt_part(tokens["access_token"], 1)["jti"]
+    [family] = pixie.query(
+        "SELECT family_id FROM refresh_tokens WHERE token_hash = ?", (sha256_hex(tokens["refresh_token"]),)
+    )
+    assert pixie.query("SELECT revoked_at FROM refresh_families WHERE family_id = ?", family) == [(None,)]
+    assert pixie.query("SELECT jti FROM revoked_access_tokens WHERE jti = ?", (jti,)) == []
+
+    second = token_request(http, code, proof.verifier)
+    assert_json_error(second, "invalid_grant")
+    [(revoked_at,)] = pixie.query("SELECT revoked_at FROM refresh_families WHERE family_id = ?", family)
+    assert revoked_at is not None
+    assert pixie.query("SELECT jti FROM revoked_access_tokens WHERE jti = ?", (jti,)) == [(jti,)]
+
+
+def test_replay_by_another_client_also_revokes(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """RFC 9700 §4.2.4: whoever replays the code (here: another client), the tokens from the first redemption are
+    revoked."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    first = token_request(http, code, proof.verifier)
+    jti = jwt_part(first.json()["access_token"], 1)["jti"]
+    assert_json_error(token_request(http, code, proof.verifier, client_id="spa-b"), "invalid_grant")
+    assert pixie.query("SELECT jti FROM revoked_access_tokens WHERE jti = ?", (jti,)) == [(jti,)]
+
+
+def test_code_issued_to_a_redeemed_by_b(alice: Browser, http: httpx.Client) -> None:
+    """RFC 6749 §4.1.3: the server MUST ensure the code was issued to the authenticated client → ``invalid_grant``
+    for public client B (same redirect URI, right verifier) and for confidential client ``web``."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    assert_json_error(token_request(http, code, proof.verifier, client_id="spa-b"), "invalid_grant")
+    proof2 = Pkce.new()
+    code2 = _code(alice, proof2)
+    response = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code2,
+            "code_verifier": proof2.verifier,
+            "redirect_uri": SPA_CB,
+        },
+        auth=("web", WEB_SECRET),
+    )
+    assert_json_error(response, "invalid_grant")
+
+
+REDIRECT_URI_AT_TOKEN = [
+    pytest.param(SPA_CB, "http://127.0.0.1:9999/other", id="different[RFC6749-4.1.3]"),
+    pytest.param(SPA_CB, None, id="missing-though-sent[RFC6749-4.1.3]"),
+    pytest.param(SPA_CB, SPA_CB + "/", id="trailing-slash[RFC6749-4.1.3]"),
+    pytest.param("http://127.0.0.1:4444/cb", SPA_CB, id="loopback-other-port[RFC8252-7.3]"),
+    pytest.param(None, "http://127.0.0.1:4444/cb", id="not-sent-but-different[RFC6749-4.1.3]"),
+]
+
+
+@pytest.mark.parametrize(("at_authorize", "at_token"), REDIRECT_URI_AT_TOKEN)
+def test_redirect_uri_binding(
+    alice: Browser, http: httpx.Client, at_authorize: str | None, at_token: str | None
+) -> None:
+    """RFC 6749 §4.1.3: if redirect_uri was in the authorization request it is REQUIRED at the token endpoint and
+    the values MUST be identical (for loopback the port too: the code is bound to the URI actually used)."""
+    proof = Pkce.new()
+    if at_authorize is None:
+        code = alice.code(authorize_pairs(challenge=proof.challenge, drop=["redirect_uri"]), SPA_CB)
+    else:
+        code = alice.code(authorize_pairs(challenge=proof.challenge, redirect_uri=at_authorize), at_authorize)
+    assert_json_error(token_request(http, code, proof.verifier, redirect_uri=at_token), "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    ("at_authorize", "at_token"),
+    [
+        pytest.param(SPA_CB, SPA_CB, id="identical"),
+        pytest.param("http://127.0.0.1:4444/cb", "http://127.0.0.1:4444/cb", id="identical-loopback-port"),
+        pytest.param(None, None, id="omitted-both"),
+        pytest.param(None, SPA_CB, id="omitted-then-registered"),
+    ],
+)
+def test_redirect_uri_binding_controls(
+    alice: Browser, http: httpx.Client, at_authorize: str | None, at_token: str | None
+) -> None:
+    """RFC 6749 §4.1.3: the accepted combinations (controls for the refusals above)."""
+    proof = Pkce.new()
+    if at_authorize is None:
+        code = alice.code(authorize_pairs(challenge=proof.challenge, drop=["redirect_uri"]), SPA_CB)
+    else:
+        code = alice.code(authorize_pairs(challenge=proof.challenge, redirect_uri=at_authorize), at_authorize)
+    response = token_request(http, code, proof.verifier, redirect_uri=at_token)
+    assert response.status_code == 200, response.text
+
+
+def test_unknown_code(http: httpx.Client) -> None:
+    """RFC 6749 §5.2: a code that was never issued is ``invalid_grant``."""
+    assert_json_error(token_request(http, "never-issued-" + "x" * 40, Pkce.new().verifier), "invalid_grant")
+
+
+def test_missing_code(http: httpx.Client) -> None:
+    """RFC 6749 §4.1.3 / §5.2: ``code`` is REQUIRED → ``invalid_request``."""
+    data = {"grant_type": "authorization_code", "client_id": "spa", "code_verifier": Pkce.new().verifier}
+    assert_json_error(http.post("/token", data=data), "invalid_request")
+
+
+def test_lifetime_at_most_60_seconds(pixie: Pixie, alice: Browser) -> None:
+    """ARCHITECTURE §6.3 / RFC 6749 §4.1.2 (10 minutes maximum, short recommended) / OAuth 2.1: ≤ 60 s."""
+    code = _code(alice, Pkce.new())
+    [(created_at, expires_at)] = pixie.query(
+        "SELECT created_at, expires_at FROM authorization_codes WHERE code_hash = ?", (sha256_hex(code),)
+    )
+    assert 0 < expires_at - created_at <= 60
+    assert abs(created_at - time.time()) < 30
+
+
+def test_expired_code_is_refused(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """RFC 6749 §4.1.2 / §5.2: an expired code is ``invalid_grant`` (expiry moved into the past in the database)."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    changed = pixie.execute(
+        "UPDATE authorization_codes SET expires_at = ? WHERE code_hash = ?", (time.time() - 1, sha256_hex(code))
+    )
+    assert changed == 1
+    assert_json_error(token_request(http, code, proof.verifier), "invalid_grant")
+
+
+def test_code_stored_only_hashed(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """ARCHITECTURE §6.6 / RFC 9700 §4.2.4 spirit: the plaintext code never reaches the database; its SHA-256 does
+    (the positive control proves we read the right bytes) — before and after redemption."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    data = pixie.db_bytes()
+    assert sha256_hex(code).encode() in data
+    assert code.encode() not in data
+    assert token_request(http, code, proof.verifier).status_code == 200
+    assert code.encode() not in pixie.db_bytes()
+
+
+def test_code_bound_to_scope_and_user(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """Issue 3 item 4: the code carries the scope of *its* request and its user: the token shows exactly them."""
+    proof = Pkce.new()
+    code = _code(alice, proof, scope="tenants:read")
+    body = token_request(http, code, proof.verifier).json()
+    assert body["scope"] == "tenants:read"
+    claims = jwt_part(body["access_token"], 1)
+    assert claims["scope"] == "tenants:read"
+    assert claims["sub"] == pixie.user_ids["alice"]
