@@ -18,7 +18,7 @@ def _defined_here(module_name: str) -> set[str]:
         if attr.startswith("_"):
             continue
         own_definition = (inspect.isclass(value) or inspect.isfunction(value)) and value.__module__ == module_name
-        constant = attr.isupper() and not inspect.ismodule(value)
+        constant = attr.isupper() and not (inspect.ismodule(value) or inspect.isclass(value) or callable(value))
         if own_definition or constant:
             names.add(attr)
     return names

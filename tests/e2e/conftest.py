@@ -10,7 +10,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while it is open, and async
+# tests collected later must not find one running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium driven by Playwright; never a downloaded browser. Fails loudly if missing."""
     if not Path(CHROMIUM).exists():

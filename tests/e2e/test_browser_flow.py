@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from client_app import client_app
-from livesupport import free_port, run_coroutine, serve_in_thread
 from playwright.sync_api import Browser, expect
 
+from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
-from livesupport import free_port, run_coroutine, serve_in_thread
 
+from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
@@ -31,8 +31,8 @@ MASTER = b"interop-master-key-interop-key-32"
 def node(*args: str) -> dict[str, object]:
     if not (HERE / "node_modules" / "oauth4webapi").is_dir():
         pytest.fail("tests/interop/node_modules is missing: `make test` runs `npm ci` there")
-    result = subprocess.run(  # noqa: S603
-        ["node", str(HERE / "strict_client.mjs"), *args],  # noqa: S607
+    result = subprocess.run(
+        ["node", str(HERE / "strict_client.mjs"), *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -88,7 +88,10 @@ async def read_page_form(request: Request) -> dict[str, str]:
     """The fields of a login or consent form. File parts are refused (``max_files=0``) and the parsed form is
     closed, so no upload can leave temporary files behind."""
     async with request.form(max_files=0, max_fields=20) as form:
-        return {name: value for name, value in form.items() if isinstance(value, str)}
+        fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    if any("\x00" in value for value in fields.values()):
+        raise InvalidRequest("form fields must not contain NUL characters")  # PostgreSQL text cannot hold NUL
+    return fields
 
 
 def check_csrf(request: Request, ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, token: str) -> bool:

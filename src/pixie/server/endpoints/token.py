@@ -42,6 +42,8 @@ async def read_form(request: Request) -> dict[str, str]:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=100)
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the body is not valid UTF-8 form data") from None
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise InvalidRequest("parameters must not contain NUL characters")
     params, repeated = single_params(pairs, [name for name, _ in pairs])
     if repeated:
         raise InvalidRequest(f"parameter repeated: {safe_text(', '.join(repeated))}")

@@ -110,6 +110,8 @@ async def validate_authorization_request(
 
     Spec: RFC 6749 §4.1.1 and §3.1.2.4, RFC 7636 §4.3–§4.4, RFC 9700 §2.1 and §4.1.3, OAuth 2.1 §4.1.1.
     """
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise UntrustedRequest(InvalidRequest("parameters must not contain NUL characters"))
     params, repeated = single_params(pairs, _AUTHORIZE_PARAMS)
     # Phase A: until client_id and redirect_uri are trusted, nothing may be redirected (RFC 6749 §4.1.2.1).
     for name in ("client_id", "redirect_uri"):

@@ -1,0 +1,184 @@
+"""Databases for every test: SQLite files and the real PostgreSQL, both migrated by Pixie's own migrations.
+
+PostgreSQL is not optional. The suite uses the server at ``PIXIE_TEST_POSTGRES_URL`` (default
+``postgresql+asyncpg://postgres@127.0.0.1:5432/test``); when it cannot be reached every test that needs it *fails*
+with the reason (``.ci/run`` starts the server first). Each test run creates its own database
+``pixie_test_<random>`` there, migrates it once and drops it at the end.
+
+Fixtures:
+
+``sqlite_url``         a fresh, *migrated* SQLite file in ``tmp_path`` (``sqlite+aiosqlite:///...``), per test.
+``postgres_url``       the *migrated* per-run PostgreSQL database (``postgresql+asyncpg://...``), shared by the
+                       session: it may hold other tests' rows (``database_url`` empties it first).
+``backend``            ``"sqlite"`` / ``"postgresql"``: parametrises every test that uses it or the fixtures below;
+                       test ids read ``test_x[sqlite]`` / ``test_x[postgresql]`` (the latter marked ``postgres``).
+``database_url``       a migrated database with empty tables, on each backend in turn.
+``storage_engine``     an :class:`AsyncEngine` on ``database_url``, disposed after the test.
+``storage``            :class:`pixie.storage.interfaces.Storage` on ``storage_engine``.
+``empty_database_url`` a database with no tables at all (not migrated), on each backend; PostgreSQL's is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pixie.storage.interfaces import Storage
+from pixie.storage.sql import build_storage, create_engine, migrate, normalize_url
+from pixie.storage.sql.tables import metadata
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def _postgres_server() -> URL:
+    return make_url(normalize_url(os.environ.get("PIXIE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)))
+
+
+def _libpq_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def _postgres_admin() -> AsyncIterator[asyncpg.Connection]:
+    """An autocommit connection to the maintenance database, or a test failure that says why not."""
+    server = _postgres_server()
+    try:
+        connection = await asyncpg.connect(_libpq_dsn(server), timeout=10)
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+    else:
+        failure = None
+    if failure is not None:  # outside the except block: the report shows this line, not a chained traceback
+        pytest.fail(
+            f"PostgreSQL at {server.render_as_string(hide_password=True)} cannot be reached ({failure}). "
+            "Start it (.ci/run does) or set PIXIE_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def temporary_postgres_database() -> AsyncIterator[str]:
+    """Create an empty database on the test server; yield its async URL; drop it (even if still in use)."""
+    name = f"pixie_test_{secrets.token_hex(6)}"
+    async with _postgres_admin() as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _postgres_server().set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with _postgres_admin() as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """The per-run PostgreSQL database, migrated. Shared by the whole session."""
+    async with temporary_postgres_database() as url:
+        await _migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "pixie.db"
+    await _migrate(f"sqlite:///{path}")  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite file of this test."""
+    path = tmp_path / "pixie.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for table in reversed(metadata.sorted_tables):
+                await connection.execute(sa.delete(table))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def _clean_postgres_url(postgres_url: str) -> str:
+    await _empty_tables(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+async def _empty_postgres_url() -> AsyncIterator[str]:
+    async with temporary_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def _empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``: every test using it (directly or through the fixtures below) runs on both."""
+    name: str = request.param
+    return name
+
+
+# Plain (not async) dispatchers: getfixturevalue must not be called from inside the running event loop.
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A migrated database with empty tables, on each backend in turn."""
+    url: str = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "_clean_postgres_url")
+    return url
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A database without any table (not migrated), on each backend in turn; PostgreSQL's is dropped after."""
+    url: str = request.getfixturevalue("_empty_sqlite_url" if backend == "sqlite" else "_empty_postgres_url")
+    return url
+
+
+@pytest.fixture
+async def storage_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``database_url``, disposed after the test (so no connection outlives it)."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def storage(storage_engine: AsyncEngine) -> Storage:
+    """Every store, on a migrated database with empty tables, on each backend in turn."""
+    return build_storage(storage_engine)

@@ -1,0 +1,160 @@
+"""TenantStore, ClientStore and UserStore contract, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.storage.records import Tenant, TenantSettings
+from pixie.storage.sql.tables import tenants
+
+from . import factories as f
+from .factories import NOW, OTHER, TENANT
+
+# --- tenants -----------------------------------------------------------------------------------------------------
+
+
+async def test_tenant_round_trip_with_settings(storage: Storage) -> None:
+    """Tenant settings are JSON: tuples come back as tuples, None stays None."""
+    settings = TenantSettings(access_token_ttl=120, allowed_grant_types=("authorization_code",), default_audience=None)
+    tenant = Tenant(id=TENANT, display_name="Acme", created_at=NOW, settings=settings)
+    await storage.tenants.create(tenant)
+    stored = await storage.tenants.get(TENANT)
+    assert stored == tenant
+    assert stored is not None and isinstance(stored.settings.allowed_grant_types, tuple)
+    assert await storage.tenants.get(OTHER) is None
+
+
+async def test_duplicate_tenant_is_rejected(storage: Storage) -> None:
+    await storage.tenants.create(Tenant(id=TENANT, display_name="Acme", created_at=NOW))
+    with pytest.raises(AlreadyExists):
+        await storage.tenants.create(Tenant(id=TENANT, display_name="Other name", created_at=NOW + 1))
+
+
+async def test_tenants_listed_by_id(storage: Storage) -> None:
+    for name in ("zeta", "default", "acme"):
+        await storage.tenants.create(Tenant(id=name, display_name=name.title(), created_at=NOW))
+    assert [t.id for t in await storage.tenants.list()] == ["acme", "default", "zeta"]
+
+
+async def test_tenant_disable_and_settings_update(storage: Storage) -> None:
+    await storage.tenants.create(Tenant(id=TENANT, display_name="Acme", created_at=NOW))
+    assert await storage.tenants.set_disabled(TENANT, True)
+    new_settings = TenantSettings(login_title="Welcome", brand_color="#000000")
+    assert await storage.tenants.update_settings(TENANT, new_settings)
+    stored = await storage.tenants.get(TENANT)
+    assert stored is not None and stored.disabled and stored.settings == new_settings
+    assert not await storage.tenants.set_disabled(OTHER, True)
+    assert not await storage.tenants.update_settings(OTHER, new_settings)
+
+
+async def test_settings_from_a_newer_version_are_read(storage: Storage, storage_engine: AsyncEngine) -> None:
+    """TenantSettings docstring: unknown keys written by a newer Pixie are ignored; missing keys get defaults."""
+    async with storage_engine.begin() as connection:
+        await connection.execute(
+            sa.insert(tenants).values(
+                tenant_id=TENANT,
+                display_name="Acme",
+                created_at=NOW,
+                disabled=False,
+                settings={"code_ttl": 30, "allowed_grant_types": ["client_credentials"], "future_knob": {"a": 1}},
+            )
+        )
+    stored = await storage.tenants.get(TENANT)
+    assert stored is not None
+    assert stored.settings == TenantSettings(code_ttl=30, allowed_grant_types=("client_credentials",))
+
+
+# --- clients -----------------------------------------------------------------------------------------------------
+
+
+async def test_client_round_trip(storage: Storage) -> None:
+    """Every Client field survives storage, including tuples (order kept) and optional overrides."""
+    confidential = f.client(
+        client_id="api",
+        client_type="confidential",
+        token_endpoint_auth_method="client_secret_basic",
+        secret_hash=f.token_hash(),
+        audiences=("https://api.example", "https://other.example"),
+        name="Back office",
+        refresh_grace_seconds=30,
+        access_token_ttl=600,
+        refresh_idle_ttl=3600,
+        refresh_absolute_ttl=86400,
+    )
+    public = f.client(client_id="spa")
+    for client in (confidential, public):
+        await storage.clients.create(client)
+    assert await storage.clients.get(TENANT, "api") == confidential
+    assert await storage.clients.get(TENANT, "spa") == public
+    assert await storage.clients.get(TENANT, "nope") is None
+
+
+async def test_client_is_scoped_to_its_tenant(storage: Storage) -> None:
+    """Multi-tenancy: the same client_id may exist in two tenants; each sees only its own."""
+    await storage.clients.create(f.client(TENANT, "spa", name="acme app"))
+    await storage.clients.create(f.client(OTHER, "spa", name="globex app"))
+    acme = await storage.clients.get(TENANT, "spa")
+    assert acme is not None and acme.name == "acme app"
+    assert [c.name for c in await storage.clients.list(OTHER)] == ["globex app"]
+    assert await storage.clients.set_disabled(OTHER, "spa", True)
+    acme = await storage.clients.get(TENANT, "spa")
+    assert acme is not None and not acme.disabled
+
+
+async def test_duplicate_client_is_rejected(storage: Storage) -> None:
+    await storage.clients.create(f.client())
+    with pytest.raises(AlreadyExists):
+        await storage.clients.create(f.client(name="again"))
+
+
+async def test_clients_listed_by_id_and_disabled(storage: Storage) -> None:
+    for client_id in ("web", "cli", "spa"):
+        await storage.clients.create(f.client(client_id=client_id))
+    assert [c.client_id for c in await storage.clients.list(TENANT)] == ["cli", "spa", "web"]
+    assert await storage.clients.set_disabled(TENANT, "web", True)
+    web = await storage.clients.get(TENANT, "web")
+    assert web is not None and web.disabled
+    assert not await storage.clients.set_disabled(TENANT, "nope", True)
+
+
+# --- users -------------------------------------------------------------------------------------------------------
+
+
+async def test_user_round_trip_and_lookups(storage: Storage) -> None:
+    user = f.user(roles=("admin", "auditor"))
+    await storage.users.create(user)
+    assert await storage.users.get(TENANT, "u1") == user
+    assert await storage.users.get_by_username(TENANT, "alice") == user
+    assert await storage.users.get(OTHER, "u1") is None
+    assert await storage.users.get_by_username(OTHER, "alice") is None
+
+
+async def test_duplicate_username_or_id_is_rejected(storage: Storage) -> None:
+    """CLI ``users create``: a username is unique per tenant (and so is the user id)."""
+    await storage.users.create(f.user())
+    with pytest.raises(AlreadyExists):
+        await storage.users.create(f.user(user_id="u2"))
+    with pytest.raises(AlreadyExists):
+        await storage.users.create(f.user(username="bob"))
+    await storage.users.create(f.user(OTHER))  # same name, other tenant
+
+
+async def test_users_listed_by_username(storage: Storage) -> None:
+    for user_id, name in (("1", "carol"), ("2", "alice"), ("3", "bob")):
+        await storage.users.create(f.user(user_id=user_id, username=name))
+    await storage.users.create(f.user(OTHER, user_id="4", username="aaron"))
+    assert [u.username for u in await storage.users.list(TENANT)] == ["alice", "bob", "carol"]
+
+
+async def test_set_password_hash(storage: Storage) -> None:
+    user = f.user()
+    await storage.users.create(user)
+    assert await storage.users.set_password_hash(TENANT, "u1", "$argon2id$new")
+    assert await storage.users.get(TENANT, "u1") == dataclasses.replace(user, password_hash="$argon2id$new")
+    assert not await storage.users.set_password_hash(OTHER, "u1", "$argon2id$evil")
+    assert not await storage.users.set_password_hash(TENANT, "u9", "$argon2id$new")
