@@ -41,6 +41,8 @@ class Settings:
     issuer: str = "http://127.0.0.1:8000"
     master_key: bytes = b""
     insecure_allow_http: bool = False
+    housekeeping_interval: float = 300.0
+    """Seconds between purge and key-rotation rounds of a running server; 0 turns the background task off."""
 
     @classmethod
     def from_env(

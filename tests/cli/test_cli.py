@@ -103,6 +103,21 @@ def test_keys_list_and_rotate(env: dict[str, str]) -> None:
     assert after[next_kid] == "active" and sorted(after.values()) == ["active", "next", "retiring"]
 
 
+def test_db_purge_reports_counts(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 4 item 6: `pixie db purge` deletes what expired and says how much."""
+    assert run_pixie(["keys", "list"], env).returncode == 0  # creates the schema
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.execute(
+            "insert into sso_sessions (tenant_id, session_hash, user_id, auth_time, created_at, last_seen_at, idle_ttl,"
+            " absolute_expires_at) values ('default', 'h1', 'u', 0, 0, 0, 60, 10)"
+        )
+    result = run_pixie(["db", "purge"], env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sso_sessions"] == 1 and report["authorization_codes"] == 0
+    assert json.loads(run_pixie(["db", "purge"], env).stdout)["sso_sessions"] == 0
+
+
 def test_unknown_tenant_is_a_usage_error(env: dict[str, str]) -> None:
     assert_one_line_error(run_pixie(["keys", "list", "--tenant", "ghost"], env), 2)
 

@@ -15,6 +15,7 @@ CORE = ["pkce.py", "errors.py", "scopes.py", "security.py", "types.py", "config.
 PROTOCOL = [
     "tenancy.py",
     "management.py",
+    "housekeeping.py",
     "events.py",
     "tokens",
     "server/grants",

@@ -193,3 +193,24 @@ async def test_purge_expired_deny_entries(storage: Storage) -> None:
     assert await storage.denylist.purge_expired(NOW) == 2
     assert not await storage.denylist.is_denied(TENANT, "gone")
     assert await storage.denylist.is_denied(TENANT, "live")
+
+
+async def test_purge_expired_families(storage: Storage) -> None:
+    """Housekeeping (issue 4 item 6): families past their absolute lifetime, and revoked ones after the retention
+    period, are deleted with their tokens; live and recently revoked families stay."""
+    live, expired, old_revoked, fresh_revoked = (
+        f.family(),
+        f.family(absolute_expires_at=NOW - 1),
+        f.family(),
+        f.family(),
+    )
+    tokens = {}
+    for fam in (live, expired, old_revoked, fresh_revoked):
+        tokens[fam.family_id] = f.refresh_token(fam)
+        await storage.refresh.create_family(fam, tokens[fam.family_id])
+    await storage.refresh.revoke_family(TENANT, old_revoked.family_id, "test", NOW - 2 * 86400)
+    await storage.refresh.revoke_family(TENANT, fresh_revoked.family_id, "test", NOW - 60)
+    assert await storage.refresh.purge_expired(NOW) == 2
+    for fam, kept in ((live, True), (expired, False), (old_revoked, False), (fresh_revoked, True)):
+        assert (await storage.refresh.get_family(TENANT, fam.family_id) is not None) is kept
+        assert (await storage.refresh.get(TENANT, tokens[fam.family_id].token_hash) is not None) is kept

@@ -91,3 +91,18 @@ async def test_concurrent_first_grants_merge(storage: Storage) -> None:
     await asyncio.gather(*(storage.consents.grant(TENANT, "u1", "spa", [s], NOW) for s in scopes))
     stored = await storage.consents.get(TENANT, "u1", "spa")
     assert stored is not None and stored.scopes == tuple(scopes)
+
+
+async def test_purge_expired_sessions(storage: Storage) -> None:
+    """Housekeeping (issue 4 item 6): absolute-expired, idle-expired and revoked sessions go; live ones stay."""
+    live = f.session()
+    absolute = f.session(absolute_expires_at=NOW - 1)
+    idle = f.session(last_seen_at=NOW - 7200, idle_ttl=3600)
+    revoked = f.session()
+    for s in (live, absolute, idle, revoked):
+        await storage.sessions.create(s)
+    await storage.sessions.revoke(TENANT, revoked.session_hash, NOW)
+    assert await storage.sessions.purge_expired(NOW) == 3
+    assert await storage.sessions.get(TENANT, live.session_hash) == live
+    for gone in (absolute, idle, revoked):
+        assert await storage.sessions.get(TENANT, gone.session_hash) is None

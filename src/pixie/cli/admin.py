@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 
 import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.housekeeping import PurgeReport, purge, retire_after_for
 from pixie.management import (
     GRANT_TYPES,
     InvalidRegistration,
@@ -21,7 +23,7 @@ from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant
 from pixie.types import TenantId
 
-__all__ = ["clients", "keys", "tenants", "users"]
+__all__ = ["clients", "db", "keys", "tenants", "users"]
 
 
 def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:
@@ -220,22 +222,42 @@ def list_keys(tenant: str, database_url: str) -> None:
 @click.option(
     "--retire-after",
     type=click.FloatRange(min=0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds a demoted key stays published (longer than the longest access-token lifetime).",
+    default=None,
+    help="Seconds a demoted key stays published (default: the longest access-token lifetime + 60 s).",
 )
 @tenant_option
 @database_option
-def rotate_keys(retire_after: float, tenant: str, database_url: str) -> None:
+def rotate_keys(retire_after: float | None, tenant: str, database_url: str) -> None:
     """Promote the next key to active, demote the active key to retiring, create a new next key."""
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
             found = _require_tenant(await opened.storage.tenants.get(tenant), tenant)
-            report = await opened.keyring.rotate(tenant, alg=found.settings.signing_alg, retire_after=retire_after)
+            if retire_after is None:
+                wait = await retire_after_for(opened.storage, tenant, found.settings.access_token_ttl)
+            else:
+                wait = retire_after
+            report = await opened.keyring.rotate(tenant, alg=found.settings.signing_alg, retire_after=wait)
             return json.dumps(asdict(report))
 
     click.echo(run_async(run()))
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("purge")
+@database_option
+def purge_command(database_url: str) -> None:
+    """Delete expired requests, codes, sessions, refresh families and deny-list entries now; print the counts."""
+
+    async def run() -> PurgeReport:
+        async with open_storage(database_url) as opened:
+            return await purge(opened.storage, time.time())
+
+    click.echo(json.dumps(asdict(run_async(run()))))
 
 
 def _iso(value: float | None) -> str | None:

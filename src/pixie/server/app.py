@@ -7,6 +7,8 @@ two apps with different settings can live in one process (tests do).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pixie.config import Settings
+from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
@@ -83,7 +86,18 @@ def create_app(settings: Settings) -> Starlette:
                 cors=CorsPolicy(storage.clients),
             )
             log.info("pixie is serving issuer %s", settings.issuer)
-            yield
+            chores = None
+            if settings.housekeeping_interval > 0:
+                chores = asyncio.create_task(
+                    run_periodically(storage, keyring, settings.housekeeping_interval), name="pixie-housekeeping"
+                )
+            try:
+                yield
+            finally:
+                if chores is not None:
+                    chores.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await chores
         finally:
             await engine.dispose()
 

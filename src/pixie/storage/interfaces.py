@@ -123,6 +123,9 @@ class SessionStore(Protocol):
     async def revoke(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Used by: logout."""
 
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Delete sessions past their absolute or idle expiry, and revoked ones. Used by: housekeeping."""
+
 
 class ConsentStore(Protocol):
     async def get(self, tenant_id: TenantId, user_id: str, client_id: str) -> Consent | None:
@@ -204,6 +207,10 @@ class RefreshTokenStore(Protocol):
     async def revoke_family(self, tenant_id: TenantId, family_id: str, reason: str, now: Timestamp) -> bool:
         """Revoke every token of the family and deny-list the live access tokens recorded on it.
         True iff this call revoked it. Used by: refresh grant (reuse), code replay, revocation, logout."""
+
+    async def purge_expired(self, now: Timestamp, *, revoked_retention: float = 86400.0) -> int:
+        """Delete families past their absolute lifetime, and families revoked more than ``revoked_retention``
+        seconds ago, with their tokens; returns the number of families. Used by: housekeeping."""
 
 
 class AccessTokenDenyList(Protocol):

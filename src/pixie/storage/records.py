@@ -41,6 +41,7 @@ class TenantSettings:
     session_idle_ttl: int = 8 * 3600
     session_absolute_ttl: int = 7 * 24 * 3600
     signing_alg: str = "ES256"
+    key_rotation_days: int = 90
     default_audience: str | None = None
     allowed_grant_types: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
     login_title: str = "Sign in"

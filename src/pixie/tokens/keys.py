@@ -115,6 +115,28 @@ class KeyRing:
             activated=activated, demoted=active[-1].kid if active else None, new_next=new_next, retired=retired
         )
 
+    async def retire_expired(self, tenant_id: TenantId, *, retire_after: float) -> tuple[str, ...]:
+        """Move keys that have been ``retiring`` for ``retire_after`` seconds to ``retired`` (out of the JWKS)."""
+        now = self._clock()
+        retired = tuple(
+            k.kid
+            for k in await self._store.list(tenant_id)
+            if k.state is KeyState.RETIRING and (k.retired_at or k.created_at) + retire_after <= now
+        )
+        for kid in retired:
+            await self._store.set_state(tenant_id, kid, KeyState.RETIRED, now)
+        if retired:
+            self.invalidate(tenant_id)
+        return retired
+
+    async def rotation_due(self, tenant_id: TenantId, every_seconds: float) -> bool:
+        """True when the active key has signed for ``every_seconds`` (``every_seconds`` <= 0: never)."""
+        if every_seconds <= 0:
+            return False
+        now = self._clock()
+        active = [k for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE]
+        return bool(active) and all((k.activated_at or k.created_at) + every_seconds <= now for k in active)
+
     async def signer(self, tenant_id: TenantId) -> Signer:
         """The active key (the most recently activated one if a race left two). Raises ``LookupError`` when the
         tenant has none (call :meth:`ensure` first)."""

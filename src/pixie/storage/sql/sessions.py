@@ -48,6 +48,17 @@ class SqlSessionStore(SqlStore):
                 .values(revoked_at=now)
             )
 
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Across all tenants: absolute expiry passed, idle expiry passed, or revoked."""
+        c = sso_sessions.c
+        async with self._write() as connection:
+            result = await connection.execute(
+                sso_sessions.delete().where(
+                    sa.or_(c.absolute_expires_at <= now, c.last_seen_at + c.idle_ttl <= now, c.revoked_at.is_not(None))
+                )
+            )
+        return result.rowcount
+
 
 def _consent_key(tenant_id: TenantId, user_id: str, client_id: str) -> tuple[sa.ColumnElement[bool], ...]:
     return (

@@ -1,0 +1,86 @@
+"""Housekeeping: purge what has expired and rotate signing keys on schedule.
+
+Runs as a background task of each server (:func:`run_periodically`) and on demand (``pixie db purge``). Every step
+is a short, bounded database statement, so request handling never waits on it for long; several instances may run
+it at once (purges are idempotent; see ``rotate_due_keys`` for rotation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pixie.storage.interfaces import Storage
+from pixie.tokens.keys import KeyRing, RotationReport
+from pixie.types import TenantId, Timestamp
+
+__all__ = ["PurgeReport", "purge", "retire_after_for", "rotate_due_keys", "run_periodically"]
+
+log = logging.getLogger("pixie.housekeeping")
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    authorization_requests: int
+    authorization_codes: int
+    sso_sessions: int
+    refresh_families: int
+    denied_access_tokens: int
+
+
+async def purge(storage: Storage, now: Timestamp) -> PurgeReport:
+    """Delete expired pending requests, codes, sessions, refresh families and deny-list entries (all tenants)."""
+    return PurgeReport(
+        authorization_requests=await storage.requests.purge_expired(now),
+        authorization_codes=await storage.codes.purge_expired(now),
+        sso_sessions=await storage.sessions.purge_expired(now),
+        refresh_families=await storage.refresh.purge_expired(now),
+        denied_access_tokens=await storage.denylist.purge_expired(now),
+    )
+
+
+async def retire_after_for(storage: Storage, tenant_id: TenantId, default_ttl: int) -> float:
+    """How long a demoted key must stay published: the longest access-token lifetime of the tenant, plus a
+    minute of clock leeway, so no live token ever loses its key."""
+    ttls = [c.access_token_ttl for c in await storage.clients.list(tenant_id) if c.access_token_ttl]
+    return float(max([default_ttl, *ttls]) + 60)
+
+
+async def rotate_due_keys(storage: Storage, keyring: KeyRing) -> list[tuple[TenantId, RotationReport]]:
+    """Rotate the keys of every enabled tenant whose active key is older than ``key_rotation_days``, and retire
+    demoted keys whose tokens have all expired.
+
+    Two instances deciding at the same instant could both rotate once; the result is still valid (an extra
+    ``next`` key), just one rotation early.
+    """
+    rotated: list[tuple[TenantId, RotationReport]] = []
+    for tenant in await storage.tenants.list():
+        if tenant.disabled:
+            continue
+        retire_after = await retire_after_for(storage, tenant.id, tenant.settings.access_token_ttl)
+        if await keyring.rotation_due(tenant.id, tenant.settings.key_rotation_days * 86400):
+            report = await keyring.rotate(tenant.id, alg=tenant.settings.signing_alg, retire_after=retire_after)
+            log.info("rotated signing keys of tenant %s: %s is active", tenant.id, report.activated)
+            rotated.append((tenant.id, report))
+        else:
+            await keyring.retire_expired(tenant.id, retire_after=retire_after)
+    return rotated
+
+
+async def run_periodically(
+    storage: Storage, keyring: KeyRing, interval: float, *, clock: Callable[[], float] = time.time
+) -> None:
+    """Forever: wait about ``interval`` seconds (jittered so instances spread out), then purge and rotate. Faults
+    are logged and retried next round; cancellation ends the loop."""
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311  (jitter, not a secret)
+        try:
+            report = await purge(storage, clock())
+            await rotate_due_keys(storage, keyring)
+            log.debug("housekeeping: %s", report)
+        except Exception:
+            log.exception("housekeeping round failed; will retry")
