@@ -6,6 +6,8 @@ reachable database from one that is not. Everything hangs off the engine passed 
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixie.storage.interfaces import Storage
@@ -22,17 +24,19 @@ __all__ = ["build_storage", "check_connection", "create_engine", "migrate", "nor
 
 
 def build_storage(engine: AsyncEngine) -> Storage:
-    """Every store, on ``engine`` (which must be migrated: see :func:`migrate`)."""
+    """Every store, on ``engine`` (which must be migrated: see :func:`migrate`). On SQLite the stores share one
+    in-process write gate (see :class:`~pixie.storage.sql.base.SqlStore`)."""
+    gate = asyncio.Lock() if engine.dialect.name == "sqlite" else None
     return Storage(
-        tenants=SqlTenantStore(engine),
-        clients=SqlClientStore(engine),
-        users=SqlUserStore(engine),
-        sessions=SqlSessionStore(engine),
-        consents=SqlConsentStore(engine),
-        requests=SqlAuthorizationRequestStore(engine),
-        codes=SqlCodeStore(engine),
-        refresh=SqlRefreshTokenStore(engine),
-        denylist=SqlAccessTokenDenyList(engine),
-        keys=SqlKeyStore(engine),
-        events=SqlEventStore(engine),
+        tenants=SqlTenantStore(engine, gate),
+        clients=SqlClientStore(engine, gate),
+        users=SqlUserStore(engine, gate),
+        sessions=SqlSessionStore(engine, gate),
+        consents=SqlConsentStore(engine, gate),
+        requests=SqlAuthorizationRequestStore(engine, gate),
+        codes=SqlCodeStore(engine, gate),
+        refresh=SqlRefreshTokenStore(engine, gate),
+        denylist=SqlAccessTokenDenyList(engine, gate),
+        keys=SqlKeyStore(engine, gate),
+        events=SqlEventStore(engine, gate),
     )
