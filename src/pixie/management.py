@@ -115,6 +115,9 @@ async def register_client(
     audiences: Sequence[str] = (),
     auth_method: ClientAuthMethod | None = None,
     refresh_grace_seconds: int = 0,
+    access_token_ttl: int | None = None,
+    refresh_idle_ttl: int | None = None,
+    refresh_absolute_ttl: int | None = None,
 ) -> NewClient:
     """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
     (256 bits, returned once). Secrets are stored as SHA-256 hashes only.
@@ -138,6 +141,15 @@ async def register_client(
         raise InvalidRegistration(str(exc)) from None
     if not 0 <= refresh_grace_seconds <= 60:
         raise InvalidRegistration("refresh_grace_seconds must be between 0 and 60")
+    for name, ttl in (
+        ("access token lifetime", access_token_ttl),
+        ("refresh idle timeout", refresh_idle_ttl),
+        ("refresh absolute lifetime", refresh_absolute_ttl),
+    ):
+        if ttl is not None and ttl <= 0:
+            raise InvalidRegistration(f"{name} must be a positive number of seconds")
+    if refresh_idle_ttl and refresh_absolute_ttl and refresh_idle_ttl > refresh_absolute_ttl:
+        raise InvalidRegistration("refresh idle timeout cannot exceed the absolute lifetime")
     client_type: ClientType = "public" if public else "confidential"
     plaintext: str | None = None
     if not public:
@@ -159,6 +171,9 @@ async def register_client(
         created_at=time.time(),
         secret_hash=hash_secret(plaintext) if plaintext is not None else None,
         refresh_grace_seconds=refresh_grace_seconds,
+        access_token_ttl=access_token_ttl,
+        refresh_idle_ttl=refresh_idle_ttl,
+        refresh_absolute_ttl=refresh_absolute_ttl,
     )
     await storage.clients.create(client)
     return NewClient(client=client, secret=plaintext)

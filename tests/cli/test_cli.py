@@ -41,6 +41,35 @@ def test_public_client_round_trip(env: dict[str, str], tmp_path: Path) -> None:
     assert "already exists" in duplicate.stderr
 
 
+def test_client_lifetimes_and_grace(env: dict[str, str]) -> None:
+    """Issue 4: per-client grace window, idle timeout and absolute lifetime."""
+    args = ["clients", "create", "flaky", "--public", "--redirect-uri", "http://127.0.0.1/cb"]
+    result = run_pixie(
+        [*args, "--refresh-grace-seconds", "30", "--refresh-idle-ttl", "3600", "--refresh-absolute-ttl", "86400"], env
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["refresh_grace_seconds"], data["refresh_idle_ttl"], data["refresh_absolute_ttl"]) == (30, 3600, 86400)
+    too_long = run_pixie([*args, "--refresh-grace-seconds", "61"], env)
+    assert_one_line_error(too_long, 2)
+    inverted = run_pixie(
+        [
+            "clients",
+            "create",
+            "x2",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--refresh-idle-ttl",
+            "100",
+            "--refresh-absolute-ttl",
+            "10",
+        ],
+        env,
+    )
+    assert_one_line_error(inverted, 2)
+
+
 def test_generated_secret_is_shown_once_and_stored_hashed(env: dict[str, str], tmp_path: Path) -> None:
     """ARCHITECTURE §6.6: client secrets only as SHA-256 hashes."""
     result = run_pixie(["clients", "create", "svc", "--generate-secret", "--grant-type", "client_credentials"], env)

@@ -42,6 +42,10 @@ def _client_json(client: Client, secret: str | None) -> str:
         "grant_types": list(client.grant_types),
         "scope": " ".join(client.scopes),
         "audiences": list(client.audiences),
+        "refresh_grace_seconds": client.refresh_grace_seconds,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_idle_ttl": client.refresh_idle_ttl,
+        "refresh_absolute_ttl": client.refresh_absolute_ttl,
     }
     if secret is not None:
         data["client_secret"] = secret
@@ -68,7 +72,16 @@ def clients() -> None:
 )
 @click.option("--scope", default="", help='Allowed scopes, space separated, e.g. "properties:read tenants:read".')
 @click.option("--audience", "audiences", multiple=True, help="Audience of its access tokens (repeatable).")
-@click.option("--refresh-grace-seconds", type=click.IntRange(0, 60), default=0, show_default=True)
+@click.option(
+    "--refresh-grace-seconds",
+    type=click.IntRange(0, 60),
+    default=0,
+    show_default=True,
+    help="Window in which an identical refresh retry gets the same new pair (0 = strict reuse detection).",
+)
+@click.option("--access-token-ttl", type=click.IntRange(min=1), help="Access-token lifetime in seconds.")
+@click.option("--refresh-idle-ttl", type=click.IntRange(min=1), help="Refresh idle timeout in seconds.")
+@click.option("--refresh-absolute-ttl", type=click.IntRange(min=1), help="Refresh family lifetime in seconds.")
 @tenant_option
 @database_option
 def create_client(
@@ -81,6 +94,9 @@ def create_client(
     scope: str,
     audiences: tuple[str, ...],
     refresh_grace_seconds: int,
+    access_token_ttl: int | None,
+    refresh_idle_ttl: int | None,
+    refresh_absolute_ttl: int | None,
     tenant: str,
     database_url: str,
 ) -> None:
@@ -105,6 +121,9 @@ def create_client(
                     scopes=scope.split(),
                     audiences=audiences,
                     refresh_grace_seconds=refresh_grace_seconds,
+                    access_token_ttl=access_token_ttl,
+                    refresh_idle_ttl=refresh_idle_ttl,
+                    refresh_absolute_ttl=refresh_absolute_ttl,
                 )
             except AlreadyExists:
                 raise AlreadyExists(f"client {client_id!r} already exists in tenant {tenant!r}") from None
