@@ -13,13 +13,24 @@ import time
 import pytest
 
 from pixie.errors import InvalidGrant
-from pixie.management import register_client
+from pixie.events import FlowEvent, RefreshReuseDetected, RefreshRotated
+from pixie.management import create_user, register_client
 from pixie.server.grants.refresh_token import ReuseDetected, refresh
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
 from pixie.tokens.keys import KeyRing
 
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.events: list[FlowEvent] = []
+
+    def emit(self, event: FlowEvent) -> None:
+        self.events.append(event)
+
+
+SINK = RecordingSink()
 N = 20
 MASTER = b"c" * 32
 ISSUER = "http://127.0.0.1:8000"
@@ -39,12 +50,13 @@ async def _setup(storage: Storage, grace: int) -> tuple[Tenant, Client, TokenIss
         scopes=["a", "b"],
         refresh_grace_seconds=grace,
     )
+    user = await create_user(storage, tenant.id, "alice", "alice-password")
     now = time.time()
     family = RefreshFamily(
         tenant_id=tenant.id,
         family_id="fam-1",
         client_id="spa",
-        user_id="u1",
+        user_id=user.user_id,
         scopes=("a", "b"),
         auth_time=now,
         created_at=now,
@@ -73,6 +85,7 @@ async def _race(storage: Storage, tenant: Tenant, client: Client, tokens: TokenI
                 issuer=ISSUER,
                 storage=storage,
                 tokens=tokens,
+                events=SINK,
                 now=time.time(),
             )
         except InvalidGrant as exc:
@@ -90,6 +103,8 @@ async def test_strict_concurrent_refresh_rotates_once_and_revokes_on_reuse(stora
     # Every loser is refused: the first ones detect the reuse, later ones find the family already revoked.
     assert len(refused) == N - 1
     assert any(isinstance(r, ReuseDetected) for r in refused)
+    reuse_events = [e for e in SINK.events if isinstance(e, RefreshReuseDetected) and e.tenant_id == tenant.id]
+    assert reuse_events and all(e.family_id == "fam-1" for e in reuse_events)
     family = await storage.refresh.get_family(tenant.id, "fam-1")
     assert family is not None and family.revoked_at is not None and family.revoked_reason == "refresh_reuse"
     # No lost update: exactly one successor was written, and it is dead with its family.
@@ -103,6 +118,7 @@ async def test_strict_concurrent_refresh_rotates_once_and_revokes_on_reuse(stora
             issuer=ISSUER,
             storage=storage,
             tokens=tokens,
+            events=SINK,
             now=time.time(),
         )
 
@@ -115,6 +131,7 @@ async def test_grace_window_gives_every_concurrent_caller_the_same_pair(storage:
     assert len(pairs) == 1
     family = await storage.refresh.get_family(tenant.id, "fam-1")
     assert family is not None and family.revoked_at is None
+    assert len([e for e in SINK.events if isinstance(e, RefreshRotated) and e.tenant_id == tenant.id]) >= 1
     # The one successor works: the family has a single live branch.
     (access, successor) = pairs.pop()
     following = await refresh(
@@ -124,6 +141,7 @@ async def test_grace_window_gives_every_concurrent_caller_the_same_pair(storage:
         issuer=ISSUER,
         storage=storage,
         tokens=tokens,
+        events=SINK,
         now=time.time(),
     )
     assert following["refresh_token"] != successor and following["access_token"] != access
@@ -138,6 +156,7 @@ async def test_grace_window_does_not_cover_a_retry_after_the_window(storage: Sto
         issuer=ISSUER,
         storage=storage,
         tokens=tokens,
+        events=SINK,
         now=time.time(),
     )
     assert "refresh_token" in first
@@ -149,5 +168,6 @@ async def test_grace_window_does_not_cover_a_retry_after_the_window(storage: Sto
             issuer=ISSUER,
             storage=storage,
             tokens=tokens,
+            events=SINK,
             now=time.time() + 6,
         )

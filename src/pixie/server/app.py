@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pixie.config import Settings
+from pixie.events import BufferedEventSink
 from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
 from pixie.server.context import AppContext
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             storage = build_storage(engine)
             keyring = KeyRing(storage.keys, settings.master_key)
             await ensure_default_tenant(storage, keyring)
+            events = BufferedEventSink(storage.events)
             app.state.pixie = AppContext(
                 settings=settings,
                 storage=storage,
@@ -84,20 +86,23 @@ def create_app(settings: Settings) -> Starlette:
                 tokens=TokenIssuer(keyring),
                 pages=Pages(),
                 cors=CorsPolicy(storage.clients),
+                events=events,
             )
             log.info("pixie is serving issuer %s", settings.issuer)
-            chores = None
+            background = [asyncio.create_task(events.run(), name="pixie-events")]
             if settings.housekeeping_interval > 0:
-                chores = asyncio.create_task(
-                    run_periodically(storage, keyring, settings.housekeeping_interval), name="pixie-housekeeping"
+                background.append(
+                    asyncio.create_task(
+                        run_periodically(storage, keyring, settings.housekeeping_interval), name="pixie-housekeeping"
+                    )
                 )
             try:
                 yield
             finally:
-                if chores is not None:
-                    chores.cancel()
+                for task in background:
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await chores
+                        await task
         finally:
             await engine.dispose()
 

@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse
 
 from pixie.config import Settings
 from pixie.errors import InvalidRequest, OAuthError
+from pixie.events import EventSink
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
 from pixie.server.security_headers import content_security_policy
@@ -30,6 +31,7 @@ class AppContext:
     tokens: TokenIssuer
     pages: Pages
     cors: CorsPolicy
+    events: EventSink
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)

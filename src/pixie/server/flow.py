@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pixie.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
+from pixie.events import CodeIssued
 from pixie.security import constant_time_equals, hash_secret, new_token
 from pixie.server.context import AppContext
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name, set_cookie
@@ -121,6 +122,14 @@ async def finish_with_code(
     if stored and not await ctx.storage.requests.delete(tenant.id, pending.request_id):
         return ctx.error_page(InvalidRequest("this sign-in request was already completed"), tenant)
     code = await issue_code(ctx.storage, tenant=tenant, request=pending, user_id=user_id, auth_time=auth_time, now=now)
+    ctx.events.emit(
+        CodeIssued(
+            tenant_id=tenant.id,
+            client_id=pending.client_id,
+            correlation_id=pending.correlation_id,
+            duration_ms=round((now - pending.created_at) * 1000, 1),
+        )
+    )
     params = [("code", code)]
     if pending.state is not None:
         params.append(("state", pending.state))

@@ -10,6 +10,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pixie.events import AuthorizationRequested
 from pixie.security import new_token
 from pixie.server.context import tenant_of
 from pixie.server.flow import (
@@ -38,13 +39,23 @@ async def authorize(request: Request) -> Response:
             list(request.query_params.multi_items()), tenant=tenant, clients=ctx.storage.clients
         )
     except UntrustedRequest as exc:
+        ctx.events.emit(AuthorizationRequested(tenant_id=tenant.id, outcome="failure", error=exc.error.error))
         return ctx.error_page(exc.error, tenant)
     except RedirectableError as exc:
+        client_id = request.query_params.get("client_id")
+        ctx.events.emit(
+            AuthorizationRequested(tenant_id=tenant.id, client_id=client_id, outcome="failure", error=exc.error.error)
+        )
         params = exc.error.redirect_params(state=exc.state, iss=ctx.issuer(tenant))
         return redirect_to_client(ctx, tenant, exc.redirect_uri, params)
 
     csrf_token = new_token(32)
     pending = new_pending_request(validated, tenant=tenant, csrf_token=csrf_token, now=now)
+    ctx.events.emit(
+        AuthorizationRequested(
+            tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id, at=now
+        )
+    )
     signed_in = await current_user(request, ctx, tenant, now)
     step = await next_step(ctx, tenant, pending, signed_in)
     if step == "code":

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import AccessDenied, InvalidRequest
+from pixie.events import ConsentDenied, ConsentGranted
 from pixie.scopes import describe
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import csrf_cookie_name, read_cookie
@@ -67,6 +68,9 @@ async def consent(request: Request) -> Response:
         return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
     decision = form.get("decision")
     if decision == "approve":
+        ctx.events.emit(
+            ConsentGranted(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
+        )
         await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, pending.scopes, now)
         return await finish_with_code(
             request, ctx, tenant, pending, signed_in.user.user_id, pending.auth_time or signed_in.session.auth_time, now
@@ -74,5 +78,13 @@ async def consent(request: Request) -> Response:
     if decision == "deny":
         if not await ctx.storage.requests.delete(tenant.id, pending.request_id):
             return ctx.error_page(_EXPIRED, tenant)
+        ctx.events.emit(
+            ConsentDenied(
+                tenant_id=tenant.id,
+                client_id=pending.client_id,
+                correlation_id=pending.correlation_id,
+                error="access_denied",
+            )
+        )
         return redirect_error(ctx, tenant, pending, AccessDenied("the user denied the request"))
     return ctx.error_page(InvalidRequest("decision must be approve or deny"), tenant)

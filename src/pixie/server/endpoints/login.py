@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import InvalidRequest
+from pixie.events import LoginFailed, LoginSucceeded
 from pixie.passwords import dummy_verify, verify_password
 from pixie.security import hash_secret
 from pixie.server.context import AppContext, tenant_of
@@ -85,8 +86,19 @@ async def login(request: Request) -> Response:
         return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
     user = await _check_password(ctx, tenant, username, password)
     if user is None:
+        ctx.events.emit(
+            LoginFailed(
+                tenant_id=tenant.id,
+                client_id=pending.client_id,
+                correlation_id=pending.correlation_id,
+                error="invalid_credentials",
+            )
+        )
         return _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
 
+    ctx.events.emit(
+        LoginSucceeded(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
+    )
     session, cookie_value = await start_session(ctx, tenant, user, now)
     await ctx.storage.requests.set_user(tenant.id, pending.request_id, user.user_id, session.auth_time)
     step = await next_step(ctx, tenant, pending, SignedIn(session, user), just_logged_in=True)

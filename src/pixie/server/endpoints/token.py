@@ -11,13 +11,15 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.errors import InvalidRequest, UnsupportedGrantType, safe_text
-from pixie.server.context import tenant_of
+from pixie.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, safe_text
+from pixie.events import ClientAuthenticationFailed, TokenIssued
+from pixie.server.context import AppContext, tenant_of
 from pixie.server.grants.authorization_code import exchange_code, single_params
-from pixie.server.grants.client_auth import authenticate_client
+from pixie.server.grants.client_auth import authenticate_client, parse_basic
 from pixie.server.grants.client_credentials import client_credentials
 from pixie.server.grants.refresh_token import refresh
 from pixie.server.rendering import json_response
+from pixie.storage.records import Tenant
 
 __all__ = ["IMPLEMENTED_GRANTS", "read_form", "token"]
 
@@ -53,6 +55,35 @@ async def read_form(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
     form = await read_form(request)
+    try:
+        return await _token(request, ctx, tenant, form)
+    except InvalidClient:
+        ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=_claimed_client(request, form)))
+        raise
+    except OAuthError as exc:
+        ctx.events.emit(
+            TokenIssued(
+                tenant_id=tenant.id,
+                client_id=_claimed_client(request, form),
+                outcome="failure",
+                error=exc.error,
+                grant_type=form.get("grant_type", "")[:40],
+            )
+        )
+        raise
+
+
+def _claimed_client(request: Request, form: dict[str, str]) -> str | None:
+    """The client id a failed request claimed (for events only: unauthenticated, never trusted)."""
+    try:
+        basic = parse_basic(request.headers.get("authorization"))
+    except InvalidClient:
+        basic = None
+    claimed = basic[0] if basic else form.get("client_id")
+    return claimed[:255] if claimed else None
+
+
+async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[str, str]) -> Response:
     client = await authenticate_client(
         tenant_id=tenant.id,
         clients=ctx.storage.clients,
@@ -64,15 +95,31 @@ async def token(request: Request) -> Response:
         raise InvalidRequest("grant_type is missing")
     if grant_type not in IMPLEMENTED_GRANTS or grant_type not in tenant.settings.allowed_grant_types:
         raise UnsupportedGrantType(f"grant_type {safe_text(grant_type)} is not supported")
-    issuer, now = ctx.issuer(tenant), time.time()
+    issuer, now, events = ctx.issuer(tenant), time.time(), ctx.events
     if grant_type == "authorization_code":
         result = await exchange_code(
-            form, client=client, tenant=tenant, issuer=issuer, storage=ctx.storage, tokens=ctx.tokens, now=now
+            form,
+            client=client,
+            tenant=tenant,
+            issuer=issuer,
+            storage=ctx.storage,
+            tokens=ctx.tokens,
+            events=events,
+            now=now,
         )
     elif grant_type == "refresh_token":
         result = await refresh(
-            form, client=client, tenant=tenant, issuer=issuer, storage=ctx.storage, tokens=ctx.tokens, now=now
+            form,
+            client=client,
+            tenant=tenant,
+            issuer=issuer,
+            storage=ctx.storage,
+            tokens=ctx.tokens,
+            events=events,
+            now=now,
         )
     else:
-        result = await client_credentials(form, client=client, tenant=tenant, issuer=issuer, tokens=ctx.tokens, now=now)
+        result = await client_credentials(
+            form, client=client, tenant=tenant, issuer=issuer, tokens=ctx.tokens, events=events, now=now
+        )
     return json_response(result, no_store=True)

@@ -29,6 +29,7 @@ async def revoke(request: Request) -> Response:
         issuer=ctx.issuer(tenant),
         storage=ctx.storage,
         keyring=ctx.keyring,
+        events=ctx.events,
         now=time.time(),
     )
     return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -47,6 +48,7 @@ async def introspect(request: Request) -> Response:
         issuer=ctx.issuer(tenant),
         storage=ctx.storage,
         keyring=ctx.keyring,
+        events=ctx.events,
         now=time.time(),
     )
     return json_response(result, no_store=True)

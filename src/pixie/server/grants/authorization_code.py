@@ -26,6 +26,7 @@ from pixie.errors import (
     UnsupportedResponseType,
     safe_text,
 )
+from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
 from pixie.server.grants.redirects import match_redirect_uri
 from pixie.storage.interfaces import ClientStore, Storage
@@ -256,6 +257,7 @@ async def exchange_code(
     issuer: str,
     storage: Storage,
     tokens: TokenIssuer,
+    events: EventSink,
     now: Timestamp,
 ) -> dict[str, Any]:
     """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
@@ -332,6 +334,15 @@ async def exchange_code(
         response["refresh_token"] = refresh.value
     await storage.codes.record_issued(
         tenant.id, record.code_hash, family_id=family_id, access_jti=access.jti, access_expires_at=access.expires_at
+    )
+    events.emit(
+        TokenIssued(
+            tenant_id=tenant.id,
+            client_id=client.client_id,
+            grant_type="authorization_code",
+            correlation_id=record.correlation_id,
+            duration_ms=round((now - record.created_at) * 1000, 1),
+        )
     )
     return response
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pixie import scopes as scope_rules
 from pixie.errors import InvalidScope, UnauthorizedClient, safe_text
+from pixie.events import EventSink, TokenIssued
 from pixie.storage.records import Client, Tenant
 from pixie.tokens.issuer import TokenIssuer
 from pixie.types import Timestamp
@@ -18,7 +19,14 @@ __all__ = ["client_credentials"]
 
 
 async def client_credentials(
-    params: Mapping[str, str], *, client: Client, tenant: Tenant, issuer: str, tokens: TokenIssuer, now: Timestamp
+    params: Mapping[str, str],
+    *,
+    client: Client,
+    tenant: Tenant,
+    issuer: str,
+    tokens: TokenIssuer,
+    events: EventSink,
+    now: Timestamp,
 ) -> dict[str, Any]:
     """A JWT access token with ``sub`` = the client id and no refresh token (RFC 6749 §4.4.3).
 
@@ -34,6 +42,7 @@ async def client_credentials(
     access = await tokens.access_token(
         tenant=tenant, issuer=issuer, client=client, subject=client.client_id, scopes=scopes, now=now
     )
+    events.emit(TokenIssued(tenant_id=tenant.id, client_id=client.client_id, grant_type="client_credentials"))
     return {
         "access_token": access.token,
         "token_type": "Bearer",

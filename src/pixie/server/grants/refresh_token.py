@@ -18,6 +18,7 @@ from typing import Any
 
 from pixie import scopes as scope_rules
 from pixie.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from pixie.events import EventSink, RefreshReuseDetected, RefreshRotated, TokenIssued
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
@@ -71,6 +72,7 @@ async def refresh(
     issuer: str,
     storage: Storage,
     tokens: TokenIssuer,
+    events: EventSink,
     now: Timestamp,
 ) -> dict[str, Any]:
     """Exchange a refresh token for a new access token and a new refresh token.
@@ -93,7 +95,11 @@ async def refresh(
     if family.revoked_at is not None:
         raise InvalidGrant("refresh token is revoked")
     if current.used_at is not None:
-        return await _reused(storage, client, tenant, family, current, token, scope_param, now)
+        return await _reused(storage, events, client, tenant, family, current, token, scope_param, now)
+    if family.user_id is not None:
+        user = await storage.users.get(tenant.id, family.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrant("the user of this refresh token is disabled or gone")
     requested = scope_rules.parse_requested(scope_param)
     if not set(requested) <= set(family.scopes):
         raise InvalidScope("a refresh may narrow the scope, never widen it")
@@ -137,15 +143,18 @@ async def refresh(
         retry_response=sealed,
     )
     if rotation.status == "rotated":
+        events.emit(RefreshRotated(tenant_id=tenant.id, client_id=client.client_id, family_id=family.family_id))
+        events.emit(TokenIssued(tenant_id=tenant.id, client_id=client.client_id, grant_type="refresh_token"))
         return response
     if rotation.status == "already_used" and rotation.token is not None:
         # Lost a race with a concurrent use of the same token: a retry inside the grace window, or reuse.
-        return await _reused(storage, client, tenant, family, rotation.token, token, scope_param, now)
+        return await _reused(storage, events, client, tenant, family, rotation.token, token, scope_param, now)
     raise InvalidGrant("refresh token is invalid, expired or revoked")
 
 
 async def _reused(
     storage: Storage,
+    events: EventSink,
     client: Client,
     tenant: Tenant,
     family: RefreshFamily,
@@ -160,4 +169,5 @@ async def _reused(
         if replay is not None:
             return replay
     await storage.refresh.revoke_family(tenant.id, family.family_id, "refresh_reuse", now)
+    events.emit(RefreshReuseDetected(tenant_id=tenant.id, client_id=client.client_id, family_id=family.family_id))
     raise ReuseDetected(family.family_id)

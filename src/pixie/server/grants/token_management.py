@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pixie.errors import InvalidRequest, UnauthorizedClient, UnsupportedTokenType
+from pixie.events import EventSink, Introspected, TokenRevoked
 from pixie.security import hash_secret
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, Tenant
@@ -37,6 +38,7 @@ async def revoke(
     issuer: str,
     storage: Storage,
     keyring: KeyRing,
+    events: EventSink,
     now: Timestamp,
 ) -> None:
     """Revoke a token of this client. A refresh token takes its whole family (and the access tokens recorded on
@@ -55,16 +57,37 @@ async def revoke(
                 _, family = found
                 if family.client_id == client.client_id:
                     await storage.refresh.revoke_family(tenant.id, family.family_id, "revoked_by_client", now)
+                    events.emit(TokenRevoked(tenant_id=tenant.id, client_id=client.client_id, token_type=kind))
                 return
         else:
             claims = await own_access_token_claims(keyring, tenant.id, issuer, token, now)
             if claims is not None:
                 if claims.get("client_id") == client.client_id:
                     await storage.denylist.deny(tenant.id, claims["jti"], float(claims["exp"]))
+                    events.emit(TokenRevoked(tenant_id=tenant.id, client_id=client.client_id, token_type=kind))
                 return
 
 
 async def introspect(
+    params: Mapping[str, str],
+    *,
+    client: Client,
+    tenant: Tenant,
+    issuer: str,
+    storage: Storage,
+    keyring: KeyRing,
+    events: EventSink,
+    now: Timestamp,
+) -> dict[str, Any]:
+    """Introspect and record an ``introspected`` event (see :func:`_introspect`)."""
+    result = await _introspect(
+        params, client=client, tenant=tenant, issuer=issuer, storage=storage, keyring=keyring, now=now
+    )
+    events.emit(Introspected(tenant_id=tenant.id, client_id=client.client_id, active=bool(result["active"])))
+    return result
+
+
+async def _introspect(
     params: Mapping[str, str],
     *,
     client: Client,

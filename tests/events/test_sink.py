@@ -1,0 +1,62 @@
+"""The event sink: non-blocking, bounded, batched into the real event store (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pixie.events import BufferedEventSink, RefreshReuseDetected, TokenIssued
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import Event
+
+
+async def test_events_reach_the_store_in_batches(storage: Storage) -> None:
+    sink = BufferedEventSink(storage.events, batch=2)
+    for n in range(5):
+        sink.emit(TokenIssued(tenant_id="t1", client_id="spa", grant_type="authorization_code", at=1000.0 + n))
+    sink.emit(RefreshReuseDetected(tenant_id="t1", client_id="spa", family_id="fam-9", at=1010.0))
+    assert sink.pending == 6
+    assert await sink.flush() == 6 and sink.pending == 0
+    stored = await storage.events.query("t1", 0, 2000)
+    assert [e.kind for e in stored] == ["token_issued"] * 5 + ["refresh_reuse_detected"]
+    assert stored[0].detail == {"grant_type": "authorization_code"}
+    assert stored[-1].outcome == "failure" and stored[-1].error == "invalid_grant"
+    assert stored[-1].detail == {"family_id": "fam-9"}
+
+
+async def test_full_buffer_drops_and_counts_instead_of_blocking(storage: Storage) -> None:
+    sink = BufferedEventSink(storage.events, capacity=3)
+    for _ in range(5):
+        sink.emit(TokenIssued(tenant_id="t2", grant_type="client_credentials"))
+    assert sink.pending == 3 and sink.dropped == 2
+
+
+class BrokenStore:
+    async def append(self, events: Sequence[Event]) -> None:
+        raise RuntimeError("disk on fire")
+
+    async def query(
+        self, tenant_id: str, since: float, until: float, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        return []
+
+
+async def test_a_failing_store_never_reaches_the_caller() -> None:
+    sink = BufferedEventSink(BrokenStore(), batch=10)
+    sink.emit(TokenIssued(tenant_id="t3", grant_type="refresh_token"))
+    assert await sink.flush() == 0
+    assert sink.dropped == 1 and sink.pending == 0
+
+
+async def test_background_task_flushes_and_flushes_again_on_cancel(storage: Storage) -> None:
+    sink = BufferedEventSink(storage.events, interval=0.05)
+    task = asyncio.create_task(sink.run())
+    sink.emit(TokenIssued(tenant_id="t4", grant_type="authorization_code", at=5.0))
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if await storage.events.query("t4", 0, 10):
+            break
+    sink.emit(TokenIssued(tenant_id="t4", grant_type="authorization_code", at=6.0))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(await storage.events.query("t4", 0, 10)) == 2
