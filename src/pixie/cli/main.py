@@ -18,8 +18,8 @@ import click
 
 from pixie.config import ConfigError, Settings
 from pixie.management import InvalidRegistration
+from pixie.server.app import open_backend
 from pixie.storage.interfaces import AlreadyExists, Storage, StorageError
-from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
 from pixie.tenancy import DEFAULT_TENANT
 from pixie.tokens.keys import KeyRing
 from pixie.tokens.signing import JoseFailure
@@ -55,19 +55,9 @@ class Opened:
 @asynccontextmanager
 async def open_storage(database_url: str, *, issuer: str | None = None) -> AsyncIterator[Opened]:
     """Open and migrate the database, and make sure the default tenant exists, for one CLI command."""
-    from pixie.management import ensure_default_tenant
-
     settings = Settings.from_env(database_url=database_url, issuer=issuer)
-    engine = create_engine(settings.database_url)
-    try:
-        await check_connection(engine)
-        await migrate(engine)
-        storage = build_storage(engine)
-        keyring = KeyRing(storage.keys, settings.master_key)
-        await ensure_default_tenant(storage, keyring)
+    async with open_backend(settings) as (storage, keyring):
         yield Opened(settings, storage, keyring)
-    finally:
-        await engine.dispose()
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

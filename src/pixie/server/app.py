@@ -29,12 +29,13 @@ from pixie.server.endpoints import authorize, consent, discovery, login, token, 
 from pixie.server.pages import Pages
 from pixie.server.rendering import ErrorGuard
 from pixie.server.security_headers import SecurityHeaders
+from pixie.storage.interfaces import Storage
 from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
 from pixie.tenancy import TenantResolver
 from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
 
-__all__ = ["app_from_env", "create_app", "tenant_routes"]
+__all__ = ["app_from_env", "create_app", "open_backend", "tenant_routes"]
 
 log = logging.getLogger("pixie.server")
 
@@ -67,16 +68,26 @@ def _routes() -> list[BaseRoute]:
     ]
 
 
+@asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRing]]:
+    """Open and migrate the database and make sure the default tenant and its keys exist; close on exit.
+    Shared by the server's lifespan and every CLI command."""
+    engine = create_engine(settings.database_url)
+    try:
+        await check_connection(engine)
+        await migrate(engine)
+        storage = build_storage(engine)
+        keyring = KeyRing(storage.keys, settings.master_key)
+        await ensure_default_tenant(storage, keyring)
+        yield storage, keyring
+    finally:
+        await engine.dispose()
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        try:
-            await check_connection(engine)
-            await migrate(engine)
-            storage = build_storage(engine)
-            keyring = KeyRing(storage.keys, settings.master_key)
-            await ensure_default_tenant(storage, keyring)
+        async with open_backend(settings) as (storage, keyring):
             events = BufferedEventSink(storage.events)
             app.state.pixie = AppContext(
                 settings=settings,
@@ -103,8 +114,6 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        finally:
-            await engine.dispose()
 
     return Starlette(
         routes=_routes(),

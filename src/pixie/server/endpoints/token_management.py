@@ -7,21 +7,27 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.server.context import tenant_of
+from pixie.server.context import AppContext, tenant_of
 from pixie.server.endpoints.token import read_form
 from pixie.server.grants import token_management
 from pixie.server.grants.client_auth import authenticate_client
 from pixie.server.rendering import json_response
+from pixie.storage.records import Client, Tenant
 
 __all__ = ["introspect", "revoke"]
 
 
-async def revoke(request: Request) -> Response:
+async def _authenticated(request: Request) -> tuple[AppContext, Tenant, dict[str, str], Client]:
     ctx, tenant = await tenant_of(request)
     form = await read_form(request)
     client = await authenticate_client(
         tenant_id=tenant.id, clients=ctx.storage.clients, authorization=request.headers.get("authorization"), form=form
     )
+    return ctx, tenant, form, client
+
+
+async def revoke(request: Request) -> Response:
+    ctx, tenant, form, client = await _authenticated(request)
     await token_management.revoke(
         form,
         client=client,
@@ -36,11 +42,7 @@ async def revoke(request: Request) -> Response:
 
 
 async def introspect(request: Request) -> Response:
-    ctx, tenant = await tenant_of(request)
-    form = await read_form(request)
-    client = await authenticate_client(
-        tenant_id=tenant.id, clients=ctx.storage.clients, authorization=request.headers.get("authorization"), form=form
-    )
+    ctx, tenant, form, client = await _authenticated(request)
     result = await token_management.introspect(
         form,
         client=client,
