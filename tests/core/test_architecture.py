@@ -23,6 +23,7 @@ PROTOCOL = [
     "resource/verifier.py",
     "storage/interfaces.py",
     "storage/records.py",
+    "storage/cache.py",
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from pixie.server.endpoints import authorize, consent, discovery, login, token, 
 from pixie.server.pages import Pages
 from pixie.server.rendering import ErrorGuard
 from pixie.server.security_headers import SecurityHeaders
+from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
 from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
 from pixie.tenancy import TenantResolver
@@ -87,7 +89,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRi
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_backend(settings) as (storage, keyring):
+        async with open_backend(settings) as (stored, keyring):
+            # The composition root picks the hot-path cache here: every token request looks its client up.
+            storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
             events = BufferedEventSink(storage.events)
             app.state.pixie = AppContext(
                 settings=settings,
