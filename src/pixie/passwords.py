@@ -9,7 +9,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["PasswordPolicy", "dummy_verify", "hash_password", "needs_rehash", "verify_password"]
+__all__ = ["PasswordPolicy", "dummy_verify", "hash_password", "verify_password"]
 
 # argon2-cffi's defaults follow RFC 9106 §4's second recommended option (t=3, m=64 MiB, p=4), Argon2id.
 _HASHER = PasswordHasher()
@@ -45,7 +45,3 @@ def verify_password(password_hash: str, password: str) -> bool:
 def dummy_verify(password: str) -> None:
     """Spend the time of a real verification (user enumeration by timing, RFC 9700 §4.1 spirit)."""
     verify_password(_DUMMY_HASH, password)
-
-
-def needs_rehash(password_hash: str) -> bool:
-    return _HASHER.check_needs_rehash(password_hash)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from pixie.errors import InvalidScope
 
-__all__ = ["describe", "format_scopes", "is_subset", "parse", "parse_requested"]
+__all__ = ["describe", "parse", "parse_requested"]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -38,14 +37,6 @@ def parse_requested(value: str | None) -> tuple[str, ...]:
         return parse(value)
     except ValueError:
         raise InvalidScope("scope has characters RFC 6749 section 3.3 forbids") from None
-
-
-def format_scopes(scopes: Iterable[str]) -> str:
-    return " ".join(scopes)
-
-
-def is_subset(requested: Iterable[str], allowed: Iterable[str]) -> bool:
-    return set(requested) <= set(allowed)
 
 
 _DESCRIPTIONS = {

@@ -7,7 +7,6 @@ tokens too). Grace window: exactly one rotation, and all N callers receive the v
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import pytest
@@ -75,19 +74,25 @@ async def _setup(storage: Storage, grace: int) -> tuple[Tenant, Client, TokenIss
     return tenant, created.client, TokenIssuer(ring), secret.value
 
 
+async def _refresh(
+    storage: Storage, tenant: Tenant, client: Client, tokens: TokenIssuer, token: str, now: float | None = None
+) -> dict[str, object]:
+    return await refresh(
+        {"refresh_token": token},
+        client=client,
+        tenant=tenant,
+        issuer=ISSUER,
+        storage=storage,
+        tokens=tokens,
+        events=SINK,
+        now=time.time() if now is None else now,
+    )
+
+
 async def _race(storage: Storage, tenant: Tenant, client: Client, tokens: TokenIssuer, token: str) -> list[object]:
     async def one() -> object:
         try:
-            return await refresh(
-                {"refresh_token": token},
-                client=client,
-                tenant=tenant,
-                issuer=ISSUER,
-                storage=storage,
-                tokens=tokens,
-                events=SINK,
-                now=time.time(),
-            )
+            return await _refresh(storage, tenant, client, tokens, token)
         except InvalidGrant as exc:
             return exc
 
@@ -111,16 +116,7 @@ async def test_strict_concurrent_refresh_rotates_once_and_revokes_on_reuse(stora
     winner = successes[0]
     assert isinstance(winner, dict)
     with pytest.raises(InvalidGrant):
-        await refresh(
-            {"refresh_token": winner["refresh_token"]},
-            client=client,
-            tenant=tenant,
-            issuer=ISSUER,
-            storage=storage,
-            tokens=tokens,
-            events=SINK,
-            now=time.time(),
-        )
+        await _refresh(storage, tenant, client, tokens, winner["refresh_token"])
 
 
 async def test_grace_window_gives_every_concurrent_caller_the_same_pair(storage: Storage) -> None:
@@ -134,40 +130,13 @@ async def test_grace_window_gives_every_concurrent_caller_the_same_pair(storage:
     assert len([e for e in SINK.events if isinstance(e, RefreshRotated) and e.tenant_id == tenant.id]) >= 1
     # The one successor works: the family has a single live branch.
     (access, successor) = pairs.pop()
-    following = await refresh(
-        {"refresh_token": successor},
-        client=client,
-        tenant=tenant,
-        issuer=ISSUER,
-        storage=storage,
-        tokens=tokens,
-        events=SINK,
-        now=time.time(),
-    )
+    following = await _refresh(storage, tenant, client, tokens, successor)
     assert following["refresh_token"] != successor and following["access_token"] != access
 
 
 async def test_grace_window_does_not_cover_a_retry_after_the_window(storage: Storage) -> None:
     tenant, client, tokens, token = await _setup(storage, grace=5)
-    first = await refresh(
-        {"refresh_token": token},
-        client=client,
-        tenant=tenant,
-        issuer=ISSUER,
-        storage=storage,
-        tokens=tokens,
-        events=SINK,
-        now=time.time(),
-    )
+    first = await _refresh(storage, tenant, client, tokens, token)
     assert "refresh_token" in first
     with pytest.raises(ReuseDetected):
-        await refresh(
-            {"refresh_token": token},
-            client=dataclasses.replace(client),
-            tenant=tenant,
-            issuer=ISSUER,
-            storage=storage,
-            tokens=tokens,
-            events=SINK,
-            now=time.time() + 6,
-        )
+        await _refresh(storage, tenant, client, tokens, token, now=time.time() + 6)
