@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable, Sequence
 
 from pixie.errors import InvalidScope
 
-__all__ = ["describe", "parse", "parse_requested"]
+__all__ = ["describe", "parse", "parse_requested", "permitted"]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -37,6 +38,19 @@ def parse_requested(value: str | None) -> tuple[str, ...]:
         return parse(value)
     except ValueError:
         raise InvalidScope("scope has characters RFC 6749 section 3.3 forbids") from None
+
+
+def permitted(
+    scopes: Sequence[str], roles: Collection[str], scope_roles: Iterable[tuple[str, Sequence[str]]]
+) -> tuple[str, ...]:
+    """The part of ``scopes`` a user holding ``roles`` may receive: a scope gated in ``scope_roles`` needs one of
+    its roles, any other scope passes. Order is kept. The caller issues the narrower set and says so in the token
+    response's ``scope``.
+
+    Spec: RFC 6749 §3.3 (the server may ignore requested scopes by its own policy) and §5.1.
+    """
+    gates = dict(scope_roles)
+    return tuple(s for s in scopes if s not in gates or any(role in roles for role in gates[s]))
 
 
 _DESCRIPTIONS = {

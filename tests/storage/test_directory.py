@@ -29,6 +29,20 @@ async def test_tenant_round_trip_with_settings(storage: Storage) -> None:
     assert await storage.tenants.get(OTHER) is None
 
 
+async def test_role_gated_scopes_round_trip(storage: Storage) -> None:
+    """``scope_roles`` nests tuples two deep; JSON turns them into lists, the store must turn them back (an equal,
+    hashable record)."""
+    gates = (("properties:write", ("manager", "owner")), ("tenants:read", ()))
+    tenant = Tenant(id=TENANT, display_name="Acme", created_at=NOW, settings=TenantSettings(scope_roles=gates))
+    await storage.tenants.create(tenant)
+    stored = await storage.tenants.get(TENANT)
+    assert stored == tenant and hash(stored) == hash(tenant)
+    assert stored is not None and stored.settings.scope_roles == gates
+    assert await storage.tenants.update_settings(TENANT, TenantSettings())
+    updated = await storage.tenants.get(TENANT)
+    assert updated is not None and updated.settings.scope_roles == ()
+
+
 async def test_duplicate_tenant_is_rejected(storage: Storage) -> None:
     await storage.tenants.create(Tenant(id=TENANT, display_name="Acme", created_at=NOW))
     with pytest.raises(AlreadyExists):

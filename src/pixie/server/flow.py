@@ -4,13 +4,15 @@ request still needs (login, consent), and how it ends (a code, or an error, sent
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pixie.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
+from pixie.errors import AccessDenied, ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from pixie.events import CodeIssued
+from pixie.scopes import permitted
 from pixie.security import constant_time_equals, hash_secret, new_token
 from pixie.server.context import AppContext
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name, set_cookie
@@ -31,6 +33,7 @@ __all__ = [
     "read_page_form",
     "redirect_error",
     "redirect_to_client",
+    "scopes_for",
     "start_session",
 ]
 
@@ -39,6 +42,12 @@ class SignedIn:
     def __init__(self, session: SsoSession, user: User) -> None:
         self.session = session
         self.user = user
+
+
+def scopes_for(tenant: Tenant, pending: AuthorizationRequest, user: User) -> tuple[str, ...]:
+    """The requested scopes this user may receive under the tenant's role-gated scopes (what consent shows and the
+    code carries). Spec: RFC 6749 §3.3."""
+    return permitted(pending.scopes, user.roles, tenant.settings.scope_roles)
 
 
 def redirect_to_client(ctx: AppContext, tenant: Tenant, uri: str, params: list[tuple[str, str]]) -> Response:
@@ -108,7 +117,7 @@ async def finish_with_code(
     ctx: AppContext,
     tenant: Tenant,
     pending: AuthorizationRequest,
-    user_id: str,
+    user: User,
     auth_time: Timestamp,
     now: Timestamp,
     *,
@@ -121,7 +130,10 @@ async def finish_with_code(
     """
     if stored and not await ctx.storage.requests.delete(tenant.id, pending.request_id):
         return ctx.error_page(InvalidRequest("this sign-in request was already completed"), tenant)
-    code = await issue_code(ctx.storage, tenant=tenant, request=pending, user_id=user_id, auth_time=auth_time, now=now)
+    granted = replace(pending, scopes=scopes_for(tenant, pending, user))
+    code = await issue_code(
+        ctx.storage, tenant=tenant, request=granted, user_id=user.user_id, auth_time=auth_time, now=now
+    )
     ctx.events.emit(
         CodeIssued(
             tenant_id=tenant.id,
@@ -156,8 +168,11 @@ async def next_step(
     """
     if signed_in is None or ("login" in pending.prompt and not just_logged_in):
         return LoginRequired() if "none" in pending.prompt else "login"
+    granted = scopes_for(tenant, pending, signed_in.user)
+    if pending.scopes and not granted:
+        return AccessDenied("this account may not use any of the requested scopes")
     consent = await ctx.storage.consents.get(tenant.id, signed_in.user.user_id, pending.client_id)
-    covered = consent is not None and set(pending.scopes) <= set(consent.scopes)
+    covered = consent is not None and set(granted) <= set(consent.scopes)
     if not covered or "consent" in pending.prompt:
         return ConsentRequired() if "none" in pending.prompt else "consent"
     return "code"

@@ -46,6 +46,9 @@ class TenantSettings:
     allowed_grant_types: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
     login_title: str = "Sign in"
     brand_color: str = "#4f46e5"
+    scope_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Role-gated scopes: an entry ``(scope, roles)`` lets only users holding one of ``roles`` receive ``scope``
+    (others get a token without it, RFC 6749 §3.3). Scopes not listed are open to every user."""
 
 
 @dataclass(frozen=True)

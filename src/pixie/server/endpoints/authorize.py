@@ -62,7 +62,7 @@ async def authorize(request: Request) -> Response:
         assert signed_in is not None
         await ctx.storage.sessions.touch(tenant.id, signed_in.session.session_hash, now)
         return await finish_with_code(
-            request, ctx, tenant, pending, signed_in.user.user_id, signed_in.session.auth_time, now, stored=False
+            request, ctx, tenant, pending, signed_in.user, signed_in.session.auth_time, now, stored=False
         )
     if not isinstance(step, str):
         params = step.redirect_params(state=pending.state, iss=ctx.issuer(tenant))

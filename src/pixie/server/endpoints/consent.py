@@ -12,7 +12,15 @@ from pixie.events import ConsentDenied, ConsentGranted
 from pixie.scopes import describe
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import csrf_cookie_name, read_cookie
-from pixie.server.flow import SignedIn, check_csrf, current_user, finish_with_code, read_page_form, redirect_error
+from pixie.server.flow import (
+    SignedIn,
+    check_csrf,
+    current_user,
+    finish_with_code,
+    read_page_form,
+    redirect_error,
+    scopes_for,
+)
 from pixie.storage.records import AuthorizationRequest, Tenant
 
 __all__ = ["consent"]
@@ -52,7 +60,7 @@ async def consent(request: Request) -> Response:
             redirect_uri=pending.redirect_uri,
             title="Allow access?",
             client_name=pending.client_id,
-            scopes=[{"name": s, "description": describe(s)} for s in pending.scopes],
+            scopes=[{"name": s, "description": describe(s)} for s in scopes_for(tenant, pending, signed_in.user)],
             username=signed_in.user.username,
             action=ctx.path(tenant, "/consent"),
             request_id=pending.request_id,
@@ -71,9 +79,10 @@ async def consent(request: Request) -> Response:
         ctx.events.emit(
             ConsentGranted(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
         )
-        await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, pending.scopes, now)
+        granted = scopes_for(tenant, pending, signed_in.user)
+        await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, granted, now)
         return await finish_with_code(
-            request, ctx, tenant, pending, signed_in.user.user_id, pending.auth_time or signed_in.session.auth_time, now
+            request, ctx, tenant, pending, signed_in.user, pending.auth_time or signed_in.session.auth_time, now
         )
     if decision == "deny":
         if not await ctx.storage.requests.delete(tenant.id, pending.request_id):

@@ -103,7 +103,7 @@ async def login(request: Request) -> Response:
     await ctx.storage.requests.set_user(tenant.id, pending.request_id, user.user_id, session.auth_time)
     step = await next_step(ctx, tenant, pending, SignedIn(session, user), just_logged_in=True)
     if step == "code":
-        response = await finish_with_code(request, ctx, tenant, pending, user.user_id, session.auth_time, now)
+        response = await finish_with_code(request, ctx, tenant, pending, user, session.auth_time, now)
     elif isinstance(step, str):
         response = interaction_redirect(ctx, tenant, step, pending)
     else:

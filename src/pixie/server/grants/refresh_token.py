@@ -96,14 +96,18 @@ async def refresh(
         raise InvalidGrant("refresh token is revoked")
     if current.used_at is not None:
         return await _reused(storage, events, client, tenant, family, current, token, scope_param, now)
-    if family.user_id is not None:
-        user = await storage.users.get(tenant.id, family.user_id)
-        if user is None or user.disabled:
-            raise InvalidGrant("the user of this refresh token is disabled or gone")
     requested = scope_rules.parse_requested(scope_param)
     if not set(requested) <= set(family.scopes):
         raise InvalidScope("a refresh may narrow the scope, never widen it")
     scopes = requested or family.scopes
+    if family.user_id is not None:
+        user = await storage.users.get(tenant.id, family.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrant("the user of this refresh token is disabled or gone")
+        # Role-gated scopes apply again: a user who lost a role stops receiving its scopes at the next refresh.
+        scopes = scope_rules.permitted(scopes, user.roles, tenant.settings.scope_roles)
+        if not scopes and family.scopes:
+            raise InvalidGrant("this account may no longer use the scopes of this refresh token")
 
     access = await tokens.access_token(
         tenant=tenant,

@@ -24,13 +24,14 @@ def settings_to_json(settings: TenantSettings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
+
+
 def settings_from_json(data: Mapping[str, Any]) -> TenantSettings:
-    """Read stored settings: keys written by a newer Pixie are ignored, JSON arrays become tuples again."""
-    values: dict[str, Any] = {
-        name: tuple(value) if isinstance(value, list) else value
-        for name, value in data.items()
-        if name in _SETTINGS_FIELDS
-    }
+    """Read stored settings: keys written by a newer Pixie are ignored, JSON arrays become tuples again (at every
+    depth: ``scope_roles`` holds pairs)."""
+    values: dict[str, Any] = {name: _tuples(value) for name, value in data.items() if name in _SETTINGS_FIELDS}
     return TenantSettings(**values)
 
 
