@@ -12,11 +12,11 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "load_master_key", "validate_issuer"]
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "RateLimits", "Settings", "load_master_key", "validate_issuer"]
 
 DEFAULT_DATABASE_URL = "sqlite:///pixie.db"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -26,6 +26,34 @@ log = logging.getLogger("pixie.config")
 
 class ConfigError(ValueError):
     """A setting that cannot work. The message is one line, fit for the command line."""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Limits as ``limits`` strings ("30/minute"); an empty string turns that limit off."""
+
+    login_failures_per_ip: str = "30/minute"
+    lockout_after: int = 5
+    """Consecutive failed sign-ins for one username (within 15 min) before it is locked."""
+    lockout_base_seconds: int = 30
+    lockout_max_seconds: int = 900
+    token_per_client: str = "3000/minute"  # noqa: S105  (a rate, not a secret)
+    token_per_ip: str = "6000/minute"  # noqa: S105
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimits:
+        """``PIXIE_RATE_LIMIT_LOGIN_IP``, ``PIXIE_RATE_LIMIT_TOKEN_CLIENT``, ``PIXIE_RATE_LIMIT_TOKEN_IP``,
+        ``PIXIE_LOGIN_LOCKOUT_AFTER``; each falls back to the default."""
+        base = cls()
+        lockout = env.get("PIXIE_LOGIN_LOCKOUT_AFTER")
+        if lockout is not None and not lockout.isdigit():
+            raise ConfigError(f"PIXIE_LOGIN_LOCKOUT_AFTER must be a whole number, got {lockout!r}")
+        return cls(
+            login_failures_per_ip=env.get("PIXIE_RATE_LIMIT_LOGIN_IP", base.login_failures_per_ip),
+            lockout_after=int(lockout) if lockout else base.lockout_after,
+            token_per_client=env.get("PIXIE_RATE_LIMIT_TOKEN_CLIENT", base.token_per_client),
+            token_per_ip=env.get("PIXIE_RATE_LIMIT_TOKEN_IP", base.token_per_ip),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,9 @@ class Settings:
     insecure_allow_http: bool = False
     housekeeping_interval: float = 300.0
     """Seconds between purge and key-rotation rounds of a running server; 0 turns the background task off."""
+    redis_url: str | None = None
+    """Where rate-limit counters are shared across instances (``PIXIE_REDIS_URL``); ``None`` keeps them in memory."""
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
     def from_env(
@@ -53,7 +84,8 @@ class Settings:
         issuer: str | None = None,
         insecure_allow_http: bool = False,
     ) -> Settings:
-        """Read ``PIXIE_DATABASE_URL``, ``PIXIE_ISSUER``, ``PIXIE_SECRET_KEY`` / ``PIXIE_SECRET_FILE``; explicit
+        """Read ``PIXIE_DATABASE_URL``, ``PIXIE_ISSUER``, ``PIXIE_SECRET_KEY`` / ``PIXIE_SECRET_FILE``,
+        ``PIXIE_REDIS_URL`` and the rate limits (:meth:`RateLimits.from_env`); explicit
         arguments win over the environment."""
         env = os.environ if env is None else env
         settings = cls(
@@ -61,6 +93,8 @@ class Settings:
             issuer=(issuer or env.get("PIXIE_ISSUER") or "http://127.0.0.1:8000").rstrip("/"),
             master_key=load_master_key(env),
             insecure_allow_http=insecure_allow_http,
+            redis_url=env.get("PIXIE_REDIS_URL") or None,
+            rate_limits=RateLimits.from_env(env),
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings

@@ -19,6 +19,7 @@ Class tree::
     ├── AccessDenied              access_denied              403   RFC 6749 §4.1.2.1
     ├── ServerError               server_error               500   RFC 6749 §4.1.2.1
     ├── TemporarilyUnavailable    temporarily_unavailable    503   RFC 6749 §4.1.2.1
+    │   └── TooManyRequests       temporarily_unavailable    429   RFC 6585 §4 (with Retry-After)
     ├── InvalidToken              invalid_token              401   RFC 6750 §3.1
     ├── InsufficientScope         insufficient_scope         403   RFC 6750 §3.1
     ├── UnsupportedTokenType      unsupported_token_type     400   RFC 7009 §2.2.1
@@ -49,6 +50,7 @@ __all__ = [
     "Rendered",
     "ServerError",
     "TemporarilyUnavailable",
+    "TooManyRequests",
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
@@ -224,6 +226,25 @@ class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
     default_description = "the server is temporarily unable to handle the request; try again later"
+
+
+class TooManyRequests(TemporarilyUnavailable):
+    """A rate limit was hit. OAuth registers no code for this; ``temporarily_unavailable`` is the one clients
+    already retry on, and the 429 status with ``Retry-After`` says when.
+
+    Spec: RFC 6585 §4, RFC 9110 §10.2.3 (Retry-After).
+    """
+
+    status = 429
+    default_description = "too many requests; retry later"
+
+    def __init__(self, retry_after: int, description: str | None = None) -> None:
+        super().__init__(description)
+        self.retry_after = max(1, int(retry_after))
+
+    def render_json(self) -> Rendered:
+        rendered = super().render_json()
+        return Rendered(rendered.status, rendered.body, {**rendered.headers, "Retry-After": str(self.retry_after)})
 
 
 class InvalidToken(OAuthError):

@@ -28,6 +28,7 @@ from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
 from pixie.server.endpoints import authorize, consent, discovery, login, token, token_management
 from pixie.server.pages import Pages
+from pixie.server.ratelimit import RateLimiter
 from pixie.server.rendering import ErrorGuard
 from pixie.server.security_headers import SecurityHeaders
 from pixie.storage.cache import CachedClientStore
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
             # The composition root picks the hot-path cache here: every token request looks its client up.
             storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
             events = BufferedEventSink(storage.events)
+            limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
             app.state.pixie = AppContext(
                 settings=settings,
                 storage=storage,
@@ -102,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
                 pages=Pages(),
                 cors=CorsPolicy(storage.clients),
                 events=events,
+                limiter=limiter,
             )
             log.info("pixie is serving issuer %s", settings.issuer)
             background = [asyncio.create_task(events.run(), name="pixie-events")]
@@ -118,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await limiter.aclose()
 
     return Starlette(
         routes=_routes(),

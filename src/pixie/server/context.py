@@ -12,6 +12,7 @@ from pixie.errors import InvalidRequest, OAuthError
 from pixie.events import EventSink
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
+from pixie.server.ratelimit import RateLimiter
 from pixie.server.security_headers import content_security_policy
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant
@@ -32,6 +33,7 @@ class AppContext:
     pages: Pages
     cors: CorsPolicy
     events: EventSink
+    limiter: RateLimiter
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import InvalidRequest
-from pixie.events import LoginFailed, LoginSucceeded
+from pixie.events import LoginFailed, LoginSucceeded, RateLimited
 from pixie.passwords import dummy_verify, verify_password
 from pixie.security import hash_secret
 from pixie.server.context import AppContext, tenant_of
@@ -36,6 +36,7 @@ from pixie.storage.records import AuthorizationRequest, Tenant, User
 __all__ = ["login", "logout"]
 
 GENERIC_FAILURE = "Invalid username or password."
+TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes, then try again."
 _EXPIRED = InvalidRequest("this sign-in request is unknown or has expired; return to the application and try again")
 
 
@@ -46,11 +47,19 @@ async def _pending(ctx: AppContext, tenant: Tenant, request_id: str | None, now:
 
 
 def _login_page(
-    ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, csrf: str, *, error: str | None, username: str = ""
+    ctx: AppContext,
+    tenant: Tenant,
+    pending: AuthorizationRequest,
+    csrf: str,
+    *,
+    error: str | None,
+    username: str = "",
+    status: int = 200,
 ) -> Response:
     return ctx.page(
         "login.html",
         tenant,
+        status=status,
         redirect_uri=pending.redirect_uri,
         title=tenant.settings.login_title,
         client_name=pending.client_id,
@@ -84,8 +93,21 @@ async def login(request: Request) -> Response:
         return ctx.error_page(_EXPIRED, tenant)
     if not check_csrf(request, ctx, tenant, pending, csrf):
         return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
+    ip = request.client.host if request.client else None
+    wait = await ctx.limiter.login_blocked(tenant.id, username, ip)
+    if wait is not None:
+        # The same answer for every username, existing or not: the lock-out must not reveal accounts.
+        ctx.events.emit(
+            RateLimited(
+                tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id, error="login"
+            )
+        )
+        response = _login_page(ctx, tenant, pending, csrf, error=TOO_MANY_ATTEMPTS, username=username, status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     user = await _check_password(ctx, tenant, username, password)
     if user is None:
+        await ctx.limiter.login_failed(tenant.id, username, ip)
         ctx.events.emit(
             LoginFailed(
                 tenant_id=tenant.id,
@@ -96,6 +118,7 @@ async def login(request: Request) -> Response:
         )
         return _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
 
+    await ctx.limiter.login_succeeded(tenant.id, username)
     ctx.events.emit(
         LoginSucceeded(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
     )

@@ -11,8 +11,15 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, safe_text
-from pixie.events import ClientAuthenticationFailed, TokenIssued
+from pixie.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    TooManyRequests,
+    UnsupportedGrantType,
+    safe_text,
+)
+from pixie.events import ClientAuthenticationFailed, RateLimited, TokenIssued
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.grants.authorization_code import exchange_code, single_params
 from pixie.server.grants.client_auth import authenticate_client, parse_basic
@@ -55,16 +62,21 @@ async def read_form(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
     form = await read_form(request)
+    claimed = _claimed_client(request, form)
+    wait = await ctx.limiter.token_from_ip(tenant.id, request.client.host if request.client else None)
+    if wait is not None:
+        ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=claimed, error="token_ip"))
+        raise TooManyRequests(wait)
     try:
         return await _token(request, ctx, tenant, form)
     except InvalidClient:
-        ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=_claimed_client(request, form)))
+        ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=claimed))
         raise
     except OAuthError as exc:
         ctx.events.emit(
             TokenIssued(
                 tenant_id=tenant.id,
-                client_id=_claimed_client(request, form),
+                client_id=claimed,
                 outcome="failure",
                 error=exc.error,
                 grant_type=form.get("grant_type", "")[:40],
@@ -90,6 +102,10 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
         authorization=request.headers.get("authorization"),
         form=form,
     )
+    wait = await ctx.limiter.token_for_client(tenant.id, client.client_id)
+    if wait is not None:
+        ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=client.client_id, error="token_client"))
+        raise TooManyRequests(wait)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is missing")
