@@ -26,10 +26,11 @@ from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
-from pixie.server.endpoints import authorize, consent, discovery, login, token, token_management
+from pixie.server.endpoints import authorize, consent, discovery, health, login, token, token_management
 from pixie.server.pages import Pages
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.rendering import ErrorGuard
+from pixie.server.request_limits import RequestLimits
 from pixie.server.security_headers import SecurityHeaders
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
@@ -65,6 +66,8 @@ def _routes() -> list[BaseRoute]:
         # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
         Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
         Mount("/t/{tenant}", routes=tenant_routes()),
         *tenant_routes(),
@@ -125,7 +128,7 @@ def create_app(settings: Settings) -> Starlette:
 
     return Starlette(
         routes=_routes(),
-        middleware=[Middleware(SecurityHeaders), Middleware(ErrorGuard)],
+        middleware=[Middleware(SecurityHeaders), Middleware(ErrorGuard), Middleware(RequestLimits)],
         lifespan=lifespan,
     )
 

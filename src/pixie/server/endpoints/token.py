@@ -31,7 +31,6 @@ from pixie.storage.records import Tenant
 __all__ = ["IMPLEMENTED_GRANTS", "read_form", "token"]
 
 IMPLEMENTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
-_MAX_BODY = 64 * 1024
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -44,9 +43,7 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise InvalidRequest("the request body is too large")
+    body = await request.body()  # bounded by RequestLimits (413 past 64 KiB)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=100)
     except (UnicodeDecodeError, ValueError):

@@ -60,6 +60,10 @@ _AUTHORIZE_PARAMS = (
 )
 
 
+MAX_AUTHORIZE_PARAMETERS = 64
+"""A real request sends about ten; the cap keeps a crafted one from costing more than a page render."""
+
+
 class UntrustedRequest(Exception):
     """An error found before ``client_id`` and ``redirect_uri`` are known good: render it, never redirect."""
 
@@ -111,6 +115,8 @@ async def validate_authorization_request(
 
     Spec: RFC 6749 §4.1.1 and §3.1.2.4, RFC 7636 §4.3–§4.4, RFC 9700 §2.1 and §4.1.3, OAuth 2.1 §4.1.1.
     """
+    if len(pairs) > MAX_AUTHORIZE_PARAMETERS:
+        raise UntrustedRequest(InvalidRequest("the request has too many parameters"))
     if any("\x00" in name or "\x00" in value for name, value in pairs):
         raise UntrustedRequest(InvalidRequest("parameters must not contain NUL characters"))
     params, repeated = single_params(pairs, _AUTHORIZE_PARAMS)
