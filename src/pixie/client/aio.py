@@ -1,0 +1,111 @@
+"""The async client (asyncio or trio through anyio): sends what :class:`pixie.client.flows.OAuthFlows` asks for
+over an ``httpx.AsyncClient``.
+
+Nothing here decides anything about the protocol; see :mod:`pixie.client.flows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+import httpx
+
+from pixie.client.flows import AuthMethod, ClientAuth, Flow, OAuthFlows
+from pixie.client.models import (
+    AuthorizationStart,
+    AuthorizationTransaction,
+    HttpRequest,
+    HttpResponse,
+    ServerMetadata,
+    TokenSet,
+)
+from pixie.client.tokens import AsyncTokenManager, TokenStore
+
+__all__ = ["AsyncOAuthClient", "send_async"]
+
+T = TypeVar("T")
+
+
+async def send_async(http: httpx.AsyncClient, request: HttpRequest) -> HttpResponse:
+    """One request, body read, redirects not followed (RFC 6749 §3.2: the token endpoint is called directly)."""
+    response = await http.request(request.method, request.url, headers=dict(request.headers), content=request.body)
+    return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+
+class AsyncOAuthClient:
+    """An OAuth 2.1 client of one authorization server, for async code. Same API as
+    :class:`pixie.client.OAuthClient`, with awaitable methods."""
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        auth_method: AuthMethod | None = None,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        insecure_allow_http: bool = False,
+    ) -> None:
+        auth = ClientAuth(client_id, client_secret, auth_method)
+        self.flows = OAuthFlows(issuer, auth, insecure_allow_http=insecure_allow_http)
+        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+        self._owns_http = http is None
+
+    @property
+    def issuer(self) -> str:
+        return self.flows.issuer
+
+    async def _run(self, flow: Flow[T]) -> T:
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(await send_async(self._http, request))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def metadata(self) -> ServerMetadata:
+        """Spec: RFC 8414 §3."""
+        return await self._run(self.flows.discover())
+
+    async def start_authorization(
+        self, redirect_uri: str, scope: str | None = None, *, extra_params: Iterable[tuple[str, str]] = ()
+    ) -> AuthorizationStart:
+        """The URL to send the user to, and the transaction to keep. Spec: RFC 6749 §4.1.1, RFC 7636 §4.3."""
+        return await self._run(self.flows.start_authorization(redirect_uri, scope, extra_params=extra_params))
+
+    async def complete_authorization(self, transaction: AuthorizationTransaction, callback_url: str) -> TokenSet:
+        """Check the callback and redeem its code. Spec: RFC 6749 §4.1.2–§4.1.4, RFC 9207 §2.4."""
+        return await self._run(self.flows.complete_authorization(transaction, callback_url))
+
+    async def refresh(self, tokens: TokenSet, scope: str | None = None) -> TokenSet:
+        """Spec: RFC 6749 §6."""
+        return await self._run(self.flows.refresh(tokens, scope))
+
+    async def client_credentials(self, scope: str | None = None, *, extra: Mapping[str, str] | None = None) -> TokenSet:
+        """Spec: RFC 6749 §4.4."""
+        return await self._run(self.flows.client_credentials(scope, extra=extra))
+
+    def token_manager(
+        self, tokens: TokenSet | None = None, *, store: TokenStore | None = None, refresh_margin: float = 60.0
+    ) -> AsyncTokenManager:
+        """An :class:`AsyncTokenManager` that refreshes through this client (``tokens`` seeds the store)."""
+
+        async def refresher(current: TokenSet | None) -> TokenSet:
+            if current is None:
+                raise LookupError("no tokens stored; sign in first")
+            return await self.refresh(current)
+
+        return AsyncTokenManager(refresher, store=store, tokens=tokens, refresh_margin=refresh_margin)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncOAuthClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

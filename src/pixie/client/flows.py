@@ -1,0 +1,378 @@
+"""The OAuth client protocol without I/O: every step is a *build request* / *process response* pair.
+
+``build`` functions return an :class:`HttpRequest`; ``process`` functions take the :class:`HttpResponse` an edge
+received and return a validated value or raise :class:`ServerRefused` / :class:`ProtocolViolation`. :class:`OAuthFlows`
+chains the pairs into generators that yield requests and receive responses, so :mod:`pixie.client.sync` and
+:mod:`pixie.client.aio` only send and receive: the logic exists once.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import time
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias, TypeVar
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+from pixie import pkce
+from pixie.client.discovery import check_url, discovery_request, json_object, process_discovery_response
+from pixie.client.errors import ProtocolViolation, ServerRefused
+from pixie.client.models import (
+    TRANSACTION_LIFETIME,
+    AuthorizationStart,
+    AuthorizationTransaction,
+    HttpRequest,
+    HttpResponse,
+    ServerMetadata,
+    TokenSet,
+)
+from pixie.security import constant_time_equals
+
+__all__ = [
+    "ClientAuth",
+    "Flow",
+    "OAuthFlows",
+    "authorization_code_request",
+    "bearer_error",
+    "client_credentials_request",
+    "process_callback",
+    "process_token_response",
+    "refresh_request",
+    "start_authorization",
+]
+
+T = TypeVar("T")
+Flow: TypeAlias = Generator[HttpRequest, HttpResponse, T]
+AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+
+_RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+)
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+@dataclass(frozen=True)
+class ClientAuth:
+    """Who the client is and how it authenticates at the token endpoint. A public client has no secret (``none``);
+    a confidential one defaults to HTTP Basic, or to ``client_secret_post`` when the server supports only that.
+
+    Spec: RFC 6749 §2.3.1, OAuth 2.1 §2.4.1, RFC 8414 §2 (``token_endpoint_auth_methods_supported``).
+    """
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    method: AuthMethod | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_id:
+            raise ValueError("client_id must not be empty")
+        if self.method == "none" and self.client_secret is not None:
+            raise ValueError("auth method 'none' is for public clients: drop the secret")
+        if self.method in ("client_secret_basic", "client_secret_post") and not self.client_secret:
+            raise ValueError(f"auth method {self.method!r} needs a client secret")
+
+    def method_for(self, metadata: ServerMetadata) -> AuthMethod:
+        if self.method is not None:
+            return self.method
+        if self.client_secret is None:
+            return "none"
+        supported = metadata.token_endpoint_auth_methods_supported
+        if supported and "client_secret_basic" not in supported and "client_secret_post" in supported:
+            return "client_secret_post"
+        return "client_secret_basic"
+
+
+def start_authorization(
+    metadata: ServerMetadata,
+    client_id: str,
+    redirect_uri: str,
+    scope: str | None = None,
+    *,
+    extra_params: Iterable[tuple[str, str]] = (),
+    now: float | None = None,
+) -> AuthorizationStart:
+    """The authorization URL and its transaction: a fresh S256 verifier and a fresh 128-bit ``state`` every time;
+    the endpoint's own query is kept. The transaction expires after :data:`TRANSACTION_LIFETIME`.
+
+    Spec: RFC 6749 §4.1.1, §3.1 (query retained); RFC 7636 §4.1–§4.3; RFC 9700 §2.1.1.
+    """
+    if metadata.authorization_endpoint is None:
+        raise ValueError("the server's metadata has no authorization_endpoint")
+    extra = list(extra_params)
+    clashing = sorted({name for name, _ in extra} & _RESERVED_AUTHORIZE_PARAMS)
+    if clashing:
+        raise ValueError(f"extra_params may not set {', '.join(clashing)}")
+    verifier = pkce.generate_verifier()
+    state = secrets.token_urlsafe(16)  # 128 bits from the OS CSPRNG
+    params = [("response_type", "code"), ("client_id", client_id), ("redirect_uri", redirect_uri)]
+    if scope:
+        params.append(("scope", scope))
+    params += [("state", state), ("code_challenge", pkce.create_challenge(verifier)), ("code_challenge_method", "S256")]
+    parts = urlsplit(metadata.authorization_endpoint)
+    query = "&".join(q for q in (parts.query, urlencode(params + extra, quote_via=quote)) if q)
+    transaction = AuthorizationTransaction(
+        issuer=metadata.issuer,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        state=state,
+        code_verifier=verifier,
+        scope=scope or None,
+        expires_at=(time.time() if now is None else now) + TRANSACTION_LIFETIME,
+    )
+    return AuthorizationStart(urlunsplit(parts._replace(query=query, fragment="")), transaction)
+
+
+def process_callback(
+    transaction: AuthorizationTransaction, callback_url: str, metadata: ServerMetadata, *, now: float | None = None
+) -> str:
+    """Check the authorization response and return its code; the transaction is spent from here on.
+
+    Order matters: ``state`` first (a response that is not ours must not spend the transaction), then single use
+    and expiry, then ``iss`` (before trusting anything else, including an ``error``), then ``error``.
+
+    Spec: RFC 6749 §4.1.2, §4.1.2.1, §10.12; RFC 9207 §2.4; RFC 9700 §2.1, §4.4.
+    """
+    pairs = parse_qsl(urlsplit(callback_url).query, keep_blank_values=True)
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        raise ProtocolViolation("invalid_callback", "a parameter appears twice in the authorization response")
+    state = params.get("state")
+    if state is None or not constant_time_equals(state, transaction.state):
+        raise ProtocolViolation("state_mismatch", "the response's state does not belong to this authorization request")
+    if transaction.consumed:
+        raise ProtocolViolation("transaction_used", "this authorization transaction was already completed")
+    transaction.consumed = True
+    if (time.time() if now is None else now) > transaction.expires_at:
+        raise ProtocolViolation("transaction_expired", "this authorization transaction has expired; start again")
+    iss = params.get("iss")
+    if iss is None:
+        if metadata.authorization_response_iss_parameter_supported:
+            raise ProtocolViolation(
+                "missing_iss", "the server advertises RFC 9207 but its authorization response has no iss"
+            )
+    elif iss != transaction.issuer:
+        raise ProtocolViolation("iss_mismatch", f"iss {iss[:200]!r} is not the issuer {transaction.issuer!r}")
+    if "error" in params:
+        raise ServerRefused(params["error"], params.get("error_description"), error_uri=params.get("error_uri"))
+    code = params.get("code")
+    if not code:
+        raise ProtocolViolation("invalid_callback", "the authorization response has neither code nor error")
+    return code
+
+
+def _token_request(metadata: ServerMetadata, client: ClientAuth, form: list[tuple[str, str]]) -> HttpRequest:
+    headers = dict(_FORM_HEADERS)
+    method = client.method_for(metadata)
+    if method == "client_secret_basic":
+        assert client.client_secret is not None
+        # RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
+        pair = f"{quote_plus(client.client_id, safe='')}:{quote_plus(client.client_secret, safe='')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    else:
+        form = [*form, ("client_id", client.client_id)]
+        if method == "client_secret_post":
+            assert client.client_secret is not None
+            form.append(("client_secret", client.client_secret))
+    return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode("ascii"))
+
+
+def authorization_code_request(
+    metadata: ServerMetadata, client: ClientAuth, transaction: AuthorizationTransaction, code: str
+) -> HttpRequest:
+    """Redeem ``code`` with the transaction's verifier and redirect URI.
+
+    Spec: RFC 6749 §4.1.3, RFC 7636 §4.5.
+    """
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", transaction.redirect_uri),
+        ("code_verifier", transaction.code_verifier),
+    ]
+    return _token_request(metadata, client, form)
+
+
+def refresh_request(
+    metadata: ServerMetadata, client: ClientAuth, refresh_token: str, scope: str | None = None
+) -> HttpRequest:
+    """Trade a refresh token for new tokens (optionally a narrower scope).
+
+    Spec: RFC 6749 §6, OAuth 2.1 §4.3.
+    """
+    form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+    if scope:
+        form.append(("scope", scope))
+    return _token_request(metadata, client, form)
+
+
+def client_credentials_request(
+    metadata: ServerMetadata, client: ClientAuth, scope: str | None = None, extra: Iterable[tuple[str, str]] = ()
+) -> HttpRequest:
+    """A machine client's own token.
+
+    Spec: RFC 6749 §4.4.2, OAuth 2.1 §4.2.
+    """
+    if client.client_secret is None:
+        raise ValueError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    form = [("grant_type", "client_credentials")]
+    if scope:
+        form.append(("scope", scope))
+    return _token_request(metadata, client, [*form, *extra])
+
+
+def _refused(response: HttpResponse) -> ServerRefused | ProtocolViolation:
+    try:
+        body = json_object(response, f"HTTP {response.status} error response")
+    except ProtocolViolation as exc:
+        return exc
+    error = body.get("error")
+    if not isinstance(error, str) or not error:
+        return ProtocolViolation(
+            "unexpected_status", f"HTTP {response.status} without an OAuth error object", response=response
+        )
+    description, uri = body.get("error_description"), body.get("error_uri")
+    return ServerRefused(
+        error,
+        description if isinstance(description, str) else None,
+        error_uri=uri if isinstance(uri, str) else None,
+        status=response.status,
+        response=response,
+    )
+
+
+def process_token_response(
+    response: HttpResponse,
+    *,
+    previous: TokenSet | None = None,
+    requested_scope: str | None = None,
+    now: float | None = None,
+) -> TokenSet:
+    """Validate a token endpoint reply into a :class:`TokenSet` with an absolute expiry.
+
+    200 with a JSON object; ``access_token`` a non-empty string; ``token_type`` Bearer (compared case-insensitively);
+    ``expires_in`` a non-negative number when present. ``Cache-Control`` is not checked (the server's business).
+    A refresh that returns no refresh token keeps the previous one; an omitted ``scope`` means the requested one.
+    Errors: an OAuth error object becomes :class:`ServerRefused`, anything else :class:`ProtocolViolation`.
+
+    Spec: RFC 6749 §5.1, §5.2, §6, §7.1; RFC 6750 §4.
+    """
+    if response.status != 200:
+        raise _refused(response)
+    body = json_object(response, "token response")
+
+    def bad(message: str) -> ProtocolViolation:
+        return ProtocolViolation("invalid_token_response", message, response=response)
+
+    access_token, token_type = body.get("access_token"), body.get("token_type")
+    if not isinstance(access_token, str) or not access_token:
+        raise bad("access_token is missing or not a string")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise bad(f"token_type {str(token_type)[:40]!r} is not Bearer (RFC 6750)")
+    expires_in = body.get("expires_in")
+    if expires_in is not None and (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not math.isfinite(expires_in)
+        or expires_in < 0
+    ):
+        raise bad(f"expires_in {str(expires_in)[:40]!r} is not a non-negative number")
+    refresh_token, scope = body.get("refresh_token"), body.get("scope")
+    if refresh_token is not None and (not isinstance(refresh_token, str) or not refresh_token):
+        raise bad("refresh_token is not a string")
+    if scope is not None and not isinstance(scope, str):
+        raise bad("scope is not a string")
+    received = time.time() if now is None else now
+    if refresh_token is None and previous is not None:
+        refresh_token = previous.refresh_token
+    if scope is None:
+        scope = requested_scope or (previous.scope if previous is not None else None)
+    return TokenSet(
+        access_token=access_token,
+        token_type="Bearer",  # noqa: S106  (a token type name, not a secret)
+        expires_at=None if expires_in is None else received + float(expires_in),
+        refresh_token=refresh_token,
+        scope=scope,
+        issued_at=received,
+        raw=body,
+    )
+
+
+def bearer_error(www_authenticate: str | None) -> str | None:
+    """The ``error`` of a ``WWW-Authenticate: Bearer`` challenge (``invalid_token``, ...), else None.
+
+    Spec: RFC 6750 §3, §3.1.
+    """
+    if not www_authenticate:
+        return None
+    scheme, _, params = www_authenticate.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    for part in params.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "error":
+            return value.strip().strip('"') or None
+    return None
+
+
+class OAuthFlows:
+    """The client's protocol, one generator per operation: each yields :class:`HttpRequest` values and receives
+    :class:`HttpResponse` values; its return value is the result. Metadata is fetched once and cached for
+    ``metadata_ttl`` seconds. Used by :class:`pixie.client.OAuthClient` and :class:`pixie.client.AsyncOAuthClient`.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client: ClientAuth,
+        *,
+        insecure_allow_http: bool = False,
+        metadata_ttl: float = 3600.0,
+    ) -> None:
+        self.issuer = check_url(issuer, "issuer", insecure_allow_http=insecure_allow_http)
+        self.client = client
+        self.insecure_allow_http = insecure_allow_http
+        self.metadata_ttl = metadata_ttl
+        self._metadata: tuple[float, ServerMetadata] | None = None
+
+    def discover(self) -> Flow[ServerMetadata]:
+        """The server's validated metadata, from the cache when fresh. Spec: RFC 8414 §3."""
+        cached = self._metadata
+        if cached is not None and time.monotonic() - cached[0] < self.metadata_ttl:
+            return cached[1]
+        response = yield discovery_request(self.issuer)
+        metadata = process_discovery_response(self.issuer, response, insecure_allow_http=self.insecure_allow_http)
+        self._metadata = (time.monotonic(), metadata)
+        return metadata
+
+    def start_authorization(
+        self, redirect_uri: str, scope: str | None = None, *, extra_params: Iterable[tuple[str, str]] = ()
+    ) -> Flow[AuthorizationStart]:
+        """Spec: RFC 6749 §4.1.1, RFC 7636 §4.3."""
+        metadata = yield from self.discover()
+        return start_authorization(metadata, self.client.client_id, redirect_uri, scope, extra_params=extra_params)
+
+    def complete_authorization(self, transaction: AuthorizationTransaction, callback_url: str) -> Flow[TokenSet]:
+        """Check the callback, then redeem the code. Spec: RFC 6749 §4.1.2–§4.1.4, RFC 9207 §2.4, RFC 7636 §4.5."""
+        if transaction.issuer != self.issuer or transaction.client_id != self.client.client_id:
+            raise ValueError("this transaction was started by another issuer or client")
+        metadata = yield from self.discover()
+        code = process_callback(transaction, callback_url, metadata)
+        response = yield authorization_code_request(metadata, self.client, transaction, code)
+        return process_token_response(response, requested_scope=transaction.scope)
+
+    def refresh(self, tokens: TokenSet, scope: str | None = None) -> Flow[TokenSet]:
+        """Spec: RFC 6749 §6."""
+        if tokens.refresh_token is None:
+            raise LookupError("these tokens came without a refresh token; sign in again")
+        metadata = yield from self.discover()
+        response = yield refresh_request(metadata, self.client, tokens.refresh_token, scope)
+        return process_token_response(response, previous=tokens, requested_scope=scope)
+
+    def client_credentials(self, scope: str | None = None, *, extra: Mapping[str, str] | None = None) -> Flow[TokenSet]:
+        """Spec: RFC 6749 §4.4."""
+        metadata = yield from self.discover()
+        response = yield client_credentials_request(metadata, self.client, scope, (extra or {}).items())
+        return process_token_response(response, requested_scope=scope)
