@@ -39,6 +39,8 @@ __all__ = [
     "render_error",
     "requires_scopes",
     "scope_error",
+    "send_rendered",
+    "under_prefix",
 ]
 
 P = ParamSpec("P")
@@ -95,13 +97,14 @@ def error_app(error: OAuthError, *, realm: str, scope: str | None = None) -> ASG
 
 
 async def send_rendered(rendered: Rendered, send: Send) -> None:
+    """Send a :class:`Rendered` response over raw ASGI."""
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers.items()]
     headers.append((b"content-length", str(len(rendered.body)).encode("ascii")))
     await send({"type": "http.response.start", "status": rendered.status, "headers": headers})
     await send({"type": "http.response.body", "body": rendered.body})
 
 
-def _segment_prefix(path: str, prefix: str) -> bool:
+def under_prefix(path: str, prefix: str) -> bool:
     """``/docs`` covers ``/docs`` and ``/docs/x`` but not ``/docsecret``."""
     base = prefix.rstrip("/")
     return path == base or path.startswith(base + "/")
@@ -138,7 +141,7 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         scope[REALM_KEY] = self.realm
-        if any(_segment_prefix(scope["path"], prefix) for prefix in self.public_paths):
+        if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             scope["auth"] = None
             await self.app(scope, receive, send)
             return

@@ -1,0 +1,94 @@
+"""``pixie gateway``: run the token-checking reverse proxy (:mod:`pixie.resource.gateway`) with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from urllib.parse import urlsplit
+
+import click
+import uvicorn
+
+from pixie.cli.main import cli
+from pixie.resource.gateway import Gateway, RouteRule, parse_route
+from pixie.resource.verifier import JWTVerifier
+
+__all__ = ["gateway"]
+
+log = logging.getLogger(__name__)
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _routes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[RouteRule, ...]:
+    try:
+        return tuple(parse_route(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.option("--upstream", required=True, help="Base URL of the API to protect.")
+@click.option(
+    "--issuer", required=True, help="Issuer whose tokens are accepted (its keys come from RFC 8414 discovery)."
+)
+@click.option("--audience", help="Audience the tokens must name (default: the issuer, Pixie's default audience).")
+@click.option("--require-scope", "require_scope", multiple=True, help="Scope every request needs (repeatable).")
+@click.option(
+    "--route",
+    "routes",
+    multiple=True,
+    callback=_routes,
+    metavar="[METHOD ]PREFIX=SCOPES",
+    help="Scopes for a path prefix, space-separated; the longest matching prefix wins (repeatable).",
+)
+@click.option("--public", "public_paths", multiple=True, metavar="PREFIX", help="Path prefix that needs no token.")
+@click.option(
+    "--forward-authorization",
+    is_flag=True,
+    help="Also pass the caller's Authorization header upstream (default: stripped; X-Pixie-* says who called).",
+)
+@click.option("--insecure-allow-http", is_flag=True, help="Accept an http issuer off loopback (never in production).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def gateway(
+    upstream: str,
+    issuer: str,
+    audience: str | None,
+    require_scope: tuple[str, ...],
+    routes: tuple[RouteRule, ...],
+    public_paths: tuple[str, ...],
+    forward_authorization: bool,
+    insecure_allow_http: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Run a reverse proxy that forwards only requests with a valid bearer token from ISSUER."""
+    issuer = issuer.rstrip("/")
+    if not upstream.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http(s) URL", param_hint="--upstream")
+    if urlsplit(issuer).scheme != "https" and not _loopback(issuer):
+        if not insecure_allow_http:
+            raise click.BadParameter(
+                "must be https off loopback (or pass --insecure-allow-http)", param_hint="--issuer"
+            )
+        log.warning("INSECURE: accepting tokens from an http issuer off loopback; its keys can be tampered with")
+    verifier = JWTVerifier(issuer, audience or issuer)
+    app = Gateway(
+        upstream,
+        verifier,
+        routes=routes,
+        require_scopes=require_scope,
+        public_paths=public_paths,
+        forward_authorization=forward_authorization,
+    )
+    click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience or issuer})")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False, lifespan="on")

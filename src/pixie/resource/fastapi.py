@@ -1,0 +1,102 @@
+"""FastAPI integration (optional extra ``pixie-oauth[fastapi]``): a dependency that demands scopes.
+
+::
+
+    from typing import Annotated
+    from fastapi import Depends, FastAPI
+    from pixie.resource import AccessToken, BearerAuthMiddleware, JWTVerifier
+    from pixie.resource.fastapi import install_error_handler, require_scopes
+
+    verifier = JWTVerifier("https://auth.example", "https://api.example")
+    PropertiesReader = Annotated[AccessToken, Depends(require_scopes("properties:read"))]
+    PropertiesWriter = Annotated[AccessToken, Depends(require_scopes("properties:write"))]
+
+    app = FastAPI()
+    install_error_handler(app)                         # RFC 6749 §5.2 JSON bodies instead of {"detail": ...}
+    app.add_middleware(BearerAuthMiddleware, verifier=verifier)
+
+    @app.get("/properties")
+    async def list_properties(token: PropertiesReader) -> list[dict[str, str]]: ...
+
+With :class:`~pixie.resource.middleware.BearerAuthMiddleware` installed the dependency reads ``scope["auth"]``;
+without it, pass ``verifier=`` and the dependency checks the ``Authorization`` header itself. A missing or bad
+token is 401 with ``WWW-Authenticate: Bearer … error="invalid_token"``; a missing scope is 403
+``insufficient_scope`` naming the needed ``scope`` (RFC 6750 §3.1). The status and challenge are right with or
+without :func:`install_error_handler`; the handler only gives the body the RFC 6749 §5.2 shape.
+
+This is the only module that imports FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+
+from pixie.errors import OAuthError
+from pixie.resource.middleware import REALM_KEY, bearer_token, render_error, scope_error
+from pixie.resource.verifier import AccessToken, TokenVerifier
+
+__all__ = ["Authenticated", "BearerHTTPException", "install_error_handler", "oauth_error_handler", "require_scopes"]
+
+
+class BearerHTTPException(HTTPException):
+    """An :class:`HTTPException` carrying the OAuth error, its status and its ``WWW-Authenticate`` challenge."""
+
+    def __init__(self, error: OAuthError, *, realm: str, scope: str | None) -> None:
+        rendered = render_error(error, realm=realm, scope=scope)
+        super().__init__(status_code=rendered.status, detail=error.as_dict(), headers=rendered.headers)
+        self.oauth_error = error
+        self.body = rendered.body
+
+
+def require_scopes(
+    *scopes: str, verifier: TokenVerifier | None = None, realm: str = "pixie"
+) -> Callable[[Request], Awaitable[AccessToken]]:
+    """A dependency returning the request's verified :class:`AccessToken` if it carries every scope in ``scopes``.
+
+    Spec: RFC 6750 §2.1, §3.1.
+    """
+    needed = tuple(scopes)
+    joined = " ".join(needed)
+
+    async def dependency(request: Request) -> AccessToken:
+        scope = request.scope
+        used_realm = str(scope.get(REALM_KEY, realm))
+        try:
+            if "auth" in scope:
+                auth = scope["auth"]  # the middleware ran (None on its public paths)
+            elif verifier is not None:
+                token = bearer_token(scope["headers"])
+                auth = await verifier.verify(token) if token is not None else None
+                scope["auth"] = auth
+            else:
+                raise RuntimeError("require_scopes needs BearerAuthMiddleware or a verifier= argument")
+            error = scope_error(auth, needed)
+            if error is not None:
+                raise error
+        except OAuthError as exc:
+            raise BearerHTTPException(exc, realm=used_realm, scope=joined) from None
+        assert isinstance(auth, AccessToken)
+        return auth
+
+    return dependency
+
+
+Authenticated = Annotated[AccessToken, Depends(require_scopes())]
+"""Any valid token, whatever its scopes (needs :class:`BearerAuthMiddleware` in front)."""
+
+
+async def oauth_error_handler(request: Request, exc: Exception) -> Response:
+    """Render a :class:`BearerHTTPException` as the RFC 6749 §5.2 JSON error with its challenge."""
+    if not isinstance(exc, BearerHTTPException):  # registered for that class only; kept honest for mypy
+        raise exc
+    return Response(exc.body, status_code=exc.status_code, headers=exc.headers)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Make ``app`` answer token errors with the RFC 6749 §5.2 body (``{"error": …}``) instead of FastAPI's
+    ``{"detail": …}``."""
+    app.add_exception_handler(BearerHTTPException, oauth_error_handler)
