@@ -74,6 +74,14 @@ class Settings:
     redis_url: str | None = None
     """Where rate-limit counters are shared across instances (``PIXIE_REDIS_URL``); ``None`` keeps them in memory."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    audit_log: str | None = None
+    """Where the audit log goes: ``"stderr"``, a file path, or ``None`` for none (``PIXIE_AUDIT_LOG``; ``off``)."""
+    metrics_labels: tuple[str, ...] = ()
+    """Optional, bounded labels on flow metrics: ``tenant``, ``client`` (``PIXIE_METRICS_LABELS``)."""
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    """Networks that may read ``/metrics`` without credentials (``PIXIE_METRICS_ALLOW``, comma separated)."""
+    metrics_basic_auth: str | None = None
+    """``user:password`` that may read ``/metrics`` from anywhere (``PIXIE_METRICS_BASIC_AUTH``)."""
 
     @classmethod
     def from_env(
@@ -95,9 +103,21 @@ class Settings:
             insecure_allow_http=insecure_allow_http,
             redis_url=env.get("PIXIE_REDIS_URL") or None,
             rate_limits=RateLimits.from_env(env),
+            audit_log=_audit_target(env.get("PIXIE_AUDIT_LOG", "stderr")),
+            metrics_labels=_csv(env.get("PIXIE_METRICS_LABELS", "")),
+            metrics_allow=_csv(env.get("PIXIE_METRICS_ALLOW", "127.0.0.0/8,::1/128")),
+            metrics_basic_auth=env.get("PIXIE_METRICS_BASIC_AUTH") or None,
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _audit_target(value: str) -> str | None:
+    return None if value.strip().lower() in ("", "off", "none") else value.strip()
 
 
 def validate_issuer(issuer: str, *, insecure_allow_http: bool = False) -> None:

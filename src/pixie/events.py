@@ -29,6 +29,7 @@ __all__ = [
     "ConsentDenied",
     "ConsentGranted",
     "EventSink",
+    "FanOutSink",
     "FlowEvent",
     "Introspected",
     "KeyRotated",
@@ -160,6 +161,17 @@ class KeyRotated(FlowEvent):
 class EventSink(Protocol):
     def emit(self, event: FlowEvent) -> None:
         """Record ``event``; must return at once and never raise."""
+
+
+class FanOutSink:
+    """Hands each event to several sinks (database buffer, metrics, audit log)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def emit(self, event: FlowEvent) -> None:
+        for sink in self._sinks:
+            sink.emit(event)
 
 
 class NullEventSink:

@@ -20,13 +20,18 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pixie.audit import AuditLog
 from pixie.config import Settings
-from pixie.events import BufferedEventSink
+from pixie.events import BufferedEventSink, EventSink, FanOutSink
 from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
+from pixie.metrics import Metrics, MetricsEventSink
+from pixie.server import openapi
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
 from pixie.server.endpoints import authorize, consent, discovery, health, login, token, token_management
+from pixie.server.endpoints import metrics as metrics_endpoint
+from pixie.server.observe import RequestMetrics
 from pixie.server.pages import Pages
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.rendering import ErrorGuard
@@ -67,7 +72,9 @@ def _routes() -> list[BaseRoute]:
         Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
         Mount("/t/{tenant}", routes=tenant_routes()),
         *tenant_routes(),
@@ -91,12 +98,20 @@ async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRi
 
 
 def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics(labels=settings.metrics_labels)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_backend(settings) as (stored, keyring):
             # The composition root picks the hot-path cache here: every token request looks its client up.
             storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
-            events = BufferedEventSink(storage.events)
+            stored_events = BufferedEventSink(storage.events)
+            metrics.watch_dropped_events(lambda: float(stored_events.dropped))
+            audit = AuditLog(settings.audit_log) if settings.audit_log else None
+            sinks: list[EventSink] = [stored_events, MetricsEventSink(metrics)]
+            if audit is not None:
+                audit.start()
+                sinks.append(audit)
             limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
             app.state.pixie = AppContext(
                 settings=settings,
@@ -106,11 +121,12 @@ def create_app(settings: Settings) -> Starlette:
                 tokens=TokenIssuer(keyring),
                 pages=Pages(),
                 cors=CorsPolicy(storage.clients),
-                events=events,
+                events=FanOutSink(*sinks),
                 limiter=limiter,
+                metrics=metrics,
             )
             log.info("pixie is serving issuer %s", settings.issuer)
-            background = [asyncio.create_task(events.run(), name="pixie-events")]
+            background = [asyncio.create_task(stored_events.run(), name="pixie-events")]
             if settings.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(
@@ -125,10 +141,17 @@ def create_app(settings: Settings) -> Starlette:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await limiter.aclose()
+                if audit is not None:
+                    audit.stop()
 
     return Starlette(
         routes=_routes(),
-        middleware=[Middleware(SecurityHeaders), Middleware(ErrorGuard), Middleware(RequestLimits)],
+        middleware=[
+            Middleware(RequestMetrics, metrics=metrics),
+            Middleware(SecurityHeaders),
+            Middleware(ErrorGuard),
+            Middleware(RequestLimits),
+        ],
         lifespan=lifespan,
     )
 

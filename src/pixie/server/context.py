@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 from pixie.config import Settings
 from pixie.errors import InvalidRequest, OAuthError
 from pixie.events import EventSink
+from pixie.metrics import Metrics
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
 from pixie.server.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ class AppContext:
     cors: CorsPolicy
     events: EventSink
     limiter: RateLimiter
+    metrics: Metrics
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)
