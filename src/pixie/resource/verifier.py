@@ -23,13 +23,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-import httpx
-
 from pixie.errors import InvalidToken
 from pixie.resource import jws
-from pixie.resource.jwks_cache import JWKSCache
 
-__all__ = ["AccessToken", "JWTVerifier", "TokenVerifier", "access_token_from_claims", "split_scope"]
+__all__ = ["AccessToken", "JWTVerifier", "KeySource", "TokenVerifier", "access_token_from_claims", "split_scope"]
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
@@ -59,6 +56,14 @@ class AccessToken:
         """The ``jti`` claim, if any (RFC 9068 §2.2)."""
         jti = self.claims.get("jti")
         return jti if isinstance(jti, str) else None
+
+
+class KeySource(Protocol):
+    """Where :class:`JWTVerifier` gets verification keys: :class:`~pixie.resource.jwks_cache.JWKSCache`."""
+
+    async def key_for(self, kid: str | None, alg: str) -> jws.VerificationKey: ...
+
+    async def aclose(self) -> None: ...
 
 
 class TokenVerifier(Protocol):
@@ -149,8 +154,9 @@ def access_token_from_claims(
 class JWTVerifier:
     """Local validation of RFC 9068 JWT access tokens from one issuer for one audience.
 
-    ``jwks`` defaults to a :class:`JWKSCache` whose ``jwks_uri`` is discovered from the issuer's RFC 8414 metadata
-    (with the exact ``issuer`` check). ``algorithms`` is an allow-list; ``none`` and HMAC algorithms raise
+    ``jwks`` defaults to ``JWKSCache.discover(issuer)``: ``jwks_uri`` comes from the issuer's RFC 8414 metadata
+    (with the exact ``issuer`` check). Pass ``jwks=JWKSCache.discover(issuer, http=client)`` to share an HTTP
+    client. ``algorithms`` is an allow-list; ``none`` and HMAC algorithms raise
     ``ValueError`` here even if configured.
 
     Spec: RFC 9068 §4, RFC 8725 §3.1.
@@ -161,10 +167,9 @@ class JWTVerifier:
         issuer: str,
         audience: str,
         *,
-        jwks: JWKSCache | None = None,
+        jwks: KeySource | None = None,
         algorithms: Sequence[str] = ("ES256", "RS256", "EdDSA"),
         leeway: int = 30,
-        http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not issuer or not audience:
@@ -175,7 +180,12 @@ class JWTVerifier:
         self.audience = audience
         self.algorithms = jws.allowed_algorithms(algorithms)
         self.leeway = leeway
-        self.jwks = jwks if jwks is not None else JWKSCache.discover(issuer, http=http)
+        if jwks is None:
+            # Imported here, not at the top: this protocol module stays free of HTTP (ARCHITECTURE §2).
+            from pixie.resource.jwks_cache import JWKSCache
+
+            jwks = JWKSCache.discover(issuer)
+        self.jwks = jwks
         self._clock = clock
 
     async def verify(self, token: str) -> AccessToken:
