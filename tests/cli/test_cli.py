@@ -191,11 +191,14 @@ def test_serve_answers_metadata(env: dict[str, str]) -> None:
     assert document["code_challenge_methods_supported"] == ["S256"]
 
 
-def test_demo_seeds_client_and_user(env: dict[str, str], tmp_path: Path) -> None:
+def test_demo_seeds_client_and_users(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
     with pixie_process(["demo", "--port", str(port)], env, url):
         assert httpx.get(url).json()["issuer"] == f"http://127.0.0.1:{port}"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/properties").status_code == 401  # the API is served too
     with sqlite3.connect(tmp_path / "cli.db") as db:
         assert db.execute("select count(*) from clients where client_id = 'pixie-demo-spa'").fetchone() == (1,)
-        assert db.execute("select count(*) from users where username = 'demo'").fetchone() == (1,)
+        users = db.execute("select username from users where username in ('alice', 'bob') order by 1").fetchall()
+        assert users == [("alice",), ("bob",)]
+    assert (tmp_path / "cli-demo.db").exists()  # the demo's own data, beside the Pixie database

@@ -1,9 +1,9 @@
-"""``pixie serve`` and ``pixie demo``: run the authorization server with uvicorn."""
+"""``pixie serve`` and ``pixie demo``: run the authorization server (and for the demo, the Property API and the
+SPA beside it) with uvicorn."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 
 import click
@@ -11,16 +11,15 @@ import uvicorn
 
 from pixie.cli.main import cli, database_option, open_storage, run_async
 from pixie.config import Settings
-from pixie.management import create_user, register_client
-from pixie.storage.interfaces import AlreadyExists
-from pixie.tenancy import DEFAULT_TENANT
+from pixie.demo import config as demo_config
+from pixie.demo.seed import seed_pixie
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_PASSWORD", "DEMO_SCOPES", "DEMO_USERNAME", "demo", "serve"]
+__all__ = ["DEMO_CLIENT_ID", "DEMO_SCOPES", "DEMO_USERS", "demo", "serve"]
 
-DEMO_CLIENT_ID = "pixie-demo-spa"
-DEMO_SCOPES = ("properties:read", "properties:write", "tenants:read")
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password"  # noqa: S105  (a published demo login, printed at start-up)
+DEMO_CLIENT_ID = demo_config.CLIENT_ID
+DEMO_SCOPES = demo_config.SCOPES
+DEMO_USERS = demo_config.USERS
+"""alice (property manager) and bob (read only), with published demo passwords printed at start-up."""
 
 
 def _default_issuer(host: str, port: int) -> str:
@@ -28,13 +27,15 @@ def _default_issuer(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+def _run_server(
+    settings: Settings, host: str, port: int, workers: int, factory: str = "pixie.server.app:app_from_env"
+) -> None:
     # Workers are separate processes that build the app from the environment: hand them the same settings.
     os.environ["PIXIE_DATABASE_URL"] = settings.database_url
     os.environ["PIXIE_ISSUER"] = settings.issuer
     os.environ["PIXIE_SECRET_KEY"] = base64.urlsafe_b64encode(settings.master_key).decode("ascii")
     uvicorn.run(
-        "pixie.server.app:app_from_env",
+        factory,
         factory=True,
         host=host,
         port=port,
@@ -68,35 +69,31 @@ def serve(host: str, port: int, issuer: str | None, workers: int, database_url: 
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @database_option
 def demo(host: str, port: int, database_url: str) -> None:
-    """Seed the demo client and user, then serve them (prints URLs and the demo login)."""
+    """Seed and serve the demo: the authorization server, the Property API at /api and the SPA at /app on one
+    port (prints the URL and the demo logins)."""
     issuer = _default_issuer(host, port)
 
-    async def seed() -> Settings:
+    async def seed() -> tuple[Settings, list[str]]:
         async with open_storage(database_url, issuer=issuer) as opened:
-            with contextlib.suppress(AlreadyExists):
-                await register_client(
-                    opened.storage,
-                    DEFAULT_TENANT,
-                    DEMO_CLIENT_ID,
-                    redirect_uris=[f"{issuer}/app/callback"],
-                    public=True,
-                    scopes=DEMO_SCOPES,
-                )
-            with contextlib.suppress(AlreadyExists):
-                await create_user(opened.storage, DEFAULT_TENANT, DEMO_USERNAME, DEMO_PASSWORD)
-            return opened.settings
+            return opened.settings, await seed_pixie(opened.storage, issuer)
 
-    settings = run_async(seed())
+    settings, warnings = run_async(seed())
+    logins = [f"{u.username} / {u.password}".ljust(34) + u.access for u in DEMO_USERS]
+    api = f"{issuer}{demo_config.API_PATH}"
     click.echo(
         "\n".join(
             [
                 "Pixie demo",
+                f"  open the app     {issuer}{demo_config.APP_PATH}/",
+                f"  sign in as       {logins[0]}",
+                *(f"                   {line}" for line in logins[1:]),
+                f"  Property API     {api}  (OpenAPI document: {api}/openapi.json)",
                 f"  issuer metadata  {issuer}/.well-known/oauth-authorization-server",
-                f"  JWKS             {issuer}/jwks.json",
                 f"  public client    {DEMO_CLIENT_ID}  (scopes: {' '.join(DEMO_SCOPES)})",
-                f"  demo login       {DEMO_USERNAME} / {DEMO_PASSWORD}",
+                f"  demo data        {demo_config.demo_database_path(settings.database_url)}",
+                *(f"  warning: {w}" for w in warnings),
                 "",
             ]
         )
     )
-    _run_server(settings, host, port, 1)
+    _run_server(settings, host, port, 1, factory="pixie.demo.app:demo_app_from_env")

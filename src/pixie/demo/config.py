@@ -1,0 +1,76 @@
+"""What the demo is made of: its client, audience, scopes, users and files — one place, read by ``pixie demo``
+(seeding) and by the demo app (the SPA's configuration and the API's token checks)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = [
+    "API_AUDIENCE",
+    "API_PATH",
+    "APP_PATH",
+    "CLIENT_ID",
+    "MANAGER_ROLE",
+    "SCOPES",
+    "SCOPE_ROLES",
+    "USERS",
+    "DemoUser",
+    "demo_database_path",
+    "redirect_uri",
+]
+
+API_PATH = "/api"
+APP_PATH = "/app"
+CLIENT_ID = "pixie-demo-spa"
+SCOPES = ("properties:read", "properties:write", "tenants:read")
+MANAGER_ROLE = "property-manager"
+SCOPE_ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (("properties:write", (MANAGER_ROLE,)),)
+"""The demo tenant's policy: only property managers may receive ``properties:write`` (see ``TenantSettings``)."""
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    roles: tuple[str, ...]
+    access: str
+    """What the user may do, in words printed at start-up."""
+
+
+USERS = (
+    DemoUser("alice", "alice-demo-password", (MANAGER_ROLE,), "property manager: read and add properties"),
+    DemoUser("bob", "bob-demo-password", (), "read only: properties and tenants"),
+)
+
+
+API_AUDIENCE = "urn:pixie:demo:property-api"
+"""The Property API's identifier: access tokens for it carry this ``aud`` (RFC 9068 §3). Not a URL on purpose: it
+stays the same when the demo is started on another port, so a database seeded earlier keeps working."""
+
+
+def redirect_uri(issuer: str) -> str:
+    return f"{issuer.rstrip('/')}{APP_PATH}/callback"
+
+
+def demo_database_path(database_url: str, env: Mapping[str, str] | None = None) -> Path:
+    """The demo's own SQLite file: ``PIXIE_DEMO_DATABASE`` if set, else next to a SQLite Pixie database
+    (``pixie.db`` → ``pixie-demo.db``), else ``demo.db`` in the working directory."""
+    env = os.environ if env is None else env
+    explicit = env.get("PIXIE_DEMO_DATABASE")
+    if explicit:
+        return Path(explicit)
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return Path("demo.db")
+    database = url.database
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        path = Path(database)
+        return path.with_name(f"{path.stem}-demo{path.suffix or '.db'}")
+    return Path("demo.db")

@@ -1,0 +1,52 @@
+"""Seeding Pixie for the demo: the default tenant's role-gated scopes, the SPA client and the two users.
+
+Idempotent: a second run leaves what exists alone and reports what it could not make right (a record registered by
+an older demo cannot be changed through the stores), so ``pixie demo`` can say so instead of failing later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+
+from pixie.demo.config import API_AUDIENCE, CLIENT_ID, SCOPE_ROLES, SCOPES, USERS, redirect_uri
+from pixie.management import create_user, register_client
+from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.tenancy import DEFAULT_TENANT
+
+__all__ = ["seed_pixie"]
+
+
+async def seed_pixie(storage: Storage, issuer: str) -> list[str]:
+    """Make the default tenant ready for the demo; return warnings (empty when all is as the demo needs)."""
+    warnings: list[str] = []
+    tenant = await storage.tenants.get(DEFAULT_TENANT)
+    if tenant is None:
+        raise RuntimeError("the default tenant is missing; open the backend first")
+    if tenant.settings.scope_roles != SCOPE_ROLES:
+        await storage.tenants.update_settings(tenant.id, replace(tenant.settings, scope_roles=SCOPE_ROLES))
+
+    with contextlib.suppress(AlreadyExists):
+        await register_client(
+            storage,
+            tenant.id,
+            CLIENT_ID,
+            redirect_uris=[redirect_uri(issuer)],
+            public=True,
+            scopes=SCOPES,
+            audiences=[API_AUDIENCE],
+        )
+    client = await storage.clients.get(tenant.id, CLIENT_ID)
+    if client is None or client.disabled or API_AUDIENCE not in client.audiences or set(SCOPES) - set(client.scopes):
+        warnings.append(
+            f"client {CLIENT_ID} in this database was registered differently (older demo?); "
+            "start with a fresh database to reseed it"
+        )
+
+    for user in USERS:
+        with contextlib.suppress(AlreadyExists):
+            await create_user(storage, tenant.id, user.username, user.password, roles=user.roles)
+        stored = await storage.users.get_by_username(tenant.id, user.username)
+        if stored is None or stored.disabled or set(stored.roles) != set(user.roles):
+            warnings.append(f"user {user.username} in this database differs from the demo's; its access may differ")
+    return warnings
