@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from livesupport import PIXIE
-from spec.support import PASSWORDS, Browser
+from pixie.client import OAuthClient, TokenSet
+from spec.support import PASSWORDS, Browser, Pixie, sha256_hex
 
 SCOPES = ("properties:read", "tenants:read")
 FULL_SCOPE = " ".join(SCOPES)
@@ -41,6 +42,25 @@ def follow_to_callback(browser: Browser, authorization_url: str, *, approve: boo
         assert response.status_code == 303, response.text[:300]
     location: str = response.headers["location"]
     return location
+
+
+def signed_in(client: OAuthClient, browser: Browser, scope: str = FULL_SCOPE) -> TokenSet:
+    """A fresh token set (a new refresh-token family) for ``client`` through a browser with a live session."""
+    start = client.start_authorization(APP_CB, scope)
+    return client.complete_authorization(start.transaction, follow_to_callback(browser, start.url))
+
+
+def family(pixie: Pixie, refresh_token: str) -> tuple[int, float | None]:
+    """(tokens issued in the refresh token's family, when the family was revoked), read from the database."""
+    rows = pixie.query(
+        "SELECT f.family_id, f.revoked_at FROM refresh_tokens t JOIN refresh_families f"
+        " ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id WHERE t.token_hash = ?",
+        (sha256_hex(refresh_token),),
+    )
+    assert len(rows) == 1, rows
+    family_id, revoked_at = rows[0]
+    count = pixie.query("SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ?", (family_id,))[0][0]
+    return int(count), revoked_at
 
 
 def callback_params(url: str) -> dict[str, str]:
@@ -117,6 +137,9 @@ class LoginProcess:
                 self.proc.wait()
         for reader in self._readers:
             reader.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         return code, "".join(self._stdout), "".join(self._stderr)
 
 

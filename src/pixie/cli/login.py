@@ -25,8 +25,8 @@ __all__ = ["login"]
 def _issuer(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return check_url(value, "issuer")
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValueError:
+        raise click.BadParameter(f"{value!r} must be an https URL (http only on 127.0.0.1 or [::1])") from None
 
 
 def _reuse(store: FileTokenStore, issuer: str, client_id: str) -> TokenSet | None:

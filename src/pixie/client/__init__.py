@@ -23,8 +23,6 @@ from pixie.client.sync import OAuthClient
 from pixie.client.tokens import AsyncTokenManager, FileTokenStore, MemoryTokenStore, TokenManager, TokenStore
 
 __all__ = [
-    "PROTOCOL_VIOLATION_CODES",
-    "TRANSACTION_LIFETIME",
     "AsyncOAuthClient",
     "AsyncTokenManager",
     "AuthorizationStart",
@@ -38,9 +36,11 @@ __all__ = [
     "MemoryTokenStore",
     "OAuthClient",
     "OAuthFlows",
+    "PROTOCOL_VIOLATION_CODES",
     "ProtocolViolation",
     "ServerMetadata",
     "ServerRefused",
+    "TRANSACTION_LIFETIME",
     "TokenManager",
     "TokenSet",
     "TokenStore",

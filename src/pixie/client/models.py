@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 __all__ = [
-    "TRANSACTION_LIFETIME",
     "AuthorizationStart",
     "AuthorizationTransaction",
     "HttpRequest",
     "HttpResponse",
     "ServerMetadata",
+    "TRANSACTION_LIFETIME",
     "TokenSet",
 ]
 
