@@ -1,0 +1,76 @@
+"""``pixie gateway`` as a subprocess in front of a real upstream, with the real Pixie as issuer.
+
+Spec: ARCHITECTURE §4 (command line, exit codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from resource_support import AUDIENCE
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from livesupport import cli_env, free_port, pixie_process, run_pixie, serve_in_thread
+
+Pixie = Any
+
+
+async def whoami(request: Request) -> Response:
+    return JSONResponse({"sub": request.headers.get("x-pixie-sub"), "scope": request.headers.get("x-pixie-scope")})
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    with serve_in_thread(
+        Starlette(routes=[Route("/{path:path}", whoami, methods=["GET", "POST"])]), free_port()
+    ) as base:
+        yield base
+
+
+def test_gateway_command_protects_the_upstream(pixie: Pixie, upstream: str, tmp_path: Path) -> None:
+    port = free_port()
+    args = [
+        "gateway",
+        "--upstream",
+        upstream,
+        "--issuer",
+        pixie.base,
+        "--audience",
+        AUDIENCE,
+        "--port",
+        str(port),
+        "--require-scope",
+        "properties:read",
+        "--route",
+        "POST /api=properties:write",
+    ]
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
+    base = f"http://127.0.0.1:{port}"
+    with pixie_process(args, env, ready_url=f"{base}/"):
+        ok = httpx.get(f"{base}/api/x", headers={"Authorization": f"Bearer {pixie.mint('reader')}"})
+        refused = httpx.post(f"{base}/api/x", headers={"Authorization": f"Bearer {pixie.mint('reader')}"})
+        anonymous = httpx.get(f"{base}/api/x")
+    assert ok.json() == {"sub": "reader", "scope": "properties:read"}
+    assert refused.status_code == 403 and 'scope="properties:write"' in refused.headers["www-authenticate"]
+    assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(["--route", "api=read"], id="route-without-slash"),
+        pytest.param(["--issuer", "http://auth.example"], id="http-issuer-off-loopback"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, extra: list[str]) -> None:
+    args = ["gateway", "--upstream", "http://127.0.0.1:1", "--issuer", "http://127.0.0.1:2", *extra]
+    result = run_pixie(args, cli_env(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
