@@ -75,10 +75,13 @@ class FileTokenStore:
     the umask), synced, then renamed over the old file, so a crash leaves the old tokens or the new ones, never half
     a file. ``binding`` (for example issuer, client id and scope) is stored alongside; a file written under another
     binding loads as empty. A file that others can read is refused, as ssh refuses such a key.
+
+    Single-flight holds within one process: two processes refreshing from the same file at the same moment would
+    both present the same refresh token, and a strict server revokes the family (the next run then signs in again).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, binding: str | None = None) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.binding = binding
 
     def load(self) -> TokenSet | None:
@@ -224,7 +227,10 @@ class TokenManager(_Holder):
 
 
 class AsyncTokenManager(_Holder):
-    """:class:`TokenManager` for async code: the same rules, an anyio lock, an awaitable refresher."""
+    """:class:`TokenManager` for async code: the same rules, an anyio lock, an awaitable refresher.
+
+    The store is called directly (a small JSON write once per refresh), not in a worker thread.
+    """
 
     def __init__(
         self,
