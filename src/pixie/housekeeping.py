@@ -54,16 +54,21 @@ async def rotate_due_keys(storage: Storage, keyring: KeyRing) -> list[tuple[Tena
     """Rotate the keys of every enabled tenant whose active key is older than ``key_rotation_days``, and retire
     demoted keys whose tokens have all expired.
 
-    Two instances deciding at the same instant could both rotate once; the result is still valid (an extra
-    ``next`` key), just one rotation early.
+    Every instance runs this; of instances deciding at the same instant exactly one rotates (see
+    :meth:`KeyRing.rotate_if_due`), so no key becomes active before it was published as ``next``.
     """
     rotated: list[tuple[TenantId, RotationReport]] = []
     for tenant in await storage.tenants.list():
         if tenant.disabled:
             continue
         retire_after = await retire_after_for(storage, tenant.id, tenant.settings.access_token_ttl)
-        if await keyring.rotation_due(tenant.id, tenant.settings.key_rotation_days * 86400):
-            report = await keyring.rotate(tenant.id, alg=tenant.settings.signing_alg, retire_after=retire_after)
+        report = await keyring.rotate_if_due(
+            tenant.id,
+            tenant.settings.key_rotation_days * 86400,
+            alg=tenant.settings.signing_alg,
+            retire_after=retire_after,
+        )
+        if report is not None:
             log.info("rotated signing keys of tenant %s: %s is active", tenant.id, report.activated)
             rotated.append((tenant.id, report))
         else:

@@ -231,8 +231,12 @@ class KeyStore(Protocol):
     async def list(self, tenant_id: TenantId) -> list[SigningKey]:
         """Every key of the tenant, oldest first. Used by: key ring, JWKS, CLI ``keys list``."""
 
-    async def set_state(self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp) -> bool:
-        """Moves ``activated_at`` / ``retired_at`` with the state. Used by: key ring rotation."""
+    async def set_state(
+        self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp, *, expected: KeyState | None = None
+    ) -> bool:
+        """Moves ``activated_at`` / ``retired_at`` with the state. With ``expected``, a compare-and-set: only a key
+        currently in that state changes (False otherwise), so of concurrent rotations exactly one promotes the next
+        key. Used by: key ring rotation."""
 
 
 class EventStore(Protocol):

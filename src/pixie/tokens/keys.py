@@ -14,7 +14,7 @@ verifies (the old key is ``retiring``, still in the JWKS).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from pixie.storage.records import SigningKey
 from pixie.tokens import signing
 from pixie.types import KeyState, TenantId, Timestamp
 
-__all__ = ["KeyRing", "RotationReport", "Signer"]
+__all__ = ["KeyRing", "RotationConflict", "RotationReport", "Signer"]
 
 _PUBLISHED = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRING)
 
@@ -39,6 +39,10 @@ class Signer:
 
     def sign(self, claims: dict[str, Any], typ: str) -> str:
         return signing.sign_jwt({"alg": self.alg, "kid": self.kid, "typ": typ}, claims, self.key)
+
+
+class RotationConflict(RuntimeError):
+    """Another instance rotated the tenant's keys at the same moment; its rotation stands, this one did nothing."""
 
 
 @dataclass(frozen=True)
@@ -92,24 +96,52 @@ class KeyRing:
     async def rotate(self, tenant_id: TenantId, *, alg: str = "ES256", retire_after: float = 3600.0) -> RotationReport:
         """Promote ``next`` to ``active``, demote ``active`` to ``retiring``, create a new ``next``, and retire keys
         that have been ``retiring`` for longer than ``retire_after`` seconds (set it above the longest access-token
-        lifetime so no live token loses its key)."""
+        lifetime so no live token loses its key). Raises :class:`RotationConflict` when another rotation of the
+        tenant promoted the same ``next`` key first (that rotation stands)."""
+        now = self._clock()
+        report = await self._rotate(tenant_id, await self._store.list(tenant_id), alg, retire_after, now)
+        if report is None:
+            raise RotationConflict(f"another rotation of tenant {tenant_id!r} ran at the same time; it stands")
+        return report
+
+    async def rotate_if_due(
+        self, tenant_id: TenantId, every_seconds: float, *, alg: str = "ES256", retire_after: float = 3600.0
+    ) -> RotationReport | None:
+        """:meth:`rotate` when the active key has signed for ``every_seconds`` (<= 0: never), else None.
+
+        Safe for several instances at once: due-ness is judged from the same listing the rotation starts from, and
+        the promotion of the ``next`` key is a compare-and-set in the database. Whoever loses gets None, and an
+        instance that lists after a rotation sees a fresh active key, so a key is never promoted before it has
+        been published as ``next``, and every rotation adds exactly one ``next`` key.
+        """
         now = self._clock()
         keys = await self._store.list(tenant_id)
+        if not _due(keys, every_seconds, now):
+            return None
+        return await self._rotate(tenant_id, keys, alg, retire_after, now)
+
+    async def _rotate(
+        self, tenant_id: TenantId, keys: Sequence[SigningKey], alg: str, retire_after: float, now: Timestamp
+    ) -> RotationReport | None:
         active = [k for k in keys if k.state is KeyState.ACTIVE]
         pending = [k for k in keys if k.state is KeyState.NEXT]
+        if pending:
+            activated = pending[0].kid
+        else:  # a ring without a published next key (never left so by rotate or ensure): activate a new key now
+            activated = await self._add(tenant_id, alg, KeyState.NEXT, now)
+        if not await self._store.set_state(tenant_id, activated, KeyState.ACTIVE, now, expected=KeyState.NEXT):
+            self.invalidate(tenant_id)
+            return None
+        for old in active:
+            await self._store.set_state(tenant_id, old.kid, KeyState.RETIRING, now)
         retired = tuple(
             k.kid for k in keys if k.state is KeyState.RETIRING and (k.retired_at or k.created_at) + retire_after <= now
         )
         for kid in retired:
             await self._store.set_state(tenant_id, kid, KeyState.RETIRED, now)
-        if pending:
-            activated = pending[0].kid
-            await self._store.set_state(tenant_id, activated, KeyState.ACTIVE, now)
-        else:
-            activated = await self._add(tenant_id, alg, KeyState.ACTIVE, now)
-        for old in active:
-            await self._store.set_state(tenant_id, old.kid, KeyState.RETIRING, now)
-        new_next = await self._add(tenant_id, alg, KeyState.NEXT, now)
+        # One next key is enough: an extra one (left by two instances creating a tenant's first keys at once) is
+        # promoted by the following rotation instead of piling up in the JWKS.
+        new_next = pending[1].kid if len(pending) > 1 else await self._add(tenant_id, alg, KeyState.NEXT, now)
         self.invalidate(tenant_id)
         return RotationReport(
             activated=activated, demoted=active[-1].kid if active else None, new_next=new_next, retired=retired
@@ -131,11 +163,7 @@ class KeyRing:
 
     async def rotation_due(self, tenant_id: TenantId, every_seconds: float) -> bool:
         """True when the active key has signed for ``every_seconds`` (``every_seconds`` <= 0: never)."""
-        if every_seconds <= 0:
-            return False
-        now = self._clock()
-        active = [k for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE]
-        return bool(active) and all((k.activated_at or k.created_at) + every_seconds <= now for k in active)
+        return _due(await self._store.list(tenant_id), every_seconds, self._clock())
 
     async def signer(self, tenant_id: TenantId) -> Signer:
         """The active key (the most recently activated one if a race left two). Raises ``LookupError`` when the
@@ -180,6 +208,13 @@ class KeyRing:
         )
         await self._store.add(record)
         return kid
+
+
+def _due(keys: Sequence[SigningKey], every_seconds: float, now: Timestamp) -> bool:
+    if every_seconds <= 0:
+        return False
+    active = [k for k in keys if k.state is KeyState.ACTIVE]
+    return bool(active) and all((k.activated_at or k.created_at) + every_seconds <= now for k in active)
 
 
 def _context(tenant_id: TenantId, kid: str) -> str:

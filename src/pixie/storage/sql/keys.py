@@ -27,8 +27,11 @@ class SqlKeyStore(SqlStore):
         async with self._write() as connection:
             await connection.execute(_keys.insert().values({**row_from_record(key), "state": key.state.value}))
 
-    async def set_state(self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp) -> bool:
-        """Change the state; False when no such key.
+    async def set_state(
+        self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp, *, expected: KeyState | None = None
+    ) -> bool:
+        """Change the state; False when no such key, or when ``expected`` is given and the key is in another state
+        (the row is locked first, so two instances promoting the same ``next`` key cannot both succeed).
 
         ``activated_at`` is set to ``now`` when the key becomes active (from another state; re-activating clears
         ``retired_at``). ``retired_at`` records when the key *stopped signing*: it is set on the first move to
@@ -41,7 +44,7 @@ class SqlKeyStore(SqlStore):
                 sa.select(_keys.c.state, _keys.c.retired_at).where(*key).with_for_update()
             )
             row = result.first()
-            if row is None:
+            if row is None or (expected is not None and row.state != expected.value):
                 return False
             values: dict[str, Any] = {"state": state.value}
             if state is KeyState.ACTIVE and row.state != KeyState.ACTIVE.value:

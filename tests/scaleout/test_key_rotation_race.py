@@ -1,0 +1,114 @@
+"""Every instance runs scheduled key rotation; when two decide at the same moment exactly one may rotate.
+
+Regression: rotation used to be list → promote → demote → add in separate transactions, with the due check in yet
+another. Two instances racing could both rotate, leaving an extra ``next`` key each time (the JWKS grew without
+bound), and an instance that listed between the other's steps activated a key that had *never been published* as
+``next`` — tokens signed with it fail at resource servers that cached the JWKS. Now the promotion is a
+compare-and-set on the key's state and due-ness is judged from the listing the rotation starts from.
+
+Spec: RFC 7517 §5 (the published set), RFC 9068 §4 (resource servers validate with the issuer's published keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import pytest
+
+from conftest import temporary_postgres_database
+from pixie.housekeeping import rotate_due_keys
+from pixie.management import create_tenant
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import SigningKey, TenantSettings
+from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.tokens.keys import KeyRing, RotationConflict
+from pixie.types import KeyState
+from scaleout.support import MASTER_KEY
+
+T = TypeVar("T")
+DAY = 86400.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _after(delay: float, work: Awaitable[T]) -> T:
+    await asyncio.sleep(delay)
+    return await work
+
+
+@pytest.mark.postgres
+async def test_two_instances_scheduling_a_rotation_at_once_rotate_exactly_once() -> None:
+    """Two "instances" (own engine, own key ring) run the scheduled rotation concurrently, staggered by a few
+    milliseconds so every interleaving of their steps occurs over the trials."""
+    clock = Clock()
+    async with temporary_postgres_database() as url:
+        engines = [create_engine(url), create_engine(url)]
+        try:
+            await migrate(engines[0])
+            stores = [build_storage(engine) for engine in engines]
+            rings = [KeyRing(s.keys, MASTER_KEY, clock=clock, cache_ttl=0) for s in stores]
+            for trial in range(24):
+                name = f"race{trial}"
+                await create_tenant(stores[0], rings[0], name, settings=TenantSettings(key_rotation_days=1))
+                published = {key.kid for key in await stores[0].keys.list(name)}
+                clock.now += 2 * DAY
+                stagger = random.uniform(0, 0.03)
+                reports = await asyncio.gather(
+                    rotate_due_keys(stores[0], rings[0]), _after(stagger, rotate_due_keys(stores[1], rings[1]))
+                )
+                keys = await stores[0].keys.list(name)
+                states = Counter(key.state for key in keys)
+                assert sum(len(report) for report in reports) == 1, f"trial {trial}: {reports}"
+                assert (states[KeyState.ACTIVE], states[KeyState.NEXT]) == (1, 1), f"trial {trial}: {states}"
+                (active,) = [key for key in keys if key.state is KeyState.ACTIVE]
+                assert active.kid in published, f"trial {trial}: the active key was never published as next"
+                await stores[0].tenants.set_disabled(name, True)  # out of the following trials' rounds
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+
+def _key(kid: str, state: KeyState) -> SigningKey:
+    return SigningKey(
+        tenant_id="default",
+        kid=kid,
+        alg="ES256",
+        state=state,
+        private_key_encrypted=b"x",
+        public_jwk={"kid": kid},
+        created_at=1.0,
+    )
+
+
+async def test_promotion_is_a_compare_and_set(storage: Storage) -> None:
+    """The store contract the fix rests on, on both backends: ``expected`` makes ``set_state`` conditional."""
+    await storage.keys.add(_key("k-next", KeyState.NEXT))
+    assert await storage.keys.set_state("default", "k-next", KeyState.ACTIVE, 5.0, expected=KeyState.NEXT)
+    assert not await storage.keys.set_state("default", "k-next", KeyState.ACTIVE, 6.0, expected=KeyState.NEXT)
+    assert not await storage.keys.set_state("default", "missing", KeyState.ACTIVE, 6.0, expected=KeyState.NEXT)
+    (key,) = await storage.keys.list("default")
+    assert (key.state, key.activated_at) == (KeyState.ACTIVE, 5.0)
+
+
+async def test_manual_rotations_racing_each_other_never_double_rotate(storage: Storage) -> None:
+    """``pixie keys rotate`` racing another rotation: each either rotates or raises :class:`RotationConflict`;
+    the ring always ends with one active and one next key."""
+    rings = [KeyRing(storage.keys, MASTER_KEY, cache_ttl=0) for _ in range(2)]
+    await rings[0].ensure("default")
+    for _ in range(6):
+        outcomes = await asyncio.gather(*(ring.rotate("default") for ring in rings), return_exceptions=True)
+        assert {type(outcome).__name__ for outcome in outcomes} <= {"RotationConflict", "RotationReport"}, outcomes
+        assert not all(isinstance(outcome, RotationConflict) for outcome in outcomes)
+        states = Counter(key.state for key in await storage.keys.list("default"))
+        assert (states[KeyState.ACTIVE], states[KeyState.NEXT]) == (1, 1), states
