@@ -24,6 +24,7 @@ _FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "pixie-pkce.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 

@@ -42,6 +42,7 @@ function clearNotice() {
 function show(view) {
   for (const id of ["landing", "busy", "workspace"]) $(id).hidden = id !== view;
   $("session").hidden = view !== "workspace";
+  document.body.classList.toggle("narrow", view !== "workspace"); // notices as wide as the card below them
 }
 
 function showBusy(title, detail) {
@@ -150,10 +151,10 @@ async function loadTenants() {
       el(
         "tr",
         {},
-        el("td", { className: "strong" }, t.name),
+        el("td", { className: "strong nowrap" }, t.name),
         el("td", {}, t.email),
         el("td", {}, t.property_name),
-        el("td", {}, t.lease_end ? `${t.lease_start} – ${t.lease_end}` : `since ${t.lease_start}`),
+        el("td", { className: "nowrap" }, t.lease_end ? `${t.lease_start} – ${t.lease_end}` : `since ${t.lease_start}`),
       ),
     ),
   );
@@ -247,7 +248,10 @@ async function main() {
     scope: config.scope,
   });
   auth.onChange((change) => {
-    if (change === "refreshed") renderAccess();
+    if (change === "refreshed") {
+      renderAccess();
+      tickExpiry();
+    }
     if (change === "signed-out" && !signingOut) {
       sessionStorage.removeItem(RESUME_KEY);
       showLanding();
