@@ -1,0 +1,208 @@
+"""Helpers of the fuzz suite: the server-side tally, the RFC 6749 §5.2 error check, real tokens on demand, and raw
+HTTP for requests an HTTP client library would normalise.
+
+Nothing here imports Pixie's error classes: the checks are written from the RFCs, so they can catch Pixie drifting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spec.support import SPA_CB, WEB_SECRET, Pixie, Pkce, authorize_pairs, redirect_params
+
+SOAK = os.environ.get("PIXIE_FUZZ_SOAK") == "1"
+"""``PIXIE_FUZZ_SOAK=1``: many more examples per test (minutes, not seconds)."""
+
+
+def examples(ci: int) -> int:
+    """Examples per property: ``ci`` in a normal run, fifty times as many in a soak."""
+    return ci * 50 if SOAK else ci
+
+
+# The OAuth error codes registered for the endpoints Pixie serves: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
+# RFC 7009 §2.2.1, and OpenID Connect Core §3.1.2.6 for prompt=none.
+REGISTERED_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_token",
+        "insufficient_scope",
+        "unsupported_token_type",
+        "interaction_required",
+        "login_required",
+        "consent_required",
+    }
+)
+_NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_description
+_URI_CHARS = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_uri
+
+
+def check_error_object(body: Any) -> dict[str, Any]:
+    """``body`` is an RFC 6749 §5.2 error object: a registered ``error``, an ``error_description`` (Pixie always
+    sends one) in the allowed characters, nothing else but ``error_uri``."""
+    assert isinstance(body, dict), body
+    assert body.get("error") in REGISTERED_ERRORS, body
+    description = body.get("error_description")
+    assert isinstance(description, str) and _NQSCHAR.fullmatch(description), body
+    if "error_uri" in body:
+        assert isinstance(body["error_uri"], str) and _URI_CHARS.fullmatch(body["error_uri"]), body
+    assert set(body) <= {"error", "error_description", "error_uri"}, body
+    return body
+
+
+def check_json_error(status: int, headers: httpx.Headers, content: bytes) -> dict[str, Any]:
+    """A JSON error response: 4xx/5xx, ``application/json``, ``Cache-Control: no-store``, a valid error object."""
+    assert status >= 400, status
+    assert headers.get("content-type", "").split(";")[0] == "application/json", headers
+    assert headers.get("cache-control") == "no-store", headers
+    return check_error_object(json.loads(content))
+
+
+@dataclass
+class Tally:
+    """Pure-ASGI wrapper around the server under test: counts requests and statuses as the server sent them, and
+    records every 5xx and every response header carrying CR, LF or NUL (a header-injection that got through)."""
+
+    app: ASGIApp | None = None
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+    bad_headers: list[str] = field(default_factory=list)
+    examples: Counter[str] = field(default_factory=Counter)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.requests += 1
+        label = f"{scope['method']} {scope['path'][:80]}"
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                self.statuses[status] += 1
+                if status >= 500:
+                    self.server_errors.append(f"{status} {label}")
+                for name, value in message.get("headers", []):
+                    if any(ch in name + value for ch in (b"\r", b"\n", b"\x00")):
+                        self.bad_headers.append(f"{label}: {name!r}: {value[:120]!r}")
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    def summary(self) -> str:
+        fives = sum(n for status, n in self.statuses.items() if status >= 500)
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
+        return (
+            f"{sum(self.examples.values())} examples, {self.requests} requests, {fives} 5xx, "
+            f"{len(self.bad_headers)} injected headers; statuses {statuses}"
+        )
+
+
+TALLY = Tally()
+
+
+def wrap(app: ASGIApp, tally: Tally = TALLY) -> ASGIApp:
+    """``app`` wrapped so that ``tally`` sees every request (use once per server)."""
+    tally.app = app
+    return tally
+
+
+@dataclass(frozen=True)
+class FuzzServer:
+    """The running server, and alice's SSO session cookie (she has consented to every fuzz client)."""
+
+    pixie: Pixie
+    alice_cookie: str
+
+    @property
+    def base(self) -> str:
+        return self.pixie.base
+
+    def mint_code(self, client_id: str = "spa", redirect_uri: str = SPA_CB) -> tuple[str, str]:
+        """A fresh authorization code and its PKCE verifier, straight from ``/authorize`` (SSO, consented)."""
+        pkce = Pkce.new()
+        pairs = authorize_pairs(client_id=client_id, redirect_uri=redirect_uri, challenge=pkce.challenge)
+        with self.pixie.client(cookies={"pixie-session": self.alice_cookie}) as browser:
+            params = redirect_params(browser.get("/authorize", params=tuple(pairs)), redirect_uri)
+        return params["code"], pkce.verifier
+
+    def mint_tokens(self) -> dict[str, Any]:
+        """A real token response (access + refresh) for ``spa``."""
+        code, verifier = self.mint_code()
+        with self.pixie.client() as http:
+            response = http.post(
+                "/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "code_verifier": verifier,
+                    "client_id": "spa",
+                    "redirect_uri": SPA_CB,
+                },
+            )
+        assert response.status_code == 200, response.text
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    def client_credentials_token(self) -> str:
+        with self.pixie.client() as http:
+            response = http.post("/token", data={"grant_type": "client_credentials"}, auth=("web", WEB_SECRET))
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key.lower() == name.lower()), None)
+
+
+def raw_request(base: str, request: bytes, *, timeout: float = 20) -> RawResponse:
+    """Send ``request`` byte for byte on a fresh connection (``Connection: close`` is the caller's job) and parse
+    the reply: for targets an HTTP library would re-encode or refuse to send."""
+    parts = urlsplit(base)
+    assert parts.hostname is not None and parts.port is not None
+    chunks: list[bytes] = []
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+    return RawResponse(status, headers, body)
+
+
+def raw_get(base: str, target: str, headers: dict[str, str] | None = None) -> RawResponse:
+    """``GET target`` with the target sent exactly as given (already percent-encoded, or deliberately not)."""
+    host = urlsplit(base).netloc
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return raw_request(base, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
