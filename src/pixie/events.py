@@ -57,10 +57,14 @@ class FlowEvent:
     duration_ms: float | None = None
     correlation_id: str | None = None
     at: float = field(default_factory=time.time)
+    reason: str | None = None
+    """For failures: the error description (never a secret: descriptions quote no credentials)."""
 
     def to_record(self) -> Event:
         detail: dict[str, Any] = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _BASE_FIELDS
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in _BASE_FIELDS and getattr(self, f.name) is not None
         }
         return Event(
             tenant_id=self.tenant_id,

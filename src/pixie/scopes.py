@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from pixie.errors import InvalidScope
 
-__all__ = ["describe", "parse", "parse_requested", "permitted"]
+__all__ = ["BUILTIN_SCOPE_ROLES", "describe", "parse", "parse_requested", "permitted"]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -40,6 +40,10 @@ def parse_requested(value: str | None) -> tuple[str, ...]:
         raise InvalidScope("scope has characters RFC 6749 section 3.3 forbids") from None
 
 
+BUILTIN_SCOPE_ROLES: dict[str, tuple[str, ...]] = {"pixie:admin": ("admin",)}
+"""Gates no tenant setting can lift: only administrators may hold ``pixie:admin`` through a user flow."""
+
+
 def permitted(
     scopes: Sequence[str], roles: Collection[str], scope_roles: Iterable[tuple[str, Sequence[str]]]
 ) -> tuple[str, ...]:
@@ -49,7 +53,7 @@ def permitted(
 
     Spec: RFC 6749 §3.3 (the server may ignore requested scopes by its own policy) and §5.1.
     """
-    gates = dict(scope_roles)
+    gates = {**dict(scope_roles), **BUILTIN_SCOPE_ROLES}
     return tuple(s for s in scopes if s not in gates or any(role in roles for role in gates[s]))
 
 

@@ -27,9 +27,10 @@ from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
 from pixie.metrics import Metrics, MetricsEventSink
 from pixie.server import openapi
+from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
-from pixie.server.endpoints import authorize, consent, discovery, health, login, token, token_management
+from pixie.server.endpoints import admin, authorize, consent, discovery, health, login, token, token_management
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.observe import RequestMetrics
 from pixie.server.pages import Pages
@@ -73,6 +74,10 @@ def _routes() -> list[BaseRoute]:
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
+        Route("/admin", admin.dashboard, methods=["GET"]),
+        Route("/admin/callback", admin.admin_callback, methods=["GET"]),
+        Route("/admin/charts/{name}.svg", admin.admin_chart, methods=["GET"]),
+        Route("/admin/logout", admin.admin_logout, methods=["POST"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
@@ -92,6 +97,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRi
         storage = build_storage(engine)
         keyring = KeyRing(storage.keys, settings.master_key)
         await ensure_default_tenant(storage, keyring)
+        await ensure_admin_client(storage, settings.issuer)
         yield storage, keyring
     finally:
         await engine.dispose()

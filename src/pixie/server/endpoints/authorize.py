@@ -39,12 +39,22 @@ async def authorize(request: Request) -> Response:
             list(request.query_params.multi_items()), tenant=tenant, clients=ctx.storage.clients
         )
     except UntrustedRequest as exc:
-        ctx.events.emit(AuthorizationRequested(tenant_id=tenant.id, outcome="failure", error=exc.error.error))
+        ctx.events.emit(
+            AuthorizationRequested(
+                tenant_id=tenant.id, outcome="failure", error=exc.error.error, reason=exc.error.description
+            )
+        )
         return ctx.error_page(exc.error, tenant)
     except RedirectableError as exc:
         client_id = request.query_params.get("client_id")
         ctx.events.emit(
-            AuthorizationRequested(tenant_id=tenant.id, client_id=client_id, outcome="failure", error=exc.error.error)
+            AuthorizationRequested(
+                tenant_id=tenant.id,
+                client_id=client_id,
+                outcome="failure",
+                error=exc.error.error,
+                reason=exc.error.description,
+            )
         )
         params = exc.error.redirect_params(state=exc.state, iss=ctx.issuer(tenant))
         return redirect_to_client(ctx, tenant, exc.redirect_uri, params)

@@ -76,6 +76,7 @@ async def token(request: Request) -> Response:
                 client_id=claimed,
                 outcome="failure",
                 error=exc.error,
+                reason=exc.description,
                 grant_type=form.get("grant_type", "")[:40],
             )
         )

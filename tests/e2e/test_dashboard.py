@@ -1,0 +1,165 @@
+"""The analytics dashboard in headless Chromium, after a scripted mix of good and bad sign-ins (issue 8).
+
+An administrator signs in to ``/admin`` through Pixie itself (authorize → login → consent → code with PKCE), sees the
+funnel and the failure reasons as charts, and the screenshots are kept as test artifacts. A user without the
+admin role gets through the same flow but is refused the dashboard.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread
+from pixie.config import Settings
+from pixie.management import create_user, register_client
+from pixie.server.app import create_app, open_backend
+from spec.support import SPA_CB, Pixie, Pkce, authorize_pairs, redirect_params, token_request
+from spec.support import Browser as HttpBrowser
+
+MASTER = b"dashboard-e2e-master-key-32bytes"
+ADMIN_PASSWORD = "root-password-for-the-dashboard"
+ALICE_PASSWORD = "alice-password-for-the-dashboard"
+
+
+def _sign_in_over_http(pixie: Pixie, *, wrong_first: bool, bad_verifier: bool) -> None:
+    """One alice flow through the spa client, optionally with a failed login first or a PKCE mismatch at the end."""
+    with HttpBrowser(pixie) as browser:
+        pkce = Pkce.new()
+        page = browser.login_page(authorize_pairs(challenge=pkce.challenge))
+        if wrong_first:
+            page = browser.submit_login(page, "alice", "not-alices-password")
+            assert page.status_code == 200
+        response = browser.submit_login(page, "alice", ALICE_PASSWORD)
+        if response.headers["location"].split("?")[0].endswith("/consent"):
+            response = browser.submit_consent(browser.follow(response, "/consent"))
+        code = redirect_params(response, SPA_CB)["code"]
+        with pixie.client() as http:
+            verifier = Pkce.new().verifier if bad_verifier else pkce.verifier
+            answer = token_request(http, code, verifier)
+            assert answer.status_code == (400 if bad_verifier else 200), answer.text
+            if not bad_verifier:
+                refresh = answer.json()["refresh_token"]
+                data = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "spa"}
+                assert http.post("/token", data=data).status_code == 200
+                assert http.post("/token", data=data).json()["error"] == "invalid_grant"  # reuse
+
+
+@pytest.fixture
+def pixie(tmp_path: Path) -> Iterator[Pixie]:
+    port = free_port()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'dashboard.db'}",
+        issuer=f"http://127.0.0.1:{port}",
+        master_key=MASTER,
+        audit_log=None,
+    )
+
+    async def seed() -> None:
+        async with open_backend(settings) as (storage, _):
+            await register_client(
+                storage, "default", "spa", redirect_uris=[SPA_CB], public=True, scopes=["properties:read"]
+            )
+            await create_user(storage, "default", "root", ADMIN_PASSWORD, roles=["admin"])
+            await create_user(storage, "default", "alice", ALICE_PASSWORD)
+
+    run_coroutine(seed())
+    with serve_in_thread(create_app(settings), port) as base:
+        yield Pixie(base=base, db_path=tmp_path / "dashboard.db")
+
+
+def _admin_sign_in(page: Page, pixie: Pixie, username: str, password: str) -> None:
+    page.goto(pixie.base + "/admin")
+    page.wait_for_url(re.compile(r".*/login\?.*"))
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/consent\?.*"))
+    expect(page.locator("code", has_text="pixie:admin")).to_be_visible()
+    page.click("button[value=approve]")
+
+
+def _kpis(page: Page) -> dict[str, str]:
+    labels, values = page.locator(".kpis .label").all_inner_texts(), page.locator(".kpis .value").all_inner_texts()
+    return dict(zip(labels, values, strict=True))
+
+
+def test_admin_sees_the_funnel_and_failure_reasons(browser: Browser, pixie: Pixie, artifacts: Path) -> None:
+    _sign_in_over_http(pixie, wrong_first=True, bad_verifier=False)
+    _sign_in_over_http(pixie, wrong_first=False, bad_verifier=False)
+    _sign_in_over_http(pixie, wrong_first=False, bad_verifier=True)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    _admin_sign_in(page, pixie, "root", ADMIN_PASSWORD)
+    page.wait_for_url(f"{pixie.base}/admin")
+    expect(page.locator("h1")).to_have_text("Flow analytics")
+
+    kpis = _kpis(page)
+    if kpis["flows completed"] != "3":  # the admin's own token exchange is still in the event buffer (0.5 s)
+        page.wait_for_timeout(800)
+        page.reload()
+        kpis = _kpis(page)
+    # Three alice flows and the admin's own: the admin's finished (its code was redeemed), as did two of alice's.
+    assert kpis["flows started"] == "4", kpis
+    assert kpis["flows completed"] == "3", kpis
+    assert kpis["reuse detections"] == "2", kpis
+    assert kpis["refresh rotations"] == "2", kpis
+
+    for image in page.locator(".charts img").all():
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), image.get_attribute("src")
+    page.screenshot(path=str(artifacts / "dashboard-24h.png"), full_page=True)
+
+    failures_src = page.locator("img[alt='failures chart']").get_attribute("src")
+    assert failures_src is not None
+    svg = page.request.get(pixie.base + failures_src)
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    text = svg.text()
+    for reason in ("wrong username or password", "PKCE mismatch", "refresh token reuse"):
+        assert reason in text, reason
+    funnel = page.request.get(pixie.base + failures_src.replace("failures", "funnel")).text()
+    assert "token issued" in funnel and "requested" in funnel
+
+    # `pixie stats` reads the same events through the same summary: the same numbers.
+    database_url = f"sqlite:///{pixie.db_path}"
+    env = cli_env(pixie.db_path.parent, database_url, {"PIXIE_SECRET_KEY": base64.urlsafe_b64encode(MASTER).decode()})
+    result = run_pixie(["stats", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["funnel"]["requested"] == int(kpis["flows started"])
+    assert printed["funnel"]["token issued"] == int(kpis["flows completed"])
+    assert printed["refresh_reuse_detected"] == int(kpis["reuse detections"])
+    assert printed["failure_reasons"] == {"refresh token reuse": 2, "wrong username or password": 1, "PKCE mismatch": 1}
+    table = run_pixie(["stats", "--range", "1h"], env)
+    assert table.returncode == 0 and "PKCE mismatch" in table.stdout and "Sign-in funnel" in table.stdout
+
+    page.click(".ranges a:text('1h')")
+    page.wait_for_url(re.compile(r".*range=1h.*"))
+    page.screenshot(path=str(artifacts / "dashboard-1h.png"), full_page=True)
+    page.click(".signout button")
+    expect(page.locator("h1")).to_have_text("Signed out")
+    context.close()
+
+
+def test_a_user_without_the_admin_role_is_refused(browser: Browser, pixie: Pixie, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 900, "height": 700})
+    page = context.new_page()
+    page.goto(pixie.base + "/admin")
+    page.wait_for_url(re.compile(r".*/login\?.*"))
+    page.fill("#username", "alice")
+    page.fill("#password", ALICE_PASSWORD)
+    page.click("button[type=submit]")
+    # pixie:admin is gated by role: alice may receive no requested scope, so the flow ends in access_denied.
+    expect(page.locator("h1")).to_have_text(re.compile("Administrators only|cannot be completed"))
+    page.screenshot(path=str(artifacts / "dashboard-refused.png"), full_page=True)
+    context.close()
+    with httpx.Client(base_url=pixie.base) as http:
+        assert http.get("/admin/charts/funnel.svg").status_code == 401
+        assert http.get("/admin", follow_redirects=False).status_code == 303
