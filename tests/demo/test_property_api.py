@@ -77,7 +77,7 @@ def test_get_one_property_and_unknown_ids(http: httpx.Client, bob: dict[str, Any
         assert body["error_description"] == "no such property"
 
 
-def test_alice_creates_a_property(http: httpx.Client, alice: dict[str, Any], bob: dict[str, Any]) -> None:
+def test_alice_creates_a_property(demo: Demo, http: httpx.Client, alice: dict[str, Any], bob: dict[str, Any]) -> None:
     response = http.post("/properties", json=NEW_PROPERTY, headers=bearer(alice))
     assert response.status_code == 201, response.text
     created = response.json()
@@ -85,10 +85,10 @@ def test_alice_creates_a_property(http: httpx.Client, alice: dict[str, Any], bob
     assert created["status"] == "available" and created["monthly_rent"] == 1450
     assert created["created_by"] == jwt_part(alice["access_token"], 1)["sub"]
     assert response.headers["location"] == f"/api/properties/{created['id']}"
-    # Anyone who may read sees it, at the URL the Location header names.
-    fetched = http.get(f"{http.base_url.scheme}://{http.base_url.netloc.decode()}{response.headers['location']}")
-    assert fetched.status_code == 401  # no token: the Location is a protected resource too
-    again = http.get(f"/properties/{created['id']}", headers=bearer(bob))
+    # Anyone who may read sees it, at the URL the Location header names (a protected resource like the rest).
+    location = demo.base + response.headers["location"]
+    assert httpx.get(location).status_code == 401
+    again = httpx.get(location, headers=bearer(bob))
     assert again.status_code == 200 and again.json() == created
 
 
