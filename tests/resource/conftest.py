@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from resource_support import ALL_SCOPES, AUDIENCE, TinyIssuer, running
+from resource_support import ALL_SCOPES, AUDIENCE, SECRETS, TinyIssuer, running
 
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
@@ -36,12 +36,6 @@ from pixie.storage.sql import build_storage, create_engine, migrate
 from pixie.tokens.keys import KeyRing
 
 MASTER_KEY = b"resource-suite-master-key-32byt!"
-SECRETS = {
-    "writer": "writer-secret-0123456789-abcdefghijklmnop",
-    "reader": "reader-secret-0123456789-abcdefghijklmnop",
-    "elsewhere": "elsewhere-secret-0123456789-abcdefghijkl",
-    "rs": "rs-secret-0123456789-abcdefghijklmnopqrstu",
-}
 CLIENTS = {
     "writer": (ALL_SCOPES, [AUDIENCE]),
     "reader": (("properties:read",), [AUDIENCE]),

@@ -30,6 +30,12 @@ from livesupport import free_port, serve_in_thread
 
 AUDIENCE = "https://api.example"
 ALL_SCOPES = ("properties:read", "properties:write", "tenants:read")
+SECRETS = {
+    "writer": "writer-secret-0123456789-abcdefghijklmnop",
+    "reader": "reader-secret-0123456789-abcdefghijklmnop",
+    "elsewhere": "elsewhere-secret-0123456789-abcdefghijkl",
+    "rs": "rs-secret-0123456789-abcdefghijklmnopqrstu",
+}
 
 
 def b64(data: bytes) -> str:
