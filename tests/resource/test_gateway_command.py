@@ -23,7 +23,14 @@ Pixie = Any
 
 
 async def whoami(request: Request) -> Response:
-    return JSONResponse({"sub": request.headers.get("x-pixie-sub"), "scope": request.headers.get("x-pixie-scope")})
+    headers = request.headers
+    return JSONResponse(
+        {
+            "sub": headers.get("x-pixie-sub"),
+            "scope": headers.get("x-pixie-scope"),
+            "for": headers.get("x-forwarded-for"),
+        }
+    )
 
 
 @pytest.fixture
@@ -54,10 +61,12 @@ def test_gateway_command_protects_the_upstream(pixie: Pixie, upstream: str, tmp_
     env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
     base = f"http://127.0.0.1:{port}"
     with pixie_process(args, env, ready_url=f"{base}/"):
-        ok = httpx.get(f"{base}/api/x", headers={"Authorization": f"Bearer {pixie.mint('reader')}"})
+        spoofed = {"Authorization": f"Bearer {pixie.mint('reader')}", "X-Forwarded-For": "203.0.113.9"}
+        ok = httpx.get(f"{base}/api/x", headers=spoofed)
         refused = httpx.post(f"{base}/api/x", headers={"Authorization": f"Bearer {pixie.mint('reader')}"})
         anonymous = httpx.get(f"{base}/api/x")
-    assert ok.json() == {"sub": "reader", "scope": "properties:read"}
+    # the caller's X-Forwarded-For is kept as history; the address the gateway saw is appended, not replaced by it
+    assert ok.json() == {"sub": "reader", "scope": "properties:read", "for": "203.0.113.9, 127.0.0.1"}
     assert refused.status_code == 403 and 'scope="properties:write"' in refused.headers["www-authenticate"]
     assert anonymous.status_code == 401
 

@@ -91,4 +91,14 @@ def gateway(
         forward_authorization=forward_authorization,
     )
     click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience or issuer})")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False, lifespan="on")
+    # proxy_headers=False: the gateway is the edge; X-Forwarded-For from a caller must not replace its address.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        proxy_headers=False,
+    )
