@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -42,18 +41,6 @@ CLIENTS = {
     "elsewhere": (ALL_SCOPES, ["https://other.example"]),
     "rs": (ALL_SCOPES, []),
 }
-
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """pygal (the dashboard's charts) adds an import hook without ``find_spec``: every *failed* optional import
-    after it loads (httpcore's ``import sniffio``/``trio``) warns with ImportWarning, an error under this suite's
-    filterwarnings. Ignored here for this package's tests only; the general fix belongs in pyproject.toml."""
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.filterwarnings("ignore:PluginImportFixer.find_spec:ImportWarning"))
 
 
 @dataclass(frozen=True)
