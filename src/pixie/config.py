@@ -82,6 +82,8 @@ class Settings:
     """Networks that may read ``/metrics`` without credentials (``PIXIE_METRICS_ALLOW``, comma separated)."""
     metrics_basic_auth: str | None = None
     """``user:password`` that may read ``/metrics`` from anywhere (``PIXIE_METRICS_BASIC_AUTH``)."""
+    webhook_backoff: float = 1.0
+    """Seconds before the first webhook retry; each further retry waits twice as long."""
 
     @classmethod
     def from_env(

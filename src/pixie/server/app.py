@@ -38,6 +38,7 @@ from pixie.server.ratelimit import RateLimiter
 from pixie.server.rendering import ErrorGuard
 from pixie.server.request_limits import RequestLimits
 from pixie.server.security_headers import SecurityHeaders
+from pixie.server.webhooks import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
 from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
@@ -114,7 +115,9 @@ def create_app(settings: Settings) -> Starlette:
             stored_events = BufferedEventSink(storage.events)
             metrics.watch_dropped_events(lambda: float(stored_events.dropped))
             audit = AuditLog(settings.audit_log) if settings.audit_log else None
-            sinks: list[EventSink] = [stored_events, MetricsEventSink(metrics)]
+            tenants = TenantResolver(storage.tenants)
+            webhooks = WebhookDispatcher(tenants, settings.master_key, backoff=settings.webhook_backoff)
+            sinks: list[EventSink] = [stored_events, MetricsEventSink(metrics), webhooks]
             if audit is not None:
                 audit.start()
                 sinks.append(audit)
@@ -123,7 +126,7 @@ def create_app(settings: Settings) -> Starlette:
                 settings=settings,
                 storage=storage,
                 keyring=keyring,
-                tenants=TenantResolver(storage.tenants),
+                tenants=tenants,
                 tokens=TokenIssuer(keyring),
                 pages=Pages(),
                 cors=CorsPolicy(storage.clients),
@@ -132,7 +135,10 @@ def create_app(settings: Settings) -> Starlette:
                 metrics=metrics,
             )
             log.info("pixie is serving issuer %s", settings.issuer)
-            background = [asyncio.create_task(stored_events.run(), name="pixie-events")]
+            background = [
+                asyncio.create_task(stored_events.run(), name="pixie-events"),
+                asyncio.create_task(webhooks.run(), name="pixie-webhooks"),
+            ]
             if settings.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(

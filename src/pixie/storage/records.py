@@ -49,6 +49,8 @@ class TenantSettings:
     scope_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Role-gated scopes: an entry ``(scope, roles)`` lets only users holding one of ``roles`` receive ``scope``
     (others get a token without it, RFC 6749 §3.3). Scopes not listed are open to every user."""
+    webhooks: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """Webhook subscriptions ``(url, sealed secret, event kinds)``; see :mod:`pixie.webhooks`."""
 
 
 @dataclass(frozen=True)
