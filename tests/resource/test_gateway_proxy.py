@@ -5,6 +5,7 @@ Spec: RFC 9110 §7.6.1 (hop-by-hop headers), RFC 6750 §3.1 (401/403), RFC 9700 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import socket
@@ -66,11 +67,26 @@ async def upload(request: Request) -> Response:
     return JSONResponse({"sha256": digest.hexdigest(), "size": size})
 
 
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(3)
+    return JSONResponse({"late": True})
+
+
+async def broken(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first part, "
+        raise RuntimeError("upstream fell over mid-response")
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
     app = Starlette(
         routes=[
             Route("/big", big),
+            Route("/slow", slow),
+            Route("/broken", broken),
             Route("/upload", upload, methods=["POST"]),
             Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE", "HEAD"]),
         ]
@@ -241,6 +257,20 @@ def test_upstream_down_is_502_without_detail(pixie: Pixie) -> None:
     assert response.status_code == 502
     assert response.json() == {"error": "bad_gateway", "error_description": "the upstream service is unavailable"}
     assert "127.0.0.1" not in response.text and "Connect" not in response.text
+
+
+def test_upstream_timeout_is_502(pixie: Pixie, upstream: str) -> None:
+    with serve_in_thread(make_gateway(pixie, upstream, timeout=httpx.Timeout(0.5)), free_port()) as base:
+        response = httpx.get(f"{base}/slow", headers=bearer(pixie.mint("reader")), timeout=10)
+    assert response.status_code == 502
+    assert response.json()["error"] == "bad_gateway" and "Timeout" not in response.text
+
+
+def test_upstream_breaking_mid_response_is_not_passed_off_as_complete(call: httpx.Client, pixie: Pixie) -> None:
+    """Once the status line is out a 502 is impossible; the gateway drops the connection instead, so the caller
+    sees a broken response, never a short one that looks whole."""
+    with pytest.raises(httpx.RemoteProtocolError):
+        call.get("/broken", headers=bearer(pixie.mint("reader")))
 
 
 def test_route_syntax() -> None:
