@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pixie.events import EventSink, KeyRotated
 from pixie.storage.interfaces import Storage
 from pixie.tokens.keys import KeyRing, RotationReport
 from pixie.types import TenantId, Timestamp
@@ -77,15 +78,22 @@ async def rotate_due_keys(storage: Storage, keyring: KeyRing) -> list[tuple[Tena
 
 
 async def run_periodically(
-    storage: Storage, keyring: KeyRing, interval: float, *, clock: Callable[[], float] = time.time
+    storage: Storage,
+    keyring: KeyRing,
+    interval: float,
+    *,
+    clock: Callable[[], float] = time.time,
+    events: EventSink | None = None,
 ) -> None:
-    """Forever: wait about ``interval`` seconds (jittered so instances spread out), then purge and rotate. Faults
-    are logged and retried next round; cancellation ends the loop."""
+    """Forever: wait about ``interval`` seconds (jittered so instances spread out), then purge and rotate (each
+    rotation reported to ``events``). Faults are logged and retried next round; cancellation ends the loop."""
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311  (jitter, not a secret)
         try:
             report = await purge(storage, clock())
-            await rotate_due_keys(storage, keyring)
+            for tenant_id, rotation in await rotate_due_keys(storage, keyring):
+                if events is not None:
+                    events.emit(KeyRotated(tenant_id=tenant_id, kid=rotation.activated))
             log.debug("housekeeping: %s", report)
         except Exception:
             log.exception("housekeeping round failed; will retry")

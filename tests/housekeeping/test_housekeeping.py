@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from pixie.events import FlowEvent, KeyRotated
 from pixie.housekeeping import purge, rotate_due_keys, run_periodically
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant, TenantSettings
@@ -78,12 +79,21 @@ async def test_background_loop_rotates_on_schedule_and_cancels_cleanly(storage: 
     await storage.tenants.create(Tenant(id="loop", display_name="Loop", created_at=clock.now, settings=settings))
     await ring.ensure("loop")
     clock.now += 2 * DAY
-    task = asyncio.create_task(run_periodically(storage, ring, 0.01, clock=clock))
+    seen: list[FlowEvent] = []
+
+    class Recorder:
+        def emit(self, event: FlowEvent) -> None:
+            seen.append(event)
+
+    task = asyncio.create_task(run_periodically(storage, ring, 0.01, clock=clock, events=Recorder()))
     for _ in range(100):
         await asyncio.sleep(0.02)
-        if len(await ring.list("loop")) == 3:
+        if len(await ring.list("loop")) == 3 and seen:
             break
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
     assert sorted(k.state for k in await ring.list("loop")) == [KeyState.ACTIVE, KeyState.NEXT, KeyState.RETIRING]
+    active = (await ring.signer("loop")).kid
+    rotations = [event for event in seen if isinstance(event, KeyRotated) and event.tenant_id == "loop"]
+    assert [event.kid for event in rotations] == [active], "one key_rotated event naming the new active key"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
 from pixie.management import (
     GRANT_TYPES,
@@ -257,6 +258,7 @@ def rotate_keys(retire_after: float | None, tenant: str, database_url: str) -> N
             else:
                 wait = retire_after
             report = await opened.keyring.rotate(tenant, alg=found.settings.signing_alg, retire_after=wait)
+            await opened.storage.events.append([KeyRotated(tenant_id=tenant, kid=report.activated).to_record()])
             return json.dumps(asdict(report))
 
     click.echo(run_async(run()))

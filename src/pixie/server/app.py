@@ -122,6 +122,7 @@ def create_app(settings: Settings) -> Starlette:
                 audit.start()
                 sinks.append(audit)
             limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
+            events = FanOutSink(*sinks)
             app.state.pixie = AppContext(
                 settings=settings,
                 storage=storage,
@@ -130,7 +131,7 @@ def create_app(settings: Settings) -> Starlette:
                 tokens=TokenIssuer(keyring),
                 pages=Pages(),
                 cors=CorsPolicy(storage.clients),
-                events=FanOutSink(*sinks),
+                events=events,
                 limiter=limiter,
                 metrics=metrics,
             )
@@ -142,7 +143,8 @@ def create_app(settings: Settings) -> Starlette:
             if settings.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(
-                        run_periodically(storage, keyring, settings.housekeeping_interval), name="pixie-housekeeping"
+                        run_periodically(storage, keyring, settings.housekeeping_interval, events=events),
+                        name="pixie-housekeeping",
                     )
                 )
             try:
