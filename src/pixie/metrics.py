@@ -84,6 +84,7 @@ class Metrics:
             ["grant_type", "outcome", "error", "tenant", "client"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._dropped = Gauge(
             "pixie_events_dropped", "Events dropped because the event buffer was full.", registry=self.registry
         )
@@ -93,8 +94,15 @@ class Metrics:
         self._dropped.set_function(count)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(endpoint, method, str(status)).inc()
-        self.http_latency.labels(endpoint).observe(seconds)
+        # Children are cached: ``labels()`` takes a lock and builds keys on every call, a measurable part of a
+        # fast request. The label space is bounded (endpoint_label, a few methods and statuses).
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(endpoint, method, str(status)), self.http_latency.labels(endpoint))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def record_event(self, event: FlowEvent) -> None:
         tenant, client = self.tenant_label(event.tenant_id), self.client_label(event.client_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest
@@ -31,14 +31,19 @@ _PUBLISHED = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRING)
 
 @dataclass(frozen=True)
 class Signer:
-    """The key that signs a tenant's tokens right now."""
+    """The key that signs a tenant's tokens right now (one prepared header per ``typ``)."""
 
     kid: str
     alg: str
     key: signing.PrivateKey
+    _prepared: dict[str, signing.CompactSigner] = field(default_factory=dict, compare=False, repr=False)
 
     def sign(self, claims: dict[str, Any], typ: str) -> str:
-        return signing.sign_jwt({"alg": self.alg, "kid": self.kid, "typ": typ}, claims, self.key)
+        prepared = self._prepared.get(typ)
+        if prepared is None:
+            prepared = signing.CompactSigner(self.key, {"alg": self.alg, "kid": self.kid, "typ": typ})
+            self._prepared[typ] = prepared
+        return prepared.sign(claims)
 
 
 class RotationConflict(RuntimeError):
