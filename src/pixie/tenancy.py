@@ -3,19 +3,35 @@
 The default tenant is served at the bare base URL; every other tenant at ``{base}/t/{name}`` and that URL is its
 issuer. Resolution is cached for ``ttl`` seconds (so a tenant disabled on another instance stops being served within
 that bound) and invalidated at once for changes made through this instance.
+
+Per-tenant settings are changed only through :func:`change_settings`, which checks every value (ranges, grant
+types, a ``#rrggbb`` colour that is safe to put in a stylesheet) so the CLI and the admin API refuse the same input
+with the same message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pixie.storage.interfaces import TenantStore
-from pixie.storage.records import Tenant
+from pixie.storage.records import Tenant, TenantSettings
 from pixie.types import TenantId, Timestamp
 
-__all__ = ["DEFAULT_TENANT", "TenantResolver", "issuer_for", "validate_tenant_name"]
+__all__ = [
+    "DEFAULT_TENANT",
+    "SETTING_LIMITS",
+    "TENANT_GRANT_TYPES",
+    "TenantResolver",
+    "change_settings",
+    "issuer_for",
+    "normalize_brand_color",
+    "tenant_view",
+    "validate_tenant_name",
+]
 
 DEFAULT_TENANT: TenantId = "default"
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -28,6 +44,85 @@ def validate_tenant_name(name: str) -> str:
     return name
 
 
+TENANT_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SETTING_LIMITS: dict[str, tuple[int, int]] = {
+    "access_token_ttl": (30, 86_400),
+    "refresh_idle_ttl": (60, 365 * 86_400),
+    "refresh_absolute_ttl": (60, 365 * 86_400),
+    "refresh_grace_seconds": (0, 60),
+}
+"""Inclusive bounds, in seconds, of the numeric settings :func:`change_settings` accepts."""
+_COLOR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_TITLE_MAX = 80
+
+
+def normalize_brand_color(value: str) -> str:
+    """``#rgb`` or ``#rrggbb`` as lowercase ``#rrggbb``; ``ValueError`` for anything else. Nothing but these seven
+    characters ever reaches a tenant's stylesheet, so a colour cannot smuggle CSS in."""
+    if not _COLOR_RE.fullmatch(value):
+        raise ValueError(f"brand colour {str(value)[:20]!r} must be a hex colour like #4f46e5 or #48c")
+    digits = value[1:].lower()
+    return "#" + ("".join(ch * 2 for ch in digits) if len(digits) == 3 else digits)
+
+
+def change_settings(settings: TenantSettings, changes: Mapping[str, object]) -> TenantSettings:
+    """``settings`` with ``changes`` applied, every value checked (``ValueError`` with a one-line reason).
+
+    Accepted keys: the numeric ones in :data:`SETTING_LIMITS`, ``allowed_grant_types`` (a non-empty list drawn
+    from :data:`TENANT_GRANT_TYPES`), ``login_title`` (1-80 printable characters) and ``brand_color``.
+    """
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in SETTING_LIMITS:
+            low, high = SETTING_LIMITS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number of seconds from {low} to {high}")
+            values[name] = value
+        elif name == "allowed_grant_types":
+            if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+                raise ValueError(f"allowed_grant_types must be a non-empty list of: {', '.join(TENANT_GRANT_TYPES)}")
+            unknown = [str(g)[:40] for g in value if g not in TENANT_GRANT_TYPES]
+            if unknown:
+                raise ValueError(f"unknown grant type(s) {', '.join(unknown)}; known: {', '.join(TENANT_GRANT_TYPES)}")
+            values[name] = tuple(dict.fromkeys(str(g) for g in value))
+        elif name == "login_title":
+            title = value.strip() if isinstance(value, str) else ""
+            if not title or len(title) > _TITLE_MAX or not title.isprintable():
+                raise ValueError(f"login_title must be 1-{_TITLE_MAX} printable characters")
+            values[name] = title
+        elif name == "brand_color":
+            values[name] = normalize_brand_color(str(value))
+        else:
+            known = sorted([*SETTING_LIMITS, "allowed_grant_types", "login_title", "brand_color"])
+            raise ValueError(f"unknown setting {str(name)[:40]!r}; known: {', '.join(known)}")
+    changed = dataclasses.replace(settings, **values)
+    if changed.refresh_idle_ttl > changed.refresh_absolute_ttl:
+        raise ValueError("refresh_idle_ttl cannot exceed refresh_absolute_ttl")
+    return changed
+
+
+def tenant_view(tenant: Tenant, base: str) -> dict[str, Any]:
+    """What the CLI and the admin API show of a tenant: never the webhooks' sealed secrets."""
+    settings = tenant.settings
+    return {
+        "tenant": tenant.id,
+        "display_name": tenant.display_name,
+        "issuer": issuer_for(base, tenant.id),
+        "disabled": tenant.disabled,
+        "created_at": tenant.created_at,
+        "settings": {
+            "access_token_ttl": settings.access_token_ttl,
+            "refresh_idle_ttl": settings.refresh_idle_ttl,
+            "refresh_absolute_ttl": settings.refresh_absolute_ttl,
+            "refresh_grace_seconds": settings.refresh_grace_seconds,
+            "allowed_grant_types": list(settings.allowed_grant_types),
+            "login_title": settings.login_title,
+            "brand_color": settings.brand_color,
+            "signing_alg": settings.signing_alg,
+        },
+    }
+
+
 def issuer_for(base: str, tenant_id: TenantId) -> str:
     """The issuer identifier of a tenant (RFC 8414 §2)."""
     base = base.rstrip("/")
@@ -37,9 +132,17 @@ def issuer_for(base: str, tenant_id: TenantId) -> str:
 class TenantResolver:
     """Looks tenants up by name with a short positive and negative cache."""
 
-    def __init__(self, store: TenantStore, *, ttl: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: TenantStore,
+        *,
+        ttl: float = 10.0,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._ttl = ttl
+        self._max_entries = max_entries
         self._clock = clock
         self._cache: dict[TenantId, tuple[Timestamp, Tenant | None]] = {}
 
@@ -51,6 +154,10 @@ class TenantResolver:
             tenant = cached[1]
         else:
             tenant = await self._store.get(tenant_id) if _NAME_RE.fullmatch(tenant_id) else None
+            if len(self._cache) >= self._max_entries:
+                # Bounded: requests for made-up names are negative entries too, and must not grow memory forever.
+                # A cleared cache only costs one read per tenant.
+                self._cache.clear()
             self._cache[tenant_id] = (now + self._ttl, tenant)
         return tenant if tenant is not None and not tenant.disabled else None
 

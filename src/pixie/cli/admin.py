@@ -11,15 +11,10 @@ from datetime import UTC, datetime
 import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.cli.tenants import tenants
 from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
-from pixie.management import (
-    GRANT_TYPES,
-    InvalidRegistration,
-    create_tenant,
-    create_user,
-    register_client,
-)
+from pixie.management import GRANT_TYPES, InvalidRegistration, create_user, register_client
 from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant
 from pixie.types import TenantId
@@ -76,9 +71,9 @@ def clients() -> None:
 @click.option(
     "--refresh-grace-seconds",
     type=click.IntRange(0, 60),
-    default=0,
-    show_default=True,
-    help="Window in which an identical refresh retry gets the same new pair (0 = strict reuse detection).",
+    default=None,
+    help="Window in which an identical refresh retry gets the same new pair (0 = strict reuse detection; "
+    "default: the tenant's refresh grace setting, 0 unless changed).",
 )
 @click.option("--access-token-ttl", type=click.IntRange(min=1), help="Access-token lifetime in seconds.")
 @click.option("--refresh-idle-ttl", type=click.IntRange(min=1), help="Refresh idle timeout in seconds.")
@@ -94,7 +89,7 @@ def create_client(
     grant_types: tuple[str, ...],
     scope: str,
     audiences: tuple[str, ...],
-    refresh_grace_seconds: int,
+    refresh_grace_seconds: int | None,
     access_token_ttl: int | None,
     refresh_idle_ttl: int | None,
     refresh_absolute_ttl: int | None,
@@ -166,44 +161,6 @@ def create_user_command(
             )
 
     click.echo(run_async(run()))
-
-
-@cli.group()
-def tenants() -> None:
-    """Manage tenants (each its own issuer, keys, clients and users)."""
-
-
-@tenants.command("create")
-@click.argument("name")
-@click.option("--display-name", help="Human-readable name.")
-@database_option
-def create_tenant_command(name: str, display_name: str | None, database_url: str) -> None:
-    """Create tenant NAME with issuer {base}/t/NAME and its own signing keys."""
-
-    async def run() -> str:
-        async with open_storage(database_url) as opened:
-            try:
-                created = await create_tenant(
-                    opened.storage, opened.keyring, name, display_name=display_name, settings=None
-                )
-            except AlreadyExists:
-                raise AlreadyExists(f"tenant {name!r} already exists") from None
-            return json.dumps({"tenant": created.id, "issuer": f"{opened.settings.issuer}/t/{created.id}"})
-
-    click.echo(run_async(run()))
-
-
-@tenants.command("list")
-@database_option
-def list_tenants(database_url: str) -> None:
-    """List tenants as JSON lines."""
-
-    async def run() -> list[Tenant]:
-        async with open_storage(database_url) as opened:
-            return await opened.storage.tenants.list()
-
-    for tenant in run_async(run()):
-        click.echo(json.dumps({"tenant": tenant.id, "display_name": tenant.display_name, "disabled": tenant.disabled}))
 
 
 @cli.group()

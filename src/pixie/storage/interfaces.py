@@ -66,6 +66,10 @@ class TenantStore(Protocol):
     async def create(self, tenant: Tenant) -> None:
         """Raises :class:`AlreadyExists`. Used by: CLI ``tenants create``, admin API, ``serve`` (default tenant)."""
 
+    async def create_many(self, tenants: Sequence[Tenant], keys: Sequence[SigningKey]) -> None:
+        """Insert ``tenants`` and their first signing ``keys`` in one transaction: all or nothing (raises
+        :class:`AlreadyExists` when any tenant exists, and writes none). Used by: CLI ``tenants create`` (bulk)."""
+
     async def get(self, tenant_id: TenantId) -> Tenant | None:
         """Used by: tenant resolution on every request (cached by :mod:`pixie.tenancy`)."""
 
@@ -108,6 +112,10 @@ class UserStore(Protocol):
 
     async def set_password_hash(self, tenant_id: TenantId, user_id: str, password_hash: str) -> bool:
         """Replace a hash (Argon2 parameter upgrade on login). Used by: login."""
+
+    async def set_disabled(self, tenant_id: TenantId, user_id: str, disabled: bool) -> bool:
+        """False when no such user. A disabled user cannot sign in and their SSO sessions stop counting.
+        Used by: admin API."""
 
 
 class SessionStore(Protocol):

@@ -44,6 +44,9 @@ class TenantSettings:
     key_rotation_days: int = 90
     default_audience: str | None = None
     allowed_grant_types: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
+    refresh_grace_seconds: int = 0
+    """The refresh grace window (0-60 s) given to clients registered in this tenant without one of their own; a
+    client's window is fixed when it is registered (ARCHITECTURE §6.4: only a client configured with one has it)."""
     login_title: str = "Sign in"
     brand_color: str = "#4f46e5"
     scope_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()

@@ -197,11 +197,17 @@ class KeyRing:
         self._jwks[tenant_id] = (now + self._cache_ttl, document)
         return document
 
-    async def _add(self, tenant_id: TenantId, alg: str, state: KeyState, now: Timestamp) -> str:
+    def first_keys(self, tenant_id: TenantId, alg: str = "ES256") -> tuple[SigningKey, SigningKey]:
+        """A new tenant's ``active`` and ``next`` keys, made but not stored: bulk tenant creation writes them in the
+        same transaction as the tenants (see ``TenantStore.create_many``)."""
+        now = self._clock()
+        return self._record(tenant_id, alg, KeyState.ACTIVE, now), self._record(tenant_id, alg, KeyState.NEXT, now)
+
+    def _record(self, tenant_id: TenantId, alg: str, state: KeyState, now: Timestamp) -> SigningKey:
         alg = signing.canonical_alg(alg)
         key = signing.generate_private_key(alg)
         kid = signing.thumbprint(key)
-        record = SigningKey(
+        return SigningKey(
             tenant_id=tenant_id,
             kid=kid,
             alg=alg,
@@ -211,8 +217,11 @@ class KeyRing:
             created_at=now,
             activated_at=now if state is KeyState.ACTIVE else None,
         )
+
+    async def _add(self, tenant_id: TenantId, alg: str, state: KeyState, now: Timestamp) -> str:
+        record = self._record(tenant_id, alg, state, now)
         await self._store.add(record)
-        return kid
+        return record.kid
 
 
 def _due(keys: Sequence[SigningKey], every_seconds: float, now: Timestamp) -> bool:
