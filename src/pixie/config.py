@@ -84,6 +84,9 @@ class Settings:
     """``user:password`` that may read ``/metrics`` from anywhere (``PIXIE_METRICS_BASIC_AUTH``)."""
     webhook_backoff: float = 1.0
     """Seconds before the first webhook retry; each further retry waits twice as long."""
+    events_enabled: bool = True
+    """``PIXIE_EVENTS=off`` drops flow events (no analytics, audit log, webhooks or event metrics): only for
+    measuring their cost."""
 
     @classmethod
     def from_env(
@@ -109,6 +112,7 @@ class Settings:
             metrics_labels=_csv(env.get("PIXIE_METRICS_LABELS", "")),
             metrics_allow=_csv(env.get("PIXIE_METRICS_ALLOW", "127.0.0.0/8,::1/128")),
             metrics_basic_auth=env.get("PIXIE_METRICS_BASIC_AUTH") or None,
+            events_enabled=env.get("PIXIE_EVENTS", "on").strip().lower() not in ("off", "0", "false"),
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from pixie.audit import AuditLog
 from pixie.config import Settings
-from pixie.events import BufferedEventSink, EventSink, FanOutSink
+from pixie.events import BufferedEventSink, EventSink, FanOutSink, NullEventSink
 from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
 from pixie.metrics import Metrics, MetricsEventSink
@@ -30,7 +30,7 @@ from pixie.server import openapi
 from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
-from pixie.server.endpoints import admin, authorize, consent, discovery, health, login, token, token_management
+from pixie.server.endpoints import admin, authorize, consent, discovery, health, login, theme, token, token_management
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.observe import RequestMetrics
 from pixie.server.pages import Pages
@@ -62,6 +62,7 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/introspect", token_management.introspect, methods=["POST"]),
         Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
+        Route("/theme.css", theme.theme_css, methods=["GET"]),
     ]
 
 
@@ -122,7 +123,8 @@ def create_app(settings: Settings) -> Starlette:
                 audit.start()
                 sinks.append(audit)
             limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
-            events = FanOutSink(*sinks)
+            # PIXIE_EVENTS=off exists to measure what events cost (bench/); nothing else should turn them off.
+            events: EventSink = FanOutSink(*sinks) if settings.events_enabled else NullEventSink()
             app.state.pixie = AppContext(
                 settings=settings,
                 storage=storage,
