@@ -6,9 +6,7 @@ Nothing here imports Pixie's error classes: the checks are written from the RFCs
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,53 +25,6 @@ SOAK = os.environ.get("PIXIE_FUZZ_SOAK") == "1"
 def examples(ci: int) -> int:
     """Examples per property: ``ci`` in a normal run, fifty times as many in a soak."""
     return ci * 50 if SOAK else ci
-
-
-# The OAuth error codes registered for the endpoints Pixie serves: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
-# RFC 7009 §2.2.1, and OpenID Connect Core §3.1.2.6 for prompt=none.
-REGISTERED_ERRORS = frozenset(
-    {
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-        "access_denied",
-        "unsupported_response_type",
-        "server_error",
-        "temporarily_unavailable",
-        "invalid_token",
-        "insufficient_scope",
-        "unsupported_token_type",
-        "interaction_required",
-        "login_required",
-        "consent_required",
-    }
-)
-_NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_description
-_URI_CHARS = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_uri
-
-
-def check_error_object(body: Any) -> dict[str, Any]:
-    """``body`` is an RFC 6749 §5.2 error object: a registered ``error``, an ``error_description`` (Pixie always
-    sends one) in the allowed characters, nothing else but ``error_uri``."""
-    assert isinstance(body, dict), body
-    assert body.get("error") in REGISTERED_ERRORS, body
-    description = body.get("error_description")
-    assert isinstance(description, str) and _NQSCHAR.fullmatch(description), body
-    if "error_uri" in body:
-        assert isinstance(body["error_uri"], str) and _URI_CHARS.fullmatch(body["error_uri"]), body
-    assert set(body) <= {"error", "error_description", "error_uri"}, body
-    return body
-
-
-def check_json_error(status: int, headers: httpx.Headers, content: bytes) -> dict[str, Any]:
-    """A JSON error response: 4xx/5xx, ``application/json``, ``Cache-Control: no-store``, a valid error object."""
-    assert status >= 400, status
-    assert headers.get("content-type", "").split(";")[0] == "application/json", headers
-    assert headers.get("cache-control") == "no-store", headers
-    return check_error_object(json.loads(content))
 
 
 @dataclass
@@ -128,6 +79,14 @@ def wrap(app: ASGIApp, tally: Tally = TALLY) -> ASGIApp:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A pending authorization request and this browser's CSRF token for it."""
+
+    request_id: str
+    csrf: str
+
+
+@dataclass(frozen=True)
 class FuzzServer:
     """The running server, and alice's SSO session cookie (she has consented to every fuzz client)."""
 
@@ -137,6 +96,18 @@ class FuzzServer:
     @property
     def base(self) -> str:
         return self.pixie.base
+
+    def start_request(self, *, signed_in: bool) -> Pending:
+        """A real pending request for ``spa``: at the login step, or (alice, ``prompt=consent``) at consent."""
+        pairs = authorize_pairs(state="form-fuzz", extra=[("prompt", "consent")] if signed_in else ())
+        cookies = {"pixie-session": self.alice_cookie} if signed_in else {}
+        with self.pixie.client(cookies=cookies) as browser:
+            response = browser.get("/authorize", params=tuple(pairs))
+        assert response.status_code == 303, response.text[:300]
+        request_id = httpx.URL(response.headers["location"]).params["request"]
+        csrf = response.cookies.get(f"pixie-rq-{request_id}")
+        assert csrf, response.headers
+        return Pending(request_id, csrf)
 
     def mint_code(self, client_id: str = "spa", redirect_uri: str = SPA_CB) -> tuple[str, str]:
         """A fresh authorization code and its PKCE verifier, straight from ``/authorize`` (SSO, consented)."""

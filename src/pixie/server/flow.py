@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -23,6 +24,7 @@ from pixie.types import Timestamp
 
 __all__ = [
     "SignedIn",
+    "UnreadableForm",
     "attach_csrf_cookie",
     "attach_session_cookie",
     "check_csrf",
@@ -94,13 +96,25 @@ async def start_session(ctx: AppContext, tenant: Tenant, user: User, now: Timest
     return session, value
 
 
+class UnreadableForm(InvalidRequest):
+    """A login or consent form Pixie will not read; the endpoint shows it on the error page (400)."""
+
+
 async def read_page_form(request: Request) -> dict[str, str]:
     """The fields of a login or consent form. File parts are refused (``max_files=0``) and the parsed form is
-    closed, so no upload can leave temporary files behind."""
-    async with request.form(max_files=0, max_fields=20) as form:
-        fields = {name: value for name, value in form.items() if isinstance(value, str)}
-    if any("\x00" in value for value in fields.values()):
-        raise InvalidRequest("form fields must not contain NUL characters")  # PostgreSQL text cannot hold NUL
+    closed, so no upload can leave temporary files behind. Raises :class:`UnreadableForm`."""
+    try:
+        async with request.form(max_files=0, max_fields=20) as form:
+            fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    except HTTPException:  # Starlette's wrapping of python-multipart's refusal: a file, too many fields, no boundary
+        raise UnreadableForm("the form has a file, too many fields, or a malformed body") from None
+    for value in fields.values():
+        if "\x00" in value:
+            raise UnreadableForm("form fields must not contain NUL characters")  # PostgreSQL text cannot hold NUL
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, e.g. from a multipart body declared charset=utf-7
+            raise UnreadableForm("form fields must be Unicode text") from None
     return fields
 
 

@@ -6,10 +6,12 @@ Spec: RFC 6749 §4.1.1–§4.1.2, RFC 7636 §4.3–§4.4, RFC 9207, RFC 9700 §2
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pixie.errors import InvalidRequest
 from pixie.events import AuthorizationRequested
 from pixie.security import new_token
 from pixie.server.context import tenant_of
@@ -28,7 +30,20 @@ from pixie.server.grants.authorization_code import (
     validate_authorization_request,
 )
 
-__all__ = ["authorize"]
+__all__ = ["authorize", "query_pairs"]
+
+
+def query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """The query's parameters, decoded strictly: a query that is not ASCII, or whose escapes are not UTF-8, is
+    refused rather than patched with U+FFFD — ``state`` must come back exactly as sent, and a request we cannot
+    read exactly cannot be trusted with a redirect.
+
+    Spec: RFC 6749 §4.1.2 (``state``: "the exact value received"), Appendix B (UTF-8); RFC 3986 §2.1.
+    """
+    try:
+        return parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise UntrustedRequest(InvalidRequest("the query string is not valid UTF-8 percent-encoding")) from None
 
 
 async def authorize(request: Request) -> Response:
@@ -36,7 +51,7 @@ async def authorize(request: Request) -> Response:
     now = time.time()
     try:
         validated = await validate_authorization_request(
-            list(request.query_params.multi_items()), tenant=tenant, clients=ctx.storage.clients
+            query_pairs(request.scope["query_string"]), tenant=tenant, clients=ctx.storage.clients
         )
     except UntrustedRequest as exc:
         ctx.events.emit(

@@ -14,6 +14,7 @@ from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import csrf_cookie_name, read_cookie
 from pixie.server.flow import (
     SignedIn,
+    UnreadableForm,
     check_csrf,
     current_user,
     finish_with_code,
@@ -67,7 +68,10 @@ async def consent(request: Request) -> Response:
             csrf_token=csrf,
         )
 
-    form = await read_page_form(request)
+    try:
+        form = await read_page_form(request)
+    except UnreadableForm as exc:
+        return ctx.error_page(exc, tenant)
     loaded = await _load(request, ctx, tenant, str(form.get("request", "")), now)
     if loaded is None:
         return ctx.error_page(_EXPIRED, tenant)

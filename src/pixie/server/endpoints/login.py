@@ -21,6 +21,7 @@ from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name
 from pixie.server.flow import (
     SignedIn,
+    UnreadableForm,
     attach_session_cookie,
     check_csrf,
     current_user,
@@ -83,7 +84,10 @@ async def login(request: Request) -> Response:
             return ctx.error_page(_EXPIRED, tenant)
         return _login_page(ctx, tenant, pending, csrf, error=None)
 
-    form = await read_page_form(request)
+    try:
+        form = await read_page_form(request)
+    except UnreadableForm as exc:
+        return ctx.error_page(exc, tenant)
     request_id = str(form.get("request", ""))
     csrf = str(form.get("csrf_token", ""))
     username = str(form.get("username", ""))[:255]
