@@ -6,15 +6,22 @@ so one login never stalls other requests.
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["PasswordPolicy", "dummy_verify", "hash_password", "verify_password"]
+__all__ = ["PasswordPolicy", "dummy_verify", "hash_password", "verify_password", "warm_up"]
 
 # argon2-cffi's defaults follow RFC 9106 §4's second recommended option (t=3, m=64 MiB, p=4), Argon2id.
 _HASHER = PasswordHasher()
-# Verified against when the username is unknown, so a miss costs the same time as a wrong password.
-_DUMMY_HASH = _HASHER.hash("pixie-dummy-password-for-timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a miss costs the same time as a wrong password. Made on
+    first use, not at import: every ``pixie`` command would otherwise pay a full Argon2 hash to start."""
+    return _HASHER.hash("pixie-dummy-password-for-timing")
 
 
 class PasswordPolicy:
@@ -42,6 +49,11 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def warm_up() -> None:
+    """Make the dummy hash now (a server calls this at start, so the first unknown username is not slower)."""
+    _dummy_hash()
+
+
 def dummy_verify(password: str) -> None:
     """Spend the time of a real verification (user enumeration by timing, RFC 9700 §4.1 spirit)."""
-    verify_password(_DUMMY_HASH, password)
+    verify_password(_dummy_hash(), password)

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pixie import passwords
 from pixie.audit import AuditLog
 from pixie.config import Settings
 from pixie.events import BufferedEventSink, EventSink, FanOutSink, NullEventSink
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> Starlette:
                 limiter=limiter,
                 metrics=metrics,
             )
+            await asyncio.to_thread(passwords.warm_up)
             log.info("pixie is serving issuer %s", settings.issuer)
             background = [
                 asyncio.create_task(stored_events.run(), name="pixie-events"),
