@@ -50,14 +50,33 @@ class AppContext:
     ) -> HTMLResponse:
         """Render a page; ``redirect_uri`` is where its form may end up (see ``content_security_policy``)."""
         response = self.pages.render(
-            template, status=status, tenant_name=tenant.display_name, static_base="/static", **values
+            template,
+            status=status,
+            tenant_name=tenant.display_name,
+            static_base="/static",
+            theme_href=self.theme_href(tenant),
+            **values,
         )
         if redirect_uri is not None:
             response.headers["Content-Security-Policy"] = content_security_policy([redirect_uri])
         return response
 
+    def theme_href(self, tenant: Tenant) -> str:
+        """The tenant's stylesheet (see :mod:`pixie.server.endpoints.theme`); the colour in the query makes a
+        changed colour a new URL, so the sheet can be cached."""
+        color = tenant.settings.brand_color.lstrip("#")
+        return self.path(tenant, "/theme.css") + "?v=" + (color if color.isalnum() else "0")
+
     def error_page(self, error: OAuthError, tenant: Tenant, *, status: int = 400) -> HTMLResponse:
-        return self.pages.error(error, tenant_name=tenant.display_name, static_base="/static", status=status)
+        """Our own error page (never a redirect), in the tenant's colours."""
+        return self.page(
+            "error.html",
+            tenant,
+            status=status,
+            title="This request cannot be completed",
+            description=error.description,
+            error=error.error,
+        )
 
 
 class TenantNotFound(InvalidRequest):
