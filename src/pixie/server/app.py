@@ -31,7 +31,18 @@ from pixie.server import openapi
 from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
-from pixie.server.endpoints import admin, authorize, consent, discovery, health, login, theme, token, token_management
+from pixie.server.endpoints import (
+    admin,
+    admin_api,
+    authorize,
+    consent,
+    discovery,
+    health,
+    login,
+    theme,
+    token,
+    token_management,
+)
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.observe import RequestMetrics
 from pixie.server.pages import Pages
@@ -83,6 +94,7 @@ def _routes() -> list[BaseRoute]:
         Route("/admin/logout", admin.admin_logout, methods=["POST"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        *admin_api.admin_api_routes(),  # JSON admin API, default tenant only (pixie:admin tokens of that tenant)
         Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
         Mount("/t/{tenant}", routes=tenant_routes()),
         *tenant_routes(),

@@ -112,7 +112,10 @@ async def openapi_json(request: Request) -> Response:
 
 @cache
 def _served_document(issuer: str) -> JSON:
-    return build_document(back_channel_fragment(), server_url=issuer)
+    # Imported here: the admin API's fragment module builds on ApiFragment from this one.
+    from pixie.server.endpoints.admin_api_doc import admin_api_fragment
+
+    return build_document(back_channel_fragment(), admin_api_fragment(), server_url=issuer)
 
 
 # --- building blocks ---------------------------------------------------------------------------------------------
