@@ -14,7 +14,8 @@ Fixtures:
                        test ids read ``test_x[sqlite]`` / ``test_x[postgresql]`` (the latter marked ``postgres``).
 ``database_url``       a migrated database with empty tables, on each backend in turn.
 ``storage_engine``     an :class:`AsyncEngine` on ``database_url``, disposed after the test.
-``storage``            :class:`pixie.storage.interfaces.Storage` on ``storage_engine``.
+``storage``            :class:`pixie.storage.interfaces.Storage` on ``database_url``: the lean ``sqlite3`` backend
+                       on SQLite (what Pixie serves SQLite files with), the SQL stores on PostgreSQL.
 ``empty_database_url`` a database with no tables at all (not migrated), on each backend; PostgreSQL's is dropped.
 """
 
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pixie.storage.interfaces import Storage
 from pixie.storage.sql import build_storage, create_engine, migrate, normalize_url
 from pixie.storage.sql.tables import metadata
+from pixie.storage.sqlite import open_sqlite_storage
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BACKENDS = [
@@ -179,6 +181,12 @@ async def storage_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def storage(storage_engine: AsyncEngine) -> Storage:
-    """Every store, on a migrated database with empty tables, on each backend in turn."""
-    return build_storage(storage_engine)
+async def storage(storage_engine: AsyncEngine) -> AsyncIterator[Storage]:
+    """Every store, on a migrated database with empty tables, on each backend in turn: the lean ``sqlite3``
+    backend (:mod:`pixie.storage.sqlite`, closed after the test) on SQLite, the SQL stores on PostgreSQL."""
+    if storage_engine.dialect.name == "sqlite":
+        assert storage_engine.url.database
+        with open_sqlite_storage(storage_engine.url.database) as stores:
+            yield stores
+    else:
+        yield build_storage(storage_engine)

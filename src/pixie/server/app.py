@@ -53,7 +53,7 @@ from pixie.server.security_headers import SecurityHeaders
 from pixie.server.webhooks import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
-from pixie.storage.sql import build_storage, check_connection, create_engine, migrate
+from pixie.storage.sql import open_storage
 from pixie.tenancy import TenantResolver
 from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
@@ -105,17 +105,12 @@ def _routes() -> list[BaseRoute]:
 async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRing]]:
     """Open and migrate the database and make sure the default tenant and its keys exist; close on exit.
     Shared by the server's lifespan and every CLI command."""
-    engine = create_engine(settings.database_url)
-    try:
-        await check_connection(engine)
-        await migrate(engine)
-        storage = build_storage(engine)
+    # SQLite files get the lean sqlite3 backend, PostgreSQL the SQLAlchemy stores (see pixie.storage.sql).
+    async with open_storage(settings.database_url) as storage:
         keyring = KeyRing(storage.keys, settings.master_key)
         await ensure_default_tenant(storage, keyring)
         await ensure_admin_client(storage, settings.issuer)
         yield storage, keyring
-    finally:
-        await engine.dispose()
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -1,12 +1,15 @@
-"""The SQL implementation of the storage ports: SQLite (embedded default) and PostgreSQL (scale-out).
+"""The SQL implementation of the storage ports (PostgreSQL, scale-out), the schema and its migrations for both
+backends, and the dispatch that serves SQLite files with the lean backend of :mod:`pixie.storage.sqlite`.
 
-``create_engine(url)`` → ``await migrate(engine)`` → ``build_storage(engine)``; ``check_connection`` tells a
-reachable database from one that is not. Everything hangs off the engine passed in: no module-level state.
+``open_storage(url)`` checks, migrates and opens a database and closes it on exit (what ``pixie serve`` and the CLI
+use). Lower level: ``create_engine(url)`` → ``await migrate(engine)`` → ``build_storage(engine)``;
+``check_connection`` tells a reachable database from one that is not. No module-level state.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,23 +23,57 @@ from pixie.storage.sql.migrate import migrate
 from pixie.storage.sql.refresh import SqlAccessTokenDenyList, SqlRefreshTokenStore
 from pixie.storage.sql.sessions import SqlConsentStore, SqlSessionStore
 
-__all__ = ["build_storage", "check_connection", "create_engine", "migrate", "normalize_url"]
+__all__ = ["build_storage", "check_connection", "create_engine", "migrate", "normalize_url", "open_storage"]
 
 
 def build_storage(engine: AsyncEngine) -> Storage:
-    """Every store, on ``engine`` (which must be migrated: see :func:`migrate`). On SQLite the stores share one
-    in-process write gate (see :class:`~pixie.storage.sql.base.SqlStore`)."""
-    gate = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+    """Every store, on ``engine``'s database (which must be migrated: see :func:`migrate`).
+
+    PostgreSQL gets the SQL stores on ``engine``. A SQLite file gets the lean backend
+    (:mod:`pixie.storage.sqlite`) on the same file, with its own connections: they close when the stores are
+    dropped (:func:`open_storage` closes them explicitly), and the engine is then only needed to migrate.
+    """
+    if engine.dialect.name == "sqlite":
+        from pixie.storage.sqlite import Database, build_sqlite_storage  # imports this package's modules
+
+        return build_sqlite_storage(Database(_sqlite_file(engine)))
     return Storage(
-        tenants=SqlTenantStore(engine, gate),
-        clients=SqlClientStore(engine, gate),
-        users=SqlUserStore(engine, gate),
-        sessions=SqlSessionStore(engine, gate),
-        consents=SqlConsentStore(engine, gate),
-        requests=SqlAuthorizationRequestStore(engine, gate),
-        codes=SqlCodeStore(engine, gate),
-        refresh=SqlRefreshTokenStore(engine, gate),
-        denylist=SqlAccessTokenDenyList(engine, gate),
-        keys=SqlKeyStore(engine, gate),
-        events=SqlEventStore(engine, gate),
+        tenants=SqlTenantStore(engine),
+        clients=SqlClientStore(engine),
+        users=SqlUserStore(engine),
+        sessions=SqlSessionStore(engine),
+        consents=SqlConsentStore(engine),
+        requests=SqlAuthorizationRequestStore(engine),
+        codes=SqlCodeStore(engine),
+        refresh=SqlRefreshTokenStore(engine),
+        denylist=SqlAccessTokenDenyList(engine),
+        keys=SqlKeyStore(engine),
+        events=SqlEventStore(engine),
     )
+
+
+def _sqlite_file(engine: AsyncEngine) -> str:
+    return engine.url.database or ""  # empty or ":memory:" is refused by Database: the lean backend needs a file
+
+
+@asynccontextmanager
+async def open_storage(url: str) -> AsyncIterator[Storage]:
+    """Check that the database at ``url`` answers, migrate it, and yield every store on it; close on exit.
+
+    Raises :class:`~pixie.storage.interfaces.StorageUnavailable` (one line, no password) when it cannot be used.
+    On SQLite the engine is disposed once migrated: the lean backend keeps its own connections.
+    """
+    engine = create_engine(url)
+    try:
+        await check_connection(engine)
+        await migrate(engine)
+        if engine.dialect.name != "sqlite":
+            yield build_storage(engine)
+            return
+        await engine.dispose()
+        from pixie.storage.sqlite import open_sqlite_storage
+
+        with open_sqlite_storage(_sqlite_file(engine)) as storage:
+            yield storage
+    finally:
+        await engine.dispose()

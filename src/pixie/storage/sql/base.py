@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -47,17 +45,14 @@ def insert_ignoring_duplicates(dialect_name: str, table: sa.Table) -> sa.Insert:
 class SqlStore:
     """Base of the stores: holds the engine and opens translated transactions.
 
-    ``write_gate`` (SQLite): one lock shared by every store of an engine, so this process sends SQLite one writer
-    at a time. Without it, every concurrent writer sits in SQLite's busy handler on its own driver thread; under
-    load (a CPU-bound event loop, 32 concurrent sign-ins) the lock holder gets too few loop turns to finish and the
-    waiters hit ``busy_timeout`` ("database is locked"). Queuing on an asyncio lock costs nothing while waiting,
-    and ``busy_timeout`` still arbitrates between processes.
+    They serve PostgreSQL; SQLite files are served by :mod:`pixie.storage.sqlite` (this package still creates and
+    migrates their schema). They keep working on a SQLite engine for sequential use, which
+    ``bench/storage_ops.py`` relies on to compare the two backends in one run.
     """
 
-    def __init__(self, engine: AsyncEngine, write_gate: asyncio.Lock | None = None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._write_gate = write_gate
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -69,11 +64,8 @@ class SqlStore:
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction committed on success; on SQLite it holds the write lock from its first statement."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._write_gate is not None:
-                await stack.enter_async_context(self._write_gate)
-            with translate_errors():
-                async with self._engine.connect() as connection:
-                    await connection.execution_options(**{BEGIN_IMMEDIATE: True})
-                    async with connection.begin():
-                        yield connection
+        with translate_errors():
+            async with self._engine.connect() as connection:
+                await connection.execution_options(**{BEGIN_IMMEDIATE: True})
+                async with connection.begin():
+                    yield connection

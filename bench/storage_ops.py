@@ -1,0 +1,497 @@
+"""Storage cost per call on SQLite: the SQLAlchemy stores against the lean ``pixie.storage.sqlite`` backend (issue 10).
+
+Run on purpose, never from ``make test``::
+
+    .venv/bin/python bench/storage_ops.py                 # µs per call, both backends, same run (~20 s)
+    .venv/bin/python bench/storage_ops.py --quick         # fewer calls
+    .venv/bin/python bench/storage_ops.py e2e --before /tmp/pixie-baseline/src [--scenarios refresh,sso]
+
+``ops`` (the default) times the hot operations of every stateful grant, sequentially in one event loop, on a
+migrated SQLite file per backend (WAL, ``synchronous=NORMAL``): median of 3 rounds, µs per call. For context it
+also times a raw ``sqlite3`` point read, the same through ``aiosqlite``, and a bare thread hand-off
+(``run_in_executor`` of a no-op): the costs that decided the lean backend's concurrency model.
+
+``e2e`` starts ``pixie serve`` pinned to core 0 (``taskset -c 0``) from this tree and, with ``--before SRC``, from
+another source tree (e.g. ``git archive <rev> src | tar -x -C /tmp/pixie-baseline``), registers the bench clients,
+and runs the peers' load generator (``bench/.peers/bench.py``) pinned to core 1, alternating the two servers per
+scenario. It prints ops/s, p50/p99 and errors per scenario and server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from pixie.storage.interfaces import Storage
+from pixie.storage.records import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Event,
+    RefreshFamily,
+    RefreshToken,
+    SigningKey,
+    SsoSession,
+    Tenant,
+    User,
+)
+from pixie.storage.sql import create_engine, migrate
+from pixie.types import KeyState
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT / "bench" / ".peers"
+TENANT = "default"
+NOW = time.time()
+REDIRECT = "http://127.0.0.1:9999/cb"
+
+
+def _hash() -> str:
+    return secrets.token_hex(32)
+
+
+# --- the SQLAlchemy stores as they served SQLite before the lean backend ----------------------------------------
+
+
+def _sqlalchemy_storage(engine: Any) -> Storage:
+    from pixie.storage.sql.authorization import SqlAuthorizationRequestStore, SqlCodeStore
+    from pixie.storage.sql.directory import SqlClientStore, SqlTenantStore, SqlUserStore
+    from pixie.storage.sql.events import SqlEventStore
+    from pixie.storage.sql.keys import SqlKeyStore
+    from pixie.storage.sql.refresh import SqlAccessTokenDenyList, SqlRefreshTokenStore
+    from pixie.storage.sql.sessions import SqlConsentStore, SqlSessionStore
+
+    gate = asyncio.Lock()  # the in-process write gate they used on SQLite
+    stores: dict[str, Any] = {
+        "tenants": SqlTenantStore,
+        "clients": SqlClientStore,
+        "users": SqlUserStore,
+        "sessions": SqlSessionStore,
+        "consents": SqlConsentStore,
+        "requests": SqlAuthorizationRequestStore,
+        "codes": SqlCodeStore,
+        "refresh": SqlRefreshTokenStore,
+        "denylist": SqlAccessTokenDenyList,
+        "keys": SqlKeyStore,
+        "events": SqlEventStore,
+    }
+    try:
+        return Storage(**{name: cls(engine, gate) for name, cls in stores.items()})
+    except TypeError:  # stores without the gate parameter
+        return Storage(**{name: cls(engine) for name, cls in stores.items()})
+
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+
+def _request() -> AuthorizationRequest:
+    return AuthorizationRequest(
+        tenant_id=TENANT,
+        request_id=secrets.token_urlsafe(16),
+        client_id="bench-public",
+        redirect_uri=REDIRECT,
+        redirect_uri_provided=True,
+        scopes=("api:read",),
+        state="xyz",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+        prompt=(),
+        correlation_id=secrets.token_hex(8),
+        csrf_hash=_hash(),
+        created_at=NOW,
+        expires_at=NOW + 600,
+    )
+
+
+def _code() -> AuthorizationCode:
+    return AuthorizationCode(
+        tenant_id=TENANT,
+        code_hash=_hash(),
+        client_id="bench-public",
+        user_id="u1",
+        redirect_uri=REDIRECT,
+        redirect_uri_provided=True,
+        scopes=("api:read",),
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+        auth_time=NOW,
+        correlation_id=secrets.token_hex(8),
+        created_at=NOW,
+        expires_at=NOW + 60,
+    )
+
+
+def _token(family_id: str) -> RefreshToken:
+    return RefreshToken(
+        tenant_id=TENANT,
+        token_hash=_hash(),
+        family_id=family_id,
+        scopes=("api:read",),
+        created_at=NOW,
+        expires_at=NOW + 14 * 86400,
+        access_jti=secrets.token_urlsafe(12),
+        access_expires_at=NOW + 300,
+    )
+
+
+def _event() -> Event:
+    return Event(tenant_id=TENANT, kind="token", outcome="success", created_at=NOW, client_id="bench-public")
+
+
+async def _seed(storage: Storage) -> tuple[str, RefreshFamily, RefreshToken]:
+    await storage.tenants.create(Tenant(id=TENANT, display_name="Default", created_at=NOW))
+    await storage.clients.create(
+        Client(
+            tenant_id=TENANT,
+            client_id="bench-public",
+            client_type="public",
+            token_endpoint_auth_method="none",
+            redirect_uris=(REDIRECT,),
+            grant_types=("authorization_code", "refresh_token"),
+            scopes=("api:read",),
+            created_at=NOW,
+        )
+    )
+    await storage.users.create(
+        User(tenant_id=TENANT, user_id="u1", username="bench-user", password_hash="$argon2id$x", created_at=NOW)
+    )
+    for index in range(2):
+        await storage.keys.add(
+            SigningKey(
+                tenant_id=TENANT,
+                kid=f"kid-{index}",
+                alg="ES256",
+                state=KeyState.ACTIVE if index == 0 else KeyState.NEXT,
+                private_key_encrypted=secrets.token_bytes(120),
+                public_jwk={"kty": "EC", "crv": "P-256", "x": "x" * 43, "y": "y" * 43},
+                created_at=NOW + index,
+            )
+        )
+    session_hash = _hash()
+    await storage.sessions.create(
+        SsoSession(
+            tenant_id=TENANT,
+            session_hash=session_hash,
+            user_id="u1",
+            auth_time=NOW,
+            created_at=NOW,
+            last_seen_at=NOW,
+            idle_ttl=3600,
+            absolute_expires_at=NOW + 86400,
+        )
+    )
+    family = RefreshFamily(
+        tenant_id=TENANT,
+        family_id=secrets.token_urlsafe(16),
+        client_id="bench-public",
+        user_id="u1",
+        scopes=("api:read",),
+        auth_time=NOW,
+        created_at=NOW,
+        absolute_expires_at=NOW + 90 * 86400,
+    )
+    first = _token(family.family_id)
+    await storage.refresh.create_family(family, first)
+    await storage.denylist.deny(TENANT, "denied-jti", NOW + 300)
+    return session_hash, family, first
+
+
+# --- timing ----------------------------------------------------------------------------------------------------
+
+
+async def _timed(calls: list[Callable[[], Awaitable[object]]]) -> float:
+    """µs per call of running ``calls`` one after the other."""
+    start = time.perf_counter()
+    for call in calls:
+        await call()
+    return (time.perf_counter() - start) / len(calls) * 1e6
+
+
+async def measure(storage: Storage, n: int) -> dict[str, float]:
+    """One round: µs per call of every hot operation, ``n`` calls each (events: ``n // 50`` batches of 500)."""
+    session_hash, family, first = await _seed(storage)
+    s, results = storage, {}
+
+    results["clients.get"] = await _timed([lambda: s.clients.get(TENANT, "bench-public")] * n)
+    results["users.get"] = await _timed([lambda: s.users.get(TENANT, "u1")] * n)
+    results["sessions.get"] = await _timed([lambda: s.sessions.get(TENANT, session_hash)] * n)
+    results["sessions.touch"] = await _timed(
+        [lambda i=i: s.sessions.touch(TENANT, session_hash, NOW + 1 + i) for i in range(n)]  # type: ignore[misc]
+    )
+    requests = [_request() for _ in range(n)]
+    results["requests.create"] = await _timed([lambda r=r: s.requests.create(r) for r in requests])  # type: ignore[misc]
+    results["requests.get"] = await _timed(
+        [lambda r=r: s.requests.get(TENANT, r.request_id, NOW) for r in requests]  # type: ignore[misc]
+    )
+    results["requests.delete"] = await _timed(
+        [lambda r=r: s.requests.delete(TENANT, r.request_id) for r in requests]  # type: ignore[misc]
+    )
+    codes = [_code() for _ in range(n)]
+    results["codes.create"] = await _timed([lambda c=c: s.codes.create(c) for c in codes])  # type: ignore[misc]
+    results["codes.redeem"] = await _timed(
+        [lambda c=c: s.codes.redeem(TENANT, c.code_hash, NOW) for c in codes]  # type: ignore[misc]
+    )
+    results["refresh.get"] = await _timed([lambda: s.refresh.get(TENANT, first.token_hash)] * n)
+    chain = [first] + [_token(family.family_id) for _ in range(n)]
+    results["refresh.rotate"] = await _timed(
+        [
+            lambda a=a, b=b: s.refresh.rotate(TENANT, a.token_hash, b, NOW + 1, retry_response=b"x" * 200)  # type: ignore[misc]
+            for a, b in itertools.pairwise(chain)
+        ]
+    )
+    results["denylist.is_denied"] = await _timed([lambda: s.denylist.is_denied(TENANT, "denied-jti")] * n)
+    results["keys.list"] = await _timed([lambda: s.keys.list(TENANT)] * n)
+    batch = [_event() for _ in range(500)]
+    results["events.append(500)"] = await _timed([lambda: s.events.append(batch)] * max(2, n // 50))
+    return results
+
+
+def _fresh_file(template: Path, directory: Path, name: str) -> Path:
+    path = directory / name
+    shutil.copyfile(template, path)
+    return path
+
+
+async def _context(path: Path, n: int) -> dict[str, float]:
+    """Raw costs that decide a concurrency model: a point read inline, through aiosqlite, a bare thread hop."""
+    out: dict[str, float] = {}
+    raw = sqlite3.connect(path, isolation_level=None)
+    sql = "SELECT * FROM clients WHERE tenant_id = ? AND client_id = ?"
+    start = time.perf_counter()
+    for _ in range(n):
+        raw.execute(sql, (TENANT, "bench-public")).fetchone()
+    out["raw sqlite3 point read"] = (time.perf_counter() - start) / n * 1e6
+    start = time.perf_counter()
+    for i in range(n):
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute("UPDATE sso_sessions SET last_seen_at = ? WHERE tenant_id = ?", (NOW + i, TENANT))
+        raw.execute("COMMIT")
+    out["raw sqlite3 committed write (WAL, NORMAL)"] = (time.perf_counter() - start) / n * 1e6
+    raw.close()
+    async with aiosqlite.connect(path) as db:
+        start = time.perf_counter()
+        for _ in range(n):
+            async with db.execute(sql, (TENANT, "bench-public")) as cursor:
+                await cursor.fetchone()
+        out["aiosqlite point read"] = (time.perf_counter() - start) / n * 1e6
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    for _ in range(n):
+        await loop.run_in_executor(None, int)
+    out["thread hand-off (run_in_executor no-op)"] = (time.perf_counter() - start) / n * 1e6
+    return out
+
+
+async def run_ops(quick: bool) -> None:
+    from pixie.storage.sqlite import Database, build_sqlite_storage
+
+    rounds, n_new, n_old = (1, 300, 40) if quick else (3, 1500, 150)
+    with tempfile.TemporaryDirectory(prefix="pixie-storage-ops-") as tmp:
+        directory = Path(tmp)
+        template = directory / "template.db"
+        engine = create_engine(f"sqlite:///{template}")
+        await migrate(engine)
+        await engine.dispose()
+        old: list[dict[str, float]] = []
+        new: list[dict[str, float]] = []
+        for round_number in range(rounds):
+            path = _fresh_file(template, directory, f"old-{round_number}.db")
+            engine = create_engine(f"sqlite:///{path}")
+            try:
+                old.append(await measure(_sqlalchemy_storage(engine), n_old))
+            finally:
+                await engine.dispose()
+            db = Database(str(_fresh_file(template, directory, f"new-{round_number}.db")))
+            try:
+                new.append(await measure(build_sqlite_storage(db), n_new))
+            finally:
+                db.close()
+        context = await _context(_fresh_file(template, directory, "raw.db"), n_new)
+    print(f"µs per call, median of {rounds} round(s); SQLite file, WAL, synchronous=NORMAL\n")
+    print("| operation | SQLAlchemy + aiosqlite | lean sqlite3 | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name in old[0]:
+        before = statistics.median(r[name] for r in old)
+        after = statistics.median(r[name] for r in new)
+        print(f"| {name} | {before:,.1f} | {after:,.1f} | {before / after:.0f}x |")
+    print("\n| context | µs |\n|---|---:|")
+    for name, value in context.items():
+        print(f"| {name} | {value:,.1f} |")
+
+
+# --- end to end ------------------------------------------------------------------------------------------------
+
+
+def _pin(core: str) -> list[str]:
+    return ["taskset", "-c", core] if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else []
+
+
+def _pixie(src: Path | None) -> tuple[list[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXIE_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    return [sys.executable, "-c", "from pixie.cli.main import main; main()"], env
+
+
+@contextlib.contextmanager
+def _server(label: str, src: Path | None, port: int, workdir: Path, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    command, env = _pixie(src)
+    env.update(
+        {
+            "PIXIE_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "PIXIE_SECRET_FILE": str(workdir / "pixie.secret"),
+            "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "10000000/minute",
+            "PIXIE_RATE_LIMIT_TOKEN_IP": "10000000/minute",
+        }
+    )
+    grants = ["--grant-type", "authorization_code", "--grant-type", "refresh_token"]
+    for args in (
+        [
+            "clients",
+            "create",
+            "bench-confidential",
+            "--secret",
+            "bench-secret",
+            "--redirect-uri",
+            REDIRECT,
+            *grants,
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api:read",
+        ],
+        ["clients", "create", "bench-public", "--public", "--redirect-uri", REDIRECT, *grants, "--scope", "api:read"],
+    ):
+        subprocess.run([*command, *args], env=env, capture_output=True, check=True)
+    subprocess.run(
+        [*command, "users", "create", "bench-user", "--password-stdin"],
+        env=env,
+        input=b"bench-password\n",
+        capture_output=True,
+        check=True,
+    )
+    log = (workdir / "server.log").open("wb")
+    pin = _pin("0") if workers == 1 else []
+    serve = [*pin, *command, "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=2)
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"{label} did not start; see {workdir / 'server.log'}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+
+
+def run_e2e(args: argparse.Namespace) -> None:
+    python = PEERS / ".venv" / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["bash", str(PEERS / "setup.sh")], check=True)
+    trees: list[tuple[str, Path | None]] = [("after", None)]
+    if args.before:
+        trees.insert(0, ("before", Path(args.before).resolve()))
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="pixie-e2e-") as tmp, contextlib.ExitStack() as stack:
+        servers = {}
+        for index, (label, src) in enumerate(trees):
+            workdir = Path(tmp) / label
+            workdir.mkdir()
+            port = args.port + index
+            process = stack.enter_context(_server(label, src, port, workdir, args.workers))
+            servers[label] = (port, process)
+        out = Path(tmp) / "raw.jsonl"
+        for _ in range(args.runs):
+            for scenario in scenarios:
+                for label, (port, process) in servers.items():
+                    print(f"{scenario:<10} {label}", file=sys.stderr)
+                    out.unlink(missing_ok=True)
+                    subprocess.run(
+                        [
+                            *_pin("1"),
+                            str(python),
+                            str(PEERS / "bench.py"),
+                            "--issuer",
+                            f"http://127.0.0.1:{port}",
+                            "--server-pid",
+                            str(process.pid),
+                            "--scenarios",
+                            scenario,
+                            "-c",
+                            "32",
+                            "-t",
+                            str(args.duration),
+                            "--warmup",
+                            "1",
+                            "--runs",
+                            "1",
+                            "--pause",
+                            "0",
+                            "--label",
+                            label,
+                            "--out",
+                            str(out),
+                            "--introspect-token",
+                            "refresh_token",
+                        ],
+                        check=True,
+                        stdout=subprocess.DEVNULL,
+                    )
+                    for line in out.read_text().splitlines():
+                        results.setdefault((scenario, label), []).append(json.loads(line))
+    print(f"\n{args.runs} run(s) x {args.duration:g} s, 32 workers, server on core 0, load on core 1\n")
+    print("| scenario | server | ops/s | p50 ms | p99 ms | errors | server CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (scenario, label), runs in results.items():
+        ops = statistics.median(r["ops_per_s"] for r in runs)
+        p50 = statistics.median(r["p50_ms"] for r in runs)
+        p99 = statistics.median(r["p99_ms"] for r in runs)
+        errors = sum(int(r.get("errors") or 0) for r in runs)
+        cpu = statistics.median(float(r.get("server_cpu") or 0) for r in runs)
+        print(f"| {scenario} | {label} | {ops:,.0f} | {p50:.1f} | {p99:.1f} | {errors} | {cpu:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", nargs="?", choices=("ops", "e2e"), default="ops")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--before", help="source tree (its src/ folder) of the Pixie to compare against")
+    parser.add_argument("--scenarios", default="refresh,sso,introspect,cc")
+    parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="pixie serve --workers")
+    parser.add_argument("--port", type=int, default=3210)
+    args = parser.parse_args()
+    if args.mode == "ops":
+        asyncio.run(run_ops(args.quick))
+    else:
+        run_e2e(args)
+
+
+if __name__ == "__main__":
+    main()

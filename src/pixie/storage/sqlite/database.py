@@ -1,0 +1,296 @@
+"""One SQLite file driven from the event loop: the lean backend's connection, transactions, retries and checkpoints.
+
+Concurrency model — statements run synchronously on the calling (event-loop) thread over one connection.
+Measured on this machine (``bench/storage_ops.py``, µs per call): a primary-key read costs ~5–15 µs and a small
+committed WAL write (``synchronous=NORMAL``, no fsync) ~20–60 µs here, while handing a statement to a thread and
+back costs ~60–170 µs (aiosqlite) and SQLAlchemy's async Core ~1,100 µs. Doing the work inline is cheaper than any
+hand-off, so the loop does it, under three rules that keep it from ever waiting:
+
+1. **No fsync on the loop.** ``wal_autocheckpoint = 0``: commits only append to the WAL. Every
+   :data:`CHECKPOINT_EVERY` commits (or once a second while writing) a ``PRAGMA wal_checkpoint(PASSIVE)`` runs on a
+   worker thread with its own connection; a passive checkpoint never blocks readers or writers.
+2. **No busy waiting on the loop.** The loop's connection has ``busy_timeout = 0``: when another process (``pixie
+   serve --workers N``, a CLI command) holds the write lock, the statement fails at once with ``SQLITE_BUSY``, having
+   done nothing, and the whole unit of work is retried after an ``asyncio.sleep`` with jittered exponential back-off
+   (0.2 ms doubling to 5 ms) until :data:`BUSY_DEADLINE_SECONDS` have passed; then it raises
+   :class:`~pixie.storage.interfaces.StorageUnavailable` ("database is locked"), as the SQL stores did after
+   ``busy_timeout``. The loop serves other requests meanwhile.
+3. **Bulk work off the loop.** Purges and the analytics reads/batches (:meth:`Database.offload`) run on the worker
+   thread's connection, which may wait for the lock in SQLite's busy handler because it blocks nobody.
+
+Atomicity: every write method is one transaction. A unit of work is a plain synchronous function of the connection,
+run between ``BEGIN IMMEDIATE`` and ``COMMIT`` with no ``await`` inside, so within this process no other task can
+interleave with it (no in-process write gate is needed), and across processes ``BEGIN IMMEDIATE`` takes SQLite's
+write lock before the first read, exactly as the SQL stores do. Any failure rolls back; ``SQLITE_BUSY`` at any
+statement rolls back and retries the unit from the start, so nothing is ever half-applied.
+
+Threads: the connection is opened lazily by the first call, with ``check_same_thread=False`` and a non-blocking
+lock around each unit, so a store shared by two threads (tests, a CLI helper) stays correct; the server uses it from
+its one event-loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from pixie.storage.interfaces import StorageUnavailable
+from pixie.storage.sqlite.errors import is_busy, translate
+
+__all__ = ["BUSY_DEADLINE_SECONDS", "CHECKPOINT_EVERY", "Database"]
+
+log = logging.getLogger("pixie.storage")
+
+R = TypeVar("R")
+Work = Callable[[sqlite3.Connection], R]
+
+BUSY_DEADLINE_SECONDS = 5.0
+"""How long a call keeps retrying while another connection holds the write lock (the SQL stores' busy_timeout)."""
+
+CHECKPOINT_EVERY = 256
+"""Commits between background checkpoints (SQLite's own default is 1,000 WAL pages; a write is 1–4 pages)."""
+
+_CHECKPOINT_INTERVAL_SECONDS = 1.0
+_FIRST_BACKOFF_SECONDS = 0.0002
+_MAX_BACKOFF_SECONDS = 0.005
+
+
+class _Busy(Exception):
+    """Internal: the unit did nothing because a lock was taken; retry it later."""
+
+
+def open_connection(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue ``BEGIN`` ourselves) with WAL, ``synchronous=NORMAL``, foreign keys
+    and no automatic checkpoints. Raises :class:`sqlite3.Error` (the caller translates it)."""
+    connection = sqlite3.connect(
+        path,
+        timeout=busy_timeout_ms / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=256,
+    )
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        if mode not in ("wal", "memory"):
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                # WAL is a property of the file; switching needs the exclusive lock, which SQLite refuses at once
+                # while another connection writes. Work in the current mode; a later connection converts the file.
+                if not is_busy(exc):
+                    raise
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _in_transaction(connection: sqlite3.Connection, work: Work[R]) -> R:
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:  # the original failure is the one to report
+                log.debug("rollback failed", exc_info=True)
+        raise
+    return result
+
+
+class _Handles:
+    """What a :class:`Database` must close, kept apart from it so that a finalizer can close it."""
+
+    def __init__(self, path: str, deadline: float) -> None:
+        self.path = path
+        self.deadline = deadline
+        self.loop_connection: sqlite3.Connection | None = None
+        self.worker_connection: sqlite3.Connection | None = None
+        self.executor: ThreadPoolExecutor | None = None
+        self.closed = False
+
+    def worker(self) -> ThreadPoolExecutor:
+        if self.closed:
+            raise StorageUnavailable("database unavailable: the database is closed")
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixie-sqlite")
+        return self.executor
+
+    def run_in_worker(self, work: Work[R], write: bool) -> R:
+        """Runs on the worker thread; may block there in SQLite's busy handler (it holds up nobody)."""
+        try:
+            connection = self.worker_connection
+            if connection is None:
+                connection = open_connection(self.path, busy_timeout_ms=int(self.deadline * 1000))
+                self.worker_connection = connection
+            return _in_transaction(connection, work) if write else work(connection)
+        except sqlite3.Error as exc:
+            error = translate(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the database file and fsync, without waiting for anyone (worker thread)."""
+        try:
+            self.run_in_worker(
+                lambda connection: connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall(), False
+            )
+        except Exception:  # a failed checkpoint loses nothing: the frames stay in the WAL for the next one
+            log.warning("WAL checkpoint failed", exc_info=True)
+
+    def close_worker_connection(self) -> None:
+        connection, self.worker_connection = self.worker_connection, None
+        if connection is not None:
+            connection.close()
+
+    def close(self, wait: bool) -> None:
+        self.closed = True
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.submit(self.close_worker_connection)  # after the jobs already queued
+            executor.shutdown(wait=wait)
+        connection, self.loop_connection = self.loop_connection, None
+        if connection is not None:
+            connection.close()  # the last connection to the file checkpoints it and removes the WAL
+
+
+class Database:
+    """A SQLite file (already migrated: see :func:`pixie.storage.sql.migrate`) and the connections that use it.
+
+    Open it lazily (the first call connects) and :meth:`close` it when done; an unreferenced instance closes itself.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_deadline: float = BUSY_DEADLINE_SECONDS,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise ValueError("the embedded SQLite backend needs a database file: use sqlite:///PATH")
+        self.path = path
+        self.checkpoints = 0
+        """Background checkpoints completed (for tests and metrics)."""
+        self._handles = _Handles(path, busy_deadline)
+        self._deadline = busy_deadline
+        self._checkpoint_every = checkpoint_every
+        self._lock = threading.Lock()
+        self._commits = 0
+        self._last_checkpoint = time.monotonic()
+        self._checkpoint_pending = False
+        self._finalizer = weakref.finalize(self, self._handles.close, False)
+
+    # --- running work -------------------------------------------------------------------------------------------
+
+    async def read(self, work: Work[R]) -> R:
+        """Run ``work`` (one or more SELECTs; a single statement is its own snapshot) on the loop's connection."""
+        try:
+            return self._attempt(work, False)
+        except _Busy:
+            return await self._retry(work, False)
+
+    async def write(self, work: Work[R]) -> R:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` … ``COMMIT`` transaction on the loop's connection."""
+        try:
+            return self._attempt(work, True)
+        except _Busy:
+            return await self._retry(work, True)
+
+    async def offload(self, work: Work[R], *, write: bool) -> R:
+        """Run ``work`` on the worker thread's connection (in a transaction when ``write``): for bulk statements
+        whose cost would stall the loop (purges, analytics)."""
+        handles = self._handles
+        try:
+            future = handles.worker().submit(handles.run_in_worker, work, write)
+        except RuntimeError as exc:  # shut down by close()
+            raise StorageUnavailable("database unavailable: the database is closed") from exc
+        result = await asyncio.wrap_future(future)
+        if write:
+            self._committed()
+        return result
+
+    def close(self) -> None:
+        """Wait for background work, then close every connection (the last one checkpoints the WAL)."""
+        if self._finalizer.detach() is not None:
+            self._handles.close(wait=True)
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    def _attempt(self, work: Work[R], write: bool) -> R:
+        if not self._lock.acquire(blocking=False):
+            raise _Busy
+        try:
+            connection = self._handles.loop_connection
+            if connection is None:
+                connection = self._connect()
+            result = _in_transaction(connection, work) if write else work(connection)
+        except sqlite3.Error as exc:
+            if is_busy(exc):
+                raise _Busy from None
+            error = translate(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            self._lock.release()
+        if write:
+            self._committed()
+        return result
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._handles.closed:
+            raise StorageUnavailable("database unavailable: the database is closed")
+        connection = open_connection(self.path, busy_timeout_ms=0)
+        self._handles.loop_connection = connection
+        return connection
+
+    async def _retry(self, work: Work[R], write: bool) -> R:
+        deadline = time.monotonic() + self._deadline
+        delay = _FIRST_BACKOFF_SECONDS
+        while True:
+            # Jitter spreads the retries of several processes; random is fine here (nothing secret).
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+            try:
+                return self._attempt(work, write)
+            except _Busy:
+                if time.monotonic() >= deadline:
+                    raise StorageUnavailable("database unavailable: database is locked") from None
+                delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._checkpoint_pending:
+            return
+        if self._commits >= self._checkpoint_every or time.monotonic() - self._last_checkpoint >= (
+            _CHECKPOINT_INTERVAL_SECONDS
+        ):
+            self._schedule_checkpoint()
+
+    def _schedule_checkpoint(self) -> None:
+        self._checkpoint_pending = True
+        self._commits = 0
+        self._last_checkpoint = time.monotonic()
+        try:
+            future = self._handles.worker().submit(self._handles.checkpoint)
+        except (RuntimeError, StorageUnavailable):  # closing: the last connection's close checkpoints
+            return
+        future.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, future: Future[None]) -> None:
+        self.checkpoints += 1
+        self._checkpoint_pending = False
