@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livesupport import free_port, run_coroutine, serve_in_thread
+from pixie.config import Settings
+from pixie.demo.app import create_demo_app
 from pixie.demo.config import CLIENT_ID, SCOPES, USERS, redirect_uri
+from pixie.demo.seed import seed_pixie
+from pixie.management import register_client
+from pixie.server.app import open_backend
 from spec.support import Browser, Pixie, Pkce, authorize_pairs, redirect_params, token_request
 
 PASSWORDS = {user.username: user.password for user in USERS}
@@ -58,3 +66,34 @@ def sign_in_tokens(demo: Demo, username: str, *, client_id: str = CLIENT_ID, sco
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+MASTER_KEY = b"demo-suite-master-key-32-bytes!!"
+
+
+async def _seed(settings: Settings) -> list[str]:
+    async with open_backend(settings) as (storage, _keyring):
+        warnings = await seed_pixie(storage, settings.issuer)
+        await register_client(
+            storage,
+            "default",
+            "no-audience-spa",
+            redirect_uris=[redirect_uri(settings.issuer)],
+            public=True,
+            scopes=SCOPES,
+        )
+        return warnings
+
+
+@contextmanager
+def running_demo(root: Path) -> Iterator[Demo]:
+    """A seeded demo server over fresh files in ``root``, for as long as the block runs."""
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'pixie.db'}", issuer=issuer, master_key=MASTER_KEY, housekeeping_interval=0
+    )
+    assert run_coroutine(_seed(settings)) == []
+    app = create_demo_app(settings, demo_database=root / "pixie-demo.db")
+    with serve_in_thread(app, port):
+        yield Demo(Pixie(base=issuer, db_path=root / "pixie.db"), root / "pixie-demo.db")

@@ -165,3 +165,6 @@ def test_unsupported_method_and_unknown_path(http: httpx.Client, alice: dict[str
     assert_api_error(response, 405, "method_not_allowed")
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
     assert_api_error(http.get("/properties/1/owners", headers=bearer(alice)), 404, "not_found")
+    # A decoded newline in the path must not slip past the API to another app (found by schemathesis).
+    assert_api_error(http.patch("/properties/a%0Ab", json={"bedrooms": 1}, headers=bearer(alice)), 404, "not_found")
+    assert_api_error(http.get("/properties%0A"), 401, "invalid_token")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,11 +23,12 @@ from pixie.demo.models import InvalidInput, Property, PropertyFields, parse_prop
 from pixie.demo.store import MAX_PROPERTY_ID, PropertyStore
 from pixie.resource import AccessToken, requires_scopes
 
-__all__ = ["MAX_BODY_BYTES", "api_error", "create_api", "json_body"]
+__all__ = ["MAX_BODY_BYTES", "MAX_OFFSET", "api_error", "create_api", "json_body"]
 
 log = logging.getLogger("pixie.demo")
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_OFFSET = 100_000_000
 Handler = Callable[[Request], Awaitable[Response]]
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
 
@@ -130,7 +131,7 @@ def _refusable(handler: Handler) -> Handler:
 async def list_properties(request: Request) -> Response:
     """``GET /api/properties?limit=&offset=``: one page of properties, ordered by id."""
     limit = _query_int(request, "limit", default=50, low=1, high=100)
-    offset = _query_int(request, "offset", default=0, low=0, high=100_000_000)
+    offset = _query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
     store = _store(request)
     items = await store.list_properties(limit=limit, offset=offset)
     total = await store.count_properties()
@@ -218,9 +219,14 @@ def _by_method(handlers: dict[str, Handler]) -> Handler:
     return dispatch
 
 
-def create_api(store: PropertyStore | None = None) -> Starlette:
-    """The API's routes, relative to where it is mounted (``/api``). The store is set on ``app.state.store``
-    (here or by the caller's lifespan, once it is open)."""
+def create_api(document: Mapping[str, Any], store: PropertyStore | None = None) -> Starlette:
+    """The API's routes, relative to where it is mounted (``/api``), with its OpenAPI ``document`` at
+    ``/openapi.json`` (the one route meant to be public). The store is set on ``app.state.store`` (here or by the
+    caller's lifespan, once it is open)."""
+
+    async def openapi(request: Request) -> Response:
+        return json_body(document)
+
     collection = {"GET": list_properties, "POST": create_property}
     item = {"GET": get_property, "PUT": replace_property, "PATCH": patch_property}
     app = Starlette(
@@ -228,6 +234,7 @@ def create_api(store: PropertyStore | None = None) -> Starlette:
             Route("/properties", _by_method(collection), methods=list(collection)),
             Route("/properties/{property_id}", _by_method(item), methods=list(item)),
             Route("/tenants", list_tenants, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )

@@ -15,9 +15,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixie.config import Settings
-from pixie.demo.api import create_api, json_body
+from pixie.demo.api import create_api
 from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_database_path
 from pixie.demo.openapi import openapi_document
 from pixie.demo.spa import create_spa
@@ -28,20 +29,43 @@ from pixie.server.app import create_app
 __all__ = ["create_demo_app", "demo_app_from_env"]
 
 
-def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenVerifier | None = None) -> Starlette:
+class _ApiPrefix:
+    """Pure ASGI: every path under ``/api`` goes to the (protected) API, everything else to ``rest``.
+
+    Starlette's ``Mount`` matches its prefix with ``.*``, which stops at a newline: a path such as
+    ``/api/properties/a%0Ab`` would slip past the API to the authorization server's plain-text 404. A plain prefix
+    test keeps the API's answers (JSON, bearer challenge) for every path it owns."""
+
+    def __init__(self, api: ASGIApp, rest: ASGIApp) -> None:
+        self.api = api
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            route = path[len(root) :] if root and path.startswith(root) else path  # Starlette's get_route_path
+            if route == API_PATH or route.startswith(API_PATH + "/"):
+                # As Starlette's Mount does: the full path stays, root_path gains the prefix.
+                scope = {**scope, "root_path": root + API_PATH}
+                await self.api(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
+
+
+def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenVerifier | None = None) -> ASGIApp:
     """Everything ``pixie demo`` serves. ``verifier`` defaults to local JWT validation against the issuer's
     JWKS with the API's audience (RFC 9068 §4)."""
     issuer = settings.issuer.rstrip("/")
     pixie = create_app(settings)
-    api = create_api()
+    api = create_api(openapi_document(issuer))
     own_verifier: JWTVerifier | None = None
     if verifier is None:
         verifier = own_verifier = JWTVerifier(issuer, audience=API_AUDIENCE)
-    protected = BearerAuthMiddleware(api, verifier, realm="Pixie demo Property API")
-    document = openapi_document(issuer)
-
-    async def openapi(request: Request) -> Response:
-        return json_body(document)
+    # The API's description is public; everything else under /api needs a token.
+    protected = BearerAuthMiddleware(
+        api, verifier, realm="Pixie demo Property API", public_paths=[f"{API_PATH}/openapi.json"]
+    )
 
     async def to_app(request: Request) -> Response:
         return RedirectResponse(f"{APP_PATH}/", status_code=307)
@@ -56,21 +80,19 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
                 if own_verifier is not None:
                     await own_verifier.aclose()
 
-    return Starlette(
+    rest = Starlette(
         routes=[
             Route("/", to_app, methods=["GET"]),
             Route(APP_PATH, to_app, methods=["GET"]),
             Mount(APP_PATH, app=create_spa(issuer)),
-            # The document is public: served beside the protected mount, not through it.
-            Route(f"{API_PATH}/openapi.json", openapi, methods=["GET"]),
-            Mount(API_PATH, app=protected),
             Mount("/", app=pixie),
         ],
         lifespan=lifespan,
     )
+    return _ApiPrefix(protected, rest)
 
 
-def demo_app_from_env() -> Starlette:
+def demo_app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory`` (used by ``pixie demo``): settings from the environment, as
     :func:`pixie.server.app.app_from_env`; the demo's data beside the Pixie database."""
     settings = Settings.from_env()

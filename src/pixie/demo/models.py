@@ -6,6 +6,7 @@ are never confused with Pixie's tenants (separate issuers).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ __all__ = [
     "KINDS",
     "LIMITS",
     "STATUSES",
+    "TEXT_PATTERN",
     "InvalidInput",
     "Property",
     "PropertyFields",
@@ -29,6 +31,9 @@ LIMITS: Final = {"name": 120, "address": 200, "city": 80, "bedrooms": 20, "month
 """Upper bounds: text fields in characters, numbers inclusive. The OpenAPI document states the same."""
 
 _TEXT = ("name", "address", "city")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+TEXT_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+"""What a text field must match (JSON Schema ``pattern``): no C0/C1 control character, and not only whitespace."""
 _REQUIRED = ("name", "address", "city", "kind", "bedrooms", "monthly_rent")
 
 
@@ -107,20 +112,25 @@ class Renter:
 
 
 def _text(name: str, value: object) -> str:
+    """One line of text, checked as sent (so :data:`TEXT_PATTERN` and ``maxLength`` describe it exactly), then
+    trimmed with inner runs of spaces folded into one."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string")
-    text = " ".join(value.split())  # trim, and fold runs of whitespace (newlines, tabs) into one space
+    if len(value) > LIMITS[name]:
+        raise InvalidInput(f"{name} must be at most {LIMITS[name]} characters")
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{name} must not contain control characters (line breaks, tabs, NUL)")
+    text = " ".join(value.split())
     if not text:
         raise InvalidInput(f"{name} must not be empty")
-    if len(text) > LIMITS[name]:
-        raise InvalidInput(f"{name} must be at most {LIMITS[name]} characters")
-    if any(not ch.isprintable() for ch in text):
-        raise InvalidInput(f"{name} must not contain control characters")
     return text
 
 
 def _whole_number(name: str, value: object) -> int:
-    # bool is an int in Python; JSON true is not a number of bedrooms.
+    # bool is an int in Python; JSON true is not a number of bedrooms. 2.0 is the JSON number 2 (and a JSON Schema
+    # "integer"), so it is accepted.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be a whole number")
     if not 0 <= value <= LIMITS[name]:

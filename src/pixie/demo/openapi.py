@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixie.demo.api import MAX_BODY_BYTES
+from pixie.demo.api import MAX_BODY_BYTES, MAX_OFFSET
 from pixie.demo.config import API_AUDIENCE, CLIENT_ID
-from pixie.demo.models import KINDS, LIMITS, STATUSES
+from pixie.demo.models import KINDS, LIMITS, STATUSES, TEXT_PATTERN
 
 __all__ = ["openapi_document"]
 
@@ -30,8 +30,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _fields() -> dict[str, Any]:
-    text = {name: {"type": "string", "minLength": 1, "maxLength": LIMITS[name]} for name in ("name", "address", "city")}
-    text["name"]["description"] = "Text is trimmed and runs of whitespace become one space."
+    text = {
+        name: {"type": "string", "maxLength": LIMITS[name], "pattern": TEXT_PATTERN}
+        for name in ("name", "address", "city")
+    }
+    text["name"]["description"] = (
+        "One line: no control characters, not only spaces. Stored trimmed, runs of whitespace as one space."
+    )
     return {
         **text,
         "kind": {"type": "string", "enum": list(KINDS)},
@@ -119,7 +124,11 @@ def openapi_document(issuer: str) -> dict[str, Any]:
                     },
                     parameters=[
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                        },
                     ],
                 ),
                 "post": _operation(
