@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
+from types import FrameType
 
 import click
 import uvicorn
@@ -21,10 +23,21 @@ DEMO_SCOPES = demo_config.SCOPES
 DEMO_USERS = demo_config.USERS
 """alice (property manager) and bob (read only), with published demo passwords printed at start-up."""
 
+SHUTDOWN_GRACE_SECONDS = 20
+"""After SIGTERM, in-flight requests get this long to finish (under the 30 s a Kubernetes pod gets before SIGKILL);
+connections still busy then are closed. New connections are refused from the first moment."""
+
 
 def _default_issuer(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     return f"http://{shown}:{port}"
+
+
+def _exit_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM itself (refuse new connections, finish in-flight requests, run the lifespan shutdown),
+    # then re-raises it to the handler found at start: this one, so a requested stop exits 0 (ARCHITECTURE §4)
+    # instead of "killed by SIGTERM", as it already does with --workers N. Before uvicorn starts it just exits.
+    raise SystemExit(0)
 
 
 def _run_server(
@@ -34,6 +47,7 @@ def _run_server(
     os.environ["PIXIE_DATABASE_URL"] = settings.database_url
     os.environ["PIXIE_ISSUER"] = settings.issuer
     os.environ["PIXIE_SECRET_KEY"] = base64.urlsafe_b64encode(settings.master_key).decode("ascii")
+    signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
     uvicorn.run(
         factory,
         factory=True,
@@ -43,6 +57,7 @@ def _run_server(
         log_level="info",
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 
@@ -88,6 +103,7 @@ def demo(host: str, port: int, database_url: str) -> None:
                 f"  sign in as       {logins[0]}",
                 *(f"                   {line}" for line in logins[1:]),
                 f"  Property API     {api}  (OpenAPI document: {api}/openapi.json)",
+                f"  flow analytics   {issuer}/admin  (sign in as admin)   metrics {issuer}/metrics",
                 f"  issuer metadata  {issuer}/.well-known/oauth-authorization-server",
                 f"  public client    {DEMO_CLIENT_ID}  (scopes: {' '.join(DEMO_SCOPES)})",
                 f"  demo data        {demo_config.demo_database_path(settings.database_url)}",

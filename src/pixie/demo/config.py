@@ -46,6 +46,7 @@ class DemoUser:
 USERS = (
     DemoUser("alice", "alice-demo-password", (MANAGER_ROLE,), "property manager: read and add properties"),
     DemoUser("bob", "bob-demo-password", (), "read only: properties and tenants"),
+    DemoUser("admin", "admin-demo-password", ("admin",), "administrator: the /admin analytics dashboard"),
 )
 
 
