@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import temporary_postgres_database
-from scaleout.support import Instance, running, seed
+from scaleout.staleness import StalenessWatch
+from scaleout.support import Instance, running_all, seed
 
 
 @pytest.fixture(scope="package")
@@ -37,5 +38,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def pair(scaleout_db: str, workdir: Path) -> Iterator[tuple[Instance, Instance]]:
     """Instances ``a`` and ``b``: two processes, one database, one issuer."""
-    with running("a", scaleout_db, workdir) as a, running("b", scaleout_db, workdir) as b:
+    with running_all(["a", "b"], scaleout_db, workdir) as (a, b):
         yield a, b
+
+
+@pytest.fixture(scope="package", autouse=True)
+def staleness_watch(pair: tuple[Instance, Instance], scaleout_db: str, workdir: Path) -> StalenessWatch:
+    """Started with the package's first test: the key-cache bound is 30 s, so the watch measures it while the
+    other tests run (``test_staleness`` reads the results, and waits for them when run alone)."""
+    watch = StalenessWatch(pair, scaleout_db, workdir)
+    watch.start()
+    return watch

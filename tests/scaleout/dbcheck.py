@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from spec.support import sha256_hex
 
-__all__ = ["DatabaseReport", "FamilyState", "Held", "check_database", "family_state"]
+__all__ = ["DatabaseReport", "FamilyState", "Held", "check_database", "dsn", "family_state"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,13 @@ class FamilyState:
     live_tokens: int
 
 
-def _dsn(database_url: str) -> str:
+def dsn(database_url: str) -> str:
+    """The libpq form of an async SQLAlchemy URL (for asyncpg)."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _rows(database_url: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    connection = await asyncpg.connect(_dsn(database_url), timeout=10)
+    connection = await asyncpg.connect(dsn(database_url), timeout=10)
     try:
         families = await connection.fetch(
             "SELECT tenant_id, family_id, revoked_at, revoked_reason, absolute_expires_at FROM refresh_families"

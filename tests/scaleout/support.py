@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,10 +122,25 @@ class Instance:
         """Worker processes started by ``--workers N`` (multiprocessing children, not its resource tracker)."""
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         children = [int(pid) for pid in path.read_text().split()] if path.exists() else []
-        return [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+
+    def wait_for_workers(self, count: int, give_up_after: float = 20) -> list[int]:
+        """The worker pids once ``count`` of them run (the first one may answer before the others are up)."""
+        end = time.monotonic() + give_up_after
+        while len(pids := self.worker_pids()) != count:
+            assert time.monotonic() < end, f"{self.name} runs {len(pids)} workers, not {count}"
+            time.sleep(0.05)
+        return pids
 
 
-def instance_env(workdir: Path, database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # exited meanwhile
+        return b""
+
+
+def instance_env(workdir: Path, database_url: str) -> dict[str, str]:
     """The environment of every instance: one master key, and no token rate limits (the load is the point here;
     ``tests/ratelimit`` covers the limits)."""
     return cli_env(
@@ -135,42 +150,48 @@ def instance_env(workdir: Path, database_url: str, extra: Mapping[str, str] | No
             "PIXIE_SECRET_KEY": base64.urlsafe_b64encode(MASTER_KEY).decode("ascii"),
             "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "",
             "PIXIE_RATE_LIMIT_TOKEN_IP": "",
-            **(extra or {}),
         },
     )
 
 
 @contextmanager
-def running(
-    name: str,
-    database_url: str,
-    workdir: Path,
-    *,
-    workers: int = 1,
-    extra_env: Mapping[str, str] | None = None,
-    timeout: float = 30,
-) -> Iterator[Instance]:
-    """Start ``pixie serve --issuer ISSUER`` on a free port, wait until ``/readyz`` says ready; stop it on exit
-    (SIGTERM, then SIGKILL if it hangs). Output goes to ``workdir/NAME.log``."""
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    args = ["serve", "--port", str(port), "--issuer", ISSUER, "--workers", str(workers)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [PIXIE, *args], env=instance_env(workdir, database_url, extra_env), stdout=log, stderr=subprocess.STDOUT
-        )
-    instance = Instance(name=name, base=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path)
+def running_all(
+    names: Sequence[str], database_url: str, workdir: Path, *, workers: int = 1, timeout: float = 30
+) -> Iterator[list[Instance]]:
+    """Start ``pixie serve --issuer ISSUER`` once per name, each on a free port, all at once (start-up is mostly
+    imports, so they overlap); wait until every ``/readyz`` says ready; stop them on exit (SIGTERM, then SIGKILL
+    if one hangs). Each one's output goes to ``workdir/NAME.log``."""
+    instances: list[Instance] = []
     try:
-        _wait_ready(instance, timeout)
-        yield instance
+        for name in names:
+            port = free_port()
+            log_path = workdir / f"{name}.log"
+            args = ["serve", "--port", str(port), "--issuer", ISSUER, "--workers", str(workers)]
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(
+                    [PIXIE, *args], env=instance_env(workdir, database_url), stdout=log, stderr=subprocess.STDOUT
+                )
+            instances.append(Instance(name=name, base=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path))
+        for instance in instances:
+            _wait_ready(instance, timeout)
+        yield instances
     finally:
-        if proc.poll() is None:
+        alive = [instance.proc for instance in instances if instance.proc.poll() is None]
+        for proc in alive:
             proc.terminate()
+        for proc in alive:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def running(name: str, database_url: str, workdir: Path, *, workers: int = 1) -> Iterator[Instance]:
+    """One instance (see :func:`running_all`)."""
+    with running_all([name], database_url, workdir, workers=workers) as (instance,):
+        yield instance
 
 
 def _wait_ready(instance: Instance, timeout: float) -> None:
@@ -188,9 +209,15 @@ def _wait_ready(instance: Instance, timeout: float) -> None:
         time.sleep(0.05)
 
 
+_FAULT_MARKERS = (
+    "unexpected error",  # pixie's ErrorGuard: an exception became a 500 server_error
+    "Exception in ASGI application",  # uvicorn: an exception escaped the app altogether
+)
+
+
 def server_faults(instance: Instance) -> list[str]:
-    """Log lines of unexpected errors (the ones that become a 500 ``server_error``)."""
-    return [line for line in instance.log().splitlines() if "unexpected error" in line or "Traceback" in line]
+    """Log lines that mean a request failed with a 500 (a database outage is logged too, but as a 503)."""
+    return [line for line in instance.log().splitlines() if any(marker in line for marker in _FAULT_MARKERS)]
 
 
 class CrossBrowser:

@@ -6,12 +6,14 @@ Spec: RFC 6749 §4.1 (the flow), RFC 9700 §4.14.2 (refresh reuse revokes the fa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from lifecycle.support import refresh
+from livesupport import run_coroutine
 from scaleout.dbcheck import check_database, family_state
 from scaleout.support import (
     ALICE,
@@ -93,11 +95,12 @@ def test_session_and_csrf_cookies_work_on_either_instance(pair: tuple[Instance, 
         assert redirect_params(again, SPA_CB)["error"] == "login_required", "A sees B's logout"
 
 
-async def test_workers_share_nothing_but_the_database(scaleout_db: str, workdir: Path) -> None:
+def test_workers_share_nothing_but_the_database(scaleout_db: str, workdir: Path) -> None:
     """``pixie serve --workers 2``: two worker processes; every request on a new connection (so the kernel
-    spreads them over both), flows complete and reuse is still detected."""
+    spreads them over both), flows complete and reuse is still detected. SIGTERM then stops every worker and the
+    command exits 0."""
     with running("workers", scaleout_db, workdir, workers=2) as served:
-        assert len(served.worker_pids()) == 2
+        workers = served.wait_for_workers(2)
         no_reuse = httpx.Limits(max_keepalive_connections=0)
         with (
             CrossBrowser(limits=no_reuse) as browser,
@@ -111,4 +114,6 @@ async def test_workers_share_nothing_but_the_database(scaleout_db: str, workdir:
                 assert_json_error(refresh(http, tokens["refresh_token"]), "invalid_grant")
                 assert_json_error(refresh(http, rotated.json()["refresh_token"]), "invalid_grant")
         assert server_faults(served) == []
-    assert (await check_database(scaleout_db)).inconsistencies == []
+        assert served.stop() == 0, served.log()[-2000:]
+        assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")], "a worker outlived the stop"
+    assert run_coroutine(check_database(scaleout_db)).inconsistencies == []

@@ -102,11 +102,14 @@ class KeyRing:
         """Promote ``next`` to ``active``, demote ``active`` to ``retiring``, create a new ``next``, and retire keys
         that have been ``retiring`` for longer than ``retire_after`` seconds (set it above the longest access-token
         lifetime so no live token loses its key). Raises :class:`RotationConflict` when another rotation of the
-        tenant promoted the same ``next`` key first (that rotation stands)."""
+        tenant ran at the same time (that rotation stands) or no ``next`` key had been published yet (one is now)."""
         now = self._clock()
         report = await self._rotate(tenant_id, await self._store.list(tenant_id), alg, retire_after, now)
         if report is None:
-            raise RotationConflict(f"another rotation of tenant {tenant_id!r} ran at the same time; it stands")
+            raise RotationConflict(
+                f"tenant {tenant_id!r}: another rotation ran at the same time, or no next key was published yet;"
+                " nothing was activated (run `pixie keys list`, rotate again later)"
+            )
         return report
 
     async def rotate_if_due(
@@ -132,7 +135,13 @@ class KeyRing:
         pending = [k for k in keys if k.state is KeyState.NEXT]
         if pending:
             activated = pending[0].kid
-        else:  # a ring without a published next key (never left so by rotate or ensure): activate a new key now
+        elif active:
+            # No published next key while one signs: another rotation is between its steps (or one was interrupted).
+            # Never activate a key nobody has seen; publish one for a later rotation instead.
+            await self._add(tenant_id, alg, KeyState.NEXT, now)
+            self.invalidate(tenant_id)
+            return None
+        else:  # an empty ring: nothing was ever signed, so a new key may sign at once
             activated = await self._add(tenant_id, alg, KeyState.NEXT, now)
         if not await self._store.set_state(tenant_id, activated, KeyState.ACTIVE, now, expected=KeyState.NEXT):
             self.invalidate(tenant_id)
