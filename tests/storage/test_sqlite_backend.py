@@ -1,0 +1,412 @@
+"""The lean SQLite backend's own guarantees, beyond the shared contract: connection settings, a loop that never waits
+on another process's lock, bounded busy waits, several processes and threads on one file, background checkpoints,
+and rows interchangeable with the SQLAlchemy stores (same schema, same formats)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
+from pixie.storage.records import Consent, Tenant, TenantSettings
+from pixie.storage.sql import build_storage, create_engine
+from pixie.storage.sql.authorization import SqlAuthorizationRequestStore, SqlCodeStore
+from pixie.storage.sql.directory import SqlClientStore, SqlTenantStore, SqlUserStore
+from pixie.storage.sql.events import SqlEventStore
+from pixie.storage.sql.keys import SqlKeyStore
+from pixie.storage.sql.refresh import SqlAccessTokenDenyList, SqlRefreshTokenStore
+from pixie.storage.sql.sessions import SqlConsentStore, SqlSessionStore
+from pixie.storage.sqlite import Database, build_sqlite_storage, open_sqlite_storage
+from pixie.storage.sqlite.errors import is_busy, translate
+from pixie.types import KeyState
+
+from . import factories as f
+from .factories import NOW, TENANT
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def db_path(sqlite_url: str) -> str:
+    path = make_url(sqlite_url).database
+    assert path
+    return path
+
+
+@pytest.fixture
+def db(db_path: str) -> Iterator[Database]:
+    database = Database(db_path)
+    yield database
+    database.close()
+
+
+def _hold_write_lock(path: str) -> sqlite3.Connection:
+    """Another "process" (a separate connection) that holds SQLite's write lock until it commits."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def test_connection_settings(db: Database) -> None:
+    """Issue 10: WAL with synchronous=NORMAL; foreign keys; no busy waiting and no checkpoints on the loop."""
+    names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "wal_autocheckpoint")
+    values = await db.read(lambda c: [c.execute(f"PRAGMA {name}").fetchone()[0] for name in names])
+    assert dict(zip(names, values, strict=True)) == {
+        "journal_mode": "wal",
+        "synchronous": 1,  # NORMAL
+        "foreign_keys": 1,
+        "busy_timeout": 0,
+        "wal_autocheckpoint": 0,
+    }
+
+
+async def test_a_held_write_lock_never_blocks_the_loop(db: Database, db_path: str) -> None:
+    """While another process holds the write lock, a write waits by sleeping, not in SQLite's busy handler: the
+    loop keeps serving (no tick is late by more than a few ms), and the write lands once the lock is released."""
+    storage = build_sqlite_storage(db)
+    await storage.tenants.get(TENANT)  # connect first: opening is not what is measured
+    other = _hold_write_lock(db_path)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    started = time.monotonic()
+    try:
+        await storage.users.create(f.user())
+    finally:
+        ticking.cancel()
+        other.close()
+    assert time.monotonic() - started >= 0.25, "the write must have waited for the lock"
+    assert await storage.users.get(TENANT, "u1") == f.user()
+    assert len(gaps) > 20 and max(gaps) < 0.05, f"the loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+async def test_a_lock_held_past_the_deadline_is_unavailable(db_path: str) -> None:
+    """A lock held longer than the busy deadline fails the call with StorageUnavailable (503 at the edge), having
+    written nothing; once the lock is released the same store works again."""
+    database = Database(db_path, busy_deadline=0.3)
+    storage = build_sqlite_storage(database)
+    other = _hold_write_lock(db_path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="locked"):
+            await storage.users.create(f.user())
+        assert 0.25 <= time.monotonic() - started < 2
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    try:
+        assert await storage.users.get(TENANT, "u1") is None
+        await storage.users.create(f.user())
+        assert await storage.users.get(TENANT, "u1") is not None
+    finally:
+        database.close()
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from storage import factories as f
+    from pixie.storage.sqlite import open_sqlite_storage
+
+    async def main(path, go, name):
+        with open_sqlite_storage(path) as storage:
+            while not Path(go).exists():
+                time.sleep(0.005)
+            outcomes = []
+            for index in range({families}):
+                await storage.requests.create(f.request(request_id=f"{{name}}-{{index}}"))
+                first = f"first-{{index:04d}}"
+                successor = f.refresh_token(f.family(family_id=f"fam-{{index}}"), token_hash=f"{{name}}-{{index}}")
+                outcome = await storage.refresh.rotate(f.TENANT, first, successor, f.NOW + 1)
+                outcomes.append(outcome.status)
+            print(" ".join(outcomes))
+
+    asyncio.run(main(*sys.argv[1:]))
+    """
+)
+
+
+async def test_two_processes_write_one_file_concurrently(tmp_path: Path, db_path: str) -> None:
+    """``pixie serve --workers 2`` on SQLite: two processes interleave writes on one file without errors, and
+    every cross-process race on a refresh token has exactly one winner (the family never branches)."""
+    families = 150
+    with open_sqlite_storage(db_path) as storage:
+        for index in range(families):
+            family = f.family(family_id=f"fam-{index}")
+            await storage.refresh.create_family(family, f.refresh_token(family, token_hash=f"first-{index:04d}"))
+    go = tmp_path / "go"
+    script = _WORKER.format(tests=str(TESTS), families=families)
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            db_path,
+            str(go),
+            name,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for name in ("a", "b")
+    ]
+    await asyncio.sleep(0.5)  # both imported and connected
+    go.touch()
+    outputs = [await asyncio.wait_for(worker.communicate(), 120) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr.decode()
+    results = [(out.decode(), err.decode()) for out, err in outputs]
+    statuses = [out.split() for out, _ in results]
+    per_family = [Counter(pair) for pair in zip(*statuses, strict=True)]
+    assert all(counts == {"rotated": 1, "already_used": 1} for counts in per_family), per_family[:5]
+    with open_sqlite_storage(db_path) as storage:
+        for index in range(families):
+            branches = [name for name in ("a", "b") if await storage.refresh.get(TENANT, f"{name}-{index}")]
+            assert len(branches) == 1, (index, branches)
+            for name in ("a", "b"):
+                assert await storage.requests.get(TENANT, f"{name}-{index}", NOW) is not None
+
+
+async def test_one_database_shared_by_two_threads(db: Database) -> None:
+    """A store used from two threads (each with its own event loop) at once stays correct: units of work never
+    interleave on the shared connection."""
+    storage = build_sqlite_storage(db)
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        async def run() -> None:
+            for index in range(100):
+                await storage.requests.create(f.request(request_id=f"{name}-{index}"))
+                await storage.requests.get(TENANT, f"{name}-{index}", NOW)
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    for name in ("x", "y"):
+        for index in range(100):
+            assert await storage.requests.get(TENANT, f"{name}-{index}", NOW) is not None
+
+
+async def test_checkpoints_run_in_the_background(db_path: str) -> None:
+    """The loop's connection never checkpoints (wal_autocheckpoint=0); the backend checkpoints on its worker thread
+    every ``checkpoint_every`` commits, so the WAL is copied into the database file without the loop waiting."""
+    database = Database(db_path, checkpoint_every=20)
+    storage = build_sqlite_storage(database)
+    writes = 0
+    try:
+        deadline = time.monotonic() + 20
+        while database.checkpoints < 2:  # a checkpoint is due every 20 commits, once the previous one has finished
+            assert time.monotonic() < deadline, f"{database.checkpoints} background checkpoint(s) in {writes} writes"
+            await storage.requests.create(f.request(request_id=f"r{writes}"))
+            writes += 1
+            await asyncio.sleep(0.001)
+        assert writes >= 40
+        assert await database.read(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()) == (0,)
+    finally:
+        database.close()
+    # Closing the last connection checkpointed the rest and removed the WAL; every row is in the file.
+    assert _rows_in_file_without_wal(db_path) == writes
+
+
+def _rows_in_file_without_wal(path: str) -> int:
+    assert not Path(path + "-wal").exists()
+    check = sqlite3.connect(path)
+    try:
+        (count,) = check.execute("SELECT count(*) FROM authorization_requests").fetchone()
+    finally:
+        check.close()
+    assert isinstance(count, int)
+    return count
+
+
+async def test_a_closed_database_is_unavailable(db_path: str) -> None:
+    database = Database(db_path)
+    storage = build_sqlite_storage(database)
+    await storage.clients.create(f.client())
+    database.close()
+    with pytest.raises(StorageUnavailable):
+        await storage.clients.get(TENANT, "spa")
+    with pytest.raises(StorageUnavailable):
+        await storage.requests.purge_expired(NOW)  # the worker thread is gone too
+    database.close()  # idempotent
+
+
+def test_an_in_memory_database_is_refused() -> None:
+    """The lean backend needs a file (its worker thread opens a second connection to it)."""
+    for path in ("", ":memory:", "file:x?mode=memory"):
+        with pytest.raises(ValueError, match="needs a database file"):
+            Database(path)
+    with pytest.raises(ValueError, match="needs a database file"):
+        build_storage(create_engine("sqlite://"))
+
+
+async def test_an_unopenable_file_is_unavailable(tmp_path: Path) -> None:
+    storage = build_sqlite_storage(Database(str(tmp_path / "missing-directory" / "pixie.db")))
+    with pytest.raises(StorageUnavailable, match="unable to open"):
+        await storage.clients.get(TENANT, "spa")
+
+
+def test_error_translation_on_real_driver_errors(tmp_path: Path) -> None:
+    """Duplicates are AlreadyExists, a busy or unopenable file is StorageUnavailable, anything else (a foreign-key
+    violation, a missing table) is left as it is."""
+    connection = sqlite3.connect(tmp_path / "e.db", isolation_level=None, timeout=0)
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+    connection.execute("CREATE TABLE child (id TEXT UNIQUE, parent TEXT REFERENCES parent (id))")
+    connection.execute("INSERT INTO parent VALUES ('p')")
+    connection.execute("INSERT INTO child VALUES ('c', 'p')")
+    caught: dict[str, sqlite3.Error] = {}
+    for name, sql in {
+        "primary key": "INSERT INTO parent VALUES ('p')",
+        "unique": "INSERT INTO child VALUES ('c', 'p')",
+        "foreign key": "INSERT INTO child VALUES ('d', 'nobody')",
+        "missing table": "SELECT * FROM nothing",
+    }.items():
+        try:
+            connection.execute(sql)
+        except sqlite3.Error as exc:
+            caught[name] = exc
+    other = _hold_write_lock(str(tmp_path / "e.db"))
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        caught["busy"] = exc
+    finally:
+        other.close()
+        connection.close()
+    try:
+        sqlite3.connect(tmp_path / "no" / "such.db")
+    except sqlite3.Error as exc:
+        caught["cannot open"] = exc
+    assert isinstance(translate(caught["primary key"]), AlreadyExists)
+    assert isinstance(translate(caught["unique"]), AlreadyExists)
+    assert translate(caught["foreign key"]) is caught["foreign key"]
+    assert translate(caught["missing table"]) is caught["missing table"]
+    assert is_busy(caught["busy"]) and isinstance(translate(caught["busy"]), StorageUnavailable)
+    assert isinstance(translate(caught["cannot open"]), StorageUnavailable)
+    assert not any(is_busy(caught[name]) for name in ("primary key", "foreign key", "missing table"))
+
+
+# --- one schema, one format: rows written by either backend read back equal from the other ----------------------
+
+
+def _sqlalchemy_stores(engine: object) -> Storage:
+    """The SQL stores on a SQLite engine (sequential use only: they no longer serve SQLite files)."""
+    return Storage(
+        tenants=SqlTenantStore(engine),  # type: ignore[arg-type]
+        clients=SqlClientStore(engine),  # type: ignore[arg-type]
+        users=SqlUserStore(engine),  # type: ignore[arg-type]
+        sessions=SqlSessionStore(engine),  # type: ignore[arg-type]
+        consents=SqlConsentStore(engine),  # type: ignore[arg-type]
+        requests=SqlAuthorizationRequestStore(engine),  # type: ignore[arg-type]
+        codes=SqlCodeStore(engine),  # type: ignore[arg-type]
+        refresh=SqlRefreshTokenStore(engine),  # type: ignore[arg-type]
+        denylist=SqlAccessTokenDenyList(engine),  # type: ignore[arg-type]
+        keys=SqlKeyStore(engine),  # type: ignore[arg-type]
+        events=SqlEventStore(engine),  # type: ignore[arg-type]
+    )
+
+
+async def _write_everything(storage: Storage) -> dict[str, object]:
+    settings = TenantSettings(scope_roles=(("admin", ("owner",)),), default_audience="https://api", brand_color="#123")
+    tenant = Tenant(id=TENANT, display_name="Acme", created_at=NOW, settings=settings)
+    client = f.client(secret_hash="ab" * 32, audiences=("a", "b"), disabled=True, refresh_grace_seconds=5)
+    user = f.user(roles=("owner",))
+    session = f.session(revoked_at=NOW + 5)
+    request = f.request(user_id="u1", auth_time=NOW, state=None)
+    code = f.code(consumed_at=NOW + 1, family_id="fam", access_jti="jti", access_expires_at=NOW + 300)
+    family = f.family(revoked_at=NOW + 3, revoked_reason="logout", user_id=None, auth_time=None)
+    token = f.refresh_token(family, retry_response=b"\x00sealed\xff", used_at=NOW + 2, replaced_by_hash="next")
+    key = f.signing_key(state=KeyState.RETIRING, activated_at=NOW, retired_at=NOW + 9)
+    event = f.event(detail={"reason": "x", "n": [1, 2]}, error="invalid_grant", duration_ms=1.5, client_id="spa")
+    await storage.tenants.create(tenant)
+    await storage.clients.create(client)
+    await storage.users.create(user)
+    await storage.sessions.create(session)
+    consent = await storage.consents.grant(TENANT, "u1", "spa", ["b", "a"], NOW)
+    await storage.requests.create(request)
+    await storage.codes.create(code)
+    await storage.refresh.create_family(family, token)
+    await storage.denylist.deny(TENANT, "denied", NOW + 60)
+    await storage.keys.add(key)
+    await storage.events.append([event])
+    return {
+        "tenant": tenant,
+        "client": client,
+        "user": user,
+        "session": session,
+        "consent": consent,
+        "request": request,
+        "code": code,
+        "refresh": (token, family),
+        "key": key,
+        "event": event,
+    }
+
+
+async def _read_everything(storage: Storage, written: dict[str, object]) -> dict[str, object]:
+    request = written["request"]
+    code = written["code"]
+    token, _ = written["refresh"]  # type: ignore[misc]
+    session = written["session"]
+    assert dataclasses.is_dataclass(request) and dataclasses.is_dataclass(session)
+    assert await storage.denylist.is_denied(TENANT, "denied")
+    return {
+        "tenant": await storage.tenants.get(TENANT),
+        "client": await storage.clients.get(TENANT, "spa"),
+        "user": await storage.users.get(TENANT, "u1"),
+        "session": await storage.sessions.get(TENANT, session.session_hash),  # type: ignore[union-attr]
+        "consent": await storage.consents.get(TENANT, "u1", "spa"),
+        "request": await storage.requests.get(TENANT, request.request_id, NOW),  # type: ignore[union-attr]
+        "code": (await storage.codes.redeem(TENANT, code.code_hash, NOW)).code,  # type: ignore[attr-defined]
+        "refresh": await storage.refresh.get(TENANT, token.token_hash),
+        "key": (await storage.keys.list(TENANT))[0],
+        "event": (await storage.events.query(TENANT, NOW - 1, NOW + 1))[0],
+    }
+
+
+@pytest.mark.parametrize("writer", ["lean", "sqlalchemy"])
+async def test_rows_are_interchangeable_with_the_sqlalchemy_stores(sqlite_url: str, db_path: str, writer: str) -> None:
+    """Same schema, same column formats (JSON text, 0/1 flags, REAL timestamps, key states, settings): what one
+    backend writes, the other reads back as equal records — an existing SQLite file keeps working."""
+    engine = create_engine(sqlite_url)
+    try:
+        with open_sqlite_storage(db_path) as lean:
+            old = _sqlalchemy_stores(engine)
+            source, target = (lean, old) if writer == "lean" else (old, lean)
+            written = await _write_everything(source)
+            read = await _read_everything(target, written)
+    finally:
+        await engine.dispose()
+    assert read == written
+    consent = read["consent"]
+    assert isinstance(consent, Consent) and consent.scopes == ("a", "b")
