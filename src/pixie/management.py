@@ -91,7 +91,10 @@ async def ensure_default_tenant(storage: Storage, keyring: KeyRing) -> Tenant:
     tenant = await storage.tenants.get(DEFAULT_TENANT)
     if tenant is None:
         tenant = Tenant(id=DEFAULT_TENANT, display_name="Default", created_at=time.time())
-        await storage.tenants.create(tenant)
+        try:
+            await storage.tenants.create(tenant)
+        except AlreadyExists:  # another instance starting on the same new database was first: use its row
+            tenant = await storage.tenants.get(DEFAULT_TENANT) or tenant
     await keyring.ensure(tenant.id, tenant.settings.signing_alg)
     return tenant
 

@@ -84,19 +84,26 @@ class KeyRing:
         return await self._store.list(tenant_id)
 
     async def ensure(self, tenant_id: TenantId, alg: str = "ES256") -> bool:
-        """Give a tenant an active and a next key if it has no active key. True iff keys were created."""
-        keys = await self._store.list(tenant_id)
-        if any(k.state is KeyState.ACTIVE for k in keys):
+        """Give a tenant an active and a next key if it has no active key. True iff this call activated one.
+
+        Safe when several instances start on a new database at once: the first key is added as ``next`` and the
+        oldest ``next`` key is promoted with a compare-and-set, so exactly one becomes active.
+        """
+        if any(k.state is KeyState.ACTIVE for k in await self._store.list(tenant_id)):
             return False
         now = self._clock()
+        keys = await self._store.list(tenant_id)
+        if not any(k.state is KeyState.NEXT for k in keys):
+            await self._add(tenant_id, alg, KeyState.NEXT, now)
+            keys = await self._store.list(tenant_id)
+        if any(k.state is KeyState.ACTIVE for k in keys):
+            return False
         pending = [k for k in keys if k.state is KeyState.NEXT]
-        if pending:
-            await self._store.set_state(tenant_id, pending[0].kid, KeyState.ACTIVE, now)
-        else:
-            await self._add(tenant_id, alg, KeyState.ACTIVE, now)
-        await self._add(tenant_id, alg, KeyState.NEXT, now)
+        activated = await self._store.set_state(tenant_id, pending[0].kid, KeyState.ACTIVE, now, expected=KeyState.NEXT)
+        if activated and len(pending) == 1:
+            await self._add(tenant_id, alg, KeyState.NEXT, now)
         self.invalidate(tenant_id)
-        return True
+        return activated
 
     async def rotate(self, tenant_id: TenantId, *, alg: str = "ES256", retire_after: float = 3600.0) -> RotationReport:
         """Promote ``next`` to ``active``, demote ``active`` to ``retiring``, create a new ``next``, and retire keys

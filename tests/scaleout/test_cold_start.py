@@ -1,0 +1,66 @@
+"""Several instances started at once on a new, empty database all come up, with one default tenant and one active
+signing key between them.
+
+Regression: start-up created the default tenant with a plain insert (the second instance died with "duplicate key
+... pk_tenants", exit 1) and its keys with an unguarded "no active key? add one" (two active keys, two next keys).
+Now the insert tolerates the other instance's row, and the first key is promoted with a compare-and-set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import temporary_postgres_database
+from pixie.management import ensure_default_tenant
+from pixie.storage.interfaces import Storage
+from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.sql.tables import signing_keys, tenants
+from pixie.tokens.keys import KeyRing
+from pixie.types import KeyState
+from scaleout.dbcheck import check_database
+from scaleout.support import MASTER_KEY, running_all
+
+pytestmark = pytest.mark.postgres
+
+
+async def _staggered(delay: float, ring: KeyRing, storage: Storage) -> None:
+    await asyncio.sleep(delay)
+    await ensure_default_tenant(storage, ring)
+
+
+async def test_concurrent_start_up_creates_one_tenant_and_one_active_key() -> None:
+    """Two "instances" (own engine, own key ring) run the start-up steps together, many times over."""
+    async with temporary_postgres_database() as url:
+        engines = [create_engine(url), create_engine(url)]
+        try:
+            await migrate(engines[0])
+            stores = [build_storage(engine) for engine in engines]
+            rings = [KeyRing(s.keys, MASTER_KEY, cache_ttl=0) for s in stores]
+            for trial in range(16):
+                async with engines[0].begin() as connection:
+                    await connection.execute(sa.delete(signing_keys))
+                    await connection.execute(sa.delete(tenants))
+                stagger = random.uniform(0, 0.01) if trial % 2 else 0.0
+                await asyncio.gather(
+                    ensure_default_tenant(stores[0], rings[0]), _staggered(stagger, rings[1], stores[1])
+                )
+                states = Counter(key.state for key in await stores[0].keys.list("default"))
+                assert states[KeyState.ACTIVE] == 1, f"trial {trial}: {states}"
+                assert 1 <= states[KeyState.NEXT] <= 2, f"trial {trial}: {states}"
+                assert [t.id for t in await stores[0].tenants.list()] == ["default"]
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+
+async def test_two_processes_started_together_on_an_empty_database_both_serve(workdir: Path) -> None:
+    async with temporary_postgres_database() as url:
+        with running_all(["cold-1", "cold-2"], url, workdir) as started:
+            assert all(instance.proc.poll() is None for instance in started)
+        assert (await check_database(url)).inconsistencies == []
