@@ -46,7 +46,7 @@ from pixie.server.context import AppContext, context_of
 from pixie.server.rendering import json_response
 from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant, TenantSettings, User
-from pixie.tenancy import DEFAULT_TENANT, change_settings, tenant_view
+from pixie.tenancy import DEFAULT_TENANT, SETTING_LIMITS, change_settings, tenant_view
 from pixie.tokens.validation import own_access_token_claims
 
 __all__ = ["REALM", "admin_api_routes"]
@@ -205,15 +205,7 @@ async def get_tenant(request: Request, ctx: AppContext) -> Response:
     return json_response(tenant_view(tenant, _base(ctx)), no_store=True)
 
 
-_SETTING_FIELDS = {
-    "access_token_ttl",
-    "refresh_idle_ttl",
-    "refresh_absolute_ttl",
-    "refresh_grace_seconds",
-    "allowed_grant_types",
-    "login_title",
-    "brand_color",
-}
+_SETTING_FIELDS = {*SETTING_LIMITS, "allowed_grant_types", "login_title", "brand_color"}
 
 
 async def update_settings(request: Request, ctx: AppContext) -> Response:
@@ -258,18 +250,8 @@ def client_view(client: Client) -> dict[str, Any]:
     }
 
 
-_CLIENT_FIELDS = {
-    "client_id",
-    "public",
-    "redirect_uris",
-    "grant_types",
-    "scope",
-    "audiences",
-    "refresh_grace_seconds",
-    "access_token_ttl",
-    "refresh_idle_ttl",
-    "refresh_absolute_ttl",
-}
+_CLIENT_LIFETIMES = {"refresh_grace_seconds", "access_token_ttl", "refresh_idle_ttl", "refresh_absolute_ttl"}
+_CLIENT_FIELDS = {"client_id", "public", "redirect_uris", "grant_types", "scope", "audiences", *_CLIENT_LIFETIMES}
 
 
 async def list_clients(request: Request, ctx: AppContext) -> Response:
