@@ -52,8 +52,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (normalised first). SQLite gets WAL, foreign keys and a busy timeout on every
     connection, and explicit ``BEGIN`` statements (see :func:`_begin_sqlite`).
 
-    A SQLite file gets a pool of connections, so concurrent requests work; an in-memory ``sqlite://`` database
-    has a single shared connection and suits only one task at a time.
+    On SQLite the engine checks, migrates and (in tests and ``bench/storage_ops.py``) reads or writes the file
+    sequentially; Pixie serves SQLite files with :mod:`pixie.storage.sqlite`, on its own connections.
     """
     async_url = normalize_url(url)
     if async_url.startswith("sqlite"):

@@ -15,8 +15,9 @@ hand-off, so the loop does it, under three rules that keep it from ever waiting:
    (0.2 ms doubling to 5 ms) until :data:`BUSY_DEADLINE_SECONDS` have passed; then it raises
    :class:`~pixie.storage.interfaces.StorageUnavailable` ("database is locked"), as the SQL stores did after
    ``busy_timeout``. The loop serves other requests meanwhile.
-3. **Bulk work off the loop.** Purges and the analytics reads/batches (:meth:`Database.offload`) run on the worker
-   thread's connection, which may wait for the lock in SQLite's busy handler because it blocks nobody.
+3. **Bulk work off the loop.** Purges, listings, bulk tenant creation and the analytics batches and queries
+   (:meth:`Database.offload`) run on the worker thread's connection, which may wait for the lock in SQLite's busy
+   handler because it blocks nobody.
 
 Atomicity: every write method is one transaction. A unit of work is a plain synchronous function of the connection,
 run between ``BEGIN IMMEDIATE`` and ``COMMIT`` with no ``await`` inside, so within this process no other task can

@@ -56,8 +56,8 @@ class SqliteTenantStore:
         return _tenant.decode_optional(row)
 
     async def list(self) -> builtins.list[Tenant]:
-        rows = await self._db.read(lambda c: c.execute(_LIST_TENANTS).fetchall())
-        return [_tenant.decode(row) for row in rows]
+        """On the worker thread: a deployment may hold thousands of tenants."""
+        return await self._db.offload(lambda c: [_tenant.decode(row) for row in c.execute(_LIST_TENANTS)], write=False)
 
     async def set_disabled(self, tenant_id: TenantId, disabled: bool) -> bool:
         sql = "UPDATE tenants SET disabled = ? WHERE tenant_id = ?"
@@ -82,8 +82,10 @@ class SqliteClientStore:
         return _client.decode_optional(row)
 
     async def list(self, tenant_id: TenantId) -> builtins.list[Client]:
-        rows = await self._db.read(lambda c: c.execute(_LIST_CLIENTS, (tenant_id,)).fetchall())
-        return [_client.decode(row) for row in rows]
+        """On the worker thread: a tenant may hold thousands of clients."""
+        return await self._db.offload(
+            lambda c: [_client.decode(row) for row in c.execute(_LIST_CLIENTS, (tenant_id,))], write=False
+        )
 
     async def set_disabled(self, tenant_id: TenantId, client_id: str, disabled: bool) -> bool:
         sql = "UPDATE clients SET disabled = ? WHERE tenant_id = ? AND client_id = ?"
@@ -112,8 +114,10 @@ class SqliteUserStore:
         return await self._db.write(lambda c: c.execute(sql, (disabled, tenant_id, user_id)).rowcount == 1)
 
     async def list(self, tenant_id: TenantId) -> builtins.list[User]:
-        rows = await self._db.read(lambda c: c.execute(_LIST_USERS, (tenant_id,)).fetchall())
-        return [_user.decode(row) for row in rows]
+        """On the worker thread: a tenant may hold many users."""
+        return await self._db.offload(
+            lambda c: [_user.decode(row) for row in c.execute(_LIST_USERS, (tenant_id,))], write=False
+        )
 
     async def set_password_hash(self, tenant_id: TenantId, user_id: str, password_hash: str) -> bool:
         sql = "UPDATE users SET password_hash = ? WHERE tenant_id = ? AND user_id = ?"
