@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from spec.support import sha256_hex
 
-__all__ = ["DatabaseReport", "FamilyState", "Held", "check_database", "dsn", "family_state"]
+__all__ = ["DatabaseReport", "FamilyState", "Held", "check_database", "count_events", "dsn", "family_state"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,17 @@ async def _rows(database_url: str) -> tuple[list[asyncpg.Record], list[asyncpg.R
     finally:
         await connection.close()
     return families, tokens
+
+
+async def count_events(database_url: str, kind: str, client_id: str) -> int:
+    connection = await asyncpg.connect(dsn(database_url), timeout=10)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM events WHERE kind = $1 AND client_id = $2", kind, client_id
+        )
+    finally:
+        await connection.close()
+    return count
 
 
 async def family_state(database_url: str, refresh_token: str) -> FamilyState:

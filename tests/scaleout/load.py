@@ -169,7 +169,7 @@ async def settle(clients: list[LoadClient], base: str, stats: LoadStats, deadlin
 def load_figures(stats: LoadStats, report: DatabaseReport, faults: int) -> dict[str, Any]:
     """What a fault run did and found, for :func:`record_figures`."""
     return {
-        "requests_sent": stats.requests + stats.no_answer + stats.refused_connections,
+        "requests_sent": stats.requests + stats.no_answer,
         "answered_200": stats.ok,
         "answered_503": stats.unavailable,
         "no_answer": stats.no_answer,
@@ -197,5 +197,10 @@ def record_figures(name: str, figures: dict[str, Any]) -> None:
     the numbers survive without ``-s``)."""
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    existing.pop("totals", None)
     existing[name] = {**figures, "soak": soak(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    existing["totals"] = {
+        key: sum(entry.get(key, 0) for entry in existing.values())
+        for key in ("requests_sent", "faults_injected", "tokens_checked", "inconsistencies")
+    }
     FIGURES.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")

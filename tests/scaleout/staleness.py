@@ -39,7 +39,7 @@ __all__ = ["BOUNDS", "Observation", "StalenessWatch"]
 
 BOUNDS = {"client_disabled": 5.0, "tenant_disabled": 10.0, "signer_rotated": 30.0, "next_key_published": 30.0}
 """The documented staleness bound of each change, in seconds (the cache TTLs)."""
-POLL = 0.2
+POLL = 0.25
 DEADLINE = 50.0
 
 
@@ -78,6 +78,10 @@ class StalenessWatch:
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def requests(self) -> int:
+        return sum(len(answers) for answers in self._answers.values())
 
     def result(self) -> dict[str, dict[str, Observation]]:
         """Wait for the watch to finish (at most its deadline); per change, per instance name, what it saw."""
@@ -134,6 +138,9 @@ class StalenessWatch:
             self.rounds += 1
             time.sleep(POLL)
 
+    def _seen(self, change: str, on: Instance) -> bool:
+        return any(self._fresh(change, answer.value) for answer in self._answers[(change, on.name)])
+
     def _complete(self, rotation: subprocess.Popen[bytes]) -> bool:
         if "signer_rotated" not in self.changed_at:
             if rotation.poll() is None:
@@ -141,11 +148,7 @@ class StalenessWatch:
             _, stderr = rotation.communicate()
             assert rotation.returncode == 0, stderr
             asyncio.run(self._read_rotation())
-        return all(
-            any(self._fresh(change, answer.value) for answer in self._answers[(change, on.name)])
-            for change in BOUNDS
-            for on in self.instances
-        )
+        return all(self._seen(change, on) for change in BOUNDS for on in self.instances)
 
     async def _disable_client_and_tenant(self) -> None:
         connection = await asyncpg.connect(dsn(self.database_url))
@@ -189,12 +192,16 @@ class StalenessWatch:
 
         published = {on.name: self._ask("next_key_published", on, lambda on=on: jwks(on)) for on in self.instances}
         for on in self.instances:
-            self._ask("client_disabled", on, lambda on=on: client_credentials(http, on, "probe-disable").status_code)
-            self._ask(
-                "tenant_disabled",
-                on,
-                lambda on=on: client_credentials(http, on, TENANT_CLIENT, tenant=TENANT).status_code,
-            )
+            if not self._seen("client_disabled", on):
+                self._ask(
+                    "client_disabled", on, lambda on=on: client_credentials(http, on, "probe-disable").status_code
+                )
+            if not self._seen("tenant_disabled", on):
+                self._ask(
+                    "tenant_disabled",
+                    on,
+                    lambda on=on: client_credentials(http, on, TENANT_CLIENT, tenant=TENANT).status_code,
+                )
             signed_by = self._ask("signer_rotated", on, lambda on=on: kid(on))
             for name, kids in published.items():
                 if signed_by not in kids:

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.postgres
 
 CLIENTS = 32 if soak() else 12
 FAULTS = 5 if soak() else 1
-PHASE = 3.0 if soak() else 1.5
+PHASE = 3.0 if soak() else 1.0
 """Seconds of load before a fault and after it."""
 
 

@@ -43,7 +43,9 @@ def test_every_token_verifies_against_every_instance_during_rotation(staleness_w
             "seen_after_seconds": {c: {n: o.seen_after for n, o in seen.items()} for c, seen in observations.items()},
             "stale_until_seconds": {c: {n: o.stale_until for n, o in seen.items()} for c, seen in observations.items()},
             "rounds": staleness_watch.rounds,
+            "requests_sent": staleness_watch.requests,
             "anomalies": staleness_watch.anomalies,
+            "inconsistencies": len(staleness_watch.anomalies),
         },
     )
     assert staleness_watch.rounds > 10
