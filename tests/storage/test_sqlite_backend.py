@@ -248,6 +248,19 @@ def _rows_in_file_without_wal(path: str) -> int:
     return count
 
 
+async def test_a_connection_left_inside_a_transaction_is_replaced(db: Database, db_path: str) -> None:
+    """Never reuse a half-open transaction (what a failed ROLLBACK would leave): the connection is closed, which
+    releases SQLite's lock for other processes, and the next call starts clean on a new one."""
+    await db.read(lambda c: c.execute("BEGIN IMMEDIATE"))
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # would raise "database is locked" if the lock were still held
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert await db.read(lambda c: c.in_transaction) is False
+
+
 async def test_a_closed_database_is_unavailable(db_path: str) -> None:
     database = Database(db_path)
     storage = build_sqlite_storage(database)

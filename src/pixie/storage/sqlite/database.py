@@ -239,7 +239,11 @@ class Database:
             connection = self._handles.loop_connection
             if connection is None:
                 connection = self._connect()
-            result = _in_transaction(connection, work) if write else work(connection)
+            try:
+                result = _in_transaction(connection, work) if write else work(connection)
+            finally:
+                if connection.in_transaction:  # only after a failed ROLLBACK: never reuse a half-open transaction
+                    self._discard(connection)
         except sqlite3.Error as exc:
             if is_busy(exc):
                 raise _Busy from None
@@ -259,6 +263,14 @@ class Database:
         connection = open_connection(self.path, busy_timeout_ms=0)
         self._handles.loop_connection = connection
         return connection
+
+    def _discard(self, connection: sqlite3.Connection) -> None:
+        """Drop a connection left inside a transaction; closing it rolls back, and the next call reconnects."""
+        self._handles.loop_connection = None
+        try:
+            connection.close()
+        except sqlite3.Error:
+            log.warning("closing a broken SQLite connection failed", exc_info=True)
 
     async def _retry(self, work: Work[R], write: bool) -> R:
         deadline = time.monotonic() + self._deadline
