@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.postgres
 
 SIGN_INS = 4
 REFRESHES = 16
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def _login_forms(on: Any, count: int) -> list[tuple[httpx.Cookies, dict[str, str]]]:
@@ -58,52 +61,54 @@ async def _refused_after(base: str, give_up_after: float = 3.0) -> float:
     raise AssertionError(f"new connections were still accepted {give_up_after} s after SIGTERM")
 
 
+async def _slow_body(form: dict[str, str], release: asyncio.Event) -> AsyncIterator[bytes]:
+    """A form body sent the way a slow client sends it: the first byte now, the rest once ``release`` is set."""
+    body = urlencode(form).encode("ascii")
+    yield body[:1]
+    await release.wait()
+    yield body[1:]
+
+
 async def test_sigterm_finishes_in_flight_requests_and_exits_0(scaleout_db: str, workdir: Path) -> None:
+    """Every request is in flight at SIGTERM for certain — its body is still arriving — and is held until new
+    connections are refused: the server waits for all of them (the sign-ins then hash passwords during the
+    drain), answers each, then exits 0."""
     with running("term", scaleout_db, workdir) as served:
         forms = _login_forms(served, SIGN_INS)
         with CrossBrowser() as browser:
             sign_in_and_consent(browser, served, "shutdown")
             tokens = [new_family(browser, served, "shutdown")["refresh_token"] for _ in range(REFRESHES)]
+        refreshes = [{"grant_type": "refresh_token", "refresh_token": t, "client_id": "shutdown"} for t in tokens]
 
         logins = [httpx.AsyncClient(base_url=served.base, timeout=30, cookies=cookies) for cookies, _ in forms]
         backs = [httpx.AsyncClient(base_url=served.base, timeout=30) for _ in tokens]
+        release = asyncio.Event()
+        finished: list[float] = []
         work: list[asyncio.Task[httpx.Response]] = []
+
+        async def send(http: httpx.AsyncClient, path: str, form: dict[str, str]) -> httpx.Response:
+            response = await http.post(path, content=_slow_body(form, release), headers=FORM)
+            finished.append(time.monotonic())
+            return response
+
         try:
             # Each connection is accepted and idle before the work starts: a request still in the kernel's accept
             # queue at SIGTERM is not "in flight" (a load balancer stops sending before it stops an instance).
             await asyncio.gather(*(http.get("/healthz") for http in [*logins, *backs]))
-            finished: list[float] = []
-
-            async def timed(request: Any) -> httpx.Response:
-                response: httpx.Response = await request
-                finished.append(time.monotonic())
-                return response
-
-            work += [
-                *(
-                    asyncio.create_task(timed(http.post("/login", data=form)))
-                    for http, (_, form) in zip(logins, forms, strict=True)
-                ),
-                *(
-                    asyncio.create_task(
-                        timed(
-                            http.post(
-                                "/token",
-                                data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "shutdown"},
-                            )
-                        )
-                    )
-                    for http, token in zip(backs, tokens, strict=True)
-                ),
-            ]
-            await asyncio.sleep(0.25)  # every request has reached the server; the sign-ins are hashing passwords
+            work += [asyncio.create_task(send(h, "/login", f)) for h, (_, f) in zip(logins, forms, strict=True)]
+            work += [asyncio.create_task(send(h, "/token", f)) for h, f in zip(backs, refreshes, strict=True)]
+            await asyncio.sleep(0.25)  # every request's headers have reached the server; the bodies are pending
             sent_sigterm = time.monotonic()
             served.proc.send_signal(signal.SIGTERM)
             refused = await _refused_after(served.base)
+            await asyncio.sleep(0.2)
+            assert served.proc.poll() is None, "the server exited with requests in flight"
+            release.set()
             answers = await asyncio.gather(*work)
             status = await asyncio.to_thread(served.proc.wait, 15)
             exited = time.monotonic()
         finally:
+            release.set()
             for task in work:
                 task.cancel()
             await asyncio.gather(*work, return_exceptions=True)
@@ -115,7 +120,7 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_0(scaleout_db: str,
         assert all("error=" not in r.headers["location"] for r in login_answers)
         assert [r.status_code for r in token_answers] == [200] * REFRESHES, [r.text[:200] for r in token_answers]
         assert refused - sent_sigterm < 1.0, "new connections must be refused at once"
-        assert max(finished) > refused, "the in-flight requests were still running while new ones were refused"
+        assert min(finished) > refused, "the in-flight requests were still running while new ones were refused"
         assert status == 0, served.log()[-2000:]
         assert exited - sent_sigterm < 10
         assert "Application shutdown complete" in served.log()

@@ -15,7 +15,7 @@ from scaleout.staleness import BOUNDS, StalenessWatch
 
 pytestmark = pytest.mark.postgres
 
-EPSILON = 0.25
+EPSILON = 0.5
 """Clock and commit-time skew: a change's time is taken just after its commit (for keys, the rotating process's
 activation time, set just before it)."""
 
