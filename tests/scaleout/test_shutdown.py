@@ -26,7 +26,7 @@ from spec.support import authorize_pairs, hidden_fields
 pytestmark = pytest.mark.postgres
 
 SIGN_INS = 4
-REFRESHES = 16
+REFRESHES = 12
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

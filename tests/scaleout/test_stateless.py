@@ -84,8 +84,7 @@ def test_session_and_csrf_cookies_work_on_either_instance(pair: tuple[Instance, 
 
         started = browser.authorize(a, [*authorize_pairs(client_id="app"), ("prompt", "login")])
         page = browser.page(b, started, "/login")
-        request_id = started.headers["location"].split("request=")[1]
-        browser.http.cookies.set(f"pixie-rq-{request_id}", "forged-csrf-cookie-value-of-any-length")
+        # A's CSRF cookie is in the jar; a form token that does not match it (and the hash A stored) is refused.
         forged = browser.post_form(b, "/login", page, username=ALICE[0], password=ALICE[1], csrf_token="forged")
         assert forged.status_code == 403, forged.text[:300]
 
@@ -107,7 +106,7 @@ def test_workers_share_nothing_but_the_database(scaleout_db: str, workdir: Path)
             httpx.Client(base_url=served.base, timeout=20, limits=no_reuse) as http,
         ):
             sign_in_and_consent(browser, served, "app")
-            for _ in range(4):
+            for _ in range(3):
                 tokens = new_family(browser, served, "app")
                 rotated = refresh(http, tokens["refresh_token"])
                 assert rotated.status_code == 200, rotated.text
