@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Coroutine, Iterator, Mapping
@@ -65,32 +66,33 @@ def run_pixie(args: list[str], env: Mapping[str, str], stdin: str | None = None)
 
 @contextmanager
 def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeout: float = 30) -> Iterator[None]:
-    """Start a long-running ``pixie`` command (serve, demo) and wait until ``ready_url`` answers."""
-    proc = subprocess.Popen([PIXIE, *args], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"pixie exited early ({proc.returncode}): {output}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("pixie did not become ready")
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
+    """Start a long-running ``pixie`` command (serve, demo) and wait until ``ready_url`` answers. Its output goes
+    to a temporary file, not a pipe: a pipe nobody reads fills up (the audit log writes a line per event) and
+    stalls the server."""
+    with tempfile.TemporaryFile(mode="w+") as output:
+        proc = subprocess.Popen([PIXIE, *args], env=dict(env), stdout=output, stderr=subprocess.STDOUT, text=True)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    output.seek(0)
+                    raise RuntimeError(f"pixie exited early ({proc.returncode}): {output.read()[-4000:]}")
+                try:
+                    if httpx.get(ready_url, timeout=1).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("pixie did not become ready")
+                time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:

@@ -215,9 +215,9 @@ class BufferedEventSink:
             try:
                 await self._store.append([event.to_record() for event in chunk])
                 written += len(chunk)
-            except Exception:
+            except Exception as exc:  # one line per batch: during an outage a traceback each time is noise
                 self.dropped += len(chunk)
-                log.exception("dropped %d events: the event store failed", len(chunk))
+                log.error("dropped %d events: the event store failed (%s: %s)", len(chunk), type(exc).__name__, exc)
         return written
 
     async def run(self) -> None:
