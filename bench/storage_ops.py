@@ -5,6 +5,7 @@ Run on purpose, never from ``make test``::
     .venv/bin/python bench/storage_ops.py                 # µs per call, both backends, same run (~20 s)
     .venv/bin/python bench/storage_ops.py --quick         # fewer calls
     .venv/bin/python bench/storage_ops.py e2e --before /tmp/pixie-baseline/src [--scenarios refresh,sso]
+    .venv/bin/python bench/storage_ops.py e2e --compare writer-thread=/tmp/variant/src   # any other tree too
 
 ``ops`` (the default) times the hot operations of every stateful grant, sequentially in one event loop, on a
 migrated SQLite file per backend (WAL, ``synchronous=NORMAL``): median of 3 rounds, µs per call. For context it
@@ -305,38 +306,51 @@ async def _context(path: Path, n: int) -> dict[str, float]:
     return out
 
 
+def _writer_thread_database(path: str) -> Any:
+    """Concurrency model (b), for comparison: the same backend with every write handed to its worker thread (one
+    writer connection), reads inline on the loop."""
+    from pixie.storage.sqlite import Database
+
+    class WriterThreadDatabase(Database):
+        async def write(self, work: Any) -> Any:
+            return await self.offload(work, write=True)
+
+    return WriterThreadDatabase(path)
+
+
 async def run_ops(quick: bool) -> None:
     from pixie.storage.sqlite import Database, build_sqlite_storage
 
     rounds, n_new, n_old = (1, 300, 40) if quick else (3, 1500, 150)
+    columns: dict[str, list[dict[str, float]]] = {"old": [], "inline": [], "writer": []}
     with tempfile.TemporaryDirectory(prefix="pixie-storage-ops-") as tmp:
         directory = Path(tmp)
         template = directory / "template.db"
         engine = create_engine(f"sqlite:///{template}")
         await migrate(engine)
         await engine.dispose()
-        old: list[dict[str, float]] = []
-        new: list[dict[str, float]] = []
         for round_number in range(rounds):
             path = _fresh_file(template, directory, f"old-{round_number}.db")
             engine = create_engine(f"sqlite:///{path}")
             try:
-                old.append(await measure(_sqlalchemy_storage(engine), n_old))
+                columns["old"].append(await measure(_sqlalchemy_storage(engine), n_old))
             finally:
                 await engine.dispose()
-            db = Database(str(_fresh_file(template, directory, f"new-{round_number}.db")))
-            try:
-                new.append(await measure(build_sqlite_storage(db), n_new))
-            finally:
-                db.close()
+            for model, factory in (("inline", Database), ("writer", _writer_thread_database)):
+                db = factory(str(_fresh_file(template, directory, f"{model}-{round_number}.db")))
+                try:
+                    columns[model].append(await measure(build_sqlite_storage(db), n_new))
+                finally:
+                    db.close()
         context = await _context(_fresh_file(template, directory, "raw.db"), n_new)
     print(f"µs per call, median of {rounds} round(s); SQLite file, WAL, synchronous=NORMAL\n")
-    print("| operation | SQLAlchemy + aiosqlite | lean sqlite3 | speed-up |")
-    print("|---|---:|---:|---:|")
-    for name in old[0]:
-        before = statistics.median(r[name] for r in old)
-        after = statistics.median(r[name] for r in new)
-        print(f"| {name} | {before:,.1f} | {after:,.1f} | {before / after:.0f}x |")
+    print(
+        "| operation | SQLAlchemy + aiosqlite | lean, inline on the loop | lean, writes on a writer thread | speed-up |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name in columns["old"][0]:
+        before, inline, writer = (statistics.median(r[name] for r in columns[c]) for c in ("old", "inline", "writer"))
+        print(f"| {name} | {before:,.1f} | {inline:,.1f} | {writer:,.1f} | {before / inline:.0f}x |")
     print("\n| context | µs |\n|---|---:|")
     for name, value in context.items():
         print(f"| {name} | {value:,.1f} |")
@@ -429,6 +443,9 @@ def run_e2e(args: argparse.Namespace) -> None:
     trees: list[tuple[str, Path | None]] = [("after", None)]
     if args.before:
         trees.insert(0, ("before", Path(args.before).resolve()))
+    for entry in args.compare:
+        label, _, src = entry.partition("=")
+        trees.append((label, Path(src).resolve()))
     scenarios = [s for s in args.scenarios.split(",") if s]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pixie-e2e-") as tmp, contextlib.ExitStack() as stack:
@@ -480,15 +497,16 @@ def run_e2e(args: argparse.Namespace) -> None:
                         results.setdefault((scenario, label), []).append(json.loads(line))
     placement = "server on core 0" if args.workers == 1 else f"server --workers {args.workers}, unpinned"
     print(f"\n{args.runs} run(s) x {args.duration:g} s, 32 concurrent clients, {placement}, load on core 1\n")
-    print("| scenario | server | ops/s | p50 ms | p99 ms | errors | server CPU |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| scenario | server | ops/s | p50 ms | p99 ms | errors | server CPU | load-generator CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (scenario, label), runs in results.items():
         ops = statistics.median(r["ops_per_s"] for r in runs)
         p50 = statistics.median(r["p50_ms"] for r in runs)
         p99 = statistics.median(r["p99_ms"] for r in runs)
         errors = sum(int(r.get("errors") or 0) for r in runs)
         cpu = statistics.median(float(r.get("server_cpu") or 0) for r in runs)
-        print(f"| {scenario} | {label} | {ops:,.0f} | {p50:.1f} | {p99:.1f} | {errors} | {cpu:.2f} |")
+        loadgen = statistics.median(float(r.get("loadgen_cpu") or 0) for r in runs)
+        print(f"| {scenario} | {label} | {ops:,.0f} | {p50:.1f} | {p99:.1f} | {errors} | {cpu:.2f} | {loadgen:.2f} |")
 
 
 def main() -> None:
@@ -496,6 +514,7 @@ def main() -> None:
     parser.add_argument("mode", nargs="?", choices=("ops", "e2e"), default="ops")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--before", help="source tree (its src/ folder) of the Pixie to compare against")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC", help="another tree to run")
     parser.add_argument("--scenarios", default="refresh,sso,introspect,cc")
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--runs", type=int, default=1)
