@@ -8,6 +8,9 @@
 3. A login or consent form that Starlette refuses to parse (a file part, more than 20 fields, multipart without a
    boundary) answered a bare ``text/plain`` 400, and a field with NUL answered a JSON error object: a browser got
    no page. Both are now Pixie's HTML error page.
+4. Starlette's slash redirect answered ``/authorize/?…`` (and ``/t/x?…``) with a 307 to the origin named by the
+   request's ``Host`` header, query and all — a redirect to neither a registered URI nor Pixie's own pages (found
+   by the soak run: a tenant name holding a raw ``?``). Now 404.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from fuzz.support import FuzzServer, Pending, raw_get
+from fuzz.support import FuzzServer, Pending, raw_get, raw_request
 from spec.support import PASSWORDS, SPA_CB, Pkce
 
 
@@ -108,3 +111,12 @@ def test_an_unreadable_form_gets_the_error_page(fuzz_server: FuzzServer, path: s
         content_type = "application/x-www-form-urlencoded"
     response = _post(fuzz_server, path, pending, body, content_type)
     _assert_error_page(response, "NUL" if kind == "NUL" else "malformed body")
+
+
+@pytest.mark.parametrize("target", ["/authorize/?client_id=spa&state=s", "/t/acme?x=1", "/token/", "/jwks.json/"])
+def test_no_slash_redirect_to_the_host_header(fuzz_server: FuzzServer, target: str) -> None:
+    """RFC 9700 §4.11 (open redirection): Pixie redirects only where it decided to, never to a Host header."""
+    request = f"GET {target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".encode()
+    response = raw_request(fuzz_server.base, request)
+    assert response.status == 404, (response.status, response.header("location"))
+    assert response.header("location") is None

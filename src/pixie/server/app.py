@@ -169,7 +169,7 @@ def create_app(settings: Settings) -> Starlette:
                 if audit is not None:
                     audit.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=_routes(),
         middleware=[
             Middleware(RequestMetrics, metrics=metrics),
@@ -179,6 +179,10 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    # Starlette answers "/authorize/" (or "/t/x") with a 307 to the same path +/- a slash on the origin named by the
+    # Host header, query included: a redirect Pixie did not choose. Every endpoint has one exact path; 404 instead.
+    app.router.redirect_slashes = False
+    return app
 
 
 def app_from_env() -> Starlette:

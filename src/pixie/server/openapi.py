@@ -23,29 +23,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie import __version__
-from pixie.errors import (
-    InvalidClient,
-    InvalidGrant,
-    InvalidRequest,
-    InvalidScope,
-    OAuthError,
-    ServerError,
-    TemporarilyUnavailable,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    UnsupportedTokenType,
-)
+from pixie import __version__, errors
 from pixie.server.context import context_of
 from pixie.server.rendering import json_response
 
-__all__ = [
-    "DESCRIPTION_PATTERN",
-    "ApiFragment",
-    "back_channel_fragment",
-    "build_document",
-    "openapi_json",
-]
+__all__ = ["DESCRIPTION_PATTERN", "ApiFragment", "back_channel_fragment", "build_document", "openapi_json"]
 
 JSON = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
@@ -145,16 +127,16 @@ def _ref(kind: str, name: str) -> JSON:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _error_schema(*errors: type[OAuthError]) -> JSON:
-    codes = sorted({cls.error for cls in errors})
+def _error_schema(*classes: type[errors.OAuthError]) -> JSON:
+    codes = sorted({cls.error for cls in classes})
     return {"allOf": [_ref("schemas", "OAuthError"), {"properties": {"error": {"enum": codes}}}]}
 
 
-def _error(description: str, *errors: type[OAuthError], headers: Mapping[str, JSON] | None = None) -> JSON:
+def _error(description: str, *classes: type[errors.OAuthError], headers: Mapping[str, JSON] | None = None) -> JSON:
     return {
         "description": description,
         "headers": {**_NO_STORE, **(headers or {})},
-        "content": _json(_error_schema(*errors)),
+        "content": _json(_error_schema(*classes)),
     }
 
 
@@ -185,141 +167,119 @@ _COMMON_RESPONSES: JSON = {
 }
 
 
+def _object(properties: JSON, required: str = "", *, closed: bool = False, description: str | None = None) -> JSON:
+    """An object schema; ``required`` names the required properties, separated by spaces."""
+    schema: JSON = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required.split()
+    if closed:
+        schema["additionalProperties"] = False
+    if description is not None:
+        schema["description"] = description
+    return schema
+
+
+_STR: JSON = {"type": "string"}
+_URI: JSON = {"type": "string", "format": "uri"}
+_INT: JSON = {"type": "integer"}
+
+
+def _list_of(item: JSON) -> JSON:
+    return {"type": "array", "items": item}
+
+
 def _components() -> Mapping[str, Mapping[str, JSON]]:
+    oauth_error = {
+        "error": {"type": "string", "pattern": "^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
+        "error_description": {"type": "string", "pattern": DESCRIPTION_PATTERN},
+        "error_uri": {"type": "string", "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
+    }
+    token = {
+        "access_token": {"type": "string", "minLength": 1, "description": "An RFC 9068 JWT."},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer", "minimum": 0},
+        "scope": _STR,
+        "refresh_token": {"type": "string", "minLength": 1},
+    }
+    introspection = {
+        "active": {"type": "boolean"},
+        **dict.fromkeys(("token_type", "scope", "client_id", "sub", "iss", "jti"), _STR),
+        "aud": {"oneOf": [_STR, _list_of(_STR)]},
+        **dict.fromkeys(("iat", "exp", "auth_time"), _INT),
+    }
+    metadata = {
+        **dict.fromkeys(("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"), _URI),
+        **dict.fromkeys(("revocation_endpoint", "introspection_endpoint"), _URI),
+        "response_types_supported": _list_of({"const": "code"}),
+        "response_modes_supported": _list_of({"const": "query"}),
+        "grant_types_supported": _list_of(_STR),
+        "code_challenge_methods_supported": _list_of({"const": "S256"}),
+        **{f"{m}_endpoint_auth_methods_supported": _list_of(_STR) for m in ("token", "revocation", "introspection")},
+        "authorization_response_iss_parameter_supported": {"const": True},
+    }
+    jwk = {
+        "kty": {"enum": ["EC", "RSA", "OKP"]},
+        "kid": {"type": "string", "description": "RFC 7638 thumbprint."},
+        "alg": {"enum": ["ES256", "RS256", "Ed25519"]},
+        "use": {"const": "sig"},
+    }
+    public_jwk = _object(jwk, "kty kid alg use")
+    public_jwk["not"] = {"anyOf": [{"required": [name]} for name in ("d", "p", "q")]}  # never a private part
     schemas: JSON = {
-        "OAuthError": {
-            "type": "object",
-            "description": "RFC 6749 §5.2 error response.",
-            "required": ["error", "error_description"],
-            "additionalProperties": False,
-            "properties": {
-                "error": {"type": "string", "pattern": "^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
-                "error_description": {"type": "string", "pattern": DESCRIPTION_PATTERN},
-                "error_uri": {"type": "string", "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$"},
-            },
-        },
-        "TokenResponse": {
-            "type": "object",
-            "description": "RFC 6749 §5.1. client_credentials never returns a refresh token (§4.4.3).",
-            "required": ["access_token", "token_type", "expires_in", "scope"],
-            "additionalProperties": False,
-            "properties": {
-                "access_token": {"type": "string", "minLength": 1, "description": "An RFC 9068 JWT."},
-                "token_type": {"const": "Bearer"},
-                "expires_in": {"type": "integer", "minimum": 0},
-                "scope": {"type": "string"},
-                "refresh_token": {"type": "string", "minLength": 1},
-            },
-        },
-        "IntrospectionResponse": {
-            "type": "object",
-            "description": 'RFC 7662 §2.2: an inactive token is only {"active": false}.',
-            "required": ["active"],
-            "properties": {
-                "active": {"type": "boolean"},
-                "token_type": {"type": "string"},
-                "scope": {"type": "string"},
-                "client_id": {"type": "string"},
-                "sub": {"type": "string"},
-                "iss": {"type": "string"},
-                "aud": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                "iat": {"type": "integer"},
-                "exp": {"type": "integer"},
-                "jti": {"type": "string"},
-            },
-        },
-        "Metadata": {
-            "type": "object",
-            "description": "RFC 8414 §2 authorization server metadata.",
-            "required": [
-                "issuer",
-                "authorization_endpoint",
-                "token_endpoint",
-                "jwks_uri",
-                "response_types_supported",
-                "grant_types_supported",
-                "code_challenge_methods_supported",
-            ],
-            "properties": {
-                "issuer": {"type": "string", "format": "uri"},
-                "authorization_endpoint": {"type": "string", "format": "uri"},
-                "token_endpoint": {"type": "string", "format": "uri"},
-                "jwks_uri": {"type": "string", "format": "uri"},
-                "revocation_endpoint": {"type": "string", "format": "uri"},
-                "introspection_endpoint": {"type": "string", "format": "uri"},
-                "response_types_supported": {"type": "array", "items": {"const": "code"}},
-                "response_modes_supported": {"type": "array", "items": {"const": "query"}},
-                "grant_types_supported": {"type": "array", "items": {"type": "string"}},
-                "code_challenge_methods_supported": {"type": "array", "items": {"const": "S256"}},
-                "authorization_response_iss_parameter_supported": {"const": True},
-            },
-        },
-        "JWKSet": {
-            "type": "object",
-            "description": "RFC 7517 §5: the next, active and retiring public signing keys.",
-            "required": ["keys"],
-            "additionalProperties": False,
-            "properties": {
-                "keys": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["kty", "kid", "alg", "use"],
-                        "properties": {
-                            "kty": {"enum": ["EC", "RSA", "OKP"]},
-                            "kid": {"type": "string", "description": "RFC 7638 thumbprint."},
-                            "alg": {"enum": ["ES256", "RS256", "Ed25519"]},
-                            "use": {"const": "sig"},
-                        },
-                        "not": {"anyOf": [{"required": ["d"]}, {"required": ["p"]}, {"required": ["q"]}]},
-                    },
-                },
-            },
-        },
-        "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
-        "Health": {
-            "type": "object",
-            "required": ["status"],
-            "additionalProperties": False,
-            "properties": {"status": {"const": "ok"}},
-        },
-        "Readiness": {
-            "type": "object",
-            "required": ["status", "database"],
-            "additionalProperties": False,
-            "properties": {"status": {"enum": ["ready", "unavailable"]}, "database": {"enum": ["ok", "unreachable"]}},
-        },
+        "OAuthError": _object(
+            oauth_error, "error error_description", closed=True, description="RFC 6749 §5.2 error response."
+        ),
+        "TokenResponse": _object(
+            token,
+            "access_token token_type expires_in scope",
+            closed=True,
+            description="RFC 6749 §5.1. client_credentials never returns a refresh token (§4.4.3).",
+        ),
+        "IntrospectionResponse": _object(
+            introspection, "active", description='RFC 7662 §2.2: an inactive token is only {"active": false}.'
+        ),
+        "Metadata": _object(
+            metadata,
+            "issuer authorization_endpoint token_endpoint jwks_uri response_types_supported grant_types_supported "
+            "code_challenge_methods_supported",
+            description="RFC 8414 §2 authorization server metadata.",
+        ),
+        "JWKSet": _object(
+            {"keys": _list_of(public_jwk)}, "keys", closed=True, description="RFC 7517 §5: published public keys."
+        ),
+        "OpenApiDocument": _object({}, "openapi info paths"),
+        "Health": _object({"status": {"const": "ok"}}, "status", closed=True),
+        "Readiness": _object(
+            {"status": {"enum": ["ready", "unavailable"]}, "database": {"enum": ["ok", "unreachable"]}},
+            "status database",
+            closed=True,
+        ),
     }
     responses: JSON = {
         "InvalidClient": _error(
             "Client authentication failed (RFC 6749 §5.2). With Basic credentials the response carries "
             "WWW-Authenticate: Basic.",
-            InvalidClient,
+            errors.InvalidClient,
             headers={"WWW-Authenticate": _header("Basic challenge.", {"type": "string"}, required=False)},
         ),
-        "TenantNotFound": _error("The path names no enabled tenant.", InvalidRequest),
+        "TenantNotFound": _error("The path names no enabled tenant.", errors.InvalidRequest),
         "ContentTooLarge": _error(
-            "The request announced or sent a body past 64 KiB (RFC 9110 §15.5.14).", InvalidRequest
+            "The request announced or sent a body past 64 KiB (RFC 9110 §15.5.14).", errors.InvalidRequest
         ),
-        "ServerError": _error("An unexpected fault; logged, never detailed.", ServerError),
+        "ServerError": _error("An unexpected fault; logged, never detailed.", errors.ServerError),
         "Unavailable": _error(
             "The database cannot be reached; retry later.",
-            TemporarilyUnavailable,
+            errors.TemporarilyUnavailable,
             headers={"Retry-After": _RETRY_AFTER},
         ),
         "RateLimited": _error(
             "A rate limit was hit (per client or per IP); retry after Retry-After seconds (RFC 6585 §4).",
-            TemporarilyUnavailable,
+            errors.TemporarilyUnavailable,
             headers={"Retry-After": _RETRY_AFTER},
         ),
     }
-    security = {
-        "clientSecretBasic": {
-            "type": "http",
-            "scheme": "basic",
-            "description": "client_secret_basic: id and secret form-urlencoded, then Basic (RFC 6749 §2.3.1).",
-        }
-    }
+    basic = "client_secret_basic: id and secret form-urlencoded, then Basic (RFC 6749 §2.3.1)."
+    security = {"clientSecretBasic": {"type": "http", "scheme": "basic", "description": basic}}
     return {"schemas": schemas, "responses": responses, "securitySchemes": security}
 
 
@@ -387,74 +347,65 @@ def _get(summary: str, schema_name: str, headers: JSON, *, tenant: bool = True) 
     return {"get": {"summary": summary, "security": [], "responses": dict(sorted(responses.items()))}}
 
 
+def _post(summary: str, spec: str, body: JSON, ok: JSON, bad_request: JSON, *, rate_limited: bool = False) -> JSON:
+    """A back-channel POST: form body, client authentication, the shared error responses."""
+    responses = {"200": ok, "400": bad_request, "401": _ref("responses", "InvalidClient"), **_COMMON_RESPONSES}
+    if rate_limited:
+        responses["429"] = _ref("responses", "RateLimited")
+    operation = {
+        "tags": ["oauth"],
+        "summary": summary,
+        "description": f"{_CLIENT_AUTH_DOC} Spec: {spec}.",
+        "security": _OPTIONAL_BASIC,
+        "requestBody": _form(body),
+        "responses": dict(sorted(responses.items())),
+    }
+    return {"post": operation}
+
+
+def _ok(description: str, schema_name: str | None = None) -> JSON:
+    response: JSON = {"description": description, "headers": _NO_STORE}
+    if schema_name is not None:
+        response["content"] = _json(_ref("schemas", schema_name))
+    return response
+
+
 def back_channel_fragment() -> ApiFragment:
     """``/token``, ``/revoke``, ``/introspect``, discovery, JWKS, health and this document itself."""
-    token = {
-        "post": {
-            "tags": ["oauth"],
-            "summary": "Token endpoint: authorization_code, refresh_token, client_credentials",
-            "description": _CLIENT_AUTH_DOC + " Spec: RFC 6749 §3.2, §5; OAuth 2.1 §3.2.",
-            "security": _OPTIONAL_BASIC,
-            "requestBody": _form(_token_request()),
-            "responses": {
-                "200": {
-                    "description": "Tokens.",
-                    "headers": _NO_STORE,
-                    "content": _json(_ref("schemas", "TokenResponse")),
-                },
-                "400": _error(
-                    "Malformed request, bad grant, grant not allowed, unknown grant type or scope (RFC 6749 §5.2).",
-                    InvalidRequest,
-                    InvalidGrant,
-                    UnauthorizedClient,
-                    UnsupportedGrantType,
-                    InvalidScope,
-                ),
-                "401": _ref("responses", "InvalidClient"),
-                "429": _ref("responses", "RateLimited"),
-                **_COMMON_RESPONSES,
-            },
-        }
-    }
-    revoke = {
-        "post": {
-            "tags": ["oauth"],
-            "summary": "Revoke a refresh token (with its family) or an access token",
-            "description": _CLIENT_AUTH_DOC + " Unknown or foreign tokens still answer 200. Spec: RFC 7009 §2.",
-            "security": _OPTIONAL_BASIC,
-            "requestBody": _form(_token_management_request("RFC 7009 §2.1.")),
-            "responses": {
-                "200": {"description": "Revoked, or nothing to revoke (empty body).", "headers": _NO_STORE},
-                "400": _error("Malformed request or unknown token_type_hint.", InvalidRequest, UnsupportedTokenType),
-                "401": _ref("responses", "InvalidClient"),
-                **_COMMON_RESPONSES,
-            },
-        }
-    }
-    introspect = {
-        "post": {
-            "tags": ["oauth"],
-            "summary": "Introspect a token (confidential clients only)",
-            "description": _CLIENT_AUTH_DOC + " Spec: RFC 7662 §2, §4.",
-            "security": _OPTIONAL_BASIC,
-            "requestBody": _form(_token_management_request("RFC 7662 §2.1.")),
-            "responses": {
-                "200": {
-                    "description": "The token's state.",
-                    "headers": _NO_STORE,
-                    "content": _json(_ref("schemas", "IntrospectionResponse")),
-                },
-                "400": _error(
-                    "Malformed request, unknown token_type_hint, or a public client.",
-                    InvalidRequest,
-                    UnsupportedTokenType,
-                    UnauthorizedClient,
-                ),
-                "401": _ref("responses", "InvalidClient"),
-                **_COMMON_RESPONSES,
-            },
-        }
-    }
+    token = _post(
+        "Token endpoint: authorization_code, refresh_token, client_credentials",
+        "RFC 6749 §3.2, §5; OAuth 2.1 §3.2",
+        _token_request(),
+        _ok("Tokens.", "TokenResponse"),
+        _error(
+            "Malformed request, bad grant, grant not allowed, unknown grant type or scope (RFC 6749 §5.2).",
+            errors.InvalidRequest,
+            errors.InvalidGrant,
+            errors.UnauthorizedClient,
+            errors.UnsupportedGrantType,
+            errors.InvalidScope,
+        ),
+        rate_limited=True,
+    )
+    revoke = _post(
+        "Revoke a refresh token (with its family) or an access token; unknown or foreign tokens still answer 200",
+        "RFC 7009 §2",
+        _token_management_request("RFC 7009 §2.1."),
+        _ok("Revoked, or nothing to revoke (empty body)."),
+        _error("Malformed request or unknown token_type_hint.", errors.InvalidRequest, errors.UnsupportedTokenType),
+    )
+    introspect = _post(
+        "Introspect a token (confidential clients only)",
+        "RFC 7662 §2, §4",
+        _token_management_request("RFC 7662 §2.1."),
+        _ok("The token's state.", "IntrospectionResponse"),
+        _error(
+            "Malformed request, unknown token_type_hint, or a public client.",
+            errors.InvalidRequest,
+            errors.UnsupportedTokenType,
+            errors.UnauthorizedClient,
+        ),
+    )
     readyz = _get("Ready: the database answers.", "Readiness", _NO_STORE, tenant=False)
     readyz["get"]["responses"]["503"] = {
         "description": "Not ready: the database did not answer within 2 s.",
