@@ -29,36 +29,14 @@ def examples(ci: int) -> int:
 
 @dataclass
 class Tally:
-    """Pure-ASGI wrapper around the server under test: counts requests and statuses as the server sent them, and
-    records every 5xx and every response header carrying CR, LF or NUL (a header-injection that got through)."""
+    """Figures of the servers under test as they answered: requests and statuses, every 5xx, and every response
+    header carrying CR, LF or NUL (a header injection that got through). Fed by :class:`Tallied`."""
 
-    app: ASGIApp | None = None
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     bad_headers: list[str] = field(default_factory=list)
     examples: Counter[str] = field(default_factory=Counter)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        self.requests += 1
-        label = f"{scope['method']} {scope['path'][:80]}"
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                self.statuses[status] += 1
-                if status >= 500:
-                    self.server_errors.append(f"{status} {label}")
-                for name, value in message.get("headers", []):
-                    if any(ch in name + value for ch in (b"\r", b"\n", b"\x00")):
-                        self.bad_headers.append(f"{label}: {name!r}: {value[:120]!r}")
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
 
     def summary(self) -> str:
         fives = sum(n for status, n in self.statuses.items() if status >= 500)
@@ -72,10 +50,33 @@ class Tally:
 TALLY = Tally()
 
 
-def wrap(app: ASGIApp, tally: Tally = TALLY) -> ASGIApp:
-    """``app`` wrapped so that ``tally`` sees every request (use once per server)."""
-    tally.app = app
-    return tally
+class Tallied:
+    """Pure-ASGI wrapper around a server under test that counts into a :class:`Tally`."""
+
+    def __init__(self, app: ASGIApp, tally: Tally = TALLY) -> None:
+        self.app = app
+        self.tally = tally
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tally = self.tally
+        tally.requests += 1
+        label = f"{scope['method']} {scope['path'][:80]}"
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                tally.statuses[status] += 1
+                if status >= 500:
+                    tally.server_errors.append(f"{status} {label}")
+                for name, value in message.get("headers", []):
+                    if any(ch in name + value for ch in (b"\r", b"\n", b"\x00")):
+                        tally.bad_headers.append(f"{label}: {name!r}: {value[:120]!r}")
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 @dataclass(frozen=True)
