@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from fuzz.hostile import MALFORMED, MARKUP_CHARS, decode, encode, hostile_values
@@ -215,6 +215,29 @@ def check_authorize(sent: Sent, response: RawResponse, issuer: str) -> None:
         check_page(sent, response)
 
 
+def explicit(client_id: str, cookie: str = "alice", **values: str) -> Sent:
+    """A request built by hand: a valid one for ``client_id`` with ``values`` replacing (already encoded) values."""
+    base = {
+        "client_id": client_id,
+        "redirect_uri": CLIENTS[client_id],
+        "response_type": "code",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        "state": "s",
+    }
+    pairs = tuple((encode(k), values.get(k, encode(v))) for k, v in base.items())
+    return Sent(client_id, pairs, "/authorize?" + "&".join(f"{k}={v}" for k, v in pairs), cookie)
+
+
+# Run in every CI run whatever hypothesis draws: header injection through state (signed in, so the code is issued
+# and state goes into Location) and through redirect_uri, a 60 KB state, a surrogate escape, an RTL override.
+@example(explicit("spa", state=encode("x\r\nSet-Cookie: injected=1\r\nLocation: https://evil.example/")))
+@example(explicit("web", state="%0d%0aSet-Cookie:%20injected=1"))
+@example(explicit("spa", redirect_uri=encode("http://127.0.0.1:9999/cb\r\nSet-Cookie: injected=1")))
+@example(explicit("spa", redirect_uri="http://127.0.0.1:9999/cb%0d%0aSet-Cookie:%20injected=1"))
+@example(explicit("spa", state="a" * 60_000))  # past the 2,048 Pixie echoes, within the URL limit
+@example(explicit("spa", state="%ED%A0%80"))
+@example(explicit("native6", cookie="none", state=encode("\u202egnp.exe")))
 @settings(
     max_examples=examples(1000),
     deadline=None,
