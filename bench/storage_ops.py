@@ -4,6 +4,7 @@ Run on purpose, never from ``make test``::
 
     .venv/bin/python bench/storage_ops.py                 # µs per call, both backends, same run (~20 s)
     .venv/bin/python bench/storage_ops.py --quick         # fewer calls
+    taskset -c 0 .venv/bin/python bench/storage_ops.py models   # concurrency models (a)/(b)/(c) on one core
     .venv/bin/python bench/storage_ops.py e2e --before /tmp/pixie-baseline/src [--scenarios refresh,sso]
     .venv/bin/python bench/storage_ops.py e2e --compare writer-thread=/tmp/variant/src   # any other tree too
 
@@ -11,6 +12,10 @@ Run on purpose, never from ``make test``::
 migrated SQLite file per backend (WAL, ``synchronous=NORMAL``): median of 3 rounds, µs per call. For context it
 also times a raw ``sqlite3`` point read, the same through ``aiosqlite``, and a bare thread hand-off
 (``run_in_executor`` of a no-op): the costs that decided the lean backend's concurrency model.
+
+``models`` runs 32 concurrent refresh grants' storage calls against the backend under three concurrency models —
+(a) inline on the loop (chosen), (b) writes on a writer thread, (c) every statement on a thread (aiosqlite's way) —
+and prints grants/s and CPU µs per grant; pin it to one core as the server would be.
 
 ``e2e`` starts ``pixie serve`` pinned to core 0 (``taskset -c 0``) from this tree and, with ``--before SRC``, from
 another source tree (e.g. ``git archive <rev> src | tar -x -C /tmp/pixie-baseline``), registers the bench clients,
@@ -356,6 +361,95 @@ async def run_ops(quick: bool) -> None:
         print(f"| {name} | {value:,.1f} |")
 
 
+# --- concurrency models under concurrent load ---------------------------------------------------------------
+
+
+def _thread_models() -> dict[str, Any]:
+    """The chosen model (a) and the alternatives (b) writes on a writer thread, (c) every statement on a thread
+    (aiosqlite's model: one thread per connection, each call handed over and back)."""
+    from pixie.storage.sqlite import Database
+
+    class WriterThread(Database):
+        async def write(self, work: Any) -> Any:
+            return await self.offload(work, write=True)
+
+    class AllOnThread(WriterThread):
+        async def read(self, work: Any) -> Any:
+            return await self.offload(work, write=False)
+
+    return {"(a) inline on the loop": Database, "(b) writer thread": WriterThread, "(c) all on a thread": AllOnThread}
+
+
+async def _grant_load(db: Any, seconds: float) -> tuple[float, float]:
+    """32 concurrent refresh grants' storage calls (refresh.get, users.get, rotate, deny-list check) for
+    ``seconds``: grants/s and CPU µs per grant (user + system, all threads of this process)."""
+    import resource
+
+    from pixie.storage.sqlite import build_sqlite_storage
+
+    storage = build_sqlite_storage(db)
+    await _seed(storage)
+    chains = []
+    for index in range(32):
+        family = RefreshFamily(
+            tenant_id=TENANT,
+            family_id=f"load-{index}",
+            client_id="bench-public",
+            user_id="u1",
+            scopes=("api:read",),
+            auth_time=NOW,
+            created_at=NOW,
+            absolute_expires_at=NOW + 86400,
+        )
+        first = _token(family.family_id)
+        await storage.refresh.create_family(family, first)
+        chains.append(first)
+    done = 0
+    stop = time.monotonic() + seconds
+
+    async def grants(token: RefreshToken) -> None:
+        nonlocal done
+        while time.monotonic() < stop:
+            await storage.refresh.get(TENANT, token.token_hash)
+            await storage.users.get(TENANT, "u1")
+            successor = _token(token.family_id)
+            rotation = await storage.refresh.rotate(TENANT, token.token_hash, successor, NOW + 1, retry_response=b"x")
+            assert rotation.status == "rotated", rotation.status
+            await storage.denylist.is_denied(TENANT, "some-jti")
+            token, done = successor, done + 1
+
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    await asyncio.gather(*(grants(first) for first in chains))
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - started
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return done / wall, cpu / done * 1e6
+
+
+async def run_models(quick: bool) -> None:
+    """Run pinned to one core (``taskset -c 0``) to model ``pixie serve`` on one core."""
+    rounds, seconds = (1, 1.0) if quick else (3, 3.0)
+    results: dict[str, list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="pixie-models-") as tmp:
+        directory = Path(tmp)
+        template = directory / "template.db"
+        engine = create_engine(f"sqlite:///{template}")
+        await migrate(engine)
+        await engine.dispose()
+        for round_number in range(rounds):
+            for name, factory in _thread_models().items():
+                db = factory(str(_fresh_file(template, directory, f"m{round_number}-{len(results)}.db")))
+                try:
+                    results.setdefault(name, []).append(await _grant_load(db, seconds))
+                finally:
+                    db.close()
+    print(f"32 concurrent refresh grants' storage calls, median of {rounds} round(s) x {seconds:g} s\n")
+    print("| concurrency model | grants/s | CPU µs per grant |\n|---|---:|---:|")
+    for name, runs in results.items():
+        rate = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        print(f"| {name} | {rate:,.0f} | {cpu:,.0f} |")
+
+
 # --- end to end ------------------------------------------------------------------------------------------------
 
 
@@ -511,7 +605,7 @@ def run_e2e(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", nargs="?", choices=("ops", "e2e"), default="ops")
+    parser.add_argument("mode", nargs="?", choices=("ops", "models", "e2e"), default="ops")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--before", help="source tree (its src/ folder) of the Pixie to compare against")
     parser.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC", help="another tree to run")
@@ -523,6 +617,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "ops":
         asyncio.run(run_ops(args.quick))
+    elif args.mode == "models":
+        asyncio.run(run_models(args.quick))
     else:
         run_e2e(args)
 
