@@ -15,7 +15,8 @@ also times a raw ``sqlite3`` point read, the same through ``aiosqlite``, and a b
 
 ``models`` runs 32 concurrent refresh grants' storage calls against the backend under three concurrency models —
 (a) inline on the loop (chosen), (b) writes on a writer thread, (c) every statement on a thread (aiosqlite's way) —
-and prints grants/s and CPU µs per grant; pin it to one core as the server would be.
+and prints grants/s and CPU µs per grant; pin it to one core as the server would be. A last row runs model (a)
+in two processes on one file, pinned to cores 0 and 1: the storage ceiling of ``pixie serve --workers 2``.
 
 ``e2e`` starts ``pixie serve`` pinned to core 0 (``taskset -c 0``) from this tree and, with ``--before SRC``, from
 another source tree (e.g. ``git archive <rev> src | tar -x -C /tmp/pixie-baseline``), registers the bench clients,
@@ -380,20 +381,24 @@ def _thread_models() -> dict[str, Any]:
     return {"(a) inline on the loop": Database, "(b) writer thread": WriterThread, "(c) all on a thread": AllOnThread}
 
 
-async def _grant_load(db: Any, seconds: float) -> tuple[float, float]:
+async def _grant_load(
+    db: Any, seconds: float, *, tag: str = "load", wait: Callable[[], None] | None = None
+) -> tuple[float, float]:
     """32 concurrent refresh grants' storage calls (refresh.get, users.get, rotate, deny-list check) for
-    ``seconds``: grants/s and CPU µs per grant (user + system, all threads of this process)."""
+    ``seconds``: grants/s and CPU µs per grant (user + system, all threads of this process). With ``wait``, the
+    database is already seeded and the load starts when ``wait`` returns (several processes at once)."""
     import resource
 
     from pixie.storage.sqlite import build_sqlite_storage
 
     storage = build_sqlite_storage(db)
-    await _seed(storage)
+    if wait is None:
+        await _seed(storage)
     chains = []
     for index in range(32):
         family = RefreshFamily(
             tenant_id=TENANT,
-            family_id=f"load-{index}",
+            family_id=f"{tag}-{index}",
             client_id="bench-public",
             user_id="u1",
             scopes=("api:read",),
@@ -404,6 +409,8 @@ async def _grant_load(db: Any, seconds: float) -> tuple[float, float]:
         first = _token(family.family_id)
         await storage.refresh.create_family(family, first)
         chains.append(first)
+    if wait is not None:
+        wait()
     done = 0
     stop = time.monotonic() + seconds
 
@@ -442,12 +449,58 @@ async def run_models(quick: bool) -> None:
                     results.setdefault(name, []).append(await _grant_load(db, seconds))
                 finally:
                     db.close()
-    print(f"32 concurrent refresh grants' storage calls, median of {rounds} round(s) x {seconds:g} s\n")
+        for round_number in range(rounds):
+            results.setdefault("(a) in 2 processes on one file (cores 0 and 1)", []).append(
+                await _two_processes(_fresh_file(template, directory, f"mp{round_number}.db"), seconds)
+            )
+    print(f"32 concurrent refresh grants' storage calls per process, median of {rounds} round(s) x {seconds:g} s\n")
     print("| concurrency model | grants/s | CPU µs per grant |\n|---|---:|---:|")
     for name, runs in results.items():
         rate = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         print(f"| {name} | {rate:,.0f} | {cpu:,.0f} |")
+
+
+async def _two_processes(path: Path, seconds: float) -> tuple[float, float]:
+    """The inline model in two processes on one file (``pixie serve --workers 2``): combined grants/s, mean CPU."""
+    from pixie.storage.sqlite import open_sqlite_storage
+
+    with open_sqlite_storage(str(path)) as storage:
+        await _seed(storage)
+    go = path.with_suffix(".go")
+    workers = [
+        await asyncio.create_subprocess_exec(
+            *_pin(str(core)),
+            sys.executable,
+            __file__,
+            "_load",
+            str(path),
+            str(go),
+            f"p{core}",
+            str(seconds),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for core in (0, 1)
+    ]
+    await asyncio.sleep(1.0)  # both started and connected
+    go.touch()
+    outputs = [json.loads((await worker.communicate())[0]) for worker in workers]
+    return sum(rate for rate, _ in outputs), statistics.mean(cpu for _, cpu in outputs)
+
+
+def _wait_for_file(path: Path) -> None:
+    while not path.exists():
+        time.sleep(0.001)
+
+
+async def _load_process(path: str, go: str, tag: str, seconds: float) -> None:
+    from pixie.storage.sqlite import Database
+
+    db = Database(path)
+    try:
+        print(json.dumps(await _grant_load(db, seconds, tag=tag, wait=lambda: _wait_for_file(Path(go)))))
+    finally:
+        db.close()
 
 
 # --- end to end ------------------------------------------------------------------------------------------------
@@ -604,6 +657,10 @@ def run_e2e(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["_load"]:  # one process of `models`' two-process row
+        path, go, tag, seconds = sys.argv[2:6]
+        asyncio.run(_load_process(path, go, tag, float(seconds)))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", nargs="?", choices=("ops", "models", "e2e"), default="ops")
     parser.add_argument("--quick", action="store_true")
