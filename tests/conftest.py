@@ -97,6 +97,14 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+@pytest.fixture
+async def fresh_postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of the test's own, not migrated; dropped after (for tests that start a server with
+    their own master key: the session database holds keys sealed under others)."""
+    async with temporary_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 async def postgres_url() -> AsyncIterator[str]:
     """The per-run PostgreSQL database, migrated. Shared by the whole session."""

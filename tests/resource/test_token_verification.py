@@ -151,10 +151,21 @@ async def test_key_type_must_match_alg(tiny: TinyIssuer, http: httpx.AsyncClient
     assert "unknown key" in await rejected(tiny_verifier(tiny, http), forged)  # no key under k1 is usable for RS256
 
 
+class FromNow:
+    """A time claim computed when the test runs, not when the module is imported (a slow run must not age it)."""
+
+    def __init__(self, seconds: int, *, as_text: bool = False) -> None:
+        self.seconds, self.as_text = seconds, as_text
+
+    def value(self) -> int | str:
+        stamp = int(time.time()) + self.seconds
+        return str(stamp) if self.as_text else stamp
+
+
 HAND_CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
-    ("not-yet-valid", {"nbf": int(time.time()) + 3600}, {}, "not valid yet"),
-    ("nbf-within-leeway", {"nbf": int(time.time()) + 10}, {}, ""),
-    ("exp-within-leeway", {"exp": int(time.time()) - 10}, {}, ""),
+    ("not-yet-valid", {"nbf": FromNow(3600)}, {}, "not valid yet"),
+    ("nbf-within-leeway", {"nbf": FromNow(10)}, {}, ""),
+    ("exp-within-leeway", {"exp": FromNow(-10)}, {}, ""),
     ("wrong-typ-JWT", {}, {"typ": "JWT"}, "typ must be at+jwt"),
     ("missing-typ", {}, {"typ": None}, "typ must be at+jwt"),
     ("typ-application-form", {}, {"typ": "application/AT+JWT"}, ""),
@@ -165,7 +176,7 @@ HAND_CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("missing-aud", {"aud": None}, {}, "aud"),
     ("aud-list-with-ours", {"aud": ["https://x.example", AUDIENCE]}, {}, ""),
     ("aud-empty-list", {"aud": []}, {}, "aud claim is malformed"),
-    ("exp-as-string", {"exp": str(int(time.time()) + 300)}, {}, "NumericDate"),
+    ("exp-as-string", {"exp": FromNow(300, as_text=True)}, {}, "NumericDate"),
     ("exp-as-bool", {"exp": True}, {}, "NumericDate"),
     ("scope-as-list", {"scope": ["properties:read"]}, {}, "scope claim must be a string"),
     ("iss-prefix-only", {"iss": "http://127.0.0.1"}, {}, "another issuer"),
@@ -183,6 +194,7 @@ async def test_hand_made_tokens(
 ) -> None:
     """Validly signed tokens that break (or, with an empty reason, just meet) one rule of RFC 9068 §4."""
     tiny.add_key("k1")
+    claims = {name: value.value() if isinstance(value, FromNow) else value for name, value in claims.items()}
     token = _b64_false(tiny) if header.get("crit") == ["b64"] else tiny.sign(tiny.claims(**claims), "k1", **header)
     verifier = tiny_verifier(tiny, http)
     if why:

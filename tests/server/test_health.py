@@ -26,7 +26,8 @@ def _client_credentials(http: httpx.Client) -> httpx.Response:
     return http.post("/token", data={"grant_type": "client_credentials"}, auth=("svc", SECRET))
 
 
-def test_readiness_follows_the_database_and_liveness_does_not(postgres_url: str) -> None:
+def test_readiness_follows_the_database_and_liveness_does_not(fresh_postgres_url: str) -> None:
+    postgres_url = fresh_postgres_url
     url = make_url(postgres_url)
     with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         port = free_port()
