@@ -53,6 +53,4 @@ async def metrics(request: Request) -> Response:
                 "credentials required\n", 401, {"WWW-Authenticate": 'Basic realm="pixie-metrics"'}, "text/plain"
             )
         return Response("forbidden\n", 403, media_type="text/plain")
-    return Response(
-        ctx.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
-    )
+    return Response(ctx.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

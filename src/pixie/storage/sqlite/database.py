@@ -8,8 +8,8 @@ core (``storage_ops.py models``: refresh.get + users.get + rotate + deny-list ch
 73 µs of CPU per grant inline on the loop (13,200 grants/s), 102 µs with writes on a writer thread (8,200/s) and
 146 µs with every statement on a thread as aiosqlite does (5,900/s); two processes on one file (``--workers 2``)
 reach 11,200 grants/s together at ~100 µs each (the write lock is shared and each process's commits invalidate the
-other's page cache), still several times what two saturated workers ask of storage. End to end (``pixie serve`` on one core,
-``storage_ops.py e2e``), refresh grants went from 231/s to 1,737/s, SSO flows from 102/s to 898/s and
+other's page cache), still several times what two saturated workers ask of storage. End to end (``pixie serve``
+on one core, ``storage_ops.py e2e``), refresh grants went from 231/s to 1,737/s, SSO flows from 102/s to 898/s and
 introspection from 877/s to 3,363/s against the SQLAlchemy stores. Inline is cheapest, so the loop does the work,
 under three rules that keep it from ever waiting:
 
