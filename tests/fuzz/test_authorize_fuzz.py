@@ -99,7 +99,10 @@ class Sent:
         return f"Sent({self.client_id!r}, cookie={_shorten(self.cookie, 80)!r}, target={_shorten(self.target)!r})"
 
     def decoded(self, name: str) -> list[str | None]:
-        return [decode(value) for key, value in self.pairs if decode(key) == name]
+        """The values of ``name`` as a strict server reads the target (a raw ``&`` inside a value splits it)."""
+        query = self.target.partition("?")[2]
+        fields = (part.partition("=") for part in query.split("&") if part)
+        return [decode(value) for key, _, value in fields if decode(key) == name]
 
 
 def _shorten(text: str, limit: int = 600) -> str:
@@ -237,6 +240,7 @@ def explicit(client_id: str, cookie: str = "alice", **values: str) -> Sent:
 @example(explicit("spa", redirect_uri="http://127.0.0.1:9999/cb%0d%0aSet-Cookie:%20injected=1"))
 @example(explicit("spa", state="a" * 60_000))  # past the 2,048 Pixie echoes, within the URL limit
 @example(explicit("spa", state="%ED%A0%80"))
+@example(explicit("native6", state="&"))  # a raw & inside a value: the state the server reads is empty
 @example(explicit("native6", cookie="none", state=encode("\u202egnp.exe")))
 @settings(
     max_examples=examples(1000),
