@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import temporary_postgres_database
+from pgsupport import temporary_postgres_database
 from scaleout.staleness import StalenessWatch
 from scaleout.support import Instance, running_all, seed
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import temporary_postgres_database
+from pgsupport import temporary_postgres_database
 from pixie.management import ensure_default_tenant
 from pixie.storage.interfaces import Storage
 from pixie.storage.sql import build_storage, create_engine

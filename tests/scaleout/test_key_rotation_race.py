@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import pytest
 
-from conftest import temporary_postgres_database
+from pgsupport import temporary_postgres_database
 from pixie.housekeeping import rotate_due_keys
 from pixie.management import create_tenant
 from pixie.storage.interfaces import Storage
