@@ -2,72 +2,93 @@
 
 Events are built without secrets (no tokens, codes, passwords or secret hashes ever enter them), so the log cannot
 leak one; a test greps a full flow's log for every credential it saw. Writing happens on a background thread fed
-by a queue: a slow disk never slows a sign-in.
+by a buffer: a slow disk never slows a sign-in.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-import logging.handlers
-import queue
 import sys
+from collections import deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from pixie.events import FlowEvent
 
 __all__ = ["AuditLog", "audit_line"]
 
+log = logging.getLogger("pixie.audit")
+
 
 def audit_line(event: FlowEvent) -> str:
-    """The JSON line for ``event``: stable keys first, then the event's own fields."""
-    record = event.to_record()
+    """The JSON line for ``event``: stable keys first, then the event's own fields (those that are set)."""
     line: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(record.created_at, UTC).isoformat(timespec="milliseconds"),
-        "event": record.kind,
-        "tenant": record.tenant_id,
-        "client": record.client_id,
-        "outcome": record.outcome,
-        "error": record.error,
-        "correlation_id": record.correlation_id,
-        "duration_ms": record.duration_ms,
-        **record.detail,
+        "ts": datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds"),
+        "event": event.kind,
+        "tenant": event.tenant_id,
+        "client": event.client_id,
+        "outcome": event.outcome,
+        "error": event.error,
+        "correlation_id": event.correlation_id,
+        "duration_ms": event.duration_ms,
     }
+    for name, value in event.details().items():
+        line[name] = value
     return json.dumps(line, separators=(",", ":"), default=str)
 
 
 class AuditLog:
     """An :class:`~pixie.events.EventSink` writing :func:`audit_line` s to ``target`` ("stderr" or a file path).
 
-    Its logger is private to this instance (not registered with :mod:`logging`), so two apps in one process keep
-    separate logs. Call :meth:`start` and :meth:`stop` around its use.
+    ``emit`` only appends the event to a bounded buffer; :meth:`run` (a background task) encodes what gathered
+    and writes it with one call every ``interval`` seconds, the write itself on a worker thread. Measured on the
+    token endpoint, a logging handler thread writing a record at a time cost a third of the throughput (GIL
+    hand-offs and a flush per line); a batch costs one encode per event and one write per interval. A full buffer
+    drops events and counts them rather than growing without bound.
     """
 
-    def __init__(self, target: str) -> None:
-        handler: logging.Handler
-        if target == "stderr":
-            handler = logging.StreamHandler(sys.stderr)
-        else:
-            handler = logging.handlers.WatchedFileHandler(target, encoding="utf-8")  # follows logrotate
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
-        self._handler = handler
-        self._logger = logging.Logger("pixie.audit", logging.INFO)
-        self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
-        self._logger.propagate = False
-
-    def start(self) -> None:
-        self._listener.start()
-
-    def stop(self) -> None:
-        """Write what is queued, then close the file."""
-        self._listener.stop()
-        self._handler.close()
+    def __init__(self, target: str, *, capacity: int = 100_000, interval: float = 0.2) -> None:
+        self._target = target
+        self._stream: TextIO = (
+            sys.stderr if target == "stderr" else open(target, "a", encoding="utf-8")  # noqa: SIM115 (closed in run)
+        )
+        self._buffer: deque[FlowEvent] = deque()
+        self._capacity = capacity
+        self._interval = interval
+        self.dropped = 0
 
     def emit(self, event: FlowEvent) -> None:
-        try:
-            self._logger.info(audit_line(event))
-        except Exception:  # the audit log must never fail a request
+        if len(self._buffer) >= self._capacity:
+            self.dropped += 1
             return
+        self._buffer.append(event)
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        events = [self._buffer.popleft() for _ in range(len(self._buffer))]
+        try:
+            text = "".join(audit_line(event) + "\n" for event in events)
+            await asyncio.to_thread(self._write, text)
+        except Exception as exc:  # a full disk must not stop sign-ins; say so once per batch
+            self.dropped += len(events)
+            log.error("audit log: dropped %d events (%s: %s)", len(events), type(exc).__name__, exc)
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+    async def run(self) -> None:
+        """Write every ``interval`` seconds until cancelled; then write what is left and close the file."""
+        try:
+            while True:
+                await asyncio.sleep(self._interval)
+                await self.flush()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
+            if self._stream is not sys.stderr:
+                self._stream.close()

@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("pixie.events")
+_DETAIL_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Per event class, its own field names (``dataclasses.fields`` is slow enough to matter per event)."""
 _BASE_FIELDS = ("tenant_id", "client_id", "outcome", "error", "duration_ms", "correlation_id", "at")
 
 
@@ -60,12 +62,16 @@ class FlowEvent:
     reason: str | None = None
     """For failures: the error description (never a secret: descriptions quote no credentials)."""
 
+    def details(self) -> dict[str, Any]:
+        """The fields beyond the common ones, those that are set (``grant_type``, ``family_id``, ``reason``...)."""
+        names = _DETAIL_FIELDS.get(type(self))
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(self) if f.name not in _BASE_FIELDS)
+            _DETAIL_FIELDS[type(self)] = names
+        return {name: value for name in names if (value := getattr(self, name)) is not None}
+
     def to_record(self) -> Event:
-        detail: dict[str, Any] = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in _BASE_FIELDS and getattr(self, f.name) is not None
-        }
+        detail = self.details()
         return Event(
             tenant_id=self.tenant_id,
             kind=self.kind,

@@ -128,7 +128,6 @@ def create_app(settings: Settings) -> Starlette:
             webhooks = WebhookDispatcher(tenants, settings.master_key, backoff=settings.webhook_backoff)
             sinks: list[EventSink] = [stored_events, MetricsEventSink(metrics), webhooks]
             if audit is not None:
-                audit.start()
                 sinks.append(audit)
             limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
             # PIXIE_EVENTS=off exists to measure what events cost (bench/); nothing else should turn them off.
@@ -151,6 +150,8 @@ def create_app(settings: Settings) -> Starlette:
                 asyncio.create_task(stored_events.run(), name="pixie-events"),
                 asyncio.create_task(webhooks.run(), name="pixie-webhooks"),
             ]
+            if audit is not None:
+                background.append(asyncio.create_task(audit.run(), name="pixie-audit"))
             if settings.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(
@@ -166,8 +167,6 @@ def create_app(settings: Settings) -> Starlette:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await limiter.aclose()
-                if audit is not None:
-                    audit.stop()
 
     app = Starlette(
         routes=_routes(),

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import deque
 
 import httpx
@@ -26,6 +27,8 @@ __all__ = ["WebhookDispatcher"]
 
 log = logging.getLogger("pixie.webhooks")
 _RETRYABLE = {408, 425, 429}
+_NO_HOOKS_TTL = 10.0
+"""Seconds a tenant seen without webhooks is skipped: the tenant cache's own staleness bound."""
 
 
 class WebhookDispatcher:
@@ -50,11 +53,17 @@ class WebhookDispatcher:
         self._backoff = backoff
         self._timeout = timeout
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._without_hooks: dict[str, float] = {}
         self.dropped = 0
         self.delivered = 0
         self.failed = 0
 
     def emit(self, event: FlowEvent) -> None:
+        # Most tenants have no webhooks: once the dispatcher has seen that (fresh for the tenant cache's lifetime),
+        # their events are dropped here, without waking the dispatcher for each one.
+        known = self._without_hooks.get(event.tenant_id)
+        if known is not None and known > time.monotonic():
+            return
         if len(self._queue) >= self._capacity:
             self.dropped += 1
             return
@@ -84,7 +93,9 @@ class WebhookDispatcher:
             log.exception("webhooks: could not read tenant %s", event.tenant_id)
             return
         if tenant is None or not tenant.settings.webhooks:
+            self._without_hooks[event.tenant_id] = time.monotonic() + _NO_HOOKS_TTL
             return
+        self._without_hooks.pop(event.tenant_id, None)
         for hook in webhooks_from_settings(tenant.settings.webhooks):
             if hook.wants(event.kind):
                 task = asyncio.create_task(self._deliver(http, tenant.id, hook, event))
