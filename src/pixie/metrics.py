@@ -22,6 +22,7 @@ from pixie.events import FlowEvent, TokenIssued
 __all__ = ["CONTENT_TYPE", "LABEL_VALUE_LIMIT", "Metrics", "MetricsEventSink"]
 
 LABEL_VALUE_LIMIT = 100
+_CHILD_CACHE_LIMIT = 10_000
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -85,6 +86,7 @@ class Metrics:
             registry=self.registry,
         )
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._event_children: dict[tuple[str | None, ...], tuple[Counter, ...]] = {}
         self._dropped = Gauge(
             "pixie_events_dropped", "Events dropped because the event buffer was full.", registry=self.registry
         )
@@ -105,11 +107,23 @@ class Metrics:
         children[1].observe(seconds)
 
     def record_event(self, event: FlowEvent) -> None:
+        grant = event.grant_type[:40] if isinstance(event, TokenIssued) else None
+        key = (event.kind, event.outcome, event.error, event.tenant_id, event.client_id, grant)
+        children = self._event_children.get(key)
+        if children is None:
+            children = self._event_children_for(event, grant)
+            if len(self._event_children) < _CHILD_CACHE_LIMIT:  # keys hold raw ids: bound the cache itself
+                self._event_children[key] = children
+        for child in children:
+            child.inc()
+
+    def _event_children_for(self, event: FlowEvent, grant: str | None) -> tuple[Counter, ...]:
         tenant, client = self.tenant_label(event.tenant_id), self.client_label(event.client_id)
         error = (event.error or "")[:40]
-        self.events.labels(event.kind, event.outcome, error, tenant, client).inc()
-        if isinstance(event, TokenIssued):
-            self.grants.labels(event.grant_type[:40], event.outcome, error, tenant, client).inc()
+        children = [self.events.labels(event.kind, event.outcome, error, tenant, client)]
+        if grant is not None:
+            children.append(self.grants.labels(grant, event.outcome, error, tenant, client))
+        return tuple(children)
 
     def exposition(self) -> bytes:
         """The Prometheus text format (0.0.4, which every scraper reads) of every series."""
