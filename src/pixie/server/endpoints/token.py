@@ -59,21 +59,20 @@ async def read_form(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
     form = await read_form(request)
-    claimed = _claimed_client(request, form)
     wait = await ctx.limiter.token_from_ip(tenant.id, request.client.host if request.client else None)
     if wait is not None:
-        ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=claimed, error="token_ip"))
+        ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=_claimed_client(request, form), error="token_ip"))
         raise TooManyRequests(wait)
     try:
         return await _token(request, ctx, tenant, form)
     except InvalidClient:
-        ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=claimed))
+        ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=_claimed_client(request, form)))
         raise
     except OAuthError as exc:
         ctx.events.emit(
             TokenIssued(
                 tenant_id=tenant.id,
-                client_id=claimed,
+                client_id=_claimed_client(request, form),
                 outcome="failure",
                 error=exc.error,
                 reason=exc.description,
