@@ -14,8 +14,8 @@ Fixtures:
                        test ids read ``test_x[sqlite]`` / ``test_x[postgresql]`` (the latter marked ``postgres``).
 ``database_url``       a migrated database with empty tables, on each backend in turn.
 ``storage_engine``     an :class:`AsyncEngine` on ``database_url``, disposed after the test.
-``storage``            :class:`pixie.storage.interfaces.Storage` on ``database_url``: the lean ``sqlite3`` backend
-                       on SQLite (what Pixie serves SQLite files with), the SQL stores on PostgreSQL.
+``storage``            :class:`pixie.storage.interfaces.Storage` on ``database_url``, what Pixie serves each with:
+                       the lean ``sqlite3`` backend on SQLite, the ``asyncpg`` backend on PostgreSQL.
 ``empty_database_url`` a database with no tables at all (not migrated), on each backend; PostgreSQL's is dropped.
 """
 
@@ -143,7 +143,8 @@ async def storage_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def storage(storage_engine: AsyncEngine) -> AsyncIterator[Storage]:
     """Every store, on a migrated database with empty tables, on each backend in turn: the lean ``sqlite3``
-    backend (:mod:`pixie.storage.sqlite`, closed after the test) on SQLite, the SQL stores on PostgreSQL."""
+    backend (:mod:`pixie.storage.sqlite`, closed after the test) on SQLite, the ``asyncpg`` backend
+    (:mod:`pixie.storage.pg`, whose connections close with ``storage_engine``) on PostgreSQL."""
     if storage_engine.dialect.name == "sqlite":
         assert storage_engine.url.database
         with open_sqlite_storage(storage_engine.url.database) as stores:

@@ -118,10 +118,10 @@ async def test_unreachable_database(url: str) -> None:
 
 async def test_unmigrated_database_errors_are_not_disguised(empty_database_url: str) -> None:
     """A missing table is a bug, not an outage: the driver's error propagates as is (neither StorageUnavailable nor
-    AlreadyExists) — SQLAlchemy's on PostgreSQL, sqlite3's from the lean SQLite backend."""
+    AlreadyExists) — asyncpg's from the PostgreSQL backend, sqlite3's from the lean SQLite backend."""
     engine = create_engine(empty_database_url)
     try:
-        with pytest.raises((sa.exc.DBAPIError, sqlite3.OperationalError)) as caught:
+        with pytest.raises((asyncpg.PostgresError, sqlite3.OperationalError)) as caught:
             await build_storage(engine).clients.get(TENANT, "spa")
         assert not isinstance(caught.value, StorageUnavailable | AlreadyExists)
         assert "no such table" in str(caught.value) or "does not exist" in str(caught.value)
