@@ -264,7 +264,44 @@ def _run_bench(target: Target, scenario: str, args: argparse.Namespace, raw: Pat
         "--introspect-token",
         "refresh_token",
     ]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    bench = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    profiler = _start_profiler(target, scenario, args)
+    if bench.wait() != 0:
+        raise SystemExit(f"the load generator failed on {target.label} {scenario}")
+    if profiler is not None:
+        profiler.wait(timeout=60)
+
+
+def _wait_for_logins(target: Target, count: int, timeout: float = 180) -> None:
+    """Until the server has answered ``count`` more POST /login than now (read from its own /metrics)."""
+
+    def logins() -> float:
+        with urllib.request.urlopen(target.issuer + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+        prefix = 'pixie_http_requests_total{endpoint="/login",method="POST"'
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    goal, deadline = logins() + count, time.monotonic() + timeout
+    while logins() < goal and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """With ``--profile``: py-spy samples a Pixie server through the run (pinned beside the load generator,
+    non-blocking, so the server is not paused) and writes a flame graph to ``bench/results/flame-*.svg``."""
+    if not args.profile or not target.label.startswith("pixie"):
+        return None
+    if scenario != "cc":  # the load generator first signs each worker in (Argon2id): keep that out of the profile
+        _wait_for_logins(target, args.workers)
+    spy = ROOT / ".venv" / "bin" / "py-spy"
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
+    suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.profile_format]
+    out = RESULTS / f"flame-{target.label}-{scenario}.{suffix}"
+    duration = str(max(1, round(args.warmup + args.duration)))
+    command = [*_pin("1"), str(spy), "record", "--pid", str(target.process.pid), "--subprocesses", "--nonblocking"]
+    command += ["--rate", "250", "--duration", duration, "--format", args.profile_format, "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def summarize(raw: Path) -> str:
@@ -279,9 +316,15 @@ def summarize(raw: Path) -> str:
         runs = rows.get((label, scenario))
         return statistics.median(float(r.get(key) or 0) for r in runs) if runs else None
 
+    def cpu_per_op(label: str, scenario: str) -> float | None:
+        """Median server CPU µs per operation (the server's CPU share over the run / its throughput). Unlike
+        ops/s it does not move when the load generator is starved, so it is the steadier cost measure."""
+        runs = [r for r in rows.get((label, scenario), []) if r.get("server_cpu") and r.get("ops_per_s")]
+        return statistics.median(r["server_cpu"] / r["ops_per_s"] * 1e6 for r in runs) if runs else None
+
     lines = [
-        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | vs node | vs authlib |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | vs node | vs authlib |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in scenarios:
         node = median("node-oidc-provider", scenario, "ops_per_s")
@@ -293,10 +336,16 @@ def summarize(raw: Path) -> str:
             errors = sum(int(r.get("errors") or 0) for r in rows[(label, scenario)])
             ratio_node = f"{ops / node:.2f}x" if node and label.startswith("pixie") else ""
             ratio_authlib = f"{ops / authlib:.2f}x" if authlib and label.startswith("pixie") else ""
+            cpu = cpu_per_op(label, scenario)
             lines.append(
                 f"| {scenario} | {label} | {ops:,.0f} | {median(label, scenario, 'p50_ms'):.1f} | "
-                f"{median(label, scenario, 'p99_ms'):.1f} | {errors} | {ratio_node} | {ratio_authlib} |"
+                f"{median(label, scenario, 'p99_ms'):.1f} | {errors} | {f'{cpu:,.0f}' if cpu else ''} | "
+                f"{ratio_node} | {ratio_authlib} |"
             )
+    for scenario in scenarios:  # what flow events cost: server CPU per operation, events on against off
+        on, off = cpu_per_op("pixie-sqlite", scenario), cpu_per_op("pixie-noevents", scenario)
+        if on and off:
+            lines.append(f"\nEvents on/off, {scenario}: server CPU per op {on:,.1f} / {off:,.1f} µs = {on / off:.3f}")
     return "\n".join(lines)
 
 
@@ -319,6 +368,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/results/")
+    parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"])
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.quick:

@@ -423,3 +423,9 @@ async def test_rows_are_interchangeable_with_the_sqlalchemy_stores(sqlite_url: s
     assert read == written
     consent = read["consent"]
     assert isinstance(consent, Consent) and consent.scopes == ("a", "b")
+
+
+def test_event_rows_follow_the_events_table_columns() -> None:
+    from pixie.storage.sqlite.events import ROW_ORDER, _event
+
+    assert (*ROW_ORDER, "detail") == _event.column_names

@@ -49,6 +49,7 @@ from pixie.server.pages import Pages
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.rendering import ErrorGuard
 from pixie.server.request_limits import RequestLimits
+from pixie.server.routing import IndexedRouter
 from pixie.server.security_headers import SecurityHeaders
 from pixie.server.webhooks import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
@@ -169,18 +170,16 @@ def create_app(settings: Settings) -> Starlette:
                 await limiter.aclose()
 
     app = Starlette(
-        routes=_routes(),
         middleware=[
             Middleware(RequestMetrics, metrics=metrics),
             Middleware(SecurityHeaders),
             Middleware(ErrorGuard),
             Middleware(RequestLimits),
         ],
-        lifespan=lifespan,
     )
     # Starlette answers "/authorize/" (or "/t/x") with a 307 to the same path +/- a slash on the origin named by the
     # Host header, query included: a redirect Pixie did not choose. Every endpoint has one exact path; 404 instead.
-    app.router.redirect_slashes = False
+    app.router = IndexedRouter(_routes(), redirect_slashes=False, lifespan=lifespan)
     return app
 
 

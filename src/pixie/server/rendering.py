@@ -6,10 +6,10 @@ outage becomes ``temporarily_unavailable`` (503, ``Retry-After``), so clients re
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,8 +36,7 @@ def json_response(data: Any, *, status: int = 200, no_store: bool = False, max_a
         headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
     elif max_age is not None:
         headers["Cache-Control"] = f"public, max-age={max_age}"
-    body = json.dumps(data, separators=(",", ":")).encode("utf-8")
-    return Response(body, status_code=status, headers=headers)
+    return Response(orjson.dumps(data), status_code=status, headers=headers)
 
 
 class ErrorGuard:

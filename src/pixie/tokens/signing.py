@@ -12,11 +12,11 @@ Ed25519 (``EdDSA`` is accepted as a configuration alias). ``none`` and HMAC algo
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -118,7 +118,8 @@ def _b64(data: bytes) -> bytes:
 
 
 def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    """Compact UTF-8 JSON (RFC 7519 §7.1: claims are UTF-8), by orjson: a third of the cost of :func:`json.dumps`."""
+    return orjson.dumps(value)
 
 
 class CompactSigner:
@@ -151,8 +152,11 @@ class CompactSigner:
         return (signing_input + b"." + _b64(self._sign(signing_input))).decode("ascii")
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 def _es256(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 

@@ -1,0 +1,43 @@
+"""The audit line's own encoding: timestamps exactly as ``datetime.isoformat`` writes them, valid JSON always."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pixie.audit import _timestamp, audit_line
+from pixie.events import LoginFailed, RefreshReuseDetected, TokenIssued
+
+
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_timestamps_match_isoformat(at: float) -> None:
+    assert _timestamp(at) == datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+def test_timestamps_of_consecutive_seconds_do_not_reuse_the_cached_second() -> None:
+    assert _timestamp(1_700_000_000.5).startswith("2023-11-14T22:13:20.500")
+    assert _timestamp(1_700_000_001.25).startswith("2023-11-14T22:13:21.250")
+    assert _timestamp(1_700_000_000.75).startswith("2023-11-14T22:13:20.750")
+
+
+@given(reason=st.text(max_size=60), client=st.none() | st.text(max_size=20))
+def test_every_line_is_one_json_object_with_the_event_fields(reason: str, client: str | None) -> None:
+    event = LoginFailed(tenant_id="acme", client_id=client, outcome="failure", error="access_denied", reason=reason)
+    line = audit_line(event)
+    assert "\n" not in line
+    decoded = json.loads(line)
+    assert decoded["event"] == "login_failed"
+    assert decoded["client"] == client
+    assert decoded["reason"] == reason
+    assert decoded["ts"] == _timestamp(event.at)
+
+
+def test_lines_carry_each_event_s_own_fields() -> None:
+    issued = json.loads(audit_line(TokenIssued(tenant_id="t", grant_type="refresh_token", duration_ms=1.5)))
+    assert (issued["grant_type"], issued["duration_ms"], issued["error"]) == ("refresh_token", 1.5, None)
+    reuse = json.loads(audit_line(RefreshReuseDetected(tenant_id="t", family_id="fam-1", outcome="failure")))
+    assert reuse["family_id"] == "fam-1"
+    assert list(reuse)[:8] == ["ts", "event", "tenant", "client", "outcome", "error", "correlation_id", "duration_ms"]
