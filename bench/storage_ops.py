@@ -1,9 +1,11 @@
-"""Storage cost per call on SQLite: the SQLAlchemy stores against the lean ``pixie.storage.sqlite`` backend (issue 10).
+"""Storage cost per call: the SQLAlchemy stores against the lean backends, ``pixie.storage.sqlite`` on SQLite and
+``pixie.storage.pg`` (asyncpg) on PostgreSQL (issue 10).
 
 Run on purpose, never from ``make test``::
 
-    .venv/bin/python bench/storage_ops.py                 # µs per call, both backends, same run (~20 s)
+    .venv/bin/python bench/storage_ops.py                 # µs per call on SQLite, both backends, same run (~20 s)
     .venv/bin/python bench/storage_ops.py --quick         # fewer calls
+    .venv/bin/python bench/storage_ops.py pg [--quick]    # µs per call on PostgreSQL, both backends (~30 s)
     taskset -c 0 .venv/bin/python bench/storage_ops.py models   # concurrency models (a)/(b)/(c) on one core
     .venv/bin/python bench/storage_ops.py e2e --before /tmp/pixie-baseline/src [--scenarios refresh,sso]
     .venv/bin/python bench/storage_ops.py e2e --compare writer-thread=/tmp/variant/src   # any other tree too
@@ -12,6 +14,11 @@ Run on purpose, never from ``make test``::
 migrated SQLite file per backend (WAL, ``synchronous=NORMAL``): median of 3 rounds, µs per call. For context it
 also times a raw ``sqlite3`` point read, the same through ``aiosqlite``, and a bare thread hand-off
 (``run_in_executor`` of a no-op): the costs that decided the lean backend's concurrency model.
+
+``pg`` does the same on a scratch database of the PostgreSQL at ``PIXIE_BENCH_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``), under uvloop as ``pixie serve`` runs: the SQLAlchemy stores against
+the asyncpg backend, with a raw asyncpg point read for context, then 32 concurrent refresh grants' storage calls on
+each (grants/s and CPU µs per grant, this process pinned to one core when ``taskset`` is there).
 
 ``models`` runs 32 concurrent refresh grants' storage calls against the backend under three concurrency models —
 (a) inline on the loop (chosen), (b) writes on a writer thread, (c) every statement on a thread (aiosqlite's way) —
@@ -387,11 +394,18 @@ async def _grant_load(
     """32 concurrent refresh grants' storage calls (refresh.get, users.get, rotate, deny-list check) for
     ``seconds``: grants/s and CPU µs per grant (user + system, all threads of this process). With ``wait``, the
     database is already seeded and the load starts when ``wait`` returns (several processes at once)."""
-    import resource
-
     from pixie.storage.sqlite import build_sqlite_storage
 
     storage = build_sqlite_storage(db)
+    return await _grant_load_on(storage, seconds, tag=tag, wait=wait)
+
+
+async def _grant_load_on(
+    storage: Storage, seconds: float, *, tag: str = "load", wait: Callable[[], None] | None = None
+) -> tuple[float, float]:
+    """:func:`_grant_load` on any backend's stores."""
+    import resource
+
     if wait is None:
         await _seed(storage)
     chains = []
@@ -656,13 +670,131 @@ def run_e2e(args: argparse.Namespace) -> None:
         print(f"| {scenario} | {label} | {ops:,.0f} | {p50:.1f} | {p99:.1f} | {errors} | {cpu:.2f} | {loadgen:.2f} |")
 
 
+# --- PostgreSQL ------------------------------------------------------------------------------------------------
+
+
+def _pg_server() -> str:
+    return os.environ.get("PIXIE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.asynccontextmanager
+async def _pg_scratch_database() -> Any:
+    """A migrated database of its own on the bench server (libpq URL), dropped at the end."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(_pg_server())
+    name = f"pixie_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+        yield url
+    finally:
+        admin = await asyncpg.connect(server.render_as_string(hide_password=False))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def _pg_empty(url: str) -> None:
+    import asyncpg
+
+    from pixie.storage.sql.tables import metadata
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f"TRUNCATE {', '.join(table.name for table in metadata.sorted_tables)}")
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def _pg_raw_read(url: str, n: int) -> float:
+    """One asyncpg connection, one prepared point read: the floor under any backend."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        sql = "SELECT * FROM clients WHERE tenant_id = $1 AND client_id = $2"
+        await connection.fetchrow(sql, TENANT, "bench-public")
+        start = time.perf_counter()
+        for _ in range(n):
+            await connection.fetchrow(sql, TENANT, "bench-public")
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        await connection.close()
+
+
+async def run_pg_ops(quick: bool) -> None:
+    from pixie.storage.pg import open_pg_storage
+
+    rounds, n_new, n_old, seconds = (1, 300, 100, 1.0) if quick else (3, 1000, 300, 3.0)
+    columns: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+    loads: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    async with _pg_scratch_database() as url:
+        for _ in range(rounds):
+            await _pg_empty(url)
+            engine = create_engine(url)
+            try:
+                columns["old"].append(await measure(_sqlalchemy_storage(engine), n_old))
+            finally:
+                await engine.dispose()
+            await _pg_empty(url)
+            async with open_pg_storage(url) as storage:
+                columns["new"].append(await measure(storage, n_new))
+        raw = await _pg_raw_read(url, n_new)
+        for _ in range(rounds):
+            await _pg_empty(url)
+            engine = create_engine(url)
+            try:
+                loads["old"].append(await _grant_load_on(_sqlalchemy_storage(engine), seconds))
+            finally:
+                await engine.dispose()
+            await _pg_empty(url)
+            async with open_pg_storage(url) as storage:
+                loads["new"].append(await _grant_load_on(storage, seconds))
+    print(f"µs per call, median of {rounds} round(s); PostgreSQL on loopback, uvloop\n")
+    print("| operation | SQLAlchemy + asyncpg | pixie.storage.pg (asyncpg) | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name in columns["old"][0]:
+        before, after = (statistics.median(r[name] for r in columns[c]) for c in ("old", "new"))
+        print(f"| {name} | {before:,.1f} | {after:,.1f} | {before / after:.1f}x |")
+    print(f"| (raw asyncpg point read, one connection) | | {raw:,.1f} | |")
+    print(f"\n32 concurrent refresh grants' storage calls, median of {rounds} round(s) x {seconds:g} s\n")
+    print("| backend | grants/s | CPU µs per grant |\n|---|---:|---:|")
+    for label, key in (("SQLAlchemy + asyncpg", "old"), ("pixie.storage.pg", "new")):
+        rate = statistics.median(r[0] for r in loads[key])
+        cpu = statistics.median(r[1] for r in loads[key])
+        print(f"| {label} | {rate:,.0f} | {cpu:,.0f} |")
+
+
+def _run_pinned_on_uvloop(coroutine: Any) -> None:
+    """As ``pixie serve`` runs: one core (when taskset is there), uvloop (when installed)."""
+    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_load"]:  # one process of `models`' two-process row
         path, go, tag, seconds = sys.argv[2:6]
         asyncio.run(_load_process(path, go, tag, float(seconds)))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", nargs="?", choices=("ops", "models", "e2e"), default="ops")
+    parser.add_argument("mode", nargs="?", choices=("ops", "pg", "models", "e2e"), default="ops")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--before", help="source tree (its src/ folder) of the Pixie to compare against")
     parser.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC", help="another tree to run")
@@ -674,6 +806,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "ops":
         asyncio.run(run_ops(args.quick))
+    elif args.mode == "pg":
+        _run_pinned_on_uvloop(run_pg_ops(args.quick))
     elif args.mode == "models":
         asyncio.run(run_models(args.quick))
     else:
