@@ -186,7 +186,7 @@ async def test_no_free_connection_in_time_is_unavailable(pg_url: str) -> None:
             started = time.monotonic()
             with pytest.raises(StorageUnavailable, match="no free connection"):
                 await db.fetchval("SELECT 1")
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < 3.0
         assert await db.fetchval("SELECT 1") == 1
         assert db.size == 1
     finally:
@@ -200,7 +200,7 @@ async def test_a_cancelled_call_cancels_its_statement_and_the_pool_carries_on(pg
         await asyncio.wait_for(db.fetchval("SELECT pg_sleep(5)"), 0.1)
     started = time.monotonic()
     assert await asyncio.gather(*(db.fetchval("SELECT 2") for _ in range(3))) == [2, 2, 2]
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     admin = await asyncpg.connect(_dsn(pg_url))
     try:
         sleeping = await admin.fetchval(
@@ -267,12 +267,12 @@ async def test_outage_fails_fast_and_recovers_without_a_restart(pg_url: str) -> 
                 started = time.monotonic()
                 with pytest.raises(StorageUnavailable):
                     await call()
-                assert time.monotonic() - started < 2.0
+                assert time.monotonic() - started < 3.0
             proxy.restore()
             started = time.monotonic()
             assert await storage.clients.get(TENANT, "spa") is not None
             await storage.denylist.deny(TENANT, "jti", NOW + 60)
-            assert time.monotonic() - started < 2.0
+            assert time.monotonic() - started < 3.0
 
 
 async def test_unreachable_database_is_unavailable_without_the_password() -> None:
