@@ -8,9 +8,10 @@ One command (run on purpose, never from ``make test``)::
 
 Targets: ``pixie-sqlite`` (the embedded default: SQLite file, WAL, synchronous=NORMAL), ``pixie-postgres`` (the
 local PostgreSQL), ``pixie-noevents`` (SQLite with ``PIXIE_EVENTS=off``: what flow events cost),
-``pixie-sqlite-w2`` (``--workers 2``, not pinned: scaling over both cores), and the peers ``node`` and
-``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed there on first use). Servers are
-pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when the machine has two cores.
+``pixie-noaudit`` (events on, audit log off), ``pixie-sqlite-w2`` (``--workers 2``, not pinned: scaling over both
+cores), and the peers ``node`` and ``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed
+there on first use). Servers are pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when
+the machine has two cores.
 
 Output: one JSON line per run in ``bench/results/raw-<stamp>.jsonl``, a table of medians with ratios
 Pixie/peer on stdout, and the same table appended to ``bench/RESULTS.md`` with date, commit and machine.
@@ -153,6 +154,8 @@ def _start_pixie(label: str, port: int, workdir: Path) -> Target:
     else:
         database_url = f"sqlite:///{workdir / 'bench.db'}"
     env = _pixie_env(workdir, database_url, events=label != "pixie-noevents")
+    if label == "pixie-noaudit":
+        env["PIXIE_AUDIT_LOG"] = "off"
     _seed(env)
     workers = ["--workers", "2"] if label == "pixie-sqlite-w2" else []
     pin = [] if workers else _pin("0")

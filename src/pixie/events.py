@@ -63,12 +63,21 @@ class FlowEvent:
     """For failures: the error description (never a secret: descriptions quote no credentials)."""
 
     def details(self) -> dict[str, Any]:
-        """The fields beyond the common ones, those that are set (``grant_type``, ``family_id``, ``reason``...)."""
+        """The fields beyond the common ones, those that are set (``grant_type``, ``family_id``, ``reason``...).
+
+        Worked out once per event (the database row and the audit line both need it) and kept on the instance: the
+        dataclass is frozen for its fields, and this private cache is not one of them. Treat the result as read-only.
+        """
+        cached: dict[str, Any] | None = self.__dict__.get("_details")
+        if cached is not None:
+            return cached
         names = _DETAIL_FIELDS.get(type(self))
         if names is None:
             names = tuple(f.name for f in dataclasses.fields(self) if f.name not in _BASE_FIELDS)
             _DETAIL_FIELDS[type(self)] = names
-        return {name: value for name in names if (value := getattr(self, name)) is not None}
+        detail = {name: value for name in names if (value := getattr(self, name)) is not None}
+        self.__dict__["_details"] = detail
+        return detail
 
     def to_record(self) -> Event:
         # Positional: this runs for every event stored, and keyword construction costs twice as much.
@@ -178,10 +187,11 @@ class FanOutSink:
 
     def __init__(self, *sinks: EventSink) -> None:
         self._sinks = sinks
+        self._emits = tuple(sink.emit for sink in sinks)  # bound once: this runs for every event
 
     def emit(self, event: FlowEvent) -> None:
-        for sink in self._sinks:
-            sink.emit(event)
+        for emit in self._emits:
+            emit(event)
 
 
 class NullEventSink:

@@ -1,13 +1,15 @@
 """Flow events kept for analytics (lean SQLite backend; semantics of :mod:`pixie.storage.sql.events`).
 
-Both methods run on the worker thread (:meth:`~pixie.storage.sqlite.database.Database.offload`): a batch of
-hundreds of rows or a dashboard's week of events is bulk work that must not stall the event loop.
+Queries (a dashboard's week of events) run on the worker thread
+(:meth:`~pixie.storage.sqlite.database.Database.offload`): bulk work that must not stall the event loop. Appends run
+inline in small transactions: see :meth:`SqliteEventStore.append` for why.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,6 +24,10 @@ __all__ = ["SqliteEventStore"]
 _event = RecordCodec(Event, "events")
 ROW_ORDER = ("tenant_id", "kind", "outcome", "created_at", "client_id", "error", "duration_ms", "correlation_id")
 """The columns :func:`_row` writes, in order, before ``detail`` (a test holds it to the table's columns)."""
+
+
+def _insert(connection: sqlite3.Connection, *, rows: list[tuple[Any, ...]]) -> None:
+    connection.executemany(_event.insert, rows)
 
 
 def _row(event: Event) -> tuple[Any, ...]:
@@ -40,6 +46,7 @@ def _row(event: Event) -> tuple[Any, ...]:
     )
 
 
+_CHUNK = 100
 _WINDOW = "tenant_id = ? AND created_at >= ? AND created_at < ?"
 
 
@@ -48,11 +55,16 @@ class SqliteEventStore:
         self._db = db
 
     async def append(self, events: Sequence[Event]) -> None:
-        """One transaction with one executemany INSERT for the whole batch (events of several tenants may share it)."""
-        if not events:
-            return
-        rows = [_row(event) for event in events]
-        await self._db.offload(lambda c: c.executemany(_event.insert, rows), write=True)
+        """The batch in transactions of at most :data:`_CHUNK` rows, one ``executemany`` INSERT each (events of
+        several tenants may share one).
+
+        Inline on the loop, not on the worker thread: a statement there releases and retakes the GIL at every row,
+        and with the server on one core each hand-off between the two threads is a context switch. Measured on
+        ``/introspect`` (one event per call), events cost 77 µs of server CPU per call written from the worker
+        thread against a few µs here; a chunk of 100 rows holds the loop for about 0.2 ms."""
+        for start in range(0, len(events), _CHUNK):
+            rows = [_row(event) for event in events[start : start + _CHUNK]]
+            await self._db.write(partial(_insert, rows=rows))
 
     async def query(
         self, tenant_id: TenantId, since: Timestamp, until: Timestamp, kinds: Sequence[str] | None = None
