@@ -263,3 +263,16 @@ def test_https_issuer_cookies_are_secure_host_prefixed(https_issuer: str) -> Non
         assert header.startswith("__Host-"), header
         assert "secure" in attributes and "httponly" in attributes, header
         assert attributes.get("path") == "/" and "domain" not in attributes, header
+
+
+@pytest.mark.parametrize(("last_seen_ago", "recorded"), [(5, False), (120, True)])
+def test_silent_sign_in_records_use_at_most_once_a_minute(pixie: Pixie, last_seen_ago: float, recorded: bool) -> None:
+    """A silent sign-in moves the idle deadline (last_seen_at) when the recorded use is a minute old or more, and
+    leaves a fresh one alone (one write per minute per session, not per authorization)."""
+    cookie = _planted_session(pixie, last_seen_ago=last_seen_ago, idle_ttl=3600, absolute_in=3600)
+    before = time.time()
+    with Browser(pixie, cookies={"pixie-session": cookie}) as browser:
+        assert _step(browser.authorize(authorize_pairs())) == "client"
+    [(last_seen,)] = pixie.query("SELECT last_seen_at FROM sso_sessions WHERE session_hash = ?", (sha256_hex(cookie),))
+    assert (last_seen >= before) is recorded
+    assert last_seen >= before - last_seen_ago - 1
