@@ -177,3 +177,23 @@ async def test_purge_expired_requests(storage: Storage) -> None:
     assert await storage.requests.purge_expired(NOW) == 2
     assert await storage.requests.purge_expired(NOW) == 0
     assert await storage.requests.get(TENANT, live.request_id, NOW) == live
+
+
+async def test_first_refresh_family_records_itself_on_its_code(storage: Storage) -> None:
+    """One write per code exchange: ``create_family(..., from_code=)`` records the family and the access token on the
+    code as ``record_issued`` would, so a replay still finds what to revoke; another tenant's code is untouched."""
+    code = f.code()
+    other = f.code(OTHER, code_hash=code.code_hash)
+    await storage.codes.create(code)
+    await storage.codes.create(other)
+    assert (await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)).status == "redeemed"
+    family = f.family()
+    first = f.refresh_token(family, access_jti="jti-first", access_expires_at=NOW + 301)
+    await storage.refresh.create_family(family, first, from_code=code.code_hash)
+    replay = await storage.codes.redeem(TENANT, code.code_hash, NOW + 2)
+    assert replay.status == "replayed" and replay.code is not None
+    assert (replay.code.family_id, replay.code.access_jti) == (family.family_id, "jti-first")
+    assert replay.code.access_expires_at == NOW + 301
+    assert await storage.refresh.get_family(TENANT, family.family_id) == family
+    untouched = await storage.codes.redeem(OTHER, code.code_hash, NOW + 1)
+    assert untouched.code is not None and untouched.code.family_id is None

@@ -190,8 +190,11 @@ class CodeStore(Protocol):
 
 
 class RefreshTokenStore(Protocol):
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
-        """Used by: authorization-code grant (first refresh token of an authorization)."""
+    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
+        """Store a family and its first token. With ``from_code`` (a code hash of the same tenant), also record on
+        that code what it produced (the family, ``first.access_jti`` and its expiry), as
+        :meth:`AuthorizationCodeStore.record_issued` would, in the same transaction: one write per code exchange
+        instead of two. Used by: authorization-code grant (first refresh token of an authorization)."""
 
     async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
         """Used by: introspection, revocation."""

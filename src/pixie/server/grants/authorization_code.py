@@ -336,11 +336,13 @@ async def exchange_code(
                 access_jti=access.jti,
                 access_expires_at=access.expires_at,
             ),
+            from_code=record.code_hash,  # what this code produced, for a replay to revoke: same transaction
         )
         response["refresh_token"] = refresh.value
-    await storage.codes.record_issued(
-        tenant.id, record.code_hash, family_id=family_id, access_jti=access.jti, access_expires_at=access.expires_at
-    )
+    else:
+        await storage.codes.record_issued(
+            tenant.id, record.code_hash, family_id=None, access_jti=access.jti, access_expires_at=access.expires_at
+        )
     events.emit(
         TokenIssued(
             tenant_id=tenant.id,

@@ -33,6 +33,14 @@ _CREATE_FAMILY = (
     f"WITH family AS ({_family.insert} RETURNING 1) "  # noqa: S608
     f"INSERT INTO {_token.table} ({_token.columns}) SELECT {placeholders(_F + 1, _T)} FROM family"
 )
+# The same, also recording on the code what it produced (a data-modifying CTE always runs, referenced or not).
+# Extra parameters after the token's columns: the code hash, the access token's jti and its expiry.
+_CREATE_FAMILY_FROM_CODE = (
+    f"WITH family AS ({_family.insert} RETURNING 1), "  # noqa: S608
+    f"code AS (UPDATE authorization_codes SET family_id = $2, access_jti = ${_F + _T + 2}, "
+    f"access_expires_at = ${_F + _T + 3} WHERE tenant_id = $1 AND code_hash = ${_F + _T + 1}) "
+    f"INSERT INTO {_token.table} ({_token.columns}) SELECT {placeholders(_F + 1, _T)} FROM family"
+)
 
 # Rotation in one statement. Parameters: $1 tenant, $2 token hash, $3 now, $4 retry response, then the successor's
 # columns from $5 ($5 its tenant, $6 its hash, $7 its family).
@@ -98,10 +106,15 @@ class PgRefreshTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
         if (first.tenant_id, first.family_id) != (family.tenant_id, family.family_id):
             raise ValueError("the first refresh token must belong to the family it starts")
-        await self._db.execute(_CREATE_FAMILY, *_family.encode(family), *_token.encode(first))
+        values = (*_family.encode(family), *_token.encode(first))
+        if from_code is None:
+            await self._db.execute(_CREATE_FAMILY, *values)
+            return
+        issued = (from_code, first.access_jti, first.access_expires_at)
+        await self._db.execute(_CREATE_FAMILY_FROM_CODE, *values, *issued)
 
     async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
         return _family.decode_optional(await self._db.fetchrow(_GET_FAMILY, tenant_id, family_id))

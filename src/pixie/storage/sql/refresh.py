@@ -46,12 +46,25 @@ async def _family(
 
 
 class SqlRefreshTokenStore(SqlStore):
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
         if (first.tenant_id, first.family_id) != (family.tenant_id, family.family_id):
             raise ValueError("the first refresh token must belong to the family it starts")
         async with self._write() as connection:
             await connection.execute(_families.insert().values(row_from_record(family)))
             await connection.execute(_tokens.insert().values(row_from_record(first)))
+            if from_code is not None:
+                await connection.execute(
+                    authorization_codes.update()
+                    .where(
+                        authorization_codes.c.tenant_id == family.tenant_id,
+                        authorization_codes.c.code_hash == from_code,
+                    )
+                    .values(
+                        family_id=family.family_id,
+                        access_jti=first.access_jti,
+                        access_expires_at=first.access_expires_at,
+                    )
+                )
 
     async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
         async with self._read() as connection:

@@ -28,7 +28,7 @@ _CONSUME = (
     f"RETURNING {_code.columns}"
 )
 _GET_CODE = _code.select("tenant_id = ? AND code_hash = ?")
-_RECORD_ISSUED = (
+RECORD_ISSUED = (
     "UPDATE authorization_codes SET family_id = ?, access_jti = ?, access_expires_at = ? "
     "WHERE tenant_id = ? AND code_hash = ?"
 )
@@ -99,7 +99,7 @@ class SqliteCodeStore:
         access_expires_at: Timestamp,
     ) -> None:
         values = (family_id, access_jti, access_expires_at, tenant_id, code_hash)
-        await self._db.write(lambda c: c.execute(_RECORD_ISSUED, values))
+        await self._db.write(lambda c: c.execute(RECORD_ISSUED, values))
 
     async def purge_expired(self, now: Timestamp) -> int:
         """Across all tenants, delete codes that expired more than :data:`CODE_RETENTION_SECONDS` ago and whose

@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken
+from pixie.storage.sqlite.authorization import RECORD_ISSUED
 from pixie.storage.sqlite.codec import RecordCodec
 from pixie.storage.sqlite.database import Database
 from pixie.types import TenantId, Timestamp
@@ -67,15 +68,19 @@ class SqliteRefreshTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
-        """Both rows in one transaction: a duplicate first token leaves no family behind."""
+    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
+        """Both rows (and the code's record of them) in one transaction: a duplicate first token leaves no family
+        behind."""
         if (first.tenant_id, first.family_id) != (family.tenant_id, family.family_id):
             raise ValueError("the first refresh token must belong to the family it starts")
         family_values, token_values = _family.encode(family), _token.encode(first)
+        issued = (family.family_id, first.access_jti, first.access_expires_at, family.tenant_id, from_code)
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(_family.insert, family_values)
             connection.execute(_token.insert, token_values)
+            if from_code is not None:
+                connection.execute(RECORD_ISSUED, issued)
 
         await self._db.write(insert)
 
