@@ -106,7 +106,7 @@ def _routes() -> list[BaseRoute]:
 async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRing]]:
     """Open and migrate the database and make sure the default tenant and its keys exist; close on exit.
     Shared by the server's lifespan and every CLI command."""
-    # SQLite files get the lean sqlite3 backend, PostgreSQL the SQLAlchemy stores (see pixie.storage.sql).
+    # SQLite files get the lean sqlite3 backend, PostgreSQL the lean asyncpg one (see pixie.storage.sql).
     async with open_storage(settings.database_url) as storage:
         keyring = KeyRing(storage.keys, settings.master_key)
         await ensure_default_tenant(storage, keyring)
