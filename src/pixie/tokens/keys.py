@@ -100,6 +100,15 @@ class KeyRing:
             return False
         pending = [k for k in keys if k.state is KeyState.NEXT]
         activated = await self._store.set_state(tenant_id, pending[0].kid, KeyState.ACTIVE, now, expected=KeyState.NEXT)
+        if activated:
+            # Two instances can each see a different "oldest next" key (one was added after the other listed, with
+            # an earlier timestamp) and both promote. Whoever activated checks afterwards; the later of the two sees
+            # both and puts back all but the smallest kid (a compare-and-set: racing demotions agree). A demoted key
+            # stays published as next, so anything it signed in that instant still verifies.
+            active = sorted(k.kid for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE)
+            for kid in active[1:]:
+                await self._store.set_state(tenant_id, kid, KeyState.NEXT, now, expected=KeyState.ACTIVE)
+            activated = pending[0].kid == active[0] if active else activated
         if activated and len(pending) == 1:
             await self._add(tenant_id, alg, KeyState.NEXT, now)
         self.invalidate(tenant_id)
