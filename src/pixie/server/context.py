@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
+from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -24,6 +26,11 @@ from pixie.tokens.keys import KeyRing
 __all__ = ["AppContext", "TenantNotFound", "context_of", "tenant_of"]
 
 
+def password_check_slots() -> CapacityLimiter:
+    """One slot per core (at least two): Argon2id is CPU-bound, so more at once only costs memory."""
+    return CapacityLimiter(max(2, os.cpu_count() or 1))
+
+
 @dataclass(frozen=True)
 class AppContext:
     settings: Settings
@@ -36,6 +43,9 @@ class AppContext:
     events: EventSink
     limiter: RateLimiter
     metrics: Metrics
+    password_checks: CapacityLimiter = field(default_factory=password_check_slots)
+    """Password hashes checked at once. Each Argon2id check holds 64 MiB while it runs; without a bound, 16
+    simultaneous logins took one worker to 1.1 GB (``bench/memory.py``), and anyio's default pool allows 40."""
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -143,9 +143,9 @@ async def login(request: Request) -> Response:
 async def _check_password(ctx: AppContext, tenant: Tenant, username: str, password: str) -> User | None:
     user = await ctx.storage.users.get_by_username(tenant.id, username.strip()) if username else None
     if user is None or user.disabled:
-        await run_in_threadpool(dummy_verify, password)
+        await to_thread.run_sync(dummy_verify, password, limiter=ctx.password_checks)
         return None
-    if not await run_in_threadpool(verify_password, user.password_hash, password):
+    if not await to_thread.run_sync(verify_password, user.password_hash, password, limiter=ctx.password_checks):
         return None
     return user
 
