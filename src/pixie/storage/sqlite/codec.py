@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, get_type_hints
 
 from pixie.storage.records import TenantSettings
 from pixie.types import KeyState
 
-__all__ = ["RecordCodec", "settings_from_json", "settings_to_json", "strings_from_json", "strings_to_json"]
+__all__ = [
+    "Conversions",
+    "RecordCodec",
+    "settings_from_json",
+    "settings_to_json",
+    "strings_from_json",
+    "strings_to_json",
+]
 
 R = TypeVar("R")
 
@@ -78,8 +85,10 @@ def _state_value(state: KeyState) -> str:
     return state.value
 
 
-# Per field type: (encode for a column, decode from a column). Types not listed are stored as they are.
-_CONVERSIONS: dict[Any, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+Conversions = Mapping[Any, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
+"""Per field type: (encode for a column, decode from a column). Types not listed are stored as they are."""
+
+_CONVERSIONS: Conversions = {
     tuple[str, ...]: (strings_to_json, strings_from_json),
     bool: (int, bool),
     dict[str, Any]: (json.dumps, _json_object),
@@ -95,7 +104,17 @@ class RecordCodec(Generic[R]):
     ``SELECT {columns}`` row decodes positionally.
     """
 
-    def __init__(self, factory: type[R], table: str, *, field_map: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        factory: type[R],
+        table: str,
+        *,
+        field_map: Mapping[str, str] | None = None,
+        conversions: Conversions = _CONVERSIONS,
+        placeholders: Callable[[int], str] = lambda count: ", ".join("?" * count),
+    ) -> None:
+        """``conversions`` and ``placeholders`` (the ``VALUES`` list for that many columns) fit the driver: the
+        PostgreSQL backend passes its own (:mod:`pixie.storage.pg.codec`)."""
         renames = dict(field_map or {})
         hints = get_type_hints(factory)
         fields = [field.name for field in dataclasses.fields(factory)]  # type: ignore[arg-type]
@@ -103,13 +122,14 @@ class RecordCodec(Generic[R]):
         self.table = table
         self.column_names = tuple(renames.get(name, name) for name in fields)
         self.columns = ", ".join(self.column_names)
+        self.width = len(fields)
         # Table and column names come from code, never from input; values are always bound parameters.
-        self.insert = f"INSERT INTO {table} ({self.columns}) VALUES ({', '.join('?' * len(fields))})"  # noqa: S608
+        self.insert = f"INSERT INTO {table} ({self.columns}) VALUES ({placeholders(self.width)})"  # noqa: S608
         self._fields = tuple(fields)
         self._encoders: list[tuple[int, Callable[[Any], Any]]] = []
         self._decoders: list[tuple[int, Callable[[Any], Any]]] = []
         for index, name in enumerate(fields):
-            conversion = _CONVERSIONS.get(_strip_optional(hints[name]))
+            conversion = conversions.get(_strip_optional(hints[name]))
             if conversion is not None:
                 self._encoders.append((index, conversion[0]))
                 self._decoders.append((index, conversion[1]))
@@ -120,6 +140,10 @@ class RecordCodec(Generic[R]):
         sql = f"SELECT {self.columns} FROM {self.table} WHERE {where}"  # noqa: S608 (constants only, see above)
         return sql if order_by is None else f"{sql} ORDER BY {order_by}"
 
+    def prefixed(self, alias: str) -> str:
+        """The columns qualified by a table alias (``t.tenant_id, t.token_hash, …``), for joins."""
+        return ", ".join(f"{alias}.{name}" for name in self.column_names)
+
     def encode(self, record: R) -> list[Any]:
         """Column values of ``record``, in :attr:`columns` order (``None`` stays ``None``)."""
         values = [getattr(record, name) for name in self._fields]
@@ -129,8 +153,8 @@ class RecordCodec(Generic[R]):
                 values[index] = encode(value)
         return values
 
-    def decode(self, row: Sequence[Any]) -> R:
-        """The record of a row selected with :attr:`columns`."""
+    def decode(self, row: Iterable[Any]) -> R:
+        """The record of a row (or a slice of one) selected with :attr:`columns`."""
         values = list(row)
         for index, decode in self._decoders:
             value = values[index]
@@ -138,7 +162,7 @@ class RecordCodec(Generic[R]):
                 values[index] = decode(value)
         return self.factory(*values)
 
-    def decode_optional(self, row: Sequence[Any] | None) -> R | None:
+    def decode_optional(self, row: Iterable[Any] | None) -> R | None:
         return None if row is None else self.decode(row)
 
 
