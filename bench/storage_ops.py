@@ -739,28 +739,27 @@ async def run_pg_ops(quick: bool) -> None:
     rounds, n_new, n_old, seconds = (1, 300, 100, 1.0) if quick else (3, 1000, 300, 3.0)
     columns: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     loads: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+
+    async def on_both(
+        into: dict[str, list[Any]], old: Callable[[Storage], Awaitable[Any]], new: Callable[[Storage], Awaitable[Any]]
+    ) -> None:
+        """One round: ``old`` on the SQLAlchemy stores, then ``new`` on pixie.storage.pg, each on emptied tables."""
+        await _pg_empty(url)
+        engine = create_engine(url)
+        try:
+            into["old"].append(await old(_sqlalchemy_storage(engine)))
+        finally:
+            await engine.dispose()
+        await _pg_empty(url)
+        async with open_pg_storage(url) as storage:
+            into["new"].append(await new(storage))
+
     async with _pg_scratch_database() as url:
         for _ in range(rounds):
-            await _pg_empty(url)
-            engine = create_engine(url)
-            try:
-                columns["old"].append(await measure(_sqlalchemy_storage(engine), n_old))
-            finally:
-                await engine.dispose()
-            await _pg_empty(url)
-            async with open_pg_storage(url) as storage:
-                columns["new"].append(await measure(storage, n_new))
+            await on_both(columns, lambda s: measure(s, n_old), lambda s: measure(s, n_new))
         raw = await _pg_raw_read(url, n_new)
         for _ in range(rounds):
-            await _pg_empty(url)
-            engine = create_engine(url)
-            try:
-                loads["old"].append(await _grant_load_on(_sqlalchemy_storage(engine), seconds))
-            finally:
-                await engine.dispose()
-            await _pg_empty(url)
-            async with open_pg_storage(url) as storage:
-                loads["new"].append(await _grant_load_on(storage, seconds))
+            await on_both(loads, lambda s: _grant_load_on(s, seconds), lambda s: _grant_load_on(s, seconds))
     print(f"µs per call, median of {rounds} round(s); PostgreSQL on loopback, uvloop\n")
     print("| operation | SQLAlchemy + asyncpg | pixie.storage.pg (asyncpg) | speed-up |")
     print("|---|---:|---:|---:|")

@@ -8,7 +8,6 @@ by a buffer: a slow disk never slows a sign-in.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 from collections import deque
@@ -17,7 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from pixie.events import FlowEvent
+from pixie.events import FlowEvent, flush_periodically
 
 __all__ = ["AuditLog", "audit_line"]
 
@@ -103,11 +102,7 @@ class AuditLog:
     async def run(self) -> None:
         """Write every ``interval`` seconds until cancelled; then write what is left and close the file."""
         try:
-            while True:
-                await asyncio.sleep(self._interval)
-                await self.flush()
+            await flush_periodically(self.flush, self._interval)
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
             if self._stream is not sys.stderr:
                 self._stream.close()

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -41,6 +42,7 @@ __all__ = [
     "RefreshRotated",
     "TokenIssued",
     "TokenRevoked",
+    "flush_periodically",
 ]
 
 log = logging.getLogger("pixie.events")
@@ -238,10 +240,16 @@ class BufferedEventSink:
 
     async def run(self) -> None:
         """Flush every ``interval`` seconds until cancelled, then flush once more."""
-        try:
-            while True:
-                await asyncio.sleep(self._interval)
-                await self.flush()
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
+        await flush_periodically(self.flush, self._interval)
+
+
+async def flush_periodically(flush: Callable[[], Awaitable[object]], interval: float) -> None:
+    """Await ``flush()`` every ``interval`` seconds until cancelled, then once more (shielded, so what was buffered
+    is written even while the task is being cancelled; a failing last flush is swallowed: shutdown goes on)."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            await flush()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(flush())
