@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -15,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixie.storage import records
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.sql import build_storage, create_engine, migrate, open_storage
 from pixie.storage.sql.migrate import alembic_config
 from pixie.storage.sql.tables import metadata
 
@@ -32,7 +34,6 @@ RECORD_OF_TABLE: dict[str, type[Any]] = {
     "refresh_families": records.RefreshFamily,
     "refresh_tokens": records.RefreshToken,
     "signing_keys": records.SigningKey,
-    "events": records.Event,
 }
 
 
@@ -93,7 +94,7 @@ async def test_concurrent_migrations_from_two_processes(empty_database_url: str)
 
 def test_single_head() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0001"]
+    assert script.get_heads() == ["0002"]
 
 
 @pytest.mark.parametrize("table", metadata.sorted_tables, ids=lambda t: t.name)
@@ -109,3 +110,72 @@ def test_columns_match_record_fields(name: str) -> None:
     fields = {field.name for field in dataclasses.fields(RECORD_OF_TABLE[name])}
     columns = set(metadata.tables[name].c.keys()) - {"id"}
     assert columns == fields
+
+
+_OLD_EVENTS = [
+    {"tenant_id": TENANT, "kind": "token_issued", "outcome": "success", "created_at": 1000.5, "client_id": "spa",
+     "error": None, "duration_ms": 12.25, "correlation_id": "c1", "detail": {"grant_type": "refresh_token"}},
+    {"tenant_id": "other", "kind": "login_failed", "outcome": "failure", "created_at": 1001.0, "client_id": None,
+     "error": "access_denied", "duration_ms": None, "correlation_id": None, "detail": {}},
+    {"tenant_id": TENANT, "kind": "code_issued", "outcome": "success", "created_at": 999.0, "client_id": "spa",
+     "error": None, "duration_ms": None, "correlation_id": "c1", "detail": {"n": [1, 2]}},
+]  # fmt: skip
+
+
+def _to(revision: str, *, down: bool = False) -> Any:
+    def run(connection: Connection) -> None:
+        config = alembic_config(connection)
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    return run
+
+
+async def _view(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        result = await connection.execute(sa.text("SELECT * FROM events ORDER BY id"))
+        rows = [dict(row) for row in result.mappings()]
+    for row in rows:
+        if isinstance(row["detail"], str):  # SQLite's view hands JSON back as text
+            row["detail"] = json.loads(row["detail"])
+    return rows
+
+
+async def test_events_move_into_batches_and_back(empty_database_url: str) -> None:
+    """Revision 0002 moves a 0001 database's events into ``event_batches`` in the order they were written; the
+    ``events`` view shows the same rows with the old columns; the store finds them; a downgrade restores the table."""
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_to("0001"))
+            await connection.execute(sa.text(_insert_old_event()), _old_events_bound())
+        await migrate(engine)
+        assert await _differences(engine) == []
+        shown = await _view(engine)
+        # In the order written, tenant by tenant (each tenant's events share a batch).
+        in_batches = [e for tenant in (TENANT, "other") for e in _OLD_EVENTS if e["tenant_id"] == tenant]
+        assert [{k: v for k, v in row.items() if k != "id"} for row in shown] == in_batches
+        assert [row["id"] for row in shown] == sorted(row["id"] for row in shown)
+        async with open_storage(empty_database_url) as storage:
+            found = await storage.events.query(TENANT, 0, 2000)
+            assert [(e.kind, e.created_at, e.detail) for e in found] == [
+                ("code_issued", 999.0, {"n": [1, 2]}),
+                ("token_issued", 1000.5, {"grant_type": "refresh_token"}),
+            ]
+            await storage.events.append([f.event(kind="later", created_at=1002.0)])
+        assert [row["kind"] for row in await _view(engine)] == [*(e["kind"] for e in in_batches), "later"]
+        async with engine.begin() as connection:
+            await connection.run_sync(_to("0001", down=True))
+        restored = await _view(engine)  # a table again
+        assert [row["kind"] for row in restored] == [*(e["kind"] for e in in_batches), "later"]
+        assert restored[0]["detail"] == {"grant_type": "refresh_token"} and restored[0]["duration_ms"] == 12.25
+    finally:
+        await engine.dispose()
+
+
+def _insert_old_event() -> str:
+    names = list(_OLD_EVENTS[0])
+    return f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"  # noqa: S608
+
+
+def _old_events_bound() -> list[dict[str, Any]]:
+    return [event | {"detail": json.dumps(event["detail"])} for event in _OLD_EVENTS]

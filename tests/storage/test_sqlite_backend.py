@@ -426,12 +426,6 @@ async def test_rows_are_interchangeable_with_the_sqlalchemy_stores(sqlite_url: s
     assert isinstance(consent, Consent) and consent.scopes == ("a", "b")
 
 
-def test_event_rows_follow_the_events_table_columns() -> None:
-    from pixie.storage.sqlite.events import ROW_ORDER, _event
-
-    assert (*ROW_ORDER, "detail") == _event.column_names
-
-
 async def test_the_wal_stays_bounded_under_constant_writes(tmp_path: Path) -> None:
     """Issue 10 memory soak: writes that never pause used to grow the WAL without bound (a passive checkpoint never
     found it fully copied). Past its limit a background checkpoint truncates it; no row is lost on the way. Control:

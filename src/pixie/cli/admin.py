@@ -215,7 +215,7 @@ def rotate_keys(retire_after: float | None, tenant: str, database_url: str) -> N
             else:
                 wait = retire_after
             report = await opened.keyring.rotate(tenant, alg=found.settings.signing_alg, retire_after=wait)
-            await opened.storage.events.append([KeyRotated(tenant_id=tenant, kid=report.activated).to_record()])
+            await opened.storage.events.append([KeyRotated(tenant_id=tenant, kid=report.activated)])
             return json.dumps(asdict(report))
 
     click.echo(run_async(run()))

@@ -20,6 +20,7 @@ from pixie.storage.records import (
     CodeRedemption,
     Consent,
     Event,
+    EventData,
     RefreshFamily,
     RefreshRotation,
     RefreshToken,
@@ -251,7 +252,7 @@ class KeyStore(Protocol):
 
 
 class EventStore(Protocol):
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[EventData]) -> None:
         """One batched write. Used by: the database event sink."""
 
     async def query(

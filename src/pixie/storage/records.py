@@ -7,7 +7,7 @@ their SHA-256 hex digests (``*_hash``), user passwords as Argon2id hashes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pixie.types import ClientAuthMethod, ClientType, KeyState, TenantId, Timestamp
 
@@ -18,6 +18,7 @@ __all__ = [
     "CodeRedemption",
     "Consent",
     "Event",
+    "EventData",
     "RefreshFamily",
     "RefreshRotation",
     "RefreshToken",
@@ -263,3 +264,28 @@ class Event:
     duration_ms: float | None = None
     correlation_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+class EventData(Protocol):
+    """What an event store writes: the fields of :class:`Event`, read-only. A stored :class:`Event` is one, and so
+    is a :class:`pixie.events.FlowEvent` itself, which the event sink hands to the store as it is (building an
+    ``Event`` per event was a third of what storing one cost)."""
+
+    @property
+    def tenant_id(self) -> TenantId: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def created_at(self) -> Timestamp: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def duration_ms(self) -> float | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...

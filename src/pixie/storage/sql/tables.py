@@ -18,7 +18,7 @@ __all__ = [
     "authorization_requests",
     "clients",
     "consents",
-    "events",
+    "event_batches",
     "metadata",
     "refresh_families",
     "refresh_tokens",
@@ -252,18 +252,16 @@ signing_keys = sa.Table(
     _time("retired_at", nullable=True),
 )
 
-events = sa.Table(
-    "events",
+event_batches = sa.Table(
+    "event_batches",
     metadata,
     sa.Column("id", _EventId, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.String(), nullable=False),
-    _text("kind"),
-    _text("outcome"),
-    _time("created_at"),
-    _text("client_id", nullable=True),
-    _text("error", nullable=True),
-    sa.Column("duration_ms", sa.Float(), nullable=True),
-    _text("correlation_id", nullable=True),
-    sa.Column("detail", sa.JSON(), nullable=False),
-    sa.Index(None, "tenant_id", "created_at"),  # query: one tenant's time window
+    _time("first_at"),
+    _time("last_at"),
+    sa.Column("size", sa.Integer(), nullable=False),
+    sa.Column("events", sa.JSON(), nullable=False),  # see pixie.storage.event_batches
+    sa.Index(None, "tenant_id", "last_at"),  # query: the batches of one tenant that overlap a time window
 )
+"""Flow events, a batch per row (:mod:`pixie.storage.event_batches`); the ``events`` view (migration 0002, not part
+of this metadata: Alembic compares tables) shows one row per event."""

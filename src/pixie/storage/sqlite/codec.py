@@ -144,8 +144,9 @@ class RecordCodec(Generic[R]):
         """The columns qualified by a table alias (``t.tenant_id, t.token_hash, …``), for joins."""
         return ", ".join(f"{alias}.{name}" for name in self.column_names)
 
-    def encode(self, record: R) -> list[Any]:
-        """Column values of ``record``, in :attr:`columns` order (``None`` stays ``None``)."""
+    def encode(self, record: object) -> list[Any]:
+        """Column values of ``record`` (an ``R``, or anything with its fields as attributes), in :attr:`columns`
+        order (``None`` stays ``None``)."""
         values = [getattr(record, name) for name in self._fields]
         for index, encode in self._encoders:
             value = values[index]
