@@ -41,3 +41,25 @@ def test_hostile_label_values_stay_bounded() -> None:
     grants = _samples(metrics, "pixie_token_grants_total")
     assert {dict(labels)["grant_type"] for labels in grants} == {"other"}
     assert sum(events.values()) == 2 * (LABEL_VALUE_LIMIT + 50)
+
+
+def test_request_tallies_follow_prometheus_histogram_semantics() -> None:
+    """A latency equal to a bucket's bound falls in that bucket (``le``); buckets are cumulative; one endpoint's
+    statuses and methods share its histogram; the request counter keeps them apart."""
+    metrics = Metrics()
+    for seconds in (0.001, 0.003, 100.0):
+        metrics.observe_request("/token", "POST", 200, seconds)
+    metrics.observe_request("/token", "POST", 400, 0.0001)
+    metrics.observe_request("/authorize", "GET", 302, 0.02)
+    buckets = {
+        dict(labels)["le"]: value
+        for labels, value in _samples(metrics, "pixie_http_request_duration_seconds_bucket").items()
+        if dict(labels)["endpoint"] == "/token"
+    }
+    assert (buckets["0.001"], buckets["0.0025"], buckets["0.005"], buckets["5.0"], buckets["+Inf"]) == (2, 2, 3, 3, 4)
+    sums = _samples(metrics, "pixie_http_request_duration_seconds_sum")
+    assert sums[(("endpoint", "/token"),)] == 0.001 + 0.003 + 100.0 + 0.0001
+    assert _samples(metrics, "pixie_http_request_duration_seconds_count")[(("endpoint", "/authorize"),)] == 1
+    requests = _samples(metrics, "pixie_http_requests_total")
+    assert requests[(("endpoint", "/token"), ("method", "POST"), ("status", "200"))] == 3
+    assert requests[(("endpoint", "/token"), ("method", "POST"), ("status", "400"))] == 1
