@@ -339,6 +339,8 @@ def summarize(raw: Path) -> str:
             errors = sum(int(r.get("errors") or 0) for r in rows[(label, scenario)])
             ratio_node = f"{ops / node:.2f}x" if node and label.startswith("pixie") else ""
             ratio_authlib = f"{ops / authlib:.2f}x" if authlib and label.startswith("pixie") else ""
+            if not ops:  # e.g. fresh logins on a slow machine: every flow still queued for its password check
+                ratio_node = ratio_authlib = "none done"
             cpu = cpu_per_op(label, scenario)
             lines.append(
                 f"| {scenario} | {label} | {ops:,.0f} | {median(label, scenario, 'p50_ms'):.1f} | "

@@ -251,8 +251,12 @@ class Database:
     async def _wait_for_wal_reset(self) -> None:
         """Until the worker has truncated the WAL (bounded by the busy deadline: then the write just competes)."""
         deadline = time.monotonic() + self._deadline
-        while self._handles.reset_wanted and time.monotonic() < deadline:  # noqa: ASYNC110 (set by a thread)
-            await asyncio.sleep(_FIRST_BACKOFF_SECONDS)
+        delay = _FIRST_BACKOFF_SECONDS
+        while self._handles.reset_wanted and time.monotonic() < deadline:  # set by the worker thread
+            # Doubling: every write waiting here polls, and a truncation can take tens of milliseconds; at a fixed
+            # 0.2 ms each waiting request would wake up to 5,000 times a second.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
 
     async def offload(self, work: Work[R], *, write: bool) -> R:
         """Run ``work`` on the worker thread's connection (in a transaction when ``write``): for bulk statements
