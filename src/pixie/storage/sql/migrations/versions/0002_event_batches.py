@@ -30,11 +30,15 @@ _EVENT_COLUMNS = ("created_at", "kind", "outcome", "client_id", "error", "durati
 
 # One row per event: batch id * 1000 + position keeps ids unique and in insertion order (batches hold < 1,000).
 _VIEW = {
+    # json_extract, not ->> (SQLite 3.38+): JSON1 has it since 3.9. Scalars come back as SQL values, the detail
+    # object as JSON text.
     "sqlite": """
         CREATE VIEW events
             (id, tenant_id, kind, outcome, created_at, client_id, error, duration_ms, correlation_id, detail) AS
-        SELECT b.id * 1000 + e.key, b.tenant_id, e.value ->> '$[1]', e.value ->> '$[2]', e.value ->> '$[0]',
-               e.value ->> '$[3]', e.value ->> '$[4]', e.value ->> '$[5]', e.value ->> '$[6]', e.value -> '$[7]'
+        SELECT b.id * 1000 + e.key, b.tenant_id,
+               json_extract(e.value, '$[1]'), json_extract(e.value, '$[2]'), json_extract(e.value, '$[0]'),
+               json_extract(e.value, '$[3]'), json_extract(e.value, '$[4]'), json_extract(e.value, '$[5]'),
+               json_extract(e.value, '$[6]'), json_extract(e.value, '$[7]')
         FROM event_batches AS b, json_each(b.events) AS e
     """,
     "postgresql": """
