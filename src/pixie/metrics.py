@@ -102,8 +102,8 @@ class _RequestTallies(Collector):
 
     Per ``(endpoint, method, status)`` the tally is a list: the count of each latency bucket (the last one past the
     largest bound), then the sum of seconds. Recording a request is a bisect and two list updates; prometheus-client's
-    ``Counter`` and ``Histogram`` children took a lock per increment and walked the buckets in Python, about 8 µs of
-    a request on this machine. The cumulative series are built at scrape time.
+    ``Counter`` and ``Histogram`` children took a lock per increment and walked the buckets in Python: 1.5 % of a
+    token request's samples in py-spy, about 6 µs on this machine. The cumulative series are built at scrape time.
     """
 
     def __init__(self, tallies: dict[_RequestKey, list[float]]) -> None:
