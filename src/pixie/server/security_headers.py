@@ -36,6 +36,7 @@ _HEADERS: list[tuple[bytes, bytes]] = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-content-type-options", b"nosniff"),
 ]
+_NAMES = frozenset(name for name, _ in _HEADERS)
 
 
 class SecurityHeaders:
@@ -49,9 +50,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in _HEADERS if name not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = message.get("headers", ())
+                extra = _HEADERS
+                if any(name.lower() in _NAMES for name, _ in headers):  # rare: a page with its own policy
+                    present = {name.lower() for name, _ in headers}
+                    extra = [(name, value) for name, value in _HEADERS if name not in present]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
