@@ -303,7 +303,8 @@ def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> 
     out = RESULTS / f"flame-{target.label}-{scenario}.{suffix}"
     duration = str(max(1, round(args.warmup + args.duration)))
     command = [*_pin("1"), str(spy), "record", "--pid", str(target.process.pid), "--subprocesses", "--nonblocking"]
-    command += ["--rate", "250", "--duration", duration, "--format", args.profile_format, "--output", str(out)]
+    command += ["--rate", str(args.profile_rate), "--duration", duration]
+    command += ["--format", args.profile_format, "--output", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -386,6 +387,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/results/")
     parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"])
+    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.quick:

@@ -2,21 +2,24 @@
 
 Events are built without secrets (no tokens, codes, passwords or secret hashes ever enter them), so the log cannot
 leak one; a test greps a full flow's log for every credential it saw. Requests only append events to a buffer; a
-background task writes the lines in batches, so a sign-in never waits for the log.
+background task hands them over in batches, so a sign-in never waits for the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import logging
 import sys
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import orjson
 
-from pixie.events import FlowEvent, flush_periodically
+from pixie.events import FlowEvent
 
 __all__ = ["AuditLog", "audit_bytes", "audit_line"]
 
@@ -47,6 +50,17 @@ def audit_bytes(event: FlowEvent) -> bytes:
     return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def _encode(events: Sequence[FlowEvent]) -> bytes:
+    """The lines of ``events``, each written into one buffer as soon as it is encoded. Measured: holding a batch's
+    lines as separate ``bytes`` until a join made each encode ten times slower (orjson's output buffer could not be
+    reused, so every line took fresh memory from the allocator: page faults, counted as system time)."""
+    out = io.BytesIO()
+    write = out.write
+    for event in events:
+        write(audit_bytes(event))
+    return out.getvalue()
+
+
 _last_second: list[Any] = [None, ""]  # [int | None, str]
 """The last whole second formatted and its text: events arrive thousands per second, formatting a datetime each
 time was a third of the line's cost. (One slot; a race between threads only costs a second format.)"""
@@ -69,67 +83,87 @@ def _timestamp(at: float) -> str:
 
 
 class AuditLog:
-    """An :class:`~pixie.events.EventSink` writing :func:`audit_line` s to ``target`` ("stderr" or a file path).
+    """An :class:`~pixie.events.EventOutlet` writing :func:`audit_line` s to ``target`` ("stderr" or a file path).
 
-    ``emit`` only appends the event to a bounded buffer; :meth:`run` (a background task) encodes what gathered
-    and writes it with one call every ``interval`` seconds: to a file inline (a buffered write into the page cache,
-    as SQLite's WAL is written), to stderr on a worker thread (a pipe blocks while its reader is slow). Measured on the
-    token endpoint, a logging handler thread writing a record at a time cost a third of the throughput (GIL
-    hand-offs and a flush per line); a batch costs one encode per event and one write per interval. A full buffer
-    drops events and counts them rather than growing without bound.
+    The event sink hands it each flushed batch (:meth:`write`, on the event loop). A file is written at once: one
+    buffered write per batch into the page cache, no fsync, as SQLite's WAL is written (on a worker thread each
+    batch cost a GIL hand-off, and a context switch with the server on one core). stderr is a pipe that blocks while
+    its reader is slow, so :meth:`run` (a background task) writes it from a worker thread; at most ``capacity``
+    lines wait for it, and a batch that would overflow is dropped and counted rather than held.
     """
 
-    def __init__(self, target: str, *, capacity: int = 100_000, interval: float = 0.2) -> None:
+    def __init__(self, target: str, *, capacity: int = 100_000) -> None:
         self._target = target
         self._file: BinaryIO | None = (
-            None if target == "stderr" else open(target, "ab")  # noqa: SIM115 (closed in run)
+            None if target == "stderr" else open(target, "ab")  # noqa: SIM115 (closed in close())
         )
-        self._buffer: deque[FlowEvent] = deque()
+        self._pending: deque[bytes] = deque()  # stderr: encoded batches waiting for the writer
+        self._pending_lines = 0
+        self._wakeup = asyncio.Event()
         self._capacity = capacity
-        self._interval = interval
+        self._closed = False
         self.dropped = 0
 
-    def emit(self, event: FlowEvent) -> None:
-        if len(self._buffer) >= self._capacity:
-            self.dropped += 1
+    def write(self, events: Sequence[FlowEvent]) -> None:
+        """Encode ``events`` and write them to the file, or queue them for stderr. Never raises: a full disk must
+        not stop sign-ins; it is said once per batch."""
+        if self._closed:  # a late flush while the server stops
+            self.dropped += len(events)
             return
-        self._buffer.append(event)
-
-    async def flush(self) -> None:
-        if not self._buffer:
-            return
-        events = [self._buffer.popleft() for _ in range(len(self._buffer))]
         try:
-            data = b"".join([audit_bytes(event) for event in events])
+            data = _encode(events)
             if self._file is not None:
-                # A file: written inline, like SQLite's WAL (a buffered write into the page cache, no fsync). On a
-                # worker thread, each flush cost a GIL hand-off, and a context switch with the server on one core.
-                self._write(data)
-            else:
-                await asyncio.to_thread(self._write, data)  # a pipe (stderr) can block while its reader is slow
-        except Exception as exc:  # a full disk must not stop sign-ins; say so once per batch
+                self._file.write(data)
+                self._file.flush()
+                return
+        except Exception as exc:
             self.dropped += len(events)
             log.error("audit log: dropped %d events (%s: %s)", len(events), type(exc).__name__, exc)
-
-    def _write(self, data: bytes) -> None:
-        if self._file is not None:
-            self._file.write(data)
-            self._file.flush()
             return
-        stream = sys.stderr  # looked up each time: it may have been replaced (test runners capture it)
-        binary: BinaryIO | None = getattr(stream, "buffer", None)
-        if binary is None:
-            stream.write(data.decode())
-        else:
-            stream.flush()  # text already written to it goes first
-            binary.write(data)
-            binary.flush()
-        stream.flush()
+        if self._pending_lines + len(events) > self._capacity:
+            self.dropped += len(events)
+            return
+        self._pending.append(data)
+        self._pending_lines += len(events)
+        self._wakeup.set()
+
+    def _take(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_lines = 0
+        return data
 
     async def run(self) -> None:
-        """Write every ``interval`` seconds until cancelled; then write what is left and close the file."""
+        """Write what is queued for stderr as it comes, until cancelled; then write what is left and close."""
         try:
-            await flush_periodically(self.flush, self._interval)
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                data = self._take()
+                try:
+                    await asyncio.to_thread(_write_stderr, data)
+                except Exception as exc:
+                    log.error("audit log: could not write to stderr (%s: %s)", type(exc).__name__, exc)
         finally:
-            if self._file is not None:
-                self._file.close()
+            self.close()
+
+    def close(self) -> None:
+        """Write what is still queued (blocking: the server is stopping) and close the file."""
+        self._closed = True
+        if self._pending:
+            with contextlib.suppress(Exception):
+                _write_stderr(self._take())
+        if self._file is not None:
+            self._file.close()
+
+
+def _write_stderr(data: bytes) -> None:
+    stream = sys.stderr  # looked up each time: it may have been replaced (test runners capture it)
+    binary: BinaryIO | None = getattr(stream, "buffer", None)
+    if binary is None:
+        stream.write(data.decode())
+    else:
+        stream.flush()  # text already written to it goes first
+        binary.write(data)
+        binary.flush()
+    stream.flush()

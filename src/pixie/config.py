@@ -84,6 +84,9 @@ class Settings:
     """``user:password`` that may read ``/metrics`` from anywhere (``PIXIE_METRICS_BASIC_AUTH``)."""
     webhook_backoff: float = 1.0
     """Seconds before the first webhook retry; each further retry waits twice as long."""
+    events_retention_days: float = 30.0
+    """Days stored flow events are kept for the dashboard and ``pixie stats`` (``PIXIE_EVENTS_RETENTION_DAYS``; 0
+    keeps them forever). Housekeeping deletes older ones."""
     events_enabled: bool = True
     """``PIXIE_EVENTS=off`` drops flow events (no analytics, audit log, webhooks or event metrics): only for
     measuring their cost."""
@@ -112,6 +115,7 @@ class Settings:
             metrics_labels=_csv(env.get("PIXIE_METRICS_LABELS", "")),
             metrics_allow=_csv(env.get("PIXIE_METRICS_ALLOW", "127.0.0.0/8,::1/128")),
             metrics_basic_auth=env.get("PIXIE_METRICS_BASIC_AUTH") or None,
+            events_retention_days=_days(env.get("PIXIE_EVENTS_RETENTION_DAYS", "30")),
             events_enabled=env.get("PIXIE_EVENTS", "on").strip().lower() not in ("off", "0", "false"),
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
@@ -120,6 +124,16 @@ class Settings:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise ConfigError(f"PIXIE_EVENTS_RETENTION_DAYS={value!r} is not a number of days") from None
+    if not days >= 0 or days == float("inf"):
+        raise ConfigError(f"PIXIE_EVENTS_RETENTION_DAYS={value!r} must be 0 (keep forever) or a positive number")
+    return days
 
 
 def _audit_target(value: str) -> str | None:

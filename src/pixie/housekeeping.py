@@ -31,16 +31,19 @@ class PurgeReport:
     sso_sessions: int
     refresh_families: int
     denied_access_tokens: int
+    events: int
 
 
-async def purge(storage: Storage, now: Timestamp) -> PurgeReport:
-    """Delete expired pending requests, codes, sessions, refresh families and deny-list entries (all tenants)."""
+async def purge(storage: Storage, now: Timestamp, *, events_retention_days: float = 0) -> PurgeReport:
+    """Delete expired pending requests, codes, sessions, refresh families and deny-list entries, and flow events
+    older than ``events_retention_days`` (0 keeps them), across all tenants."""
     return PurgeReport(
         authorization_requests=await storage.requests.purge_expired(now),
         authorization_codes=await storage.codes.purge_expired(now),
         sso_sessions=await storage.sessions.purge_expired(now),
         refresh_families=await storage.refresh.purge_expired(now),
         denied_access_tokens=await storage.denylist.purge_expired(now),
+        events=(await storage.events.purge_before(now - events_retention_days * 86400) if events_retention_days else 0),
     )
 
 
@@ -84,13 +87,14 @@ async def run_periodically(
     *,
     clock: Callable[[], float] = time.time,
     events: EventSink | None = None,
+    events_retention_days: float = 0,
 ) -> None:
     """Forever: wait about ``interval`` seconds (jittered so instances spread out), then purge and rotate (each
     rotation reported to ``events``). Faults are logged and retried next round; cancellation ends the loop."""
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311  (jitter, not a secret)
         try:
-            report = await purge(storage, clock())
+            report = await purge(storage, clock(), events_retention_days=events_retention_days)
             for tenant_id, rotation in await rotate_due_keys(storage, keyring):
                 if events is not None:
                     events.emit(KeyRotated(tenant_id=tenant_id, kid=rotation.activated))

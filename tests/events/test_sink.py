@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pixie.events import BufferedEventSink, RefreshReuseDetected, TokenIssued
+from pixie.events import BufferedEventSink, FlowEvent, RefreshReuseDetected, TokenIssued
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Event
 
@@ -60,3 +60,40 @@ async def test_background_task_flushes_and_flushes_again_on_cancel(storage: Stor
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert len(await storage.events.query("t4", 0, 10)) == 2
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    def write(self, events: Sequence[FlowEvent]) -> None:
+        if self.fail:
+            raise OSError("outlet down")
+        self.batches.append([event.kind for event in events])
+
+
+async def test_one_drain_feeds_every_outlet_and_the_store_and_counts_each_event_at_once(storage: Storage) -> None:
+    counted: list[str] = []
+    broken, audit = Recorder(fail=True), Recorder()
+    sink = BufferedEventSink(storage.events, outlets=[broken, audit], count=lambda e: counted.append(e.kind), batch=2)
+    sink.emit(TokenIssued(tenant_id="t5", grant_type="client_credentials", at=1.0))
+    sink.emit(RefreshReuseDetected(tenant_id="t5", family_id="f", at=2.0))
+    sink.emit(TokenIssued(tenant_id="t5", grant_type="refresh_token", at=3.0))
+    assert counted == ["token_issued", "refresh_reuse_detected", "token_issued"]  # counted before any flush
+    assert audit.batches == []
+    assert await sink.flush() == 3
+    # In emission order, in the store's batches; the failing outlet neither stops the others nor the store.
+    assert audit.batches == [["token_issued", "refresh_reuse_detected"], ["token_issued"]]
+    assert [e.created_at for e in await storage.events.query("t5", 0, 10)] == [1.0, 2.0, 3.0]
+    assert sink.dropped == 0
+
+
+async def test_a_failing_counter_costs_the_event_nothing(storage: Storage) -> None:
+    def count(event: FlowEvent) -> None:
+        raise KeyError("metrics broken")
+
+    sink = BufferedEventSink(storage.events, count=count)
+    sink.emit(TokenIssued(tenant_id="t6", grant_type="client_credentials", at=1.0))
+    assert await sink.flush() == 1
+    assert len(await storage.events.query("t6", 0, 10)) == 1

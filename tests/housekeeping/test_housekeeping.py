@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 
-from pixie.events import FlowEvent, KeyRotated
+import pytest
+
+from pixie.config import ConfigError, Settings
+from pixie.events import FlowEvent, KeyRotated, TokenIssued
 from pixie.housekeeping import purge, rotate_due_keys, run_periodically
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant, TenantSettings
@@ -68,7 +72,29 @@ async def test_purge_counts(storage: Storage) -> None:
         "sso_sessions": 0,
         "refresh_families": 0,
         "denied_access_tokens": 0,
+        "events": 0,
     }
+
+
+async def test_events_older_than_the_retention_go_in_whole_batches(storage: Storage) -> None:
+    now = 1_800_000_000.0
+    old = [TokenIssued(tenant_id="keep", grant_type="client_credentials", at=now - 31 * DAY + n) for n in range(3)]
+    straddling = [
+        TokenIssued(tenant_id="other", grant_type="refresh_token", at=now - 30 * DAY - 5),
+        TokenIssued(tenant_id="other", grant_type="refresh_token", at=now - 29 * DAY),
+    ]
+    recent = [TokenIssued(tenant_id="keep", grant_type="authorization_code", at=now - DAY)]
+    for batch in (old, straddling, recent):
+        await storage.events.append(batch)
+
+    kept = await purge(storage, now, events_retention_days=0)  # 0 keeps every event
+    assert kept.events == 0 and len(await storage.events.query("keep", 0, now)) == 4
+
+    report = await purge(storage, now, events_retention_days=30)
+    assert report.events == 3  # the old batch; a batch with one event inside the window stays whole
+    assert [e.detail["grant_type"] for e in await storage.events.query("keep", 0, now)] == ["authorization_code"]
+    assert len(await storage.events.query("other", 0, now)) == 2
+    assert (await purge(storage, now, events_retention_days=30)).events == 0
 
 
 async def test_background_loop_rotates_on_schedule_and_cancels_cleanly(storage: Storage) -> None:
@@ -97,3 +123,15 @@ async def test_background_loop_rotates_on_schedule_and_cancels_cleanly(storage: 
     active = (await ring.signer("loop")).kid
     rotations = [event for event in seen if isinstance(event, KeyRotated) and event.tenant_id == "loop"]
     assert [event.kid for event in rotations] == [active], "one key_rotated event naming the new active key"
+
+
+@pytest.mark.parametrize(
+    ("value", "days"), [("30", 30.0), ("0", 0.0), ("0.5", 0.5), ("-1", None), ("forever", None), ("inf", None)]
+)
+def test_events_retention_is_read_from_the_environment(value: str, days: float | None) -> None:
+    env = {"PIXIE_SECRET_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(), "PIXIE_EVENTS_RETENTION_DAYS": value}
+    if days is None:
+        with pytest.raises(ConfigError, match="PIXIE_EVENTS_RETENTION_DAYS"):
+            Settings.from_env(env)
+    else:
+        assert Settings.from_env(env).events_retention_days == days

@@ -1,14 +1,18 @@
-"""The audit line's own encoding: timestamps exactly as ``datetime.isoformat`` writes them, valid JSON always."""
+"""The audit line's own encoding (timestamps exactly as ``datetime.isoformat`` writes them, valid JSON always) and
+the log's two targets: a file written per batch, stderr written by a background task from a bounded queue."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pixie.audit import _timestamp, audit_line
+from pixie.audit import AuditLog, _timestamp, audit_line
 from pixie.events import LoginFailed, RefreshReuseDetected, TokenIssued
 
 
@@ -41,3 +45,36 @@ def test_lines_carry_each_event_s_own_fields() -> None:
     reuse = json.loads(audit_line(RefreshReuseDetected(tenant_id="t", family_id="fam-1", outcome="failure")))
     assert reuse["family_id"] == "fam-1"
     assert list(reuse)[:8] == ["ts", "event", "tenant", "client", "outcome", "error", "correlation_id", "duration_ms"]
+
+
+async def test_a_file_gets_each_batch_at_once_in_order(tmp_path: Path) -> None:
+    log = AuditLog(str(tmp_path / "audit.jsonl"))
+    events = [TokenIssued(tenant_id="t", grant_type="client_credentials", at=10.0 + n) for n in range(300)]
+    log.write(events[:200])
+    log.write(events[200:])
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(line)["ts"] for line in lines] == [_timestamp(e.at) for e in events]
+    log.close()
+    log.write(events[:1])  # after close (a late flush while stopping): dropped and counted, never raised
+    assert log.dropped == 1
+
+
+async def test_stderr_is_written_by_the_background_task_and_a_full_queue_drops(
+    capfdbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    log = AuditLog("stderr", capacity=3)
+    task = asyncio.create_task(log.run())
+    log.write([LoginFailed(tenant_id="t", error="access_denied", reason="wrong password")])
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if b"login_failed" in capfdbinary.readouterr().err:
+            break
+    else:
+        raise AssertionError("the line never reached stderr")
+    log.write([TokenIssued(tenant_id="t", grant_type="refresh_token")] * 2)
+    log.write([TokenIssued(tenant_id="t", grant_type="authorization_code")] * 2)  # 4 > 3 waiting: dropped
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    err = capfdbinary.readouterr().err.decode()
+    assert err.count("refresh_token") == 2 and "authorization_code" not in err
+    assert log.dropped == 2

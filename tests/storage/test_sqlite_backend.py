@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from pixie.events import TokenIssued
 from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
 from pixie.storage.records import Consent, Tenant, TenantSettings
 from pixie.storage.sql import build_storage, create_engine, open_storage
@@ -460,3 +461,17 @@ async def _largest_wal(path: str, *, wal_reset_frames: int, commits: int = 1500)
 
 def _size(path: str) -> int:
     return os.stat(path).st_size if os.path.exists(path) else 0
+
+
+async def test_the_sqlalchemy_event_store_purges_as_the_lean_one(sqlite_url: str, db_path: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        with open_sqlite_storage(db_path) as lean:
+            old = _sqlalchemy_stores(engine)
+            for at in (NOW - 100, NOW - 99, NOW):
+                await lean.events.append([TokenIssued(tenant_id=TENANT, grant_type="client_credentials", at=at)])
+            assert await old.events.purge_before(NOW - 50) == 2
+            assert await old.events.purge_before(NOW - 50) == 0
+            assert [e.created_at for e in await lean.events.query(TENANT, 0, NOW + 1)] == [NOW]
+    finally:
+        await engine.dispose()

@@ -228,12 +228,21 @@ def db() -> None:
 
 @db.command("purge")
 @database_option
-def purge_command(database_url: str) -> None:
-    """Delete expired requests, codes, sessions, refresh families and deny-list entries now; print the counts."""
+@click.option(
+    "--events-retention-days",
+    type=click.FloatRange(min=0),
+    envvar="PIXIE_EVENTS_RETENTION_DAYS",
+    default=30.0,
+    show_default=True,
+    help="Also delete flow events older than this many days (0 keeps them).",
+)
+def purge_command(database_url: str, events_retention_days: float) -> None:
+    """Delete expired requests, codes, sessions, refresh families and deny-list entries, and old flow events, now;
+    print the counts."""
 
     async def run() -> PurgeReport:
         async with open_storage(database_url) as opened:
-            return await purge(opened.storage, time.time())
+            return await purge(opened.storage, time.time(), events_retention_days=events_retention_days)
 
     click.echo(json.dumps(asdict(run_async(run()))))
 

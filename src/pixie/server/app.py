@@ -23,10 +23,10 @@ from starlette.staticfiles import StaticFiles
 from pixie import passwords
 from pixie.audit import AuditLog
 from pixie.config import Settings
-from pixie.events import BufferedEventSink, EventSink, FanOutSink, NullEventSink
+from pixie.events import BufferedEventSink, EventOutlet, EventSink, NullEventSink
 from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
-from pixie.metrics import Metrics, MetricsEventSink
+from pixie.metrics import Metrics
 from pixie.server import openapi
 from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
@@ -122,17 +122,15 @@ def create_app(settings: Settings) -> Starlette:
         async with open_backend(settings) as (stored, keyring):
             # The composition root picks the hot-path cache here: every token request looks its client up.
             storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
-            stored_events = BufferedEventSink(storage.events)
-            metrics.watch_dropped_events(lambda: float(stored_events.dropped))
             audit = AuditLog(settings.audit_log) if settings.audit_log else None
             tenants = TenantResolver(storage.tenants)
             webhooks = WebhookDispatcher(tenants, settings.master_key, backoff=settings.webhook_backoff)
-            sinks: list[EventSink] = [stored_events, MetricsEventSink(metrics), webhooks]
-            if audit is not None:
-                sinks.append(audit)
+            outlets: list[EventOutlet] = [webhooks] if audit is None else [audit, webhooks]
+            stored_events = BufferedEventSink(storage.events, outlets=outlets, count=metrics.record_event)
+            metrics.watch_dropped_events(lambda: float(stored_events.dropped))
             limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
             # PIXIE_EVENTS=off exists to measure what events cost (bench/); nothing else should turn them off.
-            events: EventSink = FanOutSink(*sinks) if settings.events_enabled else NullEventSink()
+            events: EventSink = stored_events if settings.events_enabled else NullEventSink()
             app.state.pixie = AppContext(
                 settings=settings,
                 storage=storage,
@@ -156,7 +154,13 @@ def create_app(settings: Settings) -> Starlette:
             if settings.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(
-                        run_periodically(storage, keyring, settings.housekeeping_interval, events=events),
+                        run_periodically(
+                            storage,
+                            keyring,
+                            settings.housekeeping_interval,
+                            events=events,
+                            events_retention_days=settings.events_retention_days,
+                        ),
                         name="pixie-housekeeping",
                     )
                 )

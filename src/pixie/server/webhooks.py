@@ -1,10 +1,10 @@
 """Delivering webhooks without ever slowing a sign-in.
 
-:meth:`WebhookDispatcher.emit` only appends the event to a bounded queue (a full queue drops and counts). A
-background task reads the queue, looks up the tenant's subscriptions (through the cached tenant resolver), and
-starts one delivery task per matching subscription, at most ``concurrency`` at a time. A delivery that fails
-(connection error, timeout, 408, 429 or 5xx) is retried with doubling back-off (1 s, 2 s, 4 s, 8 s by default),
-then given up and counted; other 4xx answers are final.
+:meth:`WebhookDispatcher.write` only appends the event sink's batches to a bounded queue (a full queue drops and
+counts). A background task reads the queue, looks up the tenant's subscriptions (through the cached tenant
+resolver), and starts one delivery task per matching subscription, at most ``concurrency`` at a time. A delivery
+that fails (connection error, timeout, 408, 429 or 5xx) is retried with doubling back-off (1 s, 2 s, 4 s, 8 s by
+default), then given up and counted; other 4xx answers are final.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 
 import httpx
 
@@ -58,17 +59,21 @@ class WebhookDispatcher:
         self.delivered = 0
         self.failed = 0
 
-    def emit(self, event: FlowEvent) -> None:
+    def write(self, events: Sequence[FlowEvent]) -> None:
+        """Queue a flushed batch of events (an :class:`~pixie.events.EventOutlet`; returns at once)."""
         # Most tenants have no webhooks: once the dispatcher has seen that (fresh for the tenant cache's lifetime),
         # their events are dropped here, without waking the dispatcher for each one.
-        known = self._without_hooks.get(event.tenant_id)
-        if known is not None and known > time.monotonic():
-            return
-        if len(self._queue) >= self._capacity:
-            self.dropped += 1
-            return
-        self._queue.append(event)
-        self._wakeup.set()
+        without_hooks, queue, now = self._without_hooks, self._queue, time.monotonic()
+        for event in events:
+            known = without_hooks.get(event.tenant_id)
+            if known is not None and known > now:
+                continue
+            if len(queue) >= self._capacity:
+                self.dropped += 1
+                continue
+            queue.append(event)
+        if queue:
+            self._wakeup.set()
 
     async def run(self) -> None:
         """Dispatch until cancelled; then cancel the deliveries still in flight."""

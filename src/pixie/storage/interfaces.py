@@ -260,6 +260,10 @@ class EventStore(Protocol):
     ) -> list[Event]:
         """Events in ``[since, until)`` ordered by time. Used by: dashboard, ``pixie stats``."""
 
+    async def purge_before(self, before: Timestamp) -> int:
+        """Across all tenants, delete the stored batches whose every event is older than ``before``; returns how
+        many events went. Used by: housekeeping (the events retention)."""
+
 
 @dataclass(frozen=True)
 class Storage:

@@ -13,6 +13,7 @@ __all__ = ["PgEventStore"]
 
 _INSERT = "INSERT INTO event_batches (tenant_id, first_at, last_at, size, events) VALUES ($1, $2, $3, $4, $5)"
 _QUERY = "SELECT events FROM event_batches WHERE tenant_id = $1 AND last_at >= $2 AND first_at < $3 ORDER BY id"
+_PURGE = "WITH gone AS (DELETE FROM event_batches WHERE last_at < $1 RETURNING size) SELECT sum(size) FROM gone"
 
 
 class PgEventStore:
@@ -36,3 +37,7 @@ class PgEventStore:
         """Events in ``[since, until)`` ordered by time (then by insertion); ``kinds`` filters when given."""
         rows = await self._db.fetch(_QUERY, tenant_id, since, until)
         return event_batches.decode(tenant_id, (row[0] for row in rows), since, until, kinds)
+
+    async def purge_before(self, before: Timestamp) -> int:
+        row = await self._db.write_row(_PURGE, before)
+        return int(row[0] or 0) if row is not None else 0

@@ -42,3 +42,10 @@ class SqlEventStore(SqlStore):
         async with self._read() as connection:
             result = await connection.execute(statement)
             return event_batches.decode(tenant_id, result.scalars(), since, until, kinds)
+
+    async def purge_before(self, before: Timestamp) -> int:
+        old = _batches.c.last_at < before
+        async with self._write() as connection:
+            count = (await connection.execute(sa.select(sa.func.sum(_batches.c.size)).where(old))).scalar()
+            await connection.execute(_batches.delete().where(old))
+            return int(count or 0)

@@ -20,6 +20,7 @@ __all__ = ["SqliteEventStore"]
 
 _INSERT = "INSERT INTO event_batches (tenant_id, first_at, last_at, size, events) VALUES (?, ?, ?, ?, ?)"
 _QUERY = "SELECT events FROM event_batches WHERE tenant_id = ? AND last_at >= ? AND first_at < ? ORDER BY id"
+_PURGE = "DELETE FROM event_batches WHERE last_at < ? RETURNING size"  # RETURNING: SQLite 3.35 (2021)
 
 
 def _insert(connection: sqlite3.Connection, *, rows: list[event_batches.Batch]) -> None:
@@ -51,3 +52,11 @@ class SqliteEventStore:
 
         batches = await self._db.offload(select, write=False)
         return event_batches.decode(tenant_id, batches, since, until, kinds)
+
+    async def purge_before(self, before: Timestamp) -> int:
+        """Whole batches older than ``before``, on the worker thread (it may be a long delete)."""
+
+        def delete(connection: sqlite3.Connection) -> int:
+            return sum(row[0] for row in connection.execute(_PURGE, (before,)))
+
+        return await self._db.offload(delete, write=True)
