@@ -69,3 +69,16 @@ def test_too_many_authorization_parameters_render_our_error_page(http: httpx.Cli
     assert response.headers["content-type"].startswith("text/html")
     assert "too many parameters" in response.text
     assert "location" not in response.headers
+
+
+def test_a_small_content_length_cannot_smuggle_a_large_chunked_body(live_server: str) -> None:
+    """Content-Length and Transfer-Encoding together: the limit still holds whichever framing the server follows."""
+    parts = urlsplit(live_server)
+    chunk = b"x" * 16384
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(8)) + b"0\r\n\r\n"
+    head = b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    head += b"Content-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        reply = sock.recv(4096)
+    assert reply.split(b"\r\n", 1)[0] in (b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 413 Request Entity Too Large"), reply

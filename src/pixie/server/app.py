@@ -31,6 +31,7 @@ from pixie.server import openapi
 from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
+from pixie.server.edge import Edge
 from pixie.server.endpoints import (
     admin,
     admin_api,
@@ -44,13 +45,9 @@ from pixie.server.endpoints import (
     token_management,
 )
 from pixie.server.endpoints import metrics as metrics_endpoint
-from pixie.server.observe import RequestMetrics
 from pixie.server.pages import Pages
 from pixie.server.ratelimit import RateLimiter
-from pixie.server.rendering import ErrorGuard
-from pixie.server.request_limits import RequestLimits
 from pixie.server.routing import IndexedRouter
-from pixie.server.security_headers import SecurityHeaders
 from pixie.server.webhooks import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
@@ -175,10 +172,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         middleware=[
-            Middleware(RequestMetrics, metrics=metrics),
-            Middleware(SecurityHeaders),
-            Middleware(ErrorGuard),
-            Middleware(RequestLimits),
+            Middleware(Edge, metrics=metrics),
         ],
     )
     # Starlette answers "/authorize/" (or "/t/x") with a 307 to the same path +/- a slash on the origin named by the

@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP responses, and the guard that turns any fault into a clean one.
+"""The one place where errors become HTTP responses, and what the error guard (:class:`~pixie.server.edge.Edge`)
+answers for any fault.
 
 Unexpected exceptions become ``server_error`` (500) and are logged with their traceback — never sent. A database
 outage becomes ``temporarily_unavailable`` (503, ``Retry-After``), so clients retry instead of giving up.
@@ -11,12 +12,11 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixie.errors import OAuthError, Rendered, ServerError, TemporarilyUnavailable
 from pixie.storage.interfaces import StorageUnavailable
 
-__all__ = ["ErrorGuard", "json_response", "render_error"]
+__all__ = ["json_response", "render_error", "response_for"]
 
 log = logging.getLogger("pixie.server")
 
@@ -39,37 +39,8 @@ def json_response(data: Any, *, status: int = 200, no_store: bool = False, max_a
     return Response(orjson.dumps(data), status_code=status, headers=headers)
 
 
-class ErrorGuard:
-    """Pure-ASGI middleware: OAuth errors render as themselves; storage outages as 503; anything else as 500.
-
-    Only when the response has not started; after that the connection is simply closed by the server.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise
-            response = _response_for(exc)
-            await response(scope, receive, send)
-
-
-def _response_for(exc: Exception) -> Response:
+def response_for(exc: Exception) -> Response:
+    """What a request that raised ``exc`` answers (used by :class:`~pixie.server.edge.Edge`'s error guard)."""
     if isinstance(exc, OAuthError):
         return render_error(exc)
     if isinstance(exc, StorageUnavailable):
