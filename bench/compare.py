@@ -352,6 +352,16 @@ def summarize(raw: Path) -> str:
         on, off = cpu_per_op("pixie-sqlite", scenario), cpu_per_op("pixie-noevents", scenario)
         if on and off:
             lines.append(f"\nEvents on/off, {scenario}: server CPU per op {on:,.1f} / {off:,.1f} µs = {on / off:.3f}")
+            # The machine's speed drifts between rounds, for every server alike: a ratio within each round (the two
+            # servers ran back to back) is steadier than the ratio of medians taken over different rounds.
+            paired = [
+                (a["server_cpu"] / a["ops_per_s"]) / (b["server_cpu"] / b["ops_per_s"])
+                for a, b in zip(rows[("pixie-sqlite", scenario)], rows[("pixie-noevents", scenario)], strict=False)
+                if a.get("server_cpu") and a.get("ops_per_s") and b.get("server_cpu") and b.get("ops_per_s")
+            ]
+            if paired:
+                each = ", ".join(f"{ratio:.3f}" for ratio in paired)
+                lines.append(f"  per round: {each}; median {statistics.median(paired):.3f}")
     return "\n".join(lines)
 
 

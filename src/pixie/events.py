@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger("pixie.events")
 _DETAIL_FIELDS: dict[type, tuple[str, ...]] = {}
 """Per event class, its own field names (``dataclasses.fields`` is slow enough to matter per event)."""
-_BASE_FIELDS = ("tenant_id", "client_id", "outcome", "error", "duration_ms", "correlation_id", "at")
+_BASE_FIELDS = ("tenant_id", "client_id", "outcome", "error", "duration_ms", "correlation_id", "at", "_detail")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,9 +63,15 @@ class FlowEvent:
     at: float = field(default_factory=time.time)
     reason: str | None = None
     """For failures: the error description (never a secret: descriptions quote no credentials)."""
+    _detail: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`details`, once worked out (the audit line and the stored event both read it)."""
 
     def details(self) -> dict[str, Any]:
-        """The fields beyond the common ones, those that are set (``grant_type``, ``family_id``, ``reason``...)."""
+        """The fields beyond the common ones, those that are set (``grant_type``, ``family_id``, ``reason``...).
+        Worked out once per event and kept; treat the result as read-only."""
+        cached = self._detail
+        if cached is not None:
+            return cached
         names = _DETAIL_FIELDS.get(type(self))
         if names is None:
             names = tuple(f.name for f in dataclasses.fields(self) if f.name not in _BASE_FIELDS)
@@ -75,6 +81,7 @@ class FlowEvent:
             value = getattr(self, name)
             if value is not None:
                 detail[name] = value
+        object.__setattr__(self, "_detail", detail)  # frozen for its fields; this cache is not one of them
         return detail
 
     # What an event store reads (:class:`~pixie.storage.records.EventData`): the sink hands events over as they are.
