@@ -2,8 +2,9 @@
 limit, in a single layer.
 
 They were four pure-ASGI middlewares, each with its own coroutine frame and, for three of them, its own ``send``
-wrapper: measured in process, about 12 µs a request on ``/token`` before the endpoint ran. One layer does the same
-with one frame and one wrapper. What each part guarantees, from the outside in:
+wrapper. One layer does the same with one frame and one wrapper, and wraps ``receive`` only for a body that
+Content-Length alone does not frame: measured in process on ``/token`` (client_credentials), 2.5 µs a request
+fewer (123 → 121 µs of CPU). What each part guarantees, from the outside in:
 
 - **Metrics**: every request is counted with the status the client saw (500 when the app failed before answering)
   and its latency (:meth:`~pixie.metrics.Metrics.observe_request`, by :func:`~pixie.server.observe.endpoint_label`).

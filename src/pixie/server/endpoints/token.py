@@ -43,7 +43,7 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    body = await request.body()  # bounded by RequestLimits (413 past 64 KiB)
+    body = await request.body()  # bounded by the Edge middleware (413 past 64 KiB)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=100)
     except (UnicodeDecodeError, ValueError):
