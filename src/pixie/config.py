@@ -16,12 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "RateLimits", "Settings", "load_master_key", "validate_issuer"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_EVENTS_RETENTION_DAYS",
+    "ConfigError",
+    "RateLimits",
+    "Settings",
+    "load_master_key",
+    "validate_issuer",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///pixie.db"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 log = logging.getLogger("pixie.config")
+
+
+DEFAULT_EVENTS_RETENTION_DAYS = 30.0
+"""Days flow events are kept unless ``PIXIE_EVENTS_RETENTION_DAYS`` says otherwise (server and ``pixie db purge``)."""
 
 
 class ConfigError(ValueError):
@@ -84,7 +96,7 @@ class Settings:
     """``user:password`` that may read ``/metrics`` from anywhere (``PIXIE_METRICS_BASIC_AUTH``)."""
     webhook_backoff: float = 1.0
     """Seconds before the first webhook retry; each further retry waits twice as long."""
-    events_retention_days: float = 30.0
+    events_retention_days: float = DEFAULT_EVENTS_RETENTION_DAYS
     """Days stored flow events are kept for the dashboard and ``pixie stats`` (``PIXIE_EVENTS_RETENTION_DAYS``; 0
     keeps them forever). Housekeeping deletes older ones."""
     events_enabled: bool = True
@@ -115,7 +127,7 @@ class Settings:
             metrics_labels=_csv(env.get("PIXIE_METRICS_LABELS", "")),
             metrics_allow=_csv(env.get("PIXIE_METRICS_ALLOW", "127.0.0.0/8,::1/128")),
             metrics_basic_auth=env.get("PIXIE_METRICS_BASIC_AUTH") or None,
-            events_retention_days=_days(env.get("PIXIE_EVENTS_RETENTION_DAYS", "30")),
+            events_retention_days=_days(env.get("PIXIE_EVENTS_RETENTION_DAYS", str(DEFAULT_EVENTS_RETENTION_DAYS))),
             events_enabled=env.get("PIXIE_EVENTS", "on").strip().lower() not in ("off", "0", "false"),
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)

@@ -12,6 +12,7 @@ import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
 from pixie.cli.tenants import tenants
+from pixie.config import DEFAULT_EVENTS_RETENTION_DAYS
 from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
 from pixie.management import GRANT_TYPES, InvalidRegistration, create_user, register_client
@@ -232,7 +233,7 @@ def db() -> None:
     "--events-retention-days",
     type=click.FloatRange(min=0),
     envvar="PIXIE_EVENTS_RETENTION_DAYS",
-    default=30.0,
+    default=DEFAULT_EVENTS_RETENTION_DAYS,
     show_default=True,
     help="Also delete flow events older than this many days (0 keeps them).",
 )
