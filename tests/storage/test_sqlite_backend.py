@@ -13,7 +13,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -216,6 +216,89 @@ async def test_one_database_shared_by_two_threads(db: Database) -> None:
     for name in ("x", "y"):
         for index in range(100):
             assert await storage.requests.get(TENANT, f"{name}-{index}", NOW) is not None
+
+
+async def _create_keys_table(db: Database) -> None:
+    await db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS group_keys (k TEXT PRIMARY KEY)"))
+
+
+def _insert(key: str) -> Callable[[sqlite3.Connection], int]:
+    """A unit of work that inserts ``key`` and returns how many keys it then sees."""
+
+    def unit(connection: sqlite3.Connection) -> int:
+        connection.execute("INSERT INTO group_keys (k) VALUES (?)", (key,))
+        count: int = connection.execute("SELECT count(*) FROM group_keys").fetchone()[0]
+        return count
+
+    return unit
+
+
+async def _keys(db: Database) -> list[str]:
+    return await db.read(lambda c: [k for (k,) in c.execute("SELECT k FROM group_keys ORDER BY k")])
+
+
+async def test_writes_of_one_loop_turn_share_one_transaction(db: Database) -> None:
+    """Group commit: writes submitted in the same turn of the event loop commit together, in submission order
+    (each sees the ones before it); a write awaited alone is its own transaction."""
+    await _create_keys_table(db)
+    before = db.transactions
+    counts = await asyncio.gather(*(db.write(_insert(f"k{index:02}")) for index in range(20)))
+    assert counts == list(range(1, 21))
+    assert db.transactions == before + 1
+    await db.write(_insert("later-1"))
+    await db.write(_insert("later-2"))
+    assert db.transactions == before + 3
+    assert len(await _keys(db)) == 22
+
+
+async def test_a_failing_write_is_undone_alone(db: Database) -> None:
+    """In a shared transaction, a unit that raises (its own error, or a duplicate key) leaves no trace and gets
+    its own exception; the others commit and see exactly what they would have seen without it."""
+    await _create_keys_table(db)
+
+    def half_done(connection: sqlite3.Connection) -> int:
+        connection.execute("INSERT INTO group_keys (k) VALUES ('half')")
+        raise ValueError("a bug after the first statement")
+
+    outcomes = await asyncio.gather(
+        db.write(_insert("a")),
+        db.write(half_done),
+        db.write(_insert("a")),
+        db.write(_insert("b")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 1
+    assert isinstance(outcomes[1], ValueError)
+    assert isinstance(outcomes[2], AlreadyExists)
+    assert outcomes[3] == 2  # "a" and itself: neither "half" nor a second "a"
+    assert await _keys(db) == ["a", "b"]
+
+
+async def test_a_cancelled_write_never_happens(db: Database) -> None:
+    """A caller cancelled before its turn came (a client gone) takes its write with it; the batch goes on."""
+    await _create_keys_table(db)
+    gone = asyncio.create_task(db.write(_insert("gone")))
+    kept = asyncio.create_task(db.write(_insert("kept")))
+    await asyncio.sleep(0)  # both have queued their unit; the batch runs on the next turn
+    gone.cancel()
+    assert await kept == 1
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert await _keys(db) == ["kept"]
+
+
+async def test_a_batch_waits_out_a_held_lock_and_commits_whole(db: Database, db_path: str) -> None:
+    """Writes queued while another process holds the write lock wait together, then commit in one transaction."""
+    await _create_keys_table(db)
+    before = db.transactions
+    other = _hold_write_lock(db_path)
+    asyncio.get_running_loop().call_later(0.2, other.execute, "COMMIT")
+    try:
+        counts = await asyncio.gather(*(db.write(_insert(f"w{index}")) for index in range(5)))
+    finally:
+        other.close()
+    assert counts == [1, 2, 3, 4, 5]
+    assert db.transactions == before + 1
 
 
 async def test_checkpoints_run_in_the_background(db_path: str) -> None:
