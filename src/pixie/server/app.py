@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -111,7 +112,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRi
         yield storage, keyring
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
+    """The authorization server. ``freeze_heap`` is for a process that serves only this app (``pixie serve``): see
+    :func:`_freeze_startup_heap`."""
     metrics = Metrics(labels=settings.metrics_labels)
 
     @asynccontextmanager
@@ -141,6 +144,8 @@ def create_app(settings: Settings) -> Starlette:
                 metrics=metrics,
             )
             await asyncio.to_thread(passwords.warm_up)
+            if freeze_heap:
+                _freeze_startup_heap()
             log.info("pixie is serving issuer %s", settings.issuer)
             background = [
                 asyncio.create_task(stored_events.run(), name="pixie-events"),
@@ -181,6 +186,19 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+def _freeze_startup_heap() -> None:
+    """Exempt everything alive after start-up (modules, SQLAlchemy and Alembic metadata, templates, caches) from
+    Python's cyclic garbage collector, which otherwise walks it all on every full collection.
+
+    Measured under load (``bench/compare.py`` sso, one core): full collections took ~64 ms each, several a run,
+    stalling every request in flight (p99); frozen, ~1 ms, and +7 % flows/s. Frozen objects are still freed by
+    reference counting; only cycles among them would be kept, and start-up leaves none once collected first.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_env() -> Starlette:
-    """Factory for ``uvicorn --factory`` (used by ``pixie serve --workers N``): settings from the environment."""
-    return create_app(Settings.from_env())
+    """Factory for ``uvicorn --factory`` (used by ``pixie serve``): settings from the environment; the process
+    serves nothing else, so its start-up heap is frozen (:func:`_freeze_startup_heap`)."""
+    return create_app(Settings.from_env(), freeze_heap=True)
