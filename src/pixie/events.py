@@ -240,11 +240,17 @@ class BufferedEventSink:
         return len(self._buffer)
 
     async def flush(self) -> int:
-        """Hand everything buffered now to the outlets and the store; returns how many events the store took. A
-        failed write drops (and counts) that batch rather than growing without bound."""
+        """Hand what is buffered when the flush begins to the outlets and the store; returns how many events the store
+        took. A failed write drops (and counts) that batch rather than growing without bound."""
         written = 0
-        while self._buffer:
-            chunk = [self._buffer.popleft() for _ in range(min(self._batch, len(self._buffer)))]
+        # Only what is buffered now: each write yields to the loop, and requests served meanwhile emit more. Chasing
+        # them would turn one flush into a stream of tiny batches (one per turn of a busy loop) that never ends;
+        # they wait for the next interval instead and go out in full batches.
+        remaining = len(self._buffer)
+        while remaining > 0 and self._buffer:
+            size = min(self._batch, remaining, len(self._buffer))
+            remaining -= size
+            chunk = [self._buffer.popleft() for _ in range(size)]
             for outlet in self._outlets:
                 try:
                     outlet.write(chunk)

@@ -97,3 +97,29 @@ async def test_a_failing_counter_costs_the_event_nothing(storage: Storage) -> No
     sink.emit(TokenIssued(tenant_id="t6", grant_type="client_credentials", at=1.0))
     assert await sink.flush() == 1
     assert len(await storage.events.query("t6", 0, 10)) == 1
+
+
+async def test_a_flush_takes_only_what_was_buffered_when_it_began(storage: Storage) -> None:
+    """Events emitted while a flush is writing (requests go on during each commit) wait for the next flush, so a
+    busy server writes full batches every interval instead of a row of a few events every turn of the loop."""
+    sizes: list[int] = []
+
+    class Busy:
+        """The real store, with requests emitting events while each batch is being written."""
+
+        async def append(self, events: Sequence[FlowEvent]) -> None:
+            sizes.append(len(events))
+            if len(sizes) <= 6:  # a bounded burst, so a flush that chases new events ends (and fails) too
+                for _ in range(3):
+                    sink.emit(TokenIssued(tenant_id="t7", grant_type="client_credentials"))
+            await storage.events.append(events)
+
+    sink = BufferedEventSink(Busy(), batch=4)  # type: ignore[arg-type]
+    for _ in range(10):
+        sink.emit(TokenIssued(tenant_id="t7", grant_type="client_credentials"))
+    assert await sink.flush() == 10
+    assert sizes == [4, 4, 2]
+    assert sink.pending == 9  # emitted during the three writes: the next flush's
+    assert await sink.flush() == 9
+    assert sizes == [4, 4, 2, 4, 4, 1]
+    assert len(await storage.events.query("t7", 0, 10**10)) == 19
