@@ -410,8 +410,11 @@ def main() -> None:
     raw = RESULTS / f"raw-{stamp}.jsonl"
     with targets(labels) as started:
         for round_number in range(1, args.runs + 1):
+            # Every other round runs the targets in reverse order, so no server always follows a given one (the
+            # machine drifts: paired ratios such as events on/off would otherwise carry an order bias).
+            order = started if round_number % 2 else started[::-1]
             for scenario in scenarios:
-                for target in started:
+                for target in order:
                     print(f"round {round_number}/{args.runs} {scenario:<10} {target.label}", file=sys.stderr)
                     _run_bench(target, scenario, args, raw)
     table = summarize(raw)
