@@ -422,14 +422,20 @@ def main() -> None:
         table += "\n\n" + _password_hash_note()
     print(table)
     if not args.no_record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        header = (
-            f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · commit {commit.stdout.strip()} · "
-            f"{_machine()}\n\n{args.runs} rounds x {args.duration:g} s, {args.workers} workers, servers on core 0, "
-            f"load generator on core 1; raw: bench/results/{raw.name}\n\n"
+        intro = (
+            f"{args.runs} rounds x {args.duration:g} s, {args.workers} workers, servers on core 0, "
+            f"load generator on core 1; raw: bench/results/{raw.name}"
         )
-        with (ROOT / "bench" / "RESULTS.md").open("a") as out:
-            out.write(header + table + "\n")
+        record(_machine(), intro, table)
+
+
+def record(title: str, intro: str, table: str) -> None:
+    """Append a run to ``bench/RESULTS.md``: a heading with the date, commit and ``title``, then ``intro`` and
+    ``table`` (earlier runs stay, so regressions show)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with (ROOT / "bench" / "RESULTS.md").open("a") as out:
+        out.write(f"\n## {stamp} · commit {commit.stdout.strip()} · {title}\n\n{intro}\n\n{table}\n")
 
 
 if __name__ == "__main__":

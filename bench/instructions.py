@@ -48,7 +48,6 @@ import compare
 CONCURRENCY = 32
 FLUSH_EVERY = 1000
 """Events per flush: what the sink's 0.25 s timer gathers at 4,000 events/s (2,000 refresh grants/s, two each)."""
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- the child: one app, N requests, counted from outside by valgrind --------------------------------------------
@@ -256,15 +255,11 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        header = (
-            f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · commit {commit.stdout.strip()} · "
-            f"instructions per token request (bench/instructions.py, valgrind)\n\n"
+        intro = (
             f"{args.requests} requests counted ({args.base} before them), {CONCURRENCY} at a time, in process; "
-            f"median of {args.repeat} pair(s)\n\n"
+            f"median of {args.repeat} pair(s)"
         )
-        with (ROOT / "bench" / "RESULTS.md").open("a") as out:
-            out.write(header + table + "\n")
+        compare.record("instructions per token request (bench/instructions.py, valgrind)", intro, table)
 
 
 if __name__ == "__main__":
