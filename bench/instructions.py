@@ -4,6 +4,7 @@ Run on purpose, never from ``make test`` (needs ``valgrind``; about two minutes 
 
     .venv/bin/python bench/instructions.py                         # cc and refresh, events on and off
     .venv/bin/python bench/instructions.py --scenarios cc --requests 3200
+    .venv/bin/python bench/instructions.py --served               # through uvicorn, requests over loopback
 
 Why: the throughput runs (``bench/compare.py``) time a server on a shared virtual machine whose speed drifts by
 10-30 % between identical rounds, so a 5 % difference such as what flow events cost (issue 8) drowns in it. An
@@ -11,7 +12,9 @@ instruction count is the same on every run (to about 1 %). Each configuration ru
 (the same settings, database and seed as ``compare.py``) under ``valgrind --tool=callgrind`` twice, with
 ``--base`` and ``--base + --requests`` requests; the difference over ``--requests`` is the cost of one request,
 without start-up. Requests go through the ASGI app directly, 32 at a time, so HTTP parsing (uvicorn, the same
-with events on or off) is left out and the on/off ratio is an upper bound of what a served request pays.
+with events on or off) is left out and the on/off ratio is an upper bound of what a served request pays. With
+``--served`` the app runs in uvicorn with ``pixie serve``'s options, and 32 keep-alive clients in the parent (not
+counted) send the requests over loopback: what a served request costs, HTTP included.
 
 What it does not count: time in the kernel (writes of the WAL and the audit log; small, see ``compare.py``'s
 system time), cache misses and waits. The event sink flushes by count (:data:`FLUSH_EVERY` events), not by its
@@ -28,10 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import gc
 import json
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -119,42 +122,49 @@ async def _post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> di
     return answer
 
 
-async def _seed_refresh_tokens(context: Any, count: int) -> list[str]:
-    """``count`` refresh tokens of bench-user for bench-confidential, each starting its own family."""
+async def _seed_refresh_tokens(workdir: Path) -> list[str]:
+    """One refresh token per concurrent worker, of bench-user for bench-confidential, each starting its own family
+    (written before the counted run starts, in the parent: Alembic's migration is not thread-safe)."""
+    from pixie.config import Settings
     from pixie.security import hash_secret
+    from pixie.server.app import open_backend
     from pixie.storage.records import RefreshFamily, RefreshToken
     from pixie.tenancy import DEFAULT_TENANT
     from pixie.tokens.issuer import new_opaque_secret
 
-    storage, now = context.storage, time.time()
-    user = await storage.users.get_by_username(DEFAULT_TENANT, "bench-user")
-    tokens = []
-    for index in range(count):
-        secret = new_opaque_secret()
-        family = RefreshFamily(
-            tenant_id=DEFAULT_TENANT,
-            family_id=f"bench-{index}",
-            client_id="bench-confidential",
-            user_id=user.user_id,
-            scopes=("api:read",),
-            auth_time=now,
-            created_at=now,
-            absolute_expires_at=now + 86400,
-        )
-        first = RefreshToken(
-            tenant_id=DEFAULT_TENANT,
-            token_hash=hash_secret(secret.value),
-            family_id=family.family_id,
-            scopes=family.scopes,
-            created_at=now,
-            expires_at=now + 86400,
-        )
-        await storage.refresh.create_family(family, first)
-        tokens.append(secret.value)
+    env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}")
+    settings = Settings.from_env(env, issuer="http://127.0.0.1:9000", insecure_allow_http=True)
+    now, tokens = time.time(), []
+    async with open_backend(settings) as (storage, _):
+        user = await storage.users.get_by_username(DEFAULT_TENANT, "bench-user")
+        assert user is not None, "compare._seed creates bench-user"
+        for index in range(CONCURRENCY):
+            secret = new_opaque_secret()
+            family = RefreshFamily(
+                tenant_id=DEFAULT_TENANT,
+                family_id=f"bench-{index}",
+                client_id="bench-confidential",
+                user_id=user.user_id,
+                scopes=("api:read",),
+                auth_time=now,
+                created_at=now,
+                absolute_expires_at=now + 86400,
+            )
+            first = RefreshToken(
+                tenant_id=DEFAULT_TENANT,
+                token_hash=hash_secret(secret.value),
+                family_id=family.family_id,
+                scopes=family.scopes,
+                created_at=now,
+                expires_at=now + 86400,
+            )
+            await storage.refresh.create_family(family, first)
+            tokens.append(secret.value)
     return tokens
 
 
-async def _child(scenario: str, events: bool, requests: int, workdir: Path) -> None:
+def _app(events: bool, workdir: Path, issuer: str) -> Any:
+    """The app as ``pixie serve`` builds it (heap frozen once started), with a sink that flushes by count."""
     import pixie.server.app as server_app
     from pixie.config import Settings
     from pixie.events import BufferedEventSink, FlowEvent
@@ -173,41 +183,98 @@ async def _child(scenario: str, events: bool, requests: int, workdir: Path) -> N
 
     server_app.BufferedEventSink = FlushByCount  # type: ignore[misc]
     env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}", events=events)
-    settings = Settings.from_env(env, issuer="http://127.0.0.1:9000", insecure_allow_http=True)
-    app = server_app.create_app(settings)
+    settings = Settings.from_env(env, issuer=issuer, insecure_allow_http=True)
+    return server_app.create_app(settings, freeze_heap=True)
+
+
+def _form(scenario: str, refresh_token: str) -> dict[str, str]:
+    if scenario == "cc":
+        return {"grant_type": "client_credentials", "scope": "api:read"}
+    return {"grant_type": "refresh_token", "refresh_token": refresh_token}
+
+
+async def _child(scenario: str, events: bool, requests: int, workdir: Path) -> None:
+    """In process: ``requests`` token requests through the ASGI app, CONCURRENCY at a time."""
+    app = _app(events, workdir, "http://127.0.0.1:9000")
     stop = await _lifespan(app)
     basic = (b"authorization", b"Basic " + base64.b64encode(b"bench-confidential:bench-secret"))
-    refresh_tokens = await _seed_refresh_tokens(app.state.pixie, CONCURRENCY) if scenario == "refresh" else []
-    gc.collect()
-    gc.freeze()  # as pixie serve does
+    tokens = json.loads((workdir / "tokens.json").read_text())
 
     async def worker(index: int) -> None:
         for _ in range(requests // CONCURRENCY):
-            if scenario == "cc":
-                await _post(app, [basic], b"grant_type=client_credentials&scope=api%3Aread")
-            else:
-                body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_tokens[index]}).encode()
-                refresh_tokens[index] = (await _post(app, [basic], body))["refresh_token"]
+            answer = await _post(app, [basic], urlencode(_form(scenario, tokens[index])).encode())
+            tokens[index] = answer.get("refresh_token", "")
 
     await asyncio.gather(*(worker(index) for index in range(CONCURRENCY)))
     await stop()
 
 
+def _served_child(events: bool, workdir: Path, port: int) -> None:
+    """Served: uvicorn with ``pixie serve``'s options, until SIGINT; the parent sends the requests."""
+    import uvicorn
+
+    app = _app(events, workdir, f"http://127.0.0.1:{port}")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, server_header=False)
+
+
+async def _drive(issuer: str, scenario: str, requests: int, tokens: list[str]) -> None:
+    """``requests`` token requests over loopback, CONCURRENCY keep-alive connections (not counted: another
+    process)."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    auth = ("bench-confidential", "bench-secret")
+    async with httpx.AsyncClient(base_url=issuer, auth=auth, limits=limits, timeout=600) as http:
+
+        async def worker(index: int) -> None:
+            for _ in range(requests // CONCURRENCY):
+                answer = await http.post("/token", data=_form(scenario, tokens[index]))
+                if answer.status_code != 200:
+                    raise SystemExit(f"/token answered {answer.status_code}: {answer.text[:300]}")
+                tokens[index] = answer.json().get("refresh_token", "")
+
+        await asyncio.gather(*(worker(index) for index in range(CONCURRENCY)))
+
+
 # --- the parent: counts, pairs and reports --------------------------------------------------------------------------
 
 
-def _count(scenario: str, events: bool, requests: int, seeded: Path) -> int:
-    """Instructions of one child run (start-up included), on a fresh copy of the seeded database."""
-    with tempfile.TemporaryDirectory() as workdir:
-        for item in seeded.iterdir():
-            shutil.copy2(item, workdir)
-        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        command += [sys.executable, __file__, "--child", scenario, "on" if events else "off", str(requests), workdir]
-        out = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if out.returncode != 0 or found is None:
-            raise SystemExit(f"the counted run failed ({scenario}, events {events}):\n{out.stderr[-3000:]}")
-        return int(found.group(1))
+def _prepare(scenario: str, seeded: Path) -> Path:
+    """A fresh copy of the seeded database, with the refresh tokens the workers start from (``tokens.json``)."""
+    workdir = Path(tempfile.mkdtemp(prefix="pixie-instructions-run-"))
+    for item in seeded.iterdir():
+        shutil.copy2(item, workdir)
+    tokens = asyncio.run(_seed_refresh_tokens(workdir)) if scenario == "refresh" else [""] * CONCURRENCY
+    (workdir / "tokens.json").write_text(json.dumps(tokens))
+    return workdir
+
+
+def _count(scenario: str, events: bool, requests: int, workdir: Path, port: int | None) -> int:
+    """Instructions of one child run, start-up included (``port``: served, else in process)."""
+    mode = "on" if events else "off"
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
+    try:
+        if port is None:
+            command += ["--child", scenario, mode, str(requests), str(workdir)]
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
+            returncode, stderr = out.returncode, out.stderr
+        else:
+            command += ["--served-child", mode, str(workdir), str(port)]
+            server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            issuer = f"http://127.0.0.1:{port}"
+            try:
+                compare._wait_up(issuer + "/.well-known/oauth-authorization-server", timeout=600)
+                asyncio.run(_drive(issuer, scenario, requests, json.loads((workdir / "tokens.json").read_text())))
+            finally:
+                server.send_signal(signal.SIGINT)  # uvicorn's graceful stop: the lifespan's last flush is counted
+                stderr = server.communicate(timeout=600)[1]
+            returncode = server.returncode
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    found = re.search(r"Collected : (\d+)", stderr)
+    if returncode != 0 or found is None:
+        raise SystemExit(f"the counted run failed ({scenario}, events {mode}):\n{stderr[-3000:]}")
+    return int(found.group(1))
 
 
 def main() -> None:
@@ -217,15 +284,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1600, help="requests counted: the runs' difference")
     parser.add_argument("--repeat", type=int, default=1, help="pairs of runs per configuration (median taken)")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    parser.add_argument("--served", action="store_true", help="through uvicorn over loopback, not in process")
     parser.add_argument(
         "--child", nargs=4, metavar=("SCENARIO", "EVENTS", "REQUESTS", "WORKDIR"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--served-child", nargs=3, metavar=("EVENTS", "WORKDIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         scenario, events, requests, workdir = args.child
         import uvloop
 
         uvloop.run(_child(scenario, events == "on", int(requests), Path(workdir)))
+        return
+    if args.served_child:
+        events, workdir, port = args.served_child
+        _served_child(events == "on", Path(workdir), int(port))
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/instructions.py needs valgrind (apt-get install valgrind)")
@@ -241,9 +314,11 @@ def main() -> None:
                 print(f"counting {scenario}, events {'on' if events else 'off'}", file=sys.stderr)
                 samples = []
                 for _ in range(args.repeat):
+                    short_dir, long_dir = _prepare(scenario, seeded), _prepare(scenario, seeded)
+                    ports = (3401, 3402) if args.served else (None, None)
                     with ThreadPoolExecutor(max_workers=2) as pool:  # the two runs of a pair, one per core
-                        short = pool.submit(_count, scenario, events, args.base, seeded)
-                        long = pool.submit(_count, scenario, events, args.base + args.requests, seeded)
+                        short = pool.submit(_count, scenario, events, args.base, short_dir, ports[0])
+                        long = pool.submit(_count, scenario, events, args.base + args.requests, long_dir, ports[1])
                         samples.append((long.result() - short.result()) / args.requests)
                 per_request[(scenario, events)] = statistics.median(samples)
     finally:
@@ -256,7 +331,8 @@ def main() -> None:
     print(table)
     if not args.no_record:
         intro = (
-            f"{args.requests} requests counted ({args.base} before them), {CONCURRENCY} at a time, in process; "
+            f"{args.requests} requests counted ({args.base} before them), {CONCURRENCY} at a time, "
+            f"{'served over loopback' if args.served else 'in process'}; "
             f"median of {args.repeat} pair(s)"
         )
         compare.record("instructions per token request (bench/instructions.py, valgrind)", intro, table)
