@@ -1,6 +1,6 @@
 """What one token request costs in CPU instructions, counted by valgrind: a measure this noisy machine cannot move.
 
-Run on purpose, never from ``make test`` (needs ``valgrind``; about two minutes per scenario on two cores)::
+Run on purpose, never from ``make test`` (needs ``valgrind``; on two cores about 5 minutes, 10 with ``--served``)::
 
     .venv/bin/python bench/instructions.py                         # cc and refresh, events on and off
     .venv/bin/python bench/instructions.py --scenarios cc --requests 3200
