@@ -51,7 +51,11 @@ _CREATE_FAMILY_FROM_CODE = (
 #     locks a token row: one lock order, no deadlock.
 #  3. ``claimed``: the conditional UPDATE (unused, not idle-expired, family live, successor of the same family). A
 #     concurrent winner's commit makes PostgreSQL re-check the WHERE clause on the newest row version, which is
-#     used by then: of any number of racing callers, in any processes, exactly one claims.
+#     used by then: of any number of racing callers, in any processes, exactly one claims. The token row is found
+#     by its key alone: ``family`` was looked up by this row's family_id, which never changes, so the family
+#     conditions are on ``f`` (and the successor's tenant on the parameters). Naming ``t.family_id`` here let the
+#     planner reach the row through the family index instead, reading every token of the family (1,200 rows per
+#     rotation in a benchmark); ``tests/storage/test_pg_plans.py`` holds it to the key.
 #  4. ``successor``: inserted only if claimed.
 # The row reports whether this call claimed, with the token (snapshot) and the family (current) to say why not.
 _ROTATE = (
@@ -60,9 +64,8 @@ _ROTATE = (
     "WHERE tenant_id = $1 AND family_id = (SELECT family_id FROM token) FOR UPDATE), "
     "claimed AS (UPDATE refresh_tokens AS t SET used_at = $3, replaced_by_hash = $6, retry_response = $4 "
     "FROM family AS f "
-    "WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.family_id = f.family_id "
-    "AND t.used_at IS NULL AND t.expires_at > $3 AND f.revoked_at IS NULL AND f.absolute_expires_at > $3 "
-    "AND t.tenant_id = $5 AND t.family_id = $7 "
+    "WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.used_at IS NULL AND t.expires_at > $3 "
+    "AND f.revoked_at IS NULL AND f.absolute_expires_at > $3 AND f.family_id = $7 AND $5 = $1 "
     "RETURNING t.token_hash), "
     f"successor AS (INSERT INTO refresh_tokens ({_token.columns}) SELECT {placeholders(5, _T)} FROM claimed) "
     f"SELECT EXISTS (SELECT FROM claimed), {_token.prefixed('token')}, {_family.prefixed('family')} "

@@ -188,7 +188,7 @@ authorization_codes = sa.Table(
     _text("family_id", nullable=True),
     _text("access_jti", nullable=True),
     _time("access_expires_at", nullable=True),
-    sa.Index(None, "tenant_id", "family_id"),  # revoke_family deny-lists the code's access token
+    sa.Index(None, "family_id", "tenant_id"),  # revoke_family deny-lists the code's access token (migration 0003)
     sa.Index(None, "expires_at"),  # purge_expired
 )
 
@@ -226,7 +226,7 @@ refresh_tokens = sa.Table(
         ["refresh_families.tenant_id", "refresh_families.family_id"],
         ondelete="CASCADE",
     ),
-    sa.Index(None, "tenant_id", "family_id"),  # revoke_family
+    sa.Index(None, "family_id", "tenant_id"),  # revoke_family (led by family_id: see migration 0003)
 )
 
 revoked_access_tokens = sa.Table(

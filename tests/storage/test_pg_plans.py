@@ -1,0 +1,109 @@
+"""PostgreSQL must find every row the hot path asks for by its key, whatever the tables' statistics say.
+
+The asyncpg backend prepares each statement once per connection and keeps it; after five executions PostgreSQL may
+switch it to a generic plan, chosen without the parameters' values and kept for the connection's life. On a new
+database (tables never analyzed, as after ``pixie migrate`` or in a benchmark) a generic plan chose the secondary
+index ``(tenant_id, family_id)`` over the primary key ``(tenant_id, code_hash)``: a tie on the leading
+``tenant_id``, after which every code or refresh-token lookup read all of the tenant's rows (measured: ~1,500
+tuples per lookup after a few seconds of load; PostgreSQL then spent a whole core on 500 SSO flows/s). Secondary
+indexes therefore lead with their selective column, and this test holds every hot statement to the key it should
+use, on a database no statistics have been gathered for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pgsupport import temporary_postgres_database
+from pixie.storage.pg import authorization, directory, refresh, sessions
+from pixie.storage.sql import create_engine, migrate
+
+pytestmark = pytest.mark.postgres
+
+# (statement, the table it looks rows up in, the index each lookup must use)
+HOT = [
+    pytest.param(authorization._CONSUME, "authorization_codes", "pk_authorization_codes", id="code-consume"),
+    pytest.param(authorization._GET_CODE, "authorization_codes", "pk_authorization_codes", id="code-get"),
+    pytest.param(authorization._RECORD_ISSUED, "authorization_codes", "pk_authorization_codes", id="code-issued"),
+    pytest.param(
+        refresh._CREATE_FAMILY_FROM_CODE, "authorization_codes", "pk_authorization_codes", id="family-from-code"
+    ),
+    pytest.param(authorization._GET_REQUEST, "authorization_requests", "pk_authorization_requests", id="request-get"),
+    pytest.param(authorization._SET_USER, "authorization_requests", "pk_authorization_requests", id="request-user"),
+    pytest.param(refresh._GET_TOKEN, "refresh_tokens", "pk_refresh_tokens", id="token-get"),
+    pytest.param(refresh._GET_WITH_FAMILY, "refresh_tokens", "pk_refresh_tokens", id="token-with-family"),
+    pytest.param(refresh._ROTATE, "refresh_tokens", "pk_refresh_tokens", id="rotate-tokens"),
+    pytest.param(refresh._ROTATE, "refresh_families", "pk_refresh_families", id="rotate-family"),
+    pytest.param(refresh._GET_FAMILY, "refresh_families", "pk_refresh_families", id="family-get"),
+    pytest.param(refresh._IS_DENIED, "revoked_access_tokens", "pk_revoked_access_tokens", id="deny-list"),
+    pytest.param(directory._GET_USER, "users", "pk_users", id="user-get"),
+    pytest.param(directory._GET_USER_BY_NAME, "users", "uq_users_tenant_id_username", id="user-by-name"),
+    pytest.param(directory._GET_CLIENT, "clients", "pk_clients", id="client-get"),
+    pytest.param(sessions._GET_SESSION, "sso_sessions", "pk_sso_sessions", id="session-get"),
+    pytest.param(sessions._TOUCH, "sso_sessions", "pk_sso_sessions", id="session-touch"),
+    pytest.param(sessions._GET_CONSENT, "consents", "pk_consents", id="consent-get"),
+]
+
+
+@pytest.fixture(scope="module")
+async def never_analyzed() -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a freshly migrated database whose tables have never been analyzed, planning generically."""
+    async with temporary_postgres_database() as url:
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(dsn)
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        yield connection
+        await connection.close()
+
+
+def _scans(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if "Scan" in plan["Node Type"] and "Relation Name" in plan:
+        yield plan
+    for child in plan.get("Plans", ()):
+        yield from _scans(child)
+
+
+async def _generic_plan(connection: asyncpg.Connection, sql: str) -> dict[str, Any]:
+    statement = await connection.prepare(sql)
+    arguments = ", ".join("NULL" for _ in statement.get_parameters())
+    name = f"hot_{abs(hash(sql))}"
+    await connection.execute(f"PREPARE {name} AS {sql}")
+    try:
+        raw = await connection.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({arguments})")
+    finally:
+        await connection.execute(f"DEALLOCATE {name}")
+    plan: dict[str, Any] = json.loads(raw)[0]["Plan"]
+    return plan
+
+
+@pytest.mark.parametrize(("sql", "table", "index"), HOT)
+async def test_hot_lookups_use_their_key_on_a_never_analyzed_database(
+    never_analyzed: asyncpg.Connection, sql: str, table: str, index: str
+) -> None:
+    plan = await _generic_plan(never_analyzed, sql)
+    scans = [scan for scan in _scans(plan) if scan["Relation Name"] == table]
+    assert scans, f"no scan of {table} in the plan: {json.dumps(plan)}"
+    for scan in scans:
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), json.dumps(plan, indent=1)
+        assert scan["Index Name"] == index, json.dumps(plan, indent=1)
+
+
+async def test_the_check_sees_a_lookup_that_reads_the_whole_tenant(never_analyzed: asyncpg.Connection) -> None:
+    """The failure this test guards against, made on purpose: an index that leads with ``tenant_id`` alone."""
+    await never_analyzed.execute("CREATE INDEX ix_trap ON refresh_tokens (tenant_id, access_jti)")
+    try:
+        plan = await _generic_plan(never_analyzed, refresh._GET_TOKEN)
+    finally:
+        await never_analyzed.execute("DROP INDEX ix_trap")
+    assert [scan.get("Index Name") for scan in _scans(plan)] == ["ix_trap"]
