@@ -29,6 +29,24 @@ async def test_family_round_trip(storage: Storage) -> None:
     assert await storage.refresh.get(TENANT, f.token_hash()) is None
 
 
+async def test_get_with_user_adds_the_family_user(storage: Storage) -> None:
+    """What the refresh grant reads: the token, its family and the family's user (None for a client's own family,
+    a user gone, or a user of that id in another tenant), used or revoked alike."""
+    user = f.user(roles=("owner",), disabled=True)
+    await storage.users.create(user)
+    await storage.users.create(f.user(tenant_id=OTHER, user_id="u9", username="bob"))
+    family, first = await _family(storage, revoked_at=NOW + 1, revoked_reason="logout")
+    machine, machine_first = await _family(storage, user_id=None, auth_time=None)
+    orphan, orphan_first = await _family(storage, user_id="gone")
+    foreign, foreign_first = await _family(storage, user_id="u9")  # u9 exists only in OTHER
+    assert await storage.refresh.get_with_user(TENANT, first.token_hash) == (first, family, user)
+    assert await storage.refresh.get_with_user(TENANT, machine_first.token_hash) == (machine_first, machine, None)
+    assert await storage.refresh.get_with_user(TENANT, orphan_first.token_hash) == (orphan_first, orphan, None)
+    assert await storage.refresh.get_with_user(TENANT, foreign_first.token_hash) == (foreign_first, foreign, None)
+    assert await storage.refresh.get_with_user(OTHER, first.token_hash) is None
+    assert await storage.refresh.get_with_user(TENANT, f.token_hash()) is None
+
+
 async def test_family_is_scoped_to_its_tenant(storage: Storage) -> None:
     family, first = await _family(storage)
     assert await storage.refresh.get_family(OTHER, family.family_id) is None

@@ -23,6 +23,23 @@ async def test_session_round_trip(storage: Storage) -> None:
     assert await storage.sessions.get(TENANT, f.token_hash()) is None
 
 
+async def test_session_with_user_reads_both_in_one_call(storage: Storage) -> None:
+    """What authorize reads for SSO: the session whatever its state, and its user, disabled or gone too."""
+    user = f.user(roles=("owner",), disabled=True)
+    await storage.users.create(user)
+    await storage.users.create(f.user(tenant_id=OTHER, user_id="u2", username="bob"))
+    session = f.session(revoked_at=NOW + 5)
+    orphan = f.session(user_id="gone")
+    foreign = f.session(tenant_id=OTHER, user_id="u1")  # a user of that id exists only in TENANT
+    for each in (session, orphan, foreign):
+        await storage.sessions.create(each)
+    assert await storage.sessions.get_with_user(TENANT, session.session_hash) == (session, user)
+    assert await storage.sessions.get_with_user(TENANT, orphan.session_hash) == (orphan, None)
+    assert await storage.sessions.get_with_user(OTHER, foreign.session_hash) == (foreign, None)
+    assert await storage.sessions.get_with_user(OTHER, session.session_hash) is None
+    assert await storage.sessions.get_with_user(TENANT, f.token_hash()) is None
+
+
 async def test_duplicate_session_is_rejected(storage: Storage) -> None:
     session = f.session()
     await storage.sessions.create(session)

@@ -462,10 +462,12 @@ async def _write_everything(storage: Storage) -> dict[str, object]:
         "client": client,
         "user": user,
         "session": session,
+        "session_with_user": (session, user),
         "consent": consent,
         "request": request,
         "code": code,
         "refresh": (token, family),
+        "refresh_with_user": (token, family, None),
         "key": key,
         "event": event,
     }
@@ -483,10 +485,12 @@ async def _read_everything(storage: Storage, written: dict[str, object]) -> dict
         "client": await storage.clients.get(TENANT, "spa"),
         "user": await storage.users.get(TENANT, "u1"),
         "session": await storage.sessions.get(TENANT, session.session_hash),  # type: ignore[union-attr]
+        "session_with_user": await storage.sessions.get_with_user(TENANT, session.session_hash),  # type: ignore[union-attr]
         "consent": await storage.consents.get(TENANT, "u1", "spa"),
         "request": await storage.requests.get(TENANT, request.request_id, NOW),  # type: ignore[union-attr]
         "code": (await storage.codes.redeem(TENANT, code.code_hash, NOW)).code,  # type: ignore[attr-defined]
         "refresh": await storage.refresh.get(TENANT, token.token_hash),
+        "refresh_with_user": await storage.refresh.get_with_user(TENANT, token.token_hash),
         "key": (await storage.keys.list(TENANT))[0],
         "event": (await storage.events.query(TENANT, NOW - 1, NOW + 1))[0],
     }

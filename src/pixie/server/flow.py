@@ -69,11 +69,11 @@ async def current_user(request: Request, ctx: AppContext, tenant: Tenant, now: T
     value = read_cookie(request, session_cookie_name(tenant, ctx.issuer(tenant)))
     if not value or len(value) > 256:
         return None
-    session = await ctx.storage.sessions.get(tenant.id, hash_secret(value))
-    if session is None or not session.live(now):
+    found = await ctx.storage.sessions.get_with_user(tenant.id, hash_secret(value))
+    if found is None:
         return None
-    user = await ctx.storage.users.get(tenant.id, session.user_id)
-    if user is None or user.disabled:
+    session, user = found
+    if not session.live(now) or user is None or user.disabled:
         return None
     return SignedIn(session, user)
 

@@ -124,7 +124,11 @@ class SessionStore(Protocol):
         """Used by: login (authorization-code grant)."""
 
     async def get(self, tenant_id: TenantId, session_hash: str) -> SsoSession | None:
-        """The session whatever its state; callers check :meth:`SsoSession.live`. Used by: authorize (SSO)."""
+        """The session whatever its state; callers check :meth:`SsoSession.live`. Used by: tests."""
+
+    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
+        """:meth:`get` and the session's user (None when gone) in one read: one round trip where two were.
+        Used by: authorize (SSO)."""
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward (idle expiry). Used by: authorize (SSO)."""
@@ -202,6 +206,12 @@ class RefreshTokenStore(Protocol):
 
     async def get(self, tenant_id: TenantId, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
         """Used by: revocation, introspection."""
+
+    async def get_with_user(
+        self, tenant_id: TenantId, token_hash: str
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        """:meth:`get` and the family's user (None when the family has none or the user is gone) in one read: one
+        round trip where two were. Used by: refresh-token grant."""
 
     async def rotate(
         self,

@@ -86,10 +86,10 @@ async def refresh(
         raise InvalidRequest("refresh_token is missing")
     scope_param = params.get("scope")
     digest = hash_secret(token)
-    found = await storage.refresh.get(tenant.id, digest)
+    found = await storage.refresh.get_with_user(tenant.id, digest)  # one read: the user is checked below
     if found is None:
         raise InvalidGrant("refresh token is invalid")
-    current, family = found
+    current, family, user = found
     if family.client_id != client.client_id:
         raise InvalidGrant("refresh token was issued to another client")
     if family.revoked_at is not None:
@@ -101,7 +101,6 @@ async def refresh(
         raise InvalidScope("a refresh may narrow the scope, never widen it")
     scopes = requested or family.scopes
     if family.user_id is not None:
-        user = await storage.users.get(tenant.id, family.user_id)
         if user is None or user.disabled:
             raise InvalidGrant("the user of this refresh token is disabled or gone")
         # Role-gated scopes apply again: a user who lost a role stops receiving its scopes at the next refresh.

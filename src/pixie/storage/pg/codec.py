@@ -57,6 +57,16 @@ class RecordCodec(BaseCodec[R]):
             factory, table, field_map=field_map, conversions=_CONVERSIONS, placeholders=lambda n: placeholders(1, n)
         )
 
+    def lateral(self, alias: str, key: str) -> str:
+        """``LATERAL (SELECT {columns} FROM {table} WHERE {key} OFFSET 0) AS {alias}``: a row of this table found by
+        its key from the row before it in a join, then read as ``{alias}.column`` (see :meth:`prefixed`).
+
+        A plain join let PostgreSQL plan the inner table on a new database (never analyzed) as a scan of every row
+        of the tenant (``tenant_id = $1`` is a prefix of every key), and the asyncpg backend keeps that plan for
+        the connection's life. ``OFFSET 0`` keeps the subquery from being merged into the join, so the lookup is
+        planned on its own: a primary-key probe per outer row (``tests/storage/test_pg_plans.py``)."""
+        return f"LATERAL (SELECT {self.columns} FROM {self.table} WHERE {key} OFFSET 0) AS {alias}"  # noqa: S608
+
 
 def placeholders(first: int, count: int) -> str:
     """``$first, …, $(first + count - 1)``."""

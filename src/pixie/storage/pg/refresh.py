@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pixie.storage.pg.codec import RecordCodec, placeholders
 from pixie.storage.pg.database import Database, rowcount
-from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken
+from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.types import TenantId, Timestamp
 
 if TYPE_CHECKING:
@@ -18,14 +18,22 @@ __all__ = ["PgAccessTokenDenyList", "PgRefreshTokenStore"]
 
 _family = RecordCodec(RefreshFamily, "refresh_families")
 _token = RecordCodec(RefreshToken, "refresh_tokens")
+_user = RecordCodec(User, "users")
 _T, _F = _token.width, _family.width
 
 # Column names come from code; values are always bound.
 _GET_FAMILY = _family.select("tenant_id = $1 AND family_id = $2")
 _GET_TOKEN = _token.select("tenant_id = $1 AND token_hash = $2")
+_FAMILY_OF_TOKEN = _family.lateral("f", "tenant_id = t.tenant_id AND family_id = t.family_id")
+_USER_OF_FAMILY = _user.lateral("u", "tenant_id = f.tenant_id AND user_id = f.user_id")
 _GET_WITH_FAMILY = (
     f"SELECT {_token.prefixed('t')}, {_family.prefixed('f')} FROM refresh_tokens AS t "  # noqa: S608
-    "JOIN refresh_families AS f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id "
+    f"JOIN {_FAMILY_OF_TOKEN} ON TRUE WHERE t.tenant_id = $1 AND t.token_hash = $2"
+)
+# The same and the family's user, for the refresh grant (which checks that the user may still have tokens).
+_GET_WITH_USER = (
+    f"SELECT {_token.prefixed('t')}, {_family.prefixed('f')}, {_user.prefixed('u')} "  # noqa: S608
+    f"FROM refresh_tokens AS t JOIN {_FAMILY_OF_TOKEN} ON TRUE LEFT JOIN {_USER_OF_FAMILY} ON TRUE "
     "WHERE t.tenant_id = $1 AND t.token_hash = $2"
 )
 # The family and its first token in one statement (atomic; the foreign key is checked at its end).
@@ -129,6 +137,15 @@ class PgRefreshTokenStore:
             return None
         token, family = _split(row, 0)
         return None if family is None else (token, family)
+
+    async def get_with_user(
+        self, tenant_id: TenantId, token_hash: str
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        """The token, its family and the family's user, joined in one statement."""
+        row = await self._db.fetchrow(_GET_WITH_USER, tenant_id, token_hash)
+        if row is None:
+            return None
+        return _token.decode(row[:_T]), _family.decode(row[_T : _T + _F]), _user.decode_joined(row[_T + _F :])
 
     async def rotate(
         self,

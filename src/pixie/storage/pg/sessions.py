@@ -7,15 +7,21 @@ from collections.abc import Sequence
 
 from pixie.storage.pg.codec import RecordCodec, strings_from_json, strings_to_json
 from pixie.storage.pg.database import Database
-from pixie.storage.records import Consent, SsoSession
+from pixie.storage.records import Consent, SsoSession, User
 from pixie.types import TenantId, Timestamp
 
 __all__ = ["PgConsentStore", "PgSessionStore"]
 
 _session = RecordCodec(SsoSession, "sso_sessions")
 _consent = RecordCodec(Consent, "consents")
+_user = RecordCodec(User, "users")
 
 _GET_SESSION = _session.select("tenant_id = $1 AND session_hash = $2")
+_GET_SESSION_WITH_USER = (
+    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')} FROM sso_sessions AS s "  # noqa: S608
+    f"LEFT JOIN {_user.lateral('u', 'tenant_id = s.tenant_id AND user_id = s.user_id')} ON TRUE "
+    "WHERE s.tenant_id = $1 AND s.session_hash = $2"
+)
 # Forward only: a late, slower request must not shorten the idle window.
 _TOUCH = "UPDATE sso_sessions SET last_seen_at = $3 WHERE tenant_id = $1 AND session_hash = $2 AND last_seen_at < $3"
 # Keeps the time of the first revocation.
@@ -51,6 +57,13 @@ class PgSessionStore:
     async def get(self, tenant_id: TenantId, session_hash: str) -> SsoSession | None:
         """The session whatever its state (revoked or expired too): callers check :meth:`SsoSession.live`."""
         return _session.decode_optional(await self._db.fetchrow(_GET_SESSION, tenant_id, session_hash))
+
+    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
+        """The session (whatever its state) and its user, joined in one statement."""
+        row = await self._db.fetchrow(_GET_SESSION_WITH_USER, tenant_id, session_hash)
+        if row is None:
+            return None
+        return _session.decode(row[: _session.width]), _user.decode_joined(row[_session.width :])
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only."""

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken
+from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.storage.sql.base import SqlStore, insert_ignoring_duplicates, record_from_row, row_from_record
-from pixie.storage.sql.tables import authorization_codes, refresh_families, refresh_tokens, revoked_access_tokens
+from pixie.storage.sql.tables import authorization_codes, refresh_families, refresh_tokens, revoked_access_tokens, users
 from pixie.types import TenantId, Timestamp
 
 __all__ = ["SqlAccessTokenDenyList", "SqlRefreshTokenStore"]
@@ -76,6 +76,21 @@ class SqlRefreshTokenStore(SqlStore):
             token = await _token(connection, tenant_id, token_hash)
             family = None if token is None else await _family(connection, tenant_id, token.family_id)
         return None if token is None or family is None else (token, family)
+
+    async def get_with_user(
+        self, tenant_id: TenantId, token_hash: str
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        """Three reads in one read transaction (this backend is for tools and tests; the served ones join)."""
+        async with self._read() as connection:
+            token = await _token(connection, tenant_id, token_hash)
+            family = None if token is None else await _family(connection, tenant_id, token.family_id)
+            if token is None or family is None:
+                return None
+            user_row = None
+            if family.user_id is not None:
+                statement = sa.select(users).where(users.c.tenant_id == tenant_id, users.c.user_id == family.user_id)
+                user_row = await _first(connection, statement)
+        return token, family, None if user_row is None else record_from_row(User, user_row)
 
     async def rotate(
         self,

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from pixie.storage.records import Consent, SsoSession
+from pixie.storage.records import Consent, SsoSession, User
 from pixie.storage.sql.base import SqlStore, insert_ignoring_duplicates, record_from_row, row_from_record
-from pixie.storage.sql.tables import consents, sso_sessions
+from pixie.storage.sql.tables import consents, sso_sessions, users
 from pixie.types import TenantId, Timestamp
 
 __all__ = ["SqlConsentStore", "SqlSessionStore"]
@@ -29,6 +29,20 @@ class SqlSessionStore(SqlStore):
             result = await connection.execute(sa.select(sso_sessions).where(*_session_key(tenant_id, session_hash)))
             row = result.mappings().first()
         return None if row is None else record_from_row(SsoSession, row)
+
+    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
+        """Two reads in one read transaction (this backend is for tools and tests; the served ones join)."""
+        async with self._read() as connection:
+            result = await connection.execute(sa.select(sso_sessions).where(*_session_key(tenant_id, session_hash)))
+            row = result.mappings().first()
+            if row is None:
+                return None
+            session = record_from_row(SsoSession, row)
+            result = await connection.execute(
+                sa.select(users).where(users.c.tenant_id == tenant_id, users.c.user_id == session.user_id)
+            )
+            user_row = result.mappings().first()
+        return session, None if user_row is None else record_from_row(User, user_row)
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only: a late, slower request must not shorten the idle window."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, get_type_hints
 
 from pixie.storage.records import TenantSettings
@@ -165,6 +165,11 @@ class RecordCodec(Generic[R]):
 
     def decode_optional(self, row: Iterable[Any] | None) -> R | None:
         return None if row is None else self.decode(row)
+
+    def decode_joined(self, row: Sequence[Any]) -> R | None:
+        """The record of an outer join's slice of a row (its :meth:`prefixed` columns), or None when the join found
+        no row: the first column, part of every table's key, is then NULL."""
+        return None if row[0] is None else self.decode(row)
 
 
 def _strip_optional(hint: Any) -> Any:

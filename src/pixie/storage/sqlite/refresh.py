@@ -7,7 +7,7 @@ import dataclasses
 import sqlite3
 from typing import Any
 
-from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken
+from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.storage.sqlite.authorization import RECORD_ISSUED
 from pixie.storage.sqlite.codec import RecordCodec
 from pixie.storage.sqlite.database import Database
@@ -17,6 +17,7 @@ __all__ = ["SqliteAccessTokenDenyList", "SqliteRefreshTokenStore"]
 
 _family = RecordCodec(RefreshFamily, "refresh_families")
 _token = RecordCodec(RefreshToken, "refresh_tokens")
+_user = RecordCodec(User, "users")
 _TOKEN_WIDTH = len(_token.column_names)
 
 
@@ -30,6 +31,14 @@ _GET_FAMILY = _family.select("tenant_id = ? AND family_id = ?")
 _GET_WITH_FAMILY = (
     f"SELECT {_prefixed(_token, 't')}, {_prefixed(_family, 'f')} FROM refresh_tokens AS t "  # noqa: S608
     "LEFT JOIN refresh_families AS f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id "
+    "WHERE t.tenant_id = ? AND t.token_hash = ?"
+)
+# The same and the family's user, for the refresh grant (which checks that the user may still have tokens).
+_GET_WITH_USER = (
+    f"SELECT {_token.prefixed('t')}, {_family.prefixed('f')}, {_user.prefixed('u')} "  # noqa: S608
+    "FROM refresh_tokens AS t "
+    "JOIN refresh_families AS f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id "
+    "LEFT JOIN users AS u ON u.tenant_id = f.tenant_id AND u.user_id = f.user_id "
     "WHERE t.tenant_id = ? AND t.token_hash = ?"
 )
 _CLAIM = (
@@ -95,6 +104,20 @@ class SqliteRefreshTokenStore:
             return None
         token, family = _split(row)
         return None if family is None else (token, family)
+
+    async def get_with_user(
+        self, tenant_id: TenantId, token_hash: str
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        """The token, its family and the family's user, joined in one statement."""
+        row = await self._db.read(lambda c: c.execute(_GET_WITH_USER, (tenant_id, token_hash)).fetchone())
+        if row is None:
+            return None
+        family_end = _token.width + _family.width
+        return (
+            _token.decode(row[: _token.width]),
+            _family.decode(row[_token.width : family_end]),
+            _user.decode_joined(row[family_end:]),
+        )
 
     async def rotate(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from pixie.storage.records import Consent, SsoSession
+from pixie.storage.records import Consent, SsoSession, User
 from pixie.storage.sqlite.codec import RecordCodec, strings_from_json, strings_to_json
 from pixie.storage.sqlite.database import Database
 from pixie.types import TenantId, Timestamp
@@ -15,8 +15,14 @@ __all__ = ["SqliteConsentStore", "SqliteSessionStore"]
 
 _session = RecordCodec(SsoSession, "sso_sessions")
 _consent = RecordCodec(Consent, "consents")
+_user = RecordCodec(User, "users")
 
 _GET_SESSION = _session.select("tenant_id = ? AND session_hash = ?")
+_GET_SESSION_WITH_USER = (
+    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')} FROM sso_sessions AS s "  # noqa: S608
+    "LEFT JOIN users AS u ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id "
+    "WHERE s.tenant_id = ? AND s.session_hash = ?"
+)
 # Forward only: a late, slower request must not shorten the idle window.
 _TOUCH = "UPDATE sso_sessions SET last_seen_at = ? WHERE tenant_id = ? AND session_hash = ? AND last_seen_at < ?"
 # Keeps the time of the first revocation.
@@ -48,6 +54,13 @@ class SqliteSessionStore:
         """The session whatever its state (revoked or expired too): callers check :meth:`SsoSession.live`."""
         row = await self._db.read(lambda c: c.execute(_GET_SESSION, (tenant_id, session_hash)).fetchone())
         return _session.decode_optional(row)
+
+    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
+        """The session (whatever its state) and its user, joined in one statement."""
+        row = await self._db.read(lambda c: c.execute(_GET_SESSION_WITH_USER, (tenant_id, session_hash)).fetchone())
+        if row is None:
+            return None
+        return _session.decode(row[: _session.width]), _user.decode_joined(row[_session.width :])
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only."""
