@@ -1,13 +1,15 @@
 """PostgreSQL must find every row the hot path asks for by its key, whatever the tables' statistics say.
 
 The asyncpg backend prepares each statement once per connection and keeps it; after five executions PostgreSQL may
-switch it to a generic plan, chosen without the parameters' values and kept for the connection's life. On a new
-database (tables never analyzed, as after ``pixie migrate`` or in a benchmark) a generic plan chose the secondary
-index ``(tenant_id, family_id)`` over the primary key ``(tenant_id, code_hash)``: a tie on the leading
-``tenant_id``, after which every code or refresh-token lookup read all of the tenant's rows (measured: ~1,500
-tuples per lookup after a few seconds of load; PostgreSQL then spent a whole core on 500 SSO flows/s). Secondary
-indexes therefore lead with their selective column, and this test holds every hot statement to the key it should
-use, on a database no statistics have been gathered for.
+switch it to a generic plan, chosen without the parameters' values and kept until the table is next analyzed. On a
+new database (tables never analyzed, as after migrating, and for a minute or more until autovacuum first gets to
+them) generic plans chose the secondary index ``(tenant_id, family_id)`` over the primary key
+``(tenant_id, code_hash)`` or ``(tenant_id, token_hash)``, and planned joined tables as scans of the whole tenant:
+a tie on the leading ``tenant_id``, after which every lookup read all of the tenant's rows (measured in a
+benchmark: ~1,500 rows per code lookup and ~1,240 per rotation after a few seconds; PostgreSQL then spent a whole
+core on 520 SSO flows/s). Secondary indexes now lead with their selective column, rotation finds the token by its
+key alone and joined rows are fenced key lookups (:meth:`pixie.storage.pg.codec.RecordCodec.lateral`); this test
+holds every table each hot statement reads to the index it should use, on a database never analyzed.
 """
 
 from __future__ import annotations

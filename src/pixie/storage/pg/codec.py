@@ -62,8 +62,8 @@ class RecordCodec(BaseCodec[R]):
         its key from the row before it in a join, then read as ``{alias}.column`` (see :meth:`prefixed`).
 
         A plain join let PostgreSQL plan the inner table on a new database (never analyzed) as a scan of every row
-        of the tenant (``tenant_id = $1`` is a prefix of every key), and the asyncpg backend keeps that plan for
-        the connection's life. ``OFFSET 0`` keeps the subquery from being merged into the join, so the lookup is
+        of the tenant (``tenant_id = $1`` is a prefix of every key), and kept that plan until the table was
+        next analyzed. ``OFFSET 0`` keeps the subquery from being merged into the join, so the lookup is
         planned on its own: a primary-key probe per outer row (``tests/storage/test_pg_plans.py``)."""
         return f"LATERAL (SELECT {self.columns} FROM {self.table} WHERE {key} OFFSET 0) AS {alias}"  # noqa: S608
 

@@ -7,8 +7,9 @@ Create Date: 2026-12-03
 On a PostgreSQL database whose tables had not been analyzed yet (every new one), generic plans of the code and
 refresh-token lookups chose ``(tenant_id, family_id)`` over the primary key ``(tenant_id, code_hash)`` or
 ``(tenant_id, token_hash)``: an equal estimate for the leading ``tenant_id``, after which each lookup read every row
-of the tenant. The asyncpg backend keeps a prepared statement's plan for the connection's life, so the cost grew
-with the table until the server restarted. Led by ``family_id``, the index still serves ``revoke_family``
+of the tenant. The asyncpg backend keeps its prepared statements, and PostgreSQL keeps their plan until the table is
+next analyzed, so the cost grew with the table until autovacuum first analyzed it (a minute or more on a new
+database; for the whole of a benchmark run). Led by ``family_id``, the index still serves ``revoke_family``
 (``tenant_id = ? AND family_id = ?``) and can no longer stand in for a key lookup
 (``tests/storage/test_pg_plans.py``).
 
