@@ -9,9 +9,9 @@ One command (run on purpose, never from ``make test``)::
 Targets: ``pixie-sqlite`` (the embedded default: SQLite file, WAL, synchronous=NORMAL), ``pixie-postgres`` (the
 local PostgreSQL), ``pixie-noevents`` (SQLite with ``PIXIE_EVENTS=off``: what flow events cost),
 ``pixie-noaudit`` (events on, audit log off), ``pixie-sqlite-w2`` (``--workers 2``, not pinned: scaling over both
-cores), and the peers ``node`` and ``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed
-there on first use). Servers are pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when
-the machine has two cores.
+cores), ``pixie-granian`` (SQLite, the same app served by granian instead of uvicorn), and the peers ``node`` and
+``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed there on first use). Servers are
+pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when the machine has two cores.
 
 Output: one JSON line per run in ``bench/results/raw-<stamp>.jsonl``, a table of medians with ratios
 Pixie/peer on stdout, and the same table appended to ``bench/RESULTS.md`` with date, commit and machine.
@@ -147,6 +147,13 @@ def _drop_postgres(name: str) -> None:
     )
 
 
+# The same app under granian (Rust HTTP/1.1 server) instead of uvicorn: one worker, one runtime thread, uvloop.
+GRANIAN = [
+    "--interface", "asgi", "--factory", "pixie.server.app:app_from_env", "--host", "127.0.0.1",
+    "--workers", "1", "--runtime-threads", "1", "--loop", "uvloop", "--no-access-log", "--log-level", "warning",
+]  # fmt: skip
+
+
 def _start_pixie(label: str, port: int, workdir: Path) -> Target:
     pg_name = None
     if label == "pixie-postgres":
@@ -160,9 +167,14 @@ def _start_pixie(label: str, port: int, workdir: Path) -> Target:
     workers = ["--workers", "2"] if label == "pixie-sqlite-w2" else []
     pin = [] if workers else _pin("0")
     log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [*pin, str(PIXIE), "serve", "--port", str(port), *workers], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    command = [str(PIXIE), "serve", "--port", str(port), *workers]
+    if label == "pixie-granian":
+        granian = ROOT / ".venv" / "bin" / "granian"
+        if not granian.exists():
+            raise SystemExit("pixie-granian needs granian: .venv/bin/pip install -e '.[bench]'")
+        command = [str(granian), *GRANIAN, "--port", str(port)]
+        env["PIXIE_ISSUER"] = f"http://127.0.0.1:{port}"  # what ``pixie serve --port`` would set
+    process = subprocess.Popen([*pin, *command], env=env, stdout=log, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
     _wait_up(issuer + "/.well-known/oauth-authorization-server")
     target = Target(label, issuer, process)
