@@ -53,7 +53,7 @@ HOT = [
     pytest.param(directory._GET_USER_BY_NAME, {"users": "uq_users_tenant_id_username"}, id="user-by-name"),
     pytest.param(directory._GET_CLIENT, {"clients": "pk_clients"}, id="client-get"),
     pytest.param(sessions._GET_SESSION, _SESSIONS, id="session-get"),
-    pytest.param(sessions._GET_SESSION_WITH_USER, _SESSIONS | _USERS, id="session-with-user"),
+    pytest.param(sessions._GET_SIGNED_IN, _SESSIONS | _USERS | {"consents": "pk_consents"}, id="signed-in"),
     pytest.param(sessions._TOUCH, _SESSIONS, id="session-touch"),
     pytest.param(sessions._GET_CONSENT, {"consents": "pk_consents"}, id="consent-get"),
 ]

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.storage.records import Consent
 
 from . import factories as f
 from .factories import NOW, OTHER, TENANT
@@ -23,21 +24,29 @@ async def test_session_round_trip(storage: Storage) -> None:
     assert await storage.sessions.get(TENANT, f.token_hash()) is None
 
 
-async def test_session_with_user_reads_both_in_one_call(storage: Storage) -> None:
-    """What authorize reads for SSO: the session whatever its state, and its user, disabled or gone too."""
+async def test_signed_in_reads_session_user_and_consent_in_one_call(storage: Storage) -> None:
+    """What authorize reads for SSO: the session whatever its state, its user (disabled or gone too) and, given a
+    client, the user's consent to that client only."""
     user = f.user(roles=("owner",), disabled=True)
     await storage.users.create(user)
     await storage.users.create(f.user(tenant_id=OTHER, user_id="u2", username="bob"))
+    consent = await storage.consents.grant(TENANT, "u1", "spa", ["b", "a"], NOW)
+    await storage.consents.grant(TENANT, "u2", "cli", ["a"], NOW)  # another user's
+    await storage.consents.grant(OTHER, "u1", "cli", ["a"], NOW)  # another tenant's
     session = f.session(revoked_at=NOW + 5)
     orphan = f.session(user_id="gone")
     foreign = f.session(tenant_id=OTHER, user_id="u1")  # a user of that id exists only in TENANT
     for each in (session, orphan, foreign):
         await storage.sessions.create(each)
-    assert await storage.sessions.get_with_user(TENANT, session.session_hash) == (session, user)
-    assert await storage.sessions.get_with_user(TENANT, orphan.session_hash) == (orphan, None)
-    assert await storage.sessions.get_with_user(OTHER, foreign.session_hash) == (foreign, None)
-    assert await storage.sessions.get_with_user(OTHER, session.session_hash) is None
-    assert await storage.sessions.get_with_user(TENANT, f.token_hash()) is None
+    found = await storage.sessions.get_signed_in(TENANT, session.session_hash, "spa")
+    assert found == (session, user, consent)
+    assert consent == Consent(TENANT, "u1", "spa", ("a", "b"), NOW)
+    assert await storage.sessions.get_signed_in(TENANT, session.session_hash) == (session, user, None)
+    assert await storage.sessions.get_signed_in(TENANT, session.session_hash, "cli") == (session, user, None)
+    assert await storage.sessions.get_signed_in(TENANT, orphan.session_hash, "spa") == (orphan, None, None)
+    assert await storage.sessions.get_signed_in(OTHER, foreign.session_hash, "spa") == (foreign, None, None)
+    assert await storage.sessions.get_signed_in(OTHER, session.session_hash, "spa") is None
+    assert await storage.sessions.get_signed_in(TENANT, f.token_hash(), "spa") is None
 
 
 async def test_duplicate_session_is_rejected(storage: Storage) -> None:

@@ -462,7 +462,7 @@ async def _write_everything(storage: Storage) -> dict[str, object]:
         "client": client,
         "user": user,
         "session": session,
-        "session_with_user": (session, user),
+        "signed_in": (session, user, consent),
         "consent": consent,
         "request": request,
         "code": code,
@@ -485,7 +485,7 @@ async def _read_everything(storage: Storage, written: dict[str, object]) -> dict
         "client": await storage.clients.get(TENANT, "spa"),
         "user": await storage.users.get(TENANT, "u1"),
         "session": await storage.sessions.get(TENANT, session.session_hash),  # type: ignore[union-attr]
-        "session_with_user": await storage.sessions.get_with_user(TENANT, session.session_hash),  # type: ignore[union-attr]
+        "signed_in": await storage.sessions.get_signed_in(TENANT, session.session_hash, "spa"),  # type: ignore[union-attr]
         "consent": await storage.consents.get(TENANT, "u1", "spa"),
         "request": await storage.requests.get(TENANT, request.request_id, NOW),  # type: ignore[union-attr]
         "code": (await storage.codes.redeem(TENANT, code.code_hash, NOW)).code,  # type: ignore[attr-defined]

@@ -126,9 +126,12 @@ class SessionStore(Protocol):
     async def get(self, tenant_id: TenantId, session_hash: str) -> SsoSession | None:
         """The session whatever its state; callers check :meth:`SsoSession.live`. Used by: tests."""
 
-    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
-        """:meth:`get` and the session's user (None when gone) in one read: one round trip where two were.
-        Used by: authorize (SSO)."""
+    async def get_signed_in(
+        self, tenant_id: TenantId, session_hash: str, client_id: str | None = None
+    ) -> tuple[SsoSession, User | None, Consent | None] | None:
+        """:meth:`get`, the session's user (None when gone) and, given ``client_id``, that user's consent to the
+        client (None when none), in one read: one round trip where three were. Used by: authorize (SSO), logout, the
+        consent page."""
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward (idle expiry). Used by: authorize (SSO)."""

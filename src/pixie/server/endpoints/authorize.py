@@ -81,7 +81,7 @@ async def authorize(request: Request) -> Response:
             tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id, at=now
         )
     )
-    signed_in = await current_user(request, ctx, tenant, now)
+    signed_in = await current_user(request, ctx, tenant, now, client_id=pending.client_id)
     step = await next_step(ctx, tenant, pending, signed_in)
     if step == "code":
         assert signed_in is not None

@@ -17,9 +17,12 @@ _consent = RecordCodec(Consent, "consents")
 _user = RecordCodec(User, "users")
 
 _GET_SESSION = _session.select("tenant_id = $1 AND session_hash = $2")
-_GET_SESSION_WITH_USER = (
-    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')} FROM sso_sessions AS s "  # noqa: S608
+# A NULL client id ($3) matches no consent.
+_GET_SIGNED_IN = (
+    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')}, {_consent.prefixed('c')} "  # noqa: S608
+    "FROM sso_sessions AS s "
     f"LEFT JOIN {_user.lateral('u', 'tenant_id = s.tenant_id AND user_id = s.user_id')} ON TRUE "
+    f"LEFT JOIN {_consent.lateral('c', 'tenant_id = s.tenant_id AND user_id = s.user_id AND client_id = $3')} ON TRUE "
     "WHERE s.tenant_id = $1 AND s.session_hash = $2"
 )
 # Forward only: a late, slower request must not shorten the idle window.
@@ -58,12 +61,19 @@ class PgSessionStore:
         """The session whatever its state (revoked or expired too): callers check :meth:`SsoSession.live`."""
         return _session.decode_optional(await self._db.fetchrow(_GET_SESSION, tenant_id, session_hash))
 
-    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
-        """The session (whatever its state) and its user, joined in one statement."""
-        row = await self._db.fetchrow(_GET_SESSION_WITH_USER, tenant_id, session_hash)
+    async def get_signed_in(
+        self, tenant_id: TenantId, session_hash: str, client_id: str | None = None
+    ) -> tuple[SsoSession, User | None, Consent | None] | None:
+        """The session (whatever its state), its user and its consent to ``client_id``, joined in one statement."""
+        row = await self._db.fetchrow(_GET_SIGNED_IN, tenant_id, session_hash, client_id)
         if row is None:
             return None
-        return _session.decode(row[: _session.width]), _user.decode_joined(row[_session.width :])
+        user_end = _session.width + _user.width
+        return (
+            _session.decode(row[: _session.width]),
+            _user.decode_joined(row[_session.width : user_end]),
+            _consent.decode_joined(row[user_end:]),
+        )
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only."""

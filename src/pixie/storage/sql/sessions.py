@@ -30,8 +30,10 @@ class SqlSessionStore(SqlStore):
             row = result.mappings().first()
         return None if row is None else record_from_row(SsoSession, row)
 
-    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
-        """Two reads in one read transaction (this backend is for tools and tests; the served ones join)."""
+    async def get_signed_in(
+        self, tenant_id: TenantId, session_hash: str, client_id: str | None = None
+    ) -> tuple[SsoSession, User | None, Consent | None] | None:
+        """Up to three reads in one read transaction (this backend is for tools and tests; the served ones join)."""
         async with self._read() as connection:
             result = await connection.execute(sa.select(sso_sessions).where(*_session_key(tenant_id, session_hash)))
             row = result.mappings().first()
@@ -42,7 +44,18 @@ class SqlSessionStore(SqlStore):
                 sa.select(users).where(users.c.tenant_id == tenant_id, users.c.user_id == session.user_id)
             )
             user_row = result.mappings().first()
-        return session, None if user_row is None else record_from_row(User, user_row)
+            consent_row = None
+            if client_id is not None:
+                result = await connection.execute(
+                    sa.select(consents).where(
+                        consents.c.tenant_id == tenant_id,
+                        consents.c.user_id == session.user_id,
+                        consents.c.client_id == client_id,
+                    )
+                )
+                consent_row = result.mappings().first()
+        user = None if user_row is None else record_from_row(User, user_row)
+        return session, user, None if consent_row is None else record_from_row(Consent, consent_row)
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only: a late, slower request must not shorten the idle window."""

@@ -18,9 +18,12 @@ _consent = RecordCodec(Consent, "consents")
 _user = RecordCodec(User, "users")
 
 _GET_SESSION = _session.select("tenant_id = ? AND session_hash = ?")
-_GET_SESSION_WITH_USER = (
-    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')} FROM sso_sessions AS s "  # noqa: S608
+# The client id is the first parameter: a NULL one matches no consent.
+_GET_SIGNED_IN = (
+    f"SELECT {_session.prefixed('s')}, {_user.prefixed('u')}, {_consent.prefixed('c')} "  # noqa: S608
+    "FROM sso_sessions AS s "
     "LEFT JOIN users AS u ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id "
+    "LEFT JOIN consents AS c ON c.tenant_id = s.tenant_id AND c.user_id = s.user_id AND c.client_id = ? "
     "WHERE s.tenant_id = ? AND s.session_hash = ?"
 )
 # Forward only: a late, slower request must not shorten the idle window.
@@ -42,6 +45,15 @@ _SAVE_CONSENT = (
 _REVOKE_CONSENT = "DELETE FROM consents WHERE tenant_id = ? AND user_id = ? AND client_id = ?"
 
 
+def _signed_in(row: Sequence[object]) -> tuple[SsoSession, User | None, Consent | None]:
+    user_end = _session.width + _user.width
+    return (
+        _session.decode(row[: _session.width]),
+        _user.decode_joined(row[_session.width : user_end]),
+        _consent.decode_joined(row[user_end:]),
+    )
+
+
 class SqliteSessionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -55,12 +67,13 @@ class SqliteSessionStore:
         row = await self._db.read(lambda c: c.execute(_GET_SESSION, (tenant_id, session_hash)).fetchone())
         return _session.decode_optional(row)
 
-    async def get_with_user(self, tenant_id: TenantId, session_hash: str) -> tuple[SsoSession, User | None] | None:
-        """The session (whatever its state) and its user, joined in one statement."""
-        row = await self._db.read(lambda c: c.execute(_GET_SESSION_WITH_USER, (tenant_id, session_hash)).fetchone())
-        if row is None:
-            return None
-        return _session.decode(row[: _session.width]), _user.decode_joined(row[_session.width :])
+    async def get_signed_in(
+        self, tenant_id: TenantId, session_hash: str, client_id: str | None = None
+    ) -> tuple[SsoSession, User | None, Consent | None] | None:
+        """The session (whatever its state), its user and its consent to ``client_id``, joined in one statement."""
+        parameters = (client_id, tenant_id, session_hash)
+        row = await self._db.read(lambda c: c.execute(_GET_SIGNED_IN, parameters).fetchone())
+        return None if row is None else _signed_in(row)
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only."""
