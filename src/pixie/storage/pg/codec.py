@@ -19,13 +19,14 @@ from pixie.storage.sqlite.codec import (
     Conversions,
     settings_from_json,
     settings_to_json,
+    split_row,
     strings_from_json,
     strings_to_json,
 )
 from pixie.storage.sqlite.codec import RecordCodec as BaseCodec
 from pixie.types import KeyState
 
-__all__ = ["RecordCodec", "settings_from_json", "settings_to_json", "strings_from_json", "strings_to_json"]
+__all__ = ["RecordCodec", "settings_from_json", "settings_to_json", "split_row", "strings_from_json", "strings_to_json"]
 
 R = TypeVar("R")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from pixie.storage.pg.codec import RecordCodec, placeholders
+from pixie.storage.pg.codec import RecordCodec, placeholders, split_row
 from pixie.storage.pg.database import Database, rowcount
 from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.types import TenantId, Timestamp
@@ -145,7 +145,8 @@ class PgRefreshTokenStore:
         row = await self._db.fetchrow(_GET_WITH_USER, tenant_id, token_hash)
         if row is None:
             return None
-        return _token.decode(row[:_T]), _family.decode(row[_T : _T + _F]), _user.decode_joined(row[_T + _F :])
+        token, family, user = split_row(row, _token, _family, _user)
+        return _token.decode(token), _family.decode(family), _user.decode_joined(user)
 
     async def rotate(
         self,

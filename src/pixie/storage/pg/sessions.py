@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pixie.storage.pg.codec import RecordCodec, strings_from_json, strings_to_json
+from pixie.storage.pg.codec import RecordCodec, split_row, strings_from_json, strings_to_json
 from pixie.storage.pg.database import Database
 from pixie.storage.records import Consent, SsoSession, User
 from pixie.types import TenantId, Timestamp
@@ -68,12 +68,8 @@ class PgSessionStore:
         row = await self._db.fetchrow(_GET_SIGNED_IN, tenant_id, session_hash, client_id)
         if row is None:
             return None
-        user_end = _session.width + _user.width
-        return (
-            _session.decode(row[: _session.width]),
-            _user.decode_joined(row[_session.width : user_end]),
-            _consent.decode_joined(row[user_end:]),
-        )
+        session, user, consent = split_row(row, _session, _user, _consent)
+        return _session.decode(session), _user.decode_joined(user), _consent.decode_joined(consent)
 
     async def touch(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> None:
         """Move ``last_seen_at`` forward only."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, get_type_hints
+from typing import Any, Generic, Protocol, TypeVar, get_type_hints
 
 from pixie.storage.records import TenantSettings
 from pixie.types import KeyState
@@ -25,6 +25,7 @@ __all__ = [
     "RecordCodec",
     "settings_from_json",
     "settings_to_json",
+    "split_row",
     "strings_from_json",
     "strings_to_json",
 ]
@@ -170,6 +171,22 @@ class RecordCodec(Generic[R]):
         """The record of an outer join's slice of a row (its :meth:`prefixed` columns), or None when the join found
         no row: the first column, part of every table's key, is then NULL."""
         return None if row[0] is None else self.decode(row)
+
+
+class _Row(Protocol):
+    """A row of either driver: ``sqlite3.Row``, a tuple, or asyncpg's ``Record``."""
+
+    def __getitem__(self, index: slice, /) -> Any: ...
+
+
+def split_row(row: _Row, *codecs: RecordCodec[Any]) -> list[Sequence[Any]]:
+    """A joined row cut into the columns of each codec in turn (each selected with :meth:`RecordCodec.prefixed`)."""
+    parts: list[Sequence[Any]] = []
+    start = 0
+    for codec in codecs:
+        parts.append(row[start : start + codec.width])
+        start += codec.width
+    return parts
 
 
 def _strip_optional(hint: Any) -> Any:

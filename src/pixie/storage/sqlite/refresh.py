@@ -9,7 +9,7 @@ from typing import Any
 
 from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.storage.sqlite.authorization import RECORD_ISSUED
-from pixie.storage.sqlite.codec import RecordCodec
+from pixie.storage.sqlite.codec import RecordCodec, split_row
 from pixie.storage.sqlite.database import Database
 from pixie.types import TenantId, Timestamp
 
@@ -112,12 +112,8 @@ class SqliteRefreshTokenStore:
         row = await self._db.read(lambda c: c.execute(_GET_WITH_USER, (tenant_id, token_hash)).fetchone())
         if row is None:
             return None
-        family_end = _token.width + _family.width
-        return (
-            _token.decode(row[: _token.width]),
-            _family.decode(row[_token.width : family_end]),
-            _user.decode_joined(row[family_end:]),
-        )
+        token, family, user = split_row(row, _token, _family, _user)
+        return _token.decode(token), _family.decode(family), _user.decode_joined(user)
 
     async def rotate(
         self,

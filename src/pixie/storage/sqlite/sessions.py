@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from pixie.storage.records import Consent, SsoSession, User
-from pixie.storage.sqlite.codec import RecordCodec, strings_from_json, strings_to_json
+from pixie.storage.sqlite.codec import RecordCodec, split_row, strings_from_json, strings_to_json
 from pixie.storage.sqlite.database import Database
 from pixie.types import TenantId, Timestamp
 
@@ -46,12 +46,8 @@ _REVOKE_CONSENT = "DELETE FROM consents WHERE tenant_id = ? AND user_id = ? AND 
 
 
 def _signed_in(row: Sequence[object]) -> tuple[SsoSession, User | None, Consent | None]:
-    user_end = _session.width + _user.width
-    return (
-        _session.decode(row[: _session.width]),
-        _user.decode_joined(row[_session.width : user_end]),
-        _consent.decode_joined(row[user_end:]),
-    )
+    session, user, consent = split_row(row, _session, _user, _consent)
+    return _session.decode(session), _user.decode_joined(user), _consent.decode_joined(consent)
 
 
 class SqliteSessionStore:
