@@ -108,9 +108,8 @@ _PURGE_FAMILIES = "DELETE FROM refresh_families WHERE absolute_expires_at <= $1 
 
 
 def _split(row: Record, start: int) -> tuple[RefreshToken, RefreshFamily | None]:
-    token = _token.decode(row[start : start + _T])
-    family_row = row[start + _T : start + _T + _F]
-    return token, None if family_row[0] is None else _family.decode(family_row)
+    token, family = split_row(row[start:], _token, _family)
+    return _token.decode(token), _family.decode_joined(family)
 
 
 class PgRefreshTokenStore:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from typing import Any
 
 from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
 from pixie.storage.sqlite.authorization import RECORD_ISSUED
@@ -18,18 +17,12 @@ __all__ = ["SqliteAccessTokenDenyList", "SqliteRefreshTokenStore"]
 _family = RecordCodec(RefreshFamily, "refresh_families")
 _token = RecordCodec(RefreshToken, "refresh_tokens")
 _user = RecordCodec(User, "users")
-_TOKEN_WIDTH = len(_token.column_names)
-
-
-def _prefixed(codec: RecordCodec[Any], alias: str) -> str:
-    return ", ".join(f"{alias}.{name}" for name in codec.column_names)
-
 
 _GET_FAMILY = _family.select("tenant_id = ? AND family_id = ?")
 # A token and its family in one statement (one snapshot); LEFT JOIN so rotate can tell a family-less token.
 # Column names come from code; values are always bound.
 _GET_WITH_FAMILY = (
-    f"SELECT {_prefixed(_token, 't')}, {_prefixed(_family, 'f')} FROM refresh_tokens AS t "  # noqa: S608
+    f"SELECT {_token.prefixed('t')}, {_family.prefixed('f')} FROM refresh_tokens AS t "  # noqa: S608
     "LEFT JOIN refresh_families AS f ON f.tenant_id = t.tenant_id AND f.family_id = t.family_id "
     "WHERE t.tenant_id = ? AND t.token_hash = ?"
 )
@@ -68,9 +61,8 @@ _PURGE_FAMILIES = "DELETE FROM refresh_families WHERE absolute_expires_at <= ? O
 
 
 def _split(row: sqlite3.Row | tuple[object, ...]) -> tuple[RefreshToken, RefreshFamily | None]:
-    token = _token.decode(row[:_TOKEN_WIDTH])
-    family_row = row[_TOKEN_WIDTH:]
-    return token, None if family_row[0] is None else _family.decode(family_row)
+    token, family = split_row(row, _token, _family)
+    return _token.decode(token), _family.decode_joined(family)
 
 
 class SqliteRefreshTokenStore:
