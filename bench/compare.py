@@ -374,7 +374,32 @@ def summarize(raw: Path) -> str:
             if paired:
                 each = ", ".join(f"{ratio:.3f}" for ratio in paired)
                 lines.append(f"  per round: {each}; median {statistics.median(paired):.3f}")
+    lines += _paired_ratios(rows, labels, scenarios)
     return "\n".join(lines)
+
+
+def _paired_ratios(
+    rows: dict[tuple[str, str], list[dict[str, float]]], labels: list[str], scenarios: list[str]
+) -> list[str]:
+    """Each Pixie target's throughput against each peer's, round by round (the two ran back to back in that round),
+    and the median of those: the machine's drift between rounds moves both sides of one ratio alike, so this is the
+    steadier figure when the rounds disagree (the table's ratios divide medians taken over different rounds)."""
+    lines: list[str] = []
+    for peer in ("node-oidc-provider", "authlib-flask"):
+        for scenario in scenarios:
+            theirs = rows.get((peer, scenario), [])
+            for label in labels:
+                if not label.startswith("pixie") or not theirs:
+                    continue
+                pairs = zip(rows.get((label, scenario), []), theirs, strict=False)
+                ratios = [
+                    a["ops_per_s"] / b["ops_per_s"] for a, b in pairs if a.get("ops_per_s") and b.get("ops_per_s")
+                ]
+                if ratios:
+                    each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+                    median = statistics.median(ratios)
+                    lines.append(f"Paired vs {peer}, {scenario}, {label}: per round {each}; median {median:.2f}x")
+    return ["", *lines] if lines else []
 
 
 def _password_hash_note() -> str:
