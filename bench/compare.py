@@ -382,8 +382,9 @@ def _paired_ratios(
     rows: dict[tuple[str, str], list[dict[str, float]]], labels: list[str], scenarios: list[str]
 ) -> list[str]:
     """Each Pixie target's throughput against each peer's, round by round (the two ran back to back in that round),
-    and the median of those: the machine's drift between rounds moves both sides of one ratio alike, so this is the
-    steadier figure when the rounds disagree (the table's ratios divide medians taken over different rounds)."""
+    and the median of those. The table's ratios divide medians that may come from different rounds; these cancel
+    the machine's drift between rounds (not the drift within one, which moved single ratios by up to 0.5 on
+    2026-12-03), so a reader can see how far the rounds agree."""
     lines: list[str] = []
     for peer in ("node-oidc-provider", "authlib-flask"):
         for scenario in scenarios:
