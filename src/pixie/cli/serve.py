@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import sys
 from types import FrameType
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from pixie.cli.main import cli, database_option, open_storage, run_async
+from pixie.cli.workers import run_workers
 from pixie.config import Settings
 from pixie.demo import config as demo_config
 from pixie.demo.seed import seed_pixie
@@ -48,7 +51,7 @@ def _run_server(
     os.environ["PIXIE_ISSUER"] = settings.issuer
     os.environ["PIXIE_SECRET_KEY"] = base64.urlsafe_b64encode(settings.master_key).decode("ascii")
     signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
-    uvicorn.run(
+    config = uvicorn.Config(
         factory,
         factory=True,
         host=host,
@@ -59,6 +62,13 @@ def _run_server(
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
+    if workers > 1:
+        run_workers(config)
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # the app could not start (uvicorn has logged why)
+        sys.exit(STARTUP_FAILURE)
 
 
 @cli.command()

@@ -1,0 +1,291 @@
+"""``pixie serve --workers 2`` against one worker, driven by wrk (issue 10: throughput scales ≥ 1.7×).
+
+Run on purpose, never from ``make test``::
+
+    .venv/bin/python bench/scaling.py                        # cc, introspect, refresh; 3 rounds x 10 s
+    .venv/bin/python bench/scaling.py --quick                # 1 round x 4 s
+    .venv/bin/python bench/scaling.py --scenarios cc --runs 5 --no-record
+
+Why wrk and not the peers' ``bench.py``: on two cores, two workers need both, and the Python load generator needs most
+of a core by itself, so with it the figure measured contention, not scaling (``bench/RESULTS.md``, 2026-11-25 and
+2026-12-03 09:15). wrk, compiled, drives the same request rate on a fraction of a core (its CPU share is printed).
+
+Both servers run on the embedded default (an SQLite file each, WAL, ``synchronous=NORMAL``, events on), started once
+and seeded as ``bench/compare.py`` seeds them. The baseline is one worker pinned to core 0 with wrk pinned to core 1:
+the best a single worker can do here, with a core of its own. ``--workers 2`` and wrk are not pinned: the two workers
+and wrk share both cores, so the ratio understates scaling by wrk's share. Rounds alternate the two servers' order.
+
+Scenarios (wrk ``-t1 -c32``): ``cc`` client_credentials grants (client_secret_basic), ``introspect`` RFC 7662
+introspection of a refresh token by the confidential client, ``refresh`` rotating refresh_token grants by the public
+client (``bench/wrk/refresh.lua``: each response's successor goes back into a queue; the tokens come from SSO flows
+run by the peers' ``bench.py`` before each run). Every response must be a 200 and, for refresh, carry a successor:
+errors are counted and must be 0.
+
+Output: a table of medians (ops/s, p50/p99, errors, server CPU µs per op, wrk's CPU share) with the ratio two workers
+/ one, the ratios round by round, and the same appended to ``bench/RESULTS.md`` (unless ``--no-record``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import compare  # the sibling script's helpers (a script's own folder is first on sys.path)
+
+WRK_DIR = Path(__file__).resolve().parent / "wrk"
+SCENARIOS = ("cc", "introspect", "refresh")
+CONFIDENTIAL = "bench-confidential:bench-secret"
+TOKENS_PER_RUN = 64  # twice wrk's connections: a queue that never runs dry while every response returns a successor
+
+# Run by the peers' Python (aiohttp, and bench.py's own authorization-code flow): one login, then SSO flows.
+_FETCH_TOKENS = """
+import argparse, asyncio, sys
+sys.path.insert(0, sys.argv[1])
+import bench
+
+async def main(issuer, count):
+    cfg = argparse.Namespace(
+        issuer=issuer, http="aiohttp", public_client_id="bench-public", redirect_uri=sys.argv[4], scope="api:read",
+        resource="", max_steps=12, interaction_paths=("/login", "/consent"), username="bench-user",
+        password="bench-password",
+    )
+    md = await bench.discover(cfg)
+    http, jar, tokens = bench.make_backend("aiohttp", 4), bench.CookieJar(), []
+    try:
+        while len(tokens) < count:
+            flow = await bench.authcode_flow(http, cfg, md, jar)
+            if not flow.ok:
+                raise SystemExit("sign-in failed: " + flow.reason)
+            tokens.append(flow.token["refresh_token"])
+    finally:
+        await http.close()
+    print("\\n".join(tokens))
+
+asyncio.run(main(sys.argv[2], int(sys.argv[3])))
+"""
+
+
+@dataclass
+class Server:
+    label: str
+    workers: int
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="pixie-scaling-") as tmp:
+        try:
+            for workers, port in ((1, 3301), (2, 3302)):
+                workdir = Path(tmp) / f"w{workers}"
+                workdir.mkdir()
+                env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}")
+                compare._seed(env)
+                pin = compare._pin("0") if workers == 1 else []
+                command = [*pin, str(compare.PIXIE), "serve", "--port", str(port), "--workers", str(workers)]
+                log = (workdir / "server.log").open("wb")
+                process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+                server = Server(f"{workers} worker{'s' if workers > 1 else ''}", workers, port, process)
+                started.append(server)
+                _wait_listening(port, workers)
+                compare._wait_up(server.url + "/.well-known/oauth-authorization-server")
+            yield started
+        finally:
+            for server in started:
+                with contextlib.suppress(ProcessLookupError):
+                    server.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.process.wait(timeout=20)
+
+
+def _wait_listening(port: int, count: int, timeout: float = 60) -> None:
+    """Until ``count`` sockets listen on ``port`` (``pixie serve --workers N``: one per worker, listening once that
+    worker is up), so that no run starts while a worker is still importing and its share of connections would all
+    go to the other."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        if sum(1 for row in rows if row[3] == "0A" and int(row[1].rsplit(":", 1)[1], 16) == port) >= count:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"fewer than {count} sockets listen on port {port} after {timeout:g} s")
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and all its descendants (``--workers 2``: uvicorn's supervisor and the
+    worker processes it spawned)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
+def _refresh_tokens(server: Server, count: int) -> list[str]:
+    python = str(compare.PEERS / ".venv" / "bin" / "python")
+    argv = [python, "-c", _FETCH_TOKENS, str(compare.PEERS), server.url, str(count), compare.REDIRECT]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise SystemExit(f"could not get refresh tokens from {server.label}: {out.stderr.strip()[-400:]}")
+    return out.stdout.split()
+
+
+def _post(url: str, form: dict[str, str], basic: str | None = None) -> dict[str, object]:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if basic:
+        headers["Authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+    request = urllib.request.Request(url, urllib.parse.urlencode(form).encode(), headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _wrk(server: Server, scenario: str, args: argparse.Namespace, workdir: Path, *, measured: bool) -> dict[str, float]:
+    """One wrk run; returns its WRKJSON figures plus the server's and wrk's CPU seconds over it."""
+    env = dict(os.environ)
+    duration = args.duration if measured else args.warmup
+    if scenario == "refresh":
+        tokens = workdir / f"tokens-{server.port}.txt"
+        tokens.write_text("\n".join(_refresh_tokens(server, TOKENS_PER_RUN)) + "\n")
+        env.update({"TOKENS": str(tokens), "CLIENT": "bench-public"})
+        script, path = WRK_DIR / "refresh.lua", "/token"
+    else:
+        script, path = compare.PEERS / "wrk" / "post_form.lua", "/token"
+        env["AUTH"] = CONFIDENTIAL
+        env["BODY"] = "grant_type=client_credentials&scope=api:read"
+        if scenario == "introspect":
+            token = _refresh_tokens(server, 1)[0]
+            env["BODY"] = urllib.parse.urlencode({"token": token, "token_type_hint": "refresh_token"})
+            path = "/introspect"
+            active = _post(server.url + path, {"token": token}, CONFIDENTIAL)
+            if active.get("active") is not True:
+                raise SystemExit(f"{server.label}: the token to introspect is not active: {active}")
+    pin = compare._pin("1") if server.workers == 1 else []
+    command = [*pin, "wrk", "-t1", f"-c{args.connections}", f"-d{duration:g}s", "--latency", "-s", str(script)]
+    before, children = _tree_cpu(server.process.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk = subprocess.run([*command, server.url + path], env=env, capture_output=True, text=True)
+    server_cpu = _tree_cpu(server.process.pid) - before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # only wrk was reaped in between
+    output = wrk.stdout + wrk.stderr
+    if wrk.returncode != 0:
+        raise SystemExit(f"wrk failed on {server.label} {scenario}:\n{output}")
+    line = next((line for line in output.splitlines() if line.startswith("WRKJSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result on {server.label} {scenario}:\n{output}")
+    result: dict[str, float] = json.loads(line.removeprefix("WRKJSON "))
+    result["errors"] = result["non200"] + result["socket_errors"] + result.get("lost", 0)
+    result["server_cpu_s"] = server_cpu
+    result["wrk_cpu_s"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    result["seconds"] = duration
+    return result
+
+
+def summarize(runs: dict[tuple[str, str], list[dict[str, float]]], labels: list[str], scenarios: list[str]) -> str:
+    lines = [
+        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | wrk CPU (cores) | "
+        "2 workers / 1 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    paired: list[str] = []
+    for scenario in scenarios:
+        one = runs[(labels[0], scenario)]
+        for label in labels:
+            rows = runs[(label, scenario)]
+
+            def median(key: str, rows: list[dict[str, float]] = rows) -> float:
+                return statistics.median(row[key] for row in rows)
+
+            ops = median("rps")
+            cpu = statistics.median(row["server_cpu_s"] / row["requests"] * 1e6 for row in rows)
+            share = statistics.median(row["wrk_cpu_s"] / row["seconds"] for row in rows)
+            errors = int(sum(row["errors"] for row in rows))
+            ratio = f"{ops / statistics.median(row['rps'] for row in one):.2f}x" if label != labels[0] else ""
+            lines.append(
+                f"| {scenario} | {label} | {ops:,.0f} | {median('p50_ms'):.1f} | {median('p99_ms'):.1f} | {errors} | "
+                f"{cpu:,.0f} | {share:.2f} | {ratio} |"
+            )
+        ratios = [b["rps"] / a["rps"] for a, b in zip(one, runs[(labels[1], scenario)], strict=True)]
+        each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        paired.append(f"Paired, {scenario}: 2 workers / 1 per round {each}; median {statistics.median(ratios):.2f}x")
+    return "\n".join([*lines, "", *paired])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.duration, args.warmup = 1, 4, 1
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if unknown := set(scenarios) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
+    if not compare.TWO_CORES:
+        raise SystemExit("scaling over two workers needs at least two cores")
+    compare._ensure_peers()  # the peers' Python signs in for refresh tokens; its setup.sh installs wrk
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: bash bench/.peers/setup.sh installs it (apt-get install wrk)")
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    with servers() as started, tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp:
+        labels = [server.label for server in started]
+        for round_number in range(1, args.runs + 1):
+            order = started if round_number % 2 else started[::-1]
+            for scenario in scenarios:
+                for server in order:
+                    print(f"round {round_number}/{args.runs} {scenario:<10} {server.label}", file=sys.stderr)
+                    if args.warmup:
+                        _wrk(server, scenario, args, Path(tmp), measured=False)
+                    result = _wrk(server, scenario, args, Path(tmp), measured=True)
+                    runs.setdefault((server.label, scenario), []).append(result)
+    table = summarize(runs, labels, scenarios)
+    print(table)
+    if not args.no_record:
+        intro = (
+            f"`pixie serve --workers 2` against one worker (bench/scaling.py): {args.runs} rounds x "
+            f"{args.duration:g} s, wrk -t1 -c{args.connections}; one worker on core 0 with wrk on core 1, two "
+            "workers and wrk unpinned on both cores"
+        )
+        compare.record(compare._machine(), intro, table)
+
+
+if __name__ == "__main__":
+    main()
