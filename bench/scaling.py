@@ -94,14 +94,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def servers() -> Iterator[list[Server]]:
+def servers(*, events: bool = True) -> Iterator[list[Server]]:
     started: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="pixie-scaling-") as tmp:
         try:
             for workers, port in ((1, 3301), (2, 3302)):
                 workdir = Path(tmp) / f"w{workers}"
                 workdir.mkdir()
-                env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}")
+                env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}", events=events)
                 compare._seed(env)
                 pin = compare._pin("0") if workers == 1 else []
                 command = [*pin, str(compare.PIXIE), "serve", "--port", str(port), "--workers", str(workers)]
@@ -252,6 +252,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
+    parser.add_argument("--no-events", action="store_true", help="PIXIE_EVENTS=off: no event writes to contend")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.quick:
@@ -265,7 +266,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: bash bench/.peers/setup.sh installs it (apt-get install wrk)")
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-    with servers() as started, tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp:
+    with servers(events=not args.no_events) as started, tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp:
         labels = [server.label for server in started]
         for round_number in range(1, args.runs + 1):
             order = started if round_number % 2 else started[::-1]
@@ -282,7 +283,7 @@ def main() -> None:
         intro = (
             f"`pixie serve --workers 2` against one worker (bench/scaling.py): {args.runs} rounds x "
             f"{args.duration:g} s, wrk -t1 -c{args.connections}; one worker on core 0 with wrk on core 1, two "
-            "workers and wrk unpinned on both cores"
+            "workers and wrk unpinned on both cores" + (", PIXIE_EVENTS=off" if args.no_events else "")
         )
         compare.record(compare._machine(), intro, table)
 
