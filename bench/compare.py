@@ -8,8 +8,9 @@ One command (run on purpose, never from ``make test``)::
 
 Targets: ``pixie-sqlite`` (the embedded default: SQLite file, WAL, synchronous=NORMAL), ``pixie-postgres`` (the
 local PostgreSQL), ``pixie-noevents`` (SQLite with ``PIXIE_EVENTS=off``: what flow events cost),
-``pixie-noaudit`` (events on, audit log off), ``pixie-sqlite-w2`` (``--workers 2``, not pinned: scaling over both
-cores), ``pixie-granian`` (SQLite, the same app served by granian instead of uvicorn), and the peers ``node`` and
+``pixie-noaudit`` (events on, audit log off), ``pixie-sqlite-w2`` (``--workers 2``, not pinned; the scaling
+figure comes from ``bench/scaling.py``, whose load generator leaves the workers most of both cores),
+``pixie-granian`` (SQLite, the same app served by granian instead of uvicorn), and the peers ``node`` and
 ``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed there on first use). Servers are
 pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when the machine has two cores.
 
