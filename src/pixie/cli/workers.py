@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 
 import click
 from uvicorn import Config
@@ -57,7 +58,14 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 
 def run_workers(config: Config) -> None:
-    """Serve with ``config.workers`` worker processes, a socket each, until SIGINT or SIGTERM."""
+    """Serve with ``config.workers`` worker processes, a socket each, until SIGINT or SIGTERM.
+
+    Only on Linux, whose ``SO_REUSEPORT`` balances connections over the sockets; elsewhere (macOS and the BSDs hand
+    every connection to one socket of the group, Windows has no such option) the workers share uvicorn's socket.
+    """
+    if sys.platform != "linux":
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     try:
         sockets = listen_sockets(config.host, config.port, config.workers)
     except OSError as exc:
