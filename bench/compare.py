@@ -228,6 +228,14 @@ def _start_peer(label: str, workdir: Path) -> Target:
     return Target("authlib-flask", issuer, process)
 
 
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, and up to ``timeout`` seconds for the server's graceful stop."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+
+
 @contextlib.contextmanager
 def targets(labels: list[str]) -> Iterator[list[Target]]:
     started: list[Target] = []
@@ -243,10 +251,7 @@ def targets(labels: list[str]) -> Iterator[list[Target]]:
             yield started
         finally:
             for target in started:
-                with contextlib.suppress(ProcessLookupError):
-                    target.process.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    target.process.wait(timeout=15)
+                stop(target.process)
                 for action in target.cleanup:
                     action()  # type: ignore[operator]
 

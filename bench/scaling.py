@@ -34,7 +34,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -114,10 +113,7 @@ def servers(*, events: bool = True) -> Iterator[list[Server]]:
             yield started
         finally:
             for server in started:
-                with contextlib.suppress(ProcessLookupError):
-                    server.process.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    server.process.wait(timeout=20)
+                compare.stop(server.process)
 
 
 def _wait_listening(port: int, count: int, timeout: float = 60) -> None:
