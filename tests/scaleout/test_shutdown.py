@@ -143,3 +143,15 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_0(scaleout_db: str,
             "seconds_to_exit": round(exited - sent_sigterm, 3),
         },
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_gracefully_and_exits_0(scaleout_db: str, workdir: Path, workers: int) -> None:
+    """SIGINT (Ctrl+C in a terminal) is a requested stop like SIGTERM: the shutdown runs and the command exits 0,
+    not with an error (ARCHITECTURE §4)."""
+    with running(f"ctrl-c-{workers}", scaleout_db, workdir, workers=workers) as served:
+        served.proc.send_signal(signal.SIGINT)
+        assert served.proc.wait(timeout=30) == 0, served.log()[-2000:]
+        log = served.log()
+        assert "Application shutdown complete" in log, log[-2000:]
+        assert "error" not in log.lower().replace("uvicorn.error", ""), log[-2000:]

@@ -4,6 +4,7 @@ SPA beside it) with uvicorn."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import sys
@@ -66,7 +67,8 @@ def _run_server(
         run_workers(config)
         return
     server = uvicorn.Server(config)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has stopped gracefully, then re-raised SIGINT
+        server.run()
     if not server.started:  # the app could not start (uvicorn has logged why)
         sys.exit(STARTUP_FAILURE)
 
