@@ -430,24 +430,36 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {model or platform.processor()}, Python {platform.python_version()}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", default="pixie-sqlite,pixie-postgres,node,authlib")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+def round_parser(doc: str | None, scenarios: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The options every interleaved-rounds benchmark here takes: scenarios, rounds, their length, --quick and
+    --no-record (read back with :func:`parse_rounds`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default=",".join(scenarios))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/results/")
-    parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"])
-    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    return parser
+
+
+def parse_rounds(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed options (``--quick`` applied) and the scenarios asked for."""
     args = parser.parse_args()
     if args.quick:
         args.runs, args.duration, args.warmup = 1, 4, 1
+    return args, [s.strip() for s in args.scenarios.split(",") if s.strip()]
+
+
+def main() -> None:
+    parser = round_parser(__doc__, SCENARIOS)
+    parser.add_argument("--targets", default="pixie-sqlite,pixie-postgres,node,authlib")
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/results/")
+    parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"])
+    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
+    args, scenarios = parse_rounds(parser)
     labels = [label.strip() for label in args.targets.split(",") if label.strip()]
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     _ensure_peers()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

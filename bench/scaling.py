@@ -241,19 +241,10 @@ def summarize(runs: dict[tuple[str, str], list[dict[str, float]]], labels: list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
+    parser = compare.round_parser(__doc__, SCENARIOS)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--quick", action="store_true", help="1 round of 4 s")
     parser.add_argument("--no-events", action="store_true", help="PIXIE_EVENTS=off: no event writes to contend")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
-    args = parser.parse_args()
-    if args.quick:
-        args.runs, args.duration, args.warmup = 1, 4, 1
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    args, scenarios = compare.parse_rounds(parser)
     if unknown := set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
     if not compare.TWO_CORES:
