@@ -50,8 +50,8 @@ from pixie import pkce
 from pixie.management import create_tenants, ensure_default_tenant
 from pixie.passwords import hash_password
 from pixie.security import hash_secret, new_id
-from pixie.storage.sql import build_storage, create_engine, migrate
-from pixie.storage.sql.tables import clients, consents, sso_sessions, users
+from pixie.storage.schema import create_engine, open_storage
+from pixie.storage.schema.tables import clients, consents, sso_sessions, users
 from pixie.tokens.keys import KeyRing
 
 PIXIE = Path(sys.executable).with_name("pixie")
@@ -73,16 +73,16 @@ class Seeded:
 
 async def _seed(label: str, path: Path, count: int, password_hash: str) -> Seeded:
     url = f"sqlite:///{path}"
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    names = [f"t{i:05d}" for i in range(count)]
+    async with open_storage(url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
-        names = [f"t{i:05d}" for i in range(count)]
         started = time.perf_counter()
         await create_tenants(storage, keyring, names)
         create_seconds = time.perf_counter() - started
+    # Each tenant's client, user, session and consent, as bulk inserts through the schema's tables.
+    engine = create_engine(url)
+    try:
         now = time.time()
         rows: dict[sa.Table, list[dict[str, object]]] = {clients: [], users: [], sso_sessions: [], consents: []}
         for name in names:

@@ -14,8 +14,8 @@ Fixtures:
                        test ids read ``test_x[sqlite]`` / ``test_x[postgresql]`` (the latter marked ``postgres``).
 ``database_url``       a migrated database with empty tables, on each backend in turn.
 ``storage_engine``     an :class:`AsyncEngine` on ``database_url``, disposed after the test.
-``storage``            :class:`pixie.storage.interfaces.Storage` on ``database_url``, what Pixie serves each with:
-                       the lean ``sqlite3`` backend on SQLite, the ``asyncpg`` backend on PostgreSQL.
+``storage``            :class:`pixie.storage.interfaces.Storage` on ``database_url``, served by the driver Pixie serves
+                       each with: ``sqlite3`` on SQLite, ``asyncpg`` on PostgreSQL.
 ``empty_database_url`` a database with no tables at all (not migrated), on each backend; PostgreSQL's is dropped.
 """
 
@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pgsupport import temporary_postgres_database
 from pixie.storage.interfaces import Storage
-from pixie.storage.sql import build_storage, create_engine, migrate
-from pixie.storage.sql.tables import metadata
+from pixie.storage.pg import open_pg_storage
+from pixie.storage.schema import create_engine, migrate
+from pixie.storage.schema.tables import metadata
 from pixie.storage.sqlite import open_sqlite_storage
 
 BACKENDS = [
@@ -142,12 +143,13 @@ async def storage_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def storage(storage_engine: AsyncEngine) -> AsyncIterator[Storage]:
-    """Every store, on a migrated database with empty tables, on each backend in turn: the lean ``sqlite3``
-    backend (:mod:`pixie.storage.sqlite`, closed after the test) on SQLite, the ``asyncpg`` backend
-    (:mod:`pixie.storage.pg`, whose connections close with ``storage_engine``) on PostgreSQL."""
-    if storage_engine.dialect.name == "sqlite":
-        assert storage_engine.url.database
-        with open_sqlite_storage(storage_engine.url.database) as stores:
+    """Every store, on a migrated database with empty tables, on each backend in turn, served by the driver Pixie
+    serves it with (:mod:`pixie.storage.sqlite`, :mod:`pixie.storage.pg`); closed after the test."""
+    url = storage_engine.url
+    if url.get_backend_name() == "sqlite":
+        assert url.database
+        with open_sqlite_storage(url.database) as stores:
             yield stores
     else:
-        yield build_storage(storage_engine)
+        async with open_pg_storage(url.set(drivername="postgresql").render_as_string(hide_password=False)) as stores:
+            yield stores

@@ -12,15 +12,15 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from pixie.storage.sql import normalize_url
-
 __all__ = ["DEFAULT_POSTGRES_URL", "temporary_postgres_database"]
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 def _postgres_server() -> URL:
-    return make_url(normalize_url(os.environ.get("PIXIE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)))
+    return make_url(os.environ.get("PIXIE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)).set(
+        drivername="postgresql+asyncpg"
+    )
 
 
 def _libpq_dsn(url: URL) -> str:

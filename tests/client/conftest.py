@@ -45,7 +45,7 @@ from pixie.client import OAuthClient
 from pixie.config import Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import PASSWORDS, Browser, Pixie
 
@@ -53,10 +53,7 @@ MASTER_KEY = b"client-suite-master-key-32bytes!"
 
 
 async def _seed(database_url: str) -> dict[str, str]:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
         for client_id, ttl in (("cli", None), ("cli-consent", None), ("cli-browser", None), ("short", SHORT_TTL)):
@@ -86,8 +83,6 @@ async def _seed(database_url: str) -> dict[str, str]:
         await register_client(storage, "other", "cli", redirect_uris=[LOOPBACK_CB], public=True, scopes=SCOPES)
         alice = await create_user(storage, "default", "alice", PASSWORDS["alice"])
         return {"alice": alice.user_id}
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="package")

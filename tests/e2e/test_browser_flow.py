@@ -15,7 +15,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens import signing
 from pixie.tokens.keys import KeyRing
 
@@ -23,10 +23,7 @@ MASTER = b"e2e-master-key-e2e-master-key-32"
 
 
 async def _seed(database_url: str, redirect_uri: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER))
         await register_client(
             storage,
@@ -37,8 +34,6 @@ async def _seed(database_url: str, redirect_uri: str) -> None:
             scopes=["properties:read", "tenants:read"],
         )
         await create_user(storage, "default", "alice", "alice-in-wonderland")
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import RateLimits, Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
     IPV6_CB,
@@ -44,10 +44,7 @@ PUBLIC_CLIENTS = {"spa": SPA_CB, "withquery": QUERY_CB, "native6": IPV6_CB}
 
 
 async def _seed(database_url: str) -> dict[str, str]:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER_KEY))
         for client_id, uri in PUBLIC_CLIENTS.items():
             await register_client(storage, "default", client_id, redirect_uris=[uri], public=True, scopes=SCOPES)
@@ -73,8 +70,6 @@ async def _seed(database_url: str) -> dict[str, str]:
         )
         user = await create_user(storage, "default", "alice", PASSWORDS["alice"])
         return {"alice": user.user_id}
-    finally:
-        await engine.dispose()
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
 HERE = Path(__file__).resolve().parent
@@ -44,17 +44,12 @@ def node(*args: str) -> dict[str, object]:
 
 
 async def _seed(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER))
         await register_client(
             storage, "default", "interop", redirect_uris=[REDIRECT], public=True, scopes=["properties:read"]
         )
         await create_user(storage, "default", "bob", "bob-password-1")
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="module")

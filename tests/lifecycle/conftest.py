@@ -32,7 +32,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import PASSWORDS, SPA_CB, WEB_CB, Browser, Pixie, approve_consent, sign_in
 
@@ -42,10 +42,7 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 
 
 async def _seed(database_url: str) -> dict[str, str]:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
 
@@ -105,8 +102,6 @@ async def _seed(database_url: str) -> dict[str, str]:
         )
         alice = await create_user(storage, "default", "alice", PASSWORDS["alice"])
         return {"alice": alice.user_id}
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -2,7 +2,7 @@
 rotation keep validating while their key is ``retiring``, and stop once it is ``retired`` (issue 4 item 5).
 
 This module runs its own server (the scenario changes the default tenant's keys). Rotation happens from outside,
-through a second engine on the same SQLite file — as ``pixie keys rotate`` would — and the server's key-ring cache
+through a second connection on the same SQLite file — as ``pixie keys rotate`` would — and the server's key-ring cache
 (30 s) is then invalidated, standing in for the wait.
 
 Spec: RFC 7517 §5 (JWK set), RFC 7515 §4.1.4 (``kid``), RFC 9068 §4 (validation), RFC 7662 §2.2.
@@ -23,7 +23,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens import signing
 from pixie.tokens.keys import KeyRing, RotationReport
 from spec.support import TLS, jwt_part
@@ -44,10 +44,7 @@ class Server:
 
 
 async def _seed(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER_KEY))
         await register_client(
             storage,
@@ -59,16 +56,11 @@ async def _seed(database_url: str) -> None:
             scopes=SCOPES,
             grant_types=["client_credentials"],
         )
-    finally:
-        await engine.dispose()
 
 
 async def _rotate(database_url: str, retire_after: float) -> RotationReport:
-    engine = create_engine(database_url)
-    try:
-        return await KeyRing(build_storage(engine).keys, MASTER_KEY).rotate("default", retire_after=retire_after)
-    finally:
-        await engine.dispose()
+    async with open_storage(database_url) as storage:
+        return await KeyRing(storage.keys, MASTER_KEY).rotate("default", retire_after=retire_after)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import RateLimits, Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import SCOPES, SPA_CB, Browser, Pixie, authorize_pairs
 
@@ -37,10 +37,7 @@ LIMITS = RateLimits(
 
 
 async def _seed(database_url: str, users: list[str], clients: list[str]) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER_KEY))
         await register_client(storage, "default", "spa", redirect_uris=[SPA_CB], public=True, scopes=SCOPES)
         for client_id in clients:
@@ -56,8 +53,6 @@ async def _seed(database_url: str, users: list[str], clients: list[str]) -> None
             )
         for username in users:
             await create_user(storage, "default", username, PASSWORD)
-    finally:
-        await engine.dispose()
 
 
 # Redis outlives test runs: names are unique per run so old counters never decide a test.

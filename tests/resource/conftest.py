@@ -31,7 +31,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_tenant, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
 MASTER_KEY = b"resource-suite-master-key-32byt!"
@@ -64,10 +64,7 @@ class Pixie:
 
 
 async def _seed(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
         await create_tenant(storage, keyring, "other", settings=None)
@@ -94,8 +91,6 @@ async def _seed(database_url: str) -> None:
             grant_types=["client_credentials"],
             audiences=[AUDIENCE],
         )
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -23,7 +23,7 @@ import httpx
 
 from livesupport import PIXIE, cli_env, free_port
 from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import SPA_CB, Pkce, authorize_pairs, hidden_fields, redirect_params, token_request
 
@@ -47,10 +47,7 @@ ISSUER = "http://127.0.0.1:8443"
 
 async def seed(database_url: str) -> None:
     """Migrate the database and register everything the package uses (module docstring of ``conftest``)."""
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
         for client_id, grace in PUBLIC_CLIENTS.items():
@@ -86,8 +83,6 @@ async def seed(database_url: str) -> None:
             grant_types=["client_credentials"],
         )
         await create_user(storage, "default", *ALICE)
-    finally:
-        await engine.dispose()
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pixie.housekeeping import rotate_due_keys
 from pixie.management import create_tenant
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import SigningKey, TenantSettings
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing, RotationConflict, RotationReport
 from pixie.types import KeyState
 from scaleout.support import MASTER_KEY
@@ -49,34 +49,28 @@ async def _after(delay: float, work: Awaitable[T]) -> T:
 
 @pytest.mark.postgres
 async def test_two_instances_scheduling_a_rotation_at_once_rotate_exactly_once() -> None:
-    """Two "instances" (own engine, own key ring) run the scheduled rotation concurrently, staggered by a few
+    """Two "instances" (own connections, own key ring) run the scheduled rotation concurrently, staggered by a few
     milliseconds so every interleaving of their steps occurs over the trials."""
     clock = Clock()
-    async with temporary_postgres_database() as url:
-        engines = [create_engine(url), create_engine(url)]
-        try:
-            await migrate(engines[0])
-            stores = [build_storage(engine) for engine in engines]
-            rings = [KeyRing(s.keys, MASTER_KEY, clock=clock, cache_ttl=0) for s in stores]
-            for trial in range(24):
-                name = f"race{trial}"
-                await create_tenant(stores[0], rings[0], name, settings=TenantSettings(key_rotation_days=1))
-                published = {key.kid for key in await stores[0].keys.list(name)}
-                clock.now += 2 * DAY
-                stagger = random.uniform(0, 0.03)
-                reports = await asyncio.gather(
-                    rotate_due_keys(stores[0], rings[0]), _after(stagger, rotate_due_keys(stores[1], rings[1]))
-                )
-                keys = await stores[0].keys.list(name)
-                states = Counter(key.state for key in keys)
-                assert sum(len(report) for report in reports) == 1, f"trial {trial}: {reports}"
-                assert (states[KeyState.ACTIVE], states[KeyState.NEXT]) == (1, 1), f"trial {trial}: {states}"
-                (active,) = [key for key in keys if key.state is KeyState.ACTIVE]
-                assert active.kid in published, f"trial {trial}: the active key was never published as next"
-                await stores[0].tenants.set_disabled(name, True)  # out of the following trials' rounds
-        finally:
-            for engine in engines:
-                await engine.dispose()
+    async with temporary_postgres_database() as url, open_storage(url) as first, open_storage(url) as second:
+        stores = [first, second]
+        rings = [KeyRing(s.keys, MASTER_KEY, clock=clock, cache_ttl=0) for s in stores]
+        for trial in range(24):
+            name = f"race{trial}"
+            await create_tenant(stores[0], rings[0], name, settings=TenantSettings(key_rotation_days=1))
+            published = {key.kid for key in await stores[0].keys.list(name)}
+            clock.now += 2 * DAY
+            stagger = random.uniform(0, 0.03)
+            reports = await asyncio.gather(
+                rotate_due_keys(stores[0], rings[0]), _after(stagger, rotate_due_keys(stores[1], rings[1]))
+            )
+            keys = await stores[0].keys.list(name)
+            states = Counter(key.state for key in keys)
+            assert sum(len(report) for report in reports) == 1, f"trial {trial}: {reports}"
+            assert (states[KeyState.ACTIVE], states[KeyState.NEXT]) == (1, 1), f"trial {trial}: {states}"
+            (active,) = [key for key in keys if key.state is KeyState.ACTIVE]
+            assert active.kid in published, f"trial {trial}: the active key was never published as next"
+            await stores[0].tenants.set_disabled(name, True)  # out of the following trials' rounds
 
 
 def _key(kid: str, state: KeyState) -> SigningKey:
@@ -103,12 +97,11 @@ async def test_promotion_is_a_compare_and_set(storage: Storage) -> None:
 
 @pytest.mark.postgres
 async def test_manual_rotations_racing_each_other_never_activate_an_unpublished_key(postgres_url: str) -> None:
-    """``pixie keys rotate`` racing another rotation (two engines, so their statements really interleave): each
+    """``pixie keys rotate`` racing another rotation (two connection pools, so their statements really interleave): each
     either rotates or raises :class:`RotationConflict`; the active key was always published before, and ``next``
     keys do not pile up."""
-    engines = [create_engine(postgres_url), create_engine(postgres_url)]
-    try:
-        stores = [build_storage(engine) for engine in engines]
+    async with open_storage(postgres_url) as first, open_storage(postgres_url) as second:
+        stores = [first, second]
         rings = [KeyRing(s.keys, MASTER_KEY, cache_ttl=0) for s in stores]
         await create_tenant(stores[0], rings[0], "manual-race", settings=None)
         for _ in range(8):
@@ -128,9 +121,6 @@ async def test_manual_rotations_racing_each_other_never_activate_an_unpublished_
             # nobody had seen.
             assert active.kid in published | {report.new_next for report in reports}, "activated unpublished"
             assert 1 <= sum(key.state is KeyState.NEXT for key in keys) <= 2
-    finally:
-        for engine in engines:
-            await engine.dispose()
 
 
 async def test_a_ring_without_a_next_key_publishes_one_before_activating_it(storage: Storage) -> None:

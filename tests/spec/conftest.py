@@ -36,7 +36,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
     CC_CB,
@@ -80,10 +80,7 @@ _CONSENTED = {
 
 
 async def _seed(database_url: str) -> dict[str, str]:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER_KEY))
         for client_id, uris in _PUBLIC.items():
             await register_client(storage, "default", client_id, redirect_uris=uris, public=True, scopes=SCOPES)
@@ -122,8 +119,6 @@ async def _seed(database_url: str) -> dict[str, str]:
         for username, password in PASSWORDS.items():
             users[username] = (await create_user(storage, "default", username, password)).user_id
         return users
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -22,7 +22,7 @@ from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
     PASSWORDS,
@@ -206,17 +206,12 @@ MASTER_KEY = b"spec-https-issuer-master-key-32b"
 
 
 async def _seed_https(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER_KEY))
         await register_client(
             storage, "default", "spa", redirect_uris=[SPA_CB], public=True, scopes=["properties:read"]
         )
         await create_user(storage, "default", "dave", PASSWORDS["dave"])
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from pixie.storage.interfaces import AlreadyExists, Storage
-from pixie.storage.sql.authorization import CODE_RETENTION_SECONDS
+from pixie.storage.statements.authorization import CODE_RETENTION_SECONDS
 
 from . import factories as f
 from .factories import NOW, OTHER, TENANT

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.storage.cache import CachedClientStore
+from pixie.storage.interfaces import AlreadyExists, ClientStore, Storage
 from pixie.storage.records import Tenant, TenantSettings
-from pixie.storage.sql.tables import tenants
+from pixie.storage.schema.tables import tenants
 
 from . import factories as f
 from .factories import NOW, OTHER, TENANT
@@ -83,10 +84,17 @@ async def test_settings_from_a_newer_version_are_read(storage: Storage, storage_
     assert stored.settings == TenantSettings(code_ttl=30, allowed_grant_types=("client_credentials",))
 
 
-# --- clients -----------------------------------------------------------------------------------------------------
+# --- clients: the store, and the cache that serves the hot path in front of it -------------------------------------
 
 
-async def test_client_round_trip(storage: Storage) -> None:
+@pytest.fixture(params=["store", "cached"])
+def clients(storage: Storage, request: pytest.FixtureRequest) -> ClientStore:
+    """Each client test runs on the store and on the cache the server puts in front of it (it must keep the contract,
+    beyond its staleness bound for changes made elsewhere: ``test_cache.py``)."""
+    return storage.clients if request.param == "store" else CachedClientStore(storage.clients)
+
+
+async def test_client_round_trip(clients: ClientStore) -> None:
     """Every Client field survives storage, including tuples (order kept) and optional overrides."""
     confidential = f.client(
         client_id="api",
@@ -102,38 +110,38 @@ async def test_client_round_trip(storage: Storage) -> None:
     )
     public = f.client(client_id="spa")
     for client in (confidential, public):
-        await storage.clients.create(client)
-    assert await storage.clients.get(TENANT, "api") == confidential
-    assert await storage.clients.get(TENANT, "spa") == public
-    assert await storage.clients.get(TENANT, "nope") is None
+        await clients.create(client)
+    assert await clients.get(TENANT, "api") == confidential
+    assert await clients.get(TENANT, "spa") == public
+    assert await clients.get(TENANT, "nope") is None
 
 
-async def test_client_is_scoped_to_its_tenant(storage: Storage) -> None:
+async def test_client_is_scoped_to_its_tenant(clients: ClientStore) -> None:
     """Multi-tenancy: the same client_id may exist in two tenants; each sees only its own."""
-    await storage.clients.create(f.client(TENANT, "spa", name="acme app"))
-    await storage.clients.create(f.client(OTHER, "spa", name="globex app"))
-    acme = await storage.clients.get(TENANT, "spa")
+    await clients.create(f.client(TENANT, "spa", name="acme app"))
+    await clients.create(f.client(OTHER, "spa", name="globex app"))
+    acme = await clients.get(TENANT, "spa")
     assert acme is not None and acme.name == "acme app"
-    assert [c.name for c in await storage.clients.list(OTHER)] == ["globex app"]
-    assert await storage.clients.set_disabled(OTHER, "spa", True)
-    acme = await storage.clients.get(TENANT, "spa")
+    assert [c.name for c in await clients.list(OTHER)] == ["globex app"]
+    assert await clients.set_disabled(OTHER, "spa", True)
+    acme = await clients.get(TENANT, "spa")
     assert acme is not None and not acme.disabled
 
 
-async def test_duplicate_client_is_rejected(storage: Storage) -> None:
-    await storage.clients.create(f.client())
+async def test_duplicate_client_is_rejected(clients: ClientStore) -> None:
+    await clients.create(f.client())
     with pytest.raises(AlreadyExists):
-        await storage.clients.create(f.client(name="again"))
+        await clients.create(f.client(name="again"))
 
 
-async def test_clients_listed_by_id_and_disabled(storage: Storage) -> None:
+async def test_clients_listed_by_id_and_disabled(clients: ClientStore) -> None:
     for client_id in ("web", "cli", "spa"):
-        await storage.clients.create(f.client(client_id=client_id))
-    assert [c.client_id for c in await storage.clients.list(TENANT)] == ["cli", "spa", "web"]
-    assert await storage.clients.set_disabled(TENANT, "web", True)
-    web = await storage.clients.get(TENANT, "web")
+        await clients.create(f.client(client_id=client_id))
+    assert [c.client_id for c in await clients.list(TENANT)] == ["cli", "spa", "web"]
+    assert await clients.set_disabled(TENANT, "web", True)
+    web = await clients.get(TENANT, "web")
     assert web is not None and web.disabled
-    assert not await storage.clients.set_disabled(TENANT, "nope", True)
+    assert not await clients.set_disabled(TENANT, "nope", True)
 
 
 # --- users -------------------------------------------------------------------------------------------------------

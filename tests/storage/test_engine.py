@@ -5,28 +5,47 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import pixie.storage.sql
-from pixie.storage.interfaces import AlreadyExists, StorageUnavailable
-from pixie.storage.sql import build_storage, check_connection, create_engine, normalize_url
-from pixie.storage.sql.engine import SQLITE_BUSY_TIMEOUT_MS
-from pixie.storage.sql.errors import is_unavailable, translate_errors
+import pixie.storage.schema
+from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
+from pixie.storage.pg import open_pg_storage
+from pixie.storage.schema import check_connection, create_engine, normalize_url
+from pixie.storage.schema.engine import SQLITE_BUSY_TIMEOUT_MS
+from pixie.storage.schema.errors import is_unavailable, translate_errors
+from pixie.storage.sqlite import open_sqlite_storage
 
 from .factories import TENANT
 
 CLOSED_PORT_URL = "postgresql://postgres:s3cret@127.0.0.1:1/test"
 
 
+@asynccontextmanager
+async def _driver(url: str) -> AsyncIterator[Storage]:
+    """The stores of the driver that serves ``url``, opened without checking or migrating anything first."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database
+        with open_sqlite_storage(parsed.database) as storage:
+            yield storage
+    else:
+        async with open_pg_storage(
+            parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        ) as storage:
+            yield storage
+
+
 def test_public_api() -> None:
     """STYLE.md item 9: the package's __all__ is the documented public surface, sorted."""
-    assert pixie.storage.sql.__all__ == [
-        "build_storage",
+    assert pixie.storage.schema.__all__ == [
         "check_connection",
         "create_engine",
         "migrate",
@@ -110,23 +129,21 @@ async def test_unreachable_database(url: str) -> None:
             await check_connection(engine)
         message = str(caught.value)
         assert "\n" not in message and "s3cret" not in message
-        with pytest.raises(StorageUnavailable):
-            await build_storage(engine).clients.get(TENANT, "spa")
     finally:
         await engine.dispose()
+    async with _driver(url) as storage:
+        with pytest.raises(StorageUnavailable):
+            await storage.clients.get(TENANT, "spa")
 
 
 async def test_unmigrated_database_errors_are_not_disguised(empty_database_url: str) -> None:
     """A missing table is a bug, not an outage: the driver's error propagates as is (neither StorageUnavailable nor
-    AlreadyExists) — asyncpg's from the PostgreSQL backend, sqlite3's from the lean SQLite backend."""
-    engine = create_engine(empty_database_url)
-    try:
+    AlreadyExists) — asyncpg's from the PostgreSQL driver, sqlite3's from the SQLite driver."""
+    async with _driver(empty_database_url) as storage:
         with pytest.raises((asyncpg.PostgresError, sqlite3.OperationalError)) as caught:
-            await build_storage(engine).clients.get(TENANT, "spa")
-        assert not isinstance(caught.value, StorageUnavailable | AlreadyExists)
-        assert "no such table" in str(caught.value) or "does not exist" in str(caught.value)
-    finally:
-        await engine.dispose()
+            await storage.clients.get(TENANT, "spa")
+    assert not isinstance(caught.value, StorageUnavailable | AlreadyExists)
+    assert "no such table" in str(caught.value) or "does not exist" in str(caught.value)
 
 
 async def test_lost_postgres_connection_is_unavailable(postgres_url: str) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixie.storage import records
-from pixie.storage.sql import build_storage, create_engine, migrate, open_storage
-from pixie.storage.sql.migrate import alembic_config
-from pixie.storage.sql.tables import metadata
+from pixie.storage.schema import create_engine, migrate, open_storage
+from pixie.storage.schema.migrate import alembic_config
+from pixie.storage.schema.tables import metadata
 
 from . import factories as f
 from .factories import TENANT
@@ -72,12 +72,12 @@ async def test_schema_comparison_sees_differences(empty_engine: AsyncEngine) -> 
     assert kinds == {"add_index", "add_table"}
 
 
-async def test_migrate_twice_is_harmless(empty_engine: AsyncEngine) -> None:
+async def test_migrate_twice_is_harmless(empty_database_url: str, empty_engine: AsyncEngine) -> None:
     """``pixie serve`` migrates at every start: a second run changes nothing and keeps the data."""
-    await migrate(empty_engine)
-    await build_storage(empty_engine).clients.create(f.client())
-    await migrate(empty_engine)
-    assert await build_storage(empty_engine).clients.get(TENANT, "spa") == f.client()
+    async with open_storage(empty_database_url) as storage:
+        await storage.clients.create(f.client())
+    async with open_storage(empty_database_url) as storage:
+        assert await storage.clients.get(TENANT, "spa") == f.client()
     assert await _differences(empty_engine) == []
 
 

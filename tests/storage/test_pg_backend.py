@@ -1,6 +1,6 @@
-"""The PostgreSQL backend's own guarantees, beyond the shared contract: single winners across processes (two pools on
+"""The PostgreSQL driver's own guarantees, beyond the shared contract: single winners across processes (two pools on
 one database), a pool that stays bounded, fails fast while the database is away and recovers without a restart,
-connections that close with the engine, and rows interchangeable with the SQLAlchemy stores."""
+transactions that roll back whole, and connections that close with the stores."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from faults import tcp_proxy, via_proxy
 from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
 from pixie.storage.pg import Database, build_pg_storage, open_pg_storage
 from pixie.storage.pg.database import rowcount
-from pixie.storage.pg.directory import PgClientStore
-from pixie.storage.records import Consent
-from pixie.storage.sql import build_storage, create_engine, open_storage
+from pixie.storage.pg.stores import PgRefreshTokenStore
+from pixie.storage.schema import open_storage
+from pixie.storage.statements.dialect import Statement
 from pixie.types import KeyState
 
 from . import factories as f
 from .factories import NOW, TENANT
-from .test_sqlite_backend import _read_everything, _sqlalchemy_stores, _write_everything
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +47,7 @@ async def db(pg_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def two(pg_url: str) -> AsyncIterator[tuple[Storage, Storage]]:
-    """Two backends on one database, each with its own pool: what two ``pixie serve`` processes are."""
+    """Two drivers on one database, each with its own pool: what two ``pixie serve`` processes are."""
     first, second = Database(_dsn(pg_url)), Database(_dsn(pg_url))
     yield build_pg_storage(first), build_pg_storage(second)
     await first.close()
@@ -56,7 +55,7 @@ async def two(pg_url: str) -> AsyncIterator[tuple[Storage, Storage]]:
 
 
 async def _pixie_backends(url: str) -> int:
-    """Connections the backend holds on ``url``'s database (it names itself ``pixie``)."""
+    """Connections the driver holds on ``url``'s database (it names itself ``pixie``)."""
     admin = await asyncpg.connect(_dsn(url))
     try:
         count: int = await admin.fetchval(
@@ -182,11 +181,13 @@ async def test_no_free_connection_in_time_is_unavailable(pg_url: str) -> None:
     """All connections busy for longer than the acquire timeout: StorageUnavailable (503), not an endless wait."""
     db = Database(_dsn(pg_url), max_size=1, acquire_timeout=0.2)
     try:
-        async with db.transaction():
-            started = time.monotonic()
-            with pytest.raises(StorageUnavailable, match="no free connection"):
-                await db.fetchval("SELECT 1")
-            assert time.monotonic() - started < 3.0
+        holder = asyncio.create_task(db.fetchval("SELECT pg_sleep(1)"))
+        await asyncio.sleep(0.1)  # the one connection is taken
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="no free connection"):
+            await db.fetchval("SELECT 1")
+        assert time.monotonic() - started < 3.0
+        await holder
         assert await db.fetchval("SELECT 1") == 1
         assert db.size == 1
     finally:
@@ -222,13 +223,16 @@ async def test_server_reported_errors_keep_the_connection(db: Database) -> None:
 
 
 async def test_a_failed_transaction_rolls_back_and_keeps_the_connection(db: Database) -> None:
+    """The second statement fails (a duplicate key): the first one's row is gone, and the connection stays."""
     storage = build_pg_storage(db)
-    with pytest.raises(RuntimeError, match="mid-way"):
-        async with db.transaction() as connection:
-            await connection.execute("INSERT INTO revoked_access_tokens VALUES ($1, $2, $3)", TENANT, "x", NOW)
-            raise RuntimeError("mid-way")
+    insert = Statement("INSERT INTO revoked_access_tokens VALUES (:tenant_id, :jti, :expires_at)")
+    row = {"tenant_id": TENANT, "jti": "x", "expires_at": NOW}
+    with pytest.raises(AlreadyExists):
+        await db.transaction([(insert, [row]), (insert, [row])])
     assert not await storage.denylist.is_denied(TENANT, "x")
     assert db.size == 1
+    assert await db.transaction([(insert, [row, {**row, "jti": "y"}])]) == [2]
+    assert await storage.denylist.is_denied(TENANT, "y")
 
 
 async def test_a_connection_killed_while_idle_is_replaced(pg_url: str, db: Database) -> None:
@@ -314,27 +318,11 @@ async def test_another_event_loop_gets_its_own_connections(pg_url: str) -> None:
 # --- wiring ---------------------------------------------------------------------------------------------------
 
 
-async def test_open_storage_serves_postgres_with_this_backend_and_closes_it(pg_url: str) -> None:
+async def test_open_storage_serves_postgres_with_this_driver_and_closes_it(pg_url: str) -> None:
     async with open_storage(pg_url) as storage:
-        assert isinstance(storage.clients, PgClientStore)
+        assert isinstance(storage.refresh, PgRefreshTokenStore)
         await storage.clients.create(f.client())
         assert await _pixie_backends(pg_url) == 1
-    assert await _pixie_backends(pg_url) == 0
-
-
-async def test_build_storage_connections_close_with_the_engine(pg_url: str) -> None:
-    engine = create_engine(pg_url)
-    try:
-        storage = build_storage(engine)
-        assert isinstance(storage.clients, PgClientStore)
-        await storage.clients.create(f.client())
-        assert await _pixie_backends(pg_url) == 1
-    finally:
-        await engine.dispose()
-    assert await _pixie_backends(pg_url) == 0
-    # As with the engine's own pool, a later call opens a connection again (and the next dispose closes it).
-    assert await storage.clients.get(TENANT, "spa") is not None
-    await engine.dispose()
     assert await _pixie_backends(pg_url) == 0
 
 
@@ -345,24 +333,7 @@ def test_rowcount_reads_command_tags() -> None:
 # --- one schema, one format ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("writer", ["asyncpg", "sqlalchemy"])
-async def test_rows_are_interchangeable_with_the_sqlalchemy_stores(pg_url: str, db: Database, writer: str) -> None:
-    """Same schema, same column formats (JSON text, booleans, double-precision timestamps, key states, settings):
-    what one backend writes, the other reads back as equal records — an existing database keeps working."""
-    engine = create_engine(pg_url)
-    try:
-        new, old = build_pg_storage(db), _sqlalchemy_stores(engine)
-        source, target = (new, old) if writer == "asyncpg" else (old, new)
-        written = await _write_everything(source)
-        read = await _read_everything(target, written)
-    finally:
-        await engine.dispose()
-    assert read == written
-    consent = read["consent"]
-    assert isinstance(consent, Consent) and consent.scopes == ("a", "b")
-
-
-async def test_consent_scopes_are_stored_as_the_sqlalchemy_stores_write_them(pg_url: str, db: Database) -> None:
+async def test_consent_scopes_are_stored_as_json_dumps_writes_them(pg_url: str, db: Database) -> None:
     """The merge happens in SQL (json_agg): its text must be what json.dumps writes, sorted by code point."""
     storage = build_pg_storage(db)
     await storage.consents.grant(TENANT, "u1", "spa", ["b", "B", "a"], NOW)

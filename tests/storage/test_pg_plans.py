@@ -8,8 +8,8 @@ them) generic plans chose the secondary index ``(tenant_id, family_id)`` over th
 a tie on the leading ``tenant_id``, after which every lookup read all of the tenant's rows (measured in a
 benchmark: ~1,500 rows per code lookup and ~1,240 per rotation after a few seconds; PostgreSQL then spent a whole
 core on 520 SSO flows/s). Secondary indexes now lead with their selective column, rotation finds the token by its
-key alone and joined rows are fenced key lookups (:meth:`pixie.storage.pg.codec.RecordCodec.lateral`); this test
-holds every table each hot statement reads to the index it should use, on a database never analyzed.
+key alone and joined rows are fenced key lookups (:meth:`pixie.storage.statements.dialect.Dialect.join_by_key`);
+this test holds every table each hot statement reads to the index it should use, on a database never analyzed.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pgsupport import temporary_postgres_database
-from pixie.storage.pg import authorization, directory, refresh, sessions
-from pixie.storage.sql import create_engine, migrate
+from pixie.storage.pg import stores
+from pixie.storage.schema import create_engine, migrate
+from pixie.storage.statements import authorization, directory, refresh, sessions
 
 pytestmark = pytest.mark.postgres
 
@@ -37,25 +38,25 @@ _SESSIONS = {"sso_sessions": "pk_sso_sessions"}
 
 # (statement, {every table it reads rows of: the index each read must use})
 HOT = [
-    pytest.param(authorization._CONSUME, _CODES, id="code-consume"),
-    pytest.param(authorization._GET_CODE, _CODES, id="code-get"),
-    pytest.param(authorization._RECORD_ISSUED, _CODES, id="code-issued"),
-    pytest.param(refresh._CREATE_FAMILY_FROM_CODE, _CODES, id="family-from-code"),
-    pytest.param(authorization._GET_REQUEST, _REQUESTS, id="request-get"),
-    pytest.param(authorization._SET_USER, _REQUESTS, id="request-user"),
-    pytest.param(refresh._GET_TOKEN, _TOKENS, id="token-get"),
-    pytest.param(refresh._GET_WITH_FAMILY, _TOKENS | _FAMILIES, id="token-with-family"),
-    pytest.param(refresh._GET_WITH_USER, _TOKENS | _FAMILIES | _USERS, id="token-with-user"),
-    pytest.param(refresh._ROTATE, _TOKENS | _FAMILIES, id="rotate"),
-    pytest.param(refresh._GET_FAMILY, _FAMILIES, id="family-get"),
-    pytest.param(refresh._IS_DENIED, {"revoked_access_tokens": "pk_revoked_access_tokens"}, id="deny-list"),
-    pytest.param(directory._GET_USER, _USERS, id="user-get"),
-    pytest.param(directory._GET_USER_BY_NAME, {"users": "uq_users_tenant_id_username"}, id="user-by-name"),
-    pytest.param(directory._GET_CLIENT, {"clients": "pk_clients"}, id="client-get"),
-    pytest.param(sessions._GET_SESSION, _SESSIONS, id="session-get"),
-    pytest.param(sessions._GET_SIGNED_IN, _SESSIONS | _USERS | {"consents": "pk_consents"}, id="signed-in"),
-    pytest.param(sessions._TOUCH, _SESSIONS, id="session-touch"),
-    pytest.param(sessions._GET_CONSENT, {"consents": "pk_consents"}, id="consent-get"),
+    pytest.param(authorization.CONSUME.postgresql, _CODES, id="code-consume"),
+    pytest.param(authorization.GET_CODE.postgresql, _CODES, id="code-get"),
+    pytest.param(authorization.RECORD_ISSUED.postgresql, _CODES, id="code-issued"),
+    pytest.param(stores.CREATE_FAMILY_FROM_CODE.postgresql, _CODES, id="family-from-code"),
+    pytest.param(authorization.GET_REQUEST.postgresql, _REQUESTS, id="request-get"),
+    pytest.param(authorization.SET_USER.postgresql, _REQUESTS, id="request-user"),
+    pytest.param(refresh.GET_TOKEN.postgresql, _TOKENS, id="token-get"),
+    pytest.param(refresh.GET_WITH_FAMILY.postgresql, _TOKENS | _FAMILIES, id="token-with-family"),
+    pytest.param(refresh.GET_WITH_USER.postgresql, _TOKENS | _FAMILIES | _USERS, id="token-with-user"),
+    pytest.param(stores.ROTATE.postgresql, _TOKENS | _FAMILIES, id="rotate"),
+    pytest.param(refresh.GET_FAMILY.postgresql, _FAMILIES, id="family-get"),
+    pytest.param(refresh.IS_DENIED.postgresql, {"revoked_access_tokens": "pk_revoked_access_tokens"}, id="deny-list"),
+    pytest.param(directory.GET_USER.postgresql, _USERS, id="user-get"),
+    pytest.param(directory.GET_USER_BY_NAME.postgresql, {"users": "uq_users_tenant_id_username"}, id="user-by-name"),
+    pytest.param(directory.GET_CLIENT.postgresql, {"clients": "pk_clients"}, id="client-get"),
+    pytest.param(sessions.GET_SESSION.postgresql, _SESSIONS, id="session-get"),
+    pytest.param(sessions.GET_SIGNED_IN.postgresql, _SESSIONS | _USERS | {"consents": "pk_consents"}, id="signed-in"),
+    pytest.param(sessions.TOUCH.postgresql, _SESSIONS, id="session-touch"),
+    pytest.param(sessions.GET_CONSENT.postgresql, {"consents": "pk_consents"}, id="consent-get"),
 ]
 
 
@@ -110,7 +111,7 @@ async def test_the_check_sees_a_lookup_that_reads_the_whole_tenant(never_analyze
     """The failure this test guards against, made on purpose: an index that leads with ``tenant_id`` alone."""
     await never_analyzed.execute("CREATE INDEX ix_trap ON refresh_tokens (tenant_id, access_jti)")
     try:
-        plan = await _generic_plan(never_analyzed, refresh._GET_TOKEN)
+        plan = await _generic_plan(never_analyzed, refresh.GET_TOKEN.postgresql)
     finally:
         await never_analyzed.execute("DROP INDEX ix_trap")
     assert [(scan["Node Type"], scan.get("Index Name")) for scan in _scans(plan)] == [("Index Scan", "ix_trap")]

@@ -1,11 +1,10 @@
-"""The lean SQLite backend's own guarantees, beyond the shared contract: connection settings, a loop that never waits
-on another process's lock, bounded busy waits, several processes and threads on one file, background checkpoints,
-and rows interchangeable with the SQLAlchemy stores (same schema, same formats)."""
+"""The SQLite driver's own guarantees, beyond the shared contract: connection settings, a loop that never waits
+on another process's lock, bounded busy waits, several processes and threads on one file, background checkpoints and
+the write-ahead log kept bounded."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sqlite3
 import sys
@@ -19,19 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from pixie.events import TokenIssued
-from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
-from pixie.storage.records import Consent, Tenant, TenantSettings
-from pixie.storage.sql import build_storage, create_engine, open_storage
-from pixie.storage.sql.authorization import SqlAuthorizationRequestStore, SqlCodeStore
-from pixie.storage.sql.directory import SqlClientStore, SqlTenantStore, SqlUserStore
-from pixie.storage.sql.events import SqlEventStore
-from pixie.storage.sql.keys import SqlKeyStore
-from pixie.storage.sql.refresh import SqlAccessTokenDenyList, SqlRefreshTokenStore
-from pixie.storage.sql.sessions import SqlConsentStore, SqlSessionStore
+from pixie.storage.interfaces import AlreadyExists, StorageUnavailable
+from pixie.storage.schema import open_storage
 from pixie.storage.sqlite import Database, build_sqlite_storage, open_sqlite_storage
 from pixie.storage.sqlite.errors import is_busy, translate
-from pixie.types import KeyState
 
 from . import factories as f
 from .factories import NOW, TENANT
@@ -359,12 +349,16 @@ async def test_a_closed_database_is_unavailable(db_path: str) -> None:
 
 
 def test_an_in_memory_database_is_refused() -> None:
-    """The lean backend needs a file (its worker thread opens a second connection to it)."""
+    """The SQLite driver needs a file (its worker thread opens a second connection to it)."""
     for path in ("", ":memory:", "file:x?mode=memory"):
         with pytest.raises(ValueError, match="needs a database file"):
             Database(path)
+
+
+async def test_open_storage_refuses_an_in_memory_url() -> None:
     with pytest.raises(ValueError, match="needs a database file"):
-        build_storage(create_engine("sqlite://"))
+        async with open_storage("sqlite://"):
+            pass
 
 
 async def test_an_unopenable_file_is_unavailable(tmp_path: Path) -> None:
@@ -414,106 +408,6 @@ def test_error_translation_on_real_driver_errors(tmp_path: Path) -> None:
     assert not any(is_busy(caught[name]) for name in ("primary key", "foreign key", "missing table"))
 
 
-# --- one schema, one format: rows written by either backend read back equal from the other ----------------------
-
-
-def _sqlalchemy_stores(engine: object) -> Storage:
-    """The SQL stores on a SQLite engine (sequential use only: they no longer serve SQLite files)."""
-    return Storage(
-        tenants=SqlTenantStore(engine),  # type: ignore[arg-type]
-        clients=SqlClientStore(engine),  # type: ignore[arg-type]
-        users=SqlUserStore(engine),  # type: ignore[arg-type]
-        sessions=SqlSessionStore(engine),  # type: ignore[arg-type]
-        consents=SqlConsentStore(engine),  # type: ignore[arg-type]
-        requests=SqlAuthorizationRequestStore(engine),  # type: ignore[arg-type]
-        codes=SqlCodeStore(engine),  # type: ignore[arg-type]
-        refresh=SqlRefreshTokenStore(engine),  # type: ignore[arg-type]
-        denylist=SqlAccessTokenDenyList(engine),  # type: ignore[arg-type]
-        keys=SqlKeyStore(engine),  # type: ignore[arg-type]
-        events=SqlEventStore(engine),  # type: ignore[arg-type]
-    )
-
-
-async def _write_everything(storage: Storage) -> dict[str, object]:
-    settings = TenantSettings(scope_roles=(("admin", ("owner",)),), default_audience="https://api", brand_color="#123")
-    tenant = Tenant(id=TENANT, display_name="Acme", created_at=NOW, settings=settings)
-    client = f.client(secret_hash="ab" * 32, audiences=("a", "b"), disabled=True, refresh_grace_seconds=5)
-    user = f.user(roles=("owner",))
-    session = f.session(revoked_at=NOW + 5)
-    request = f.request(user_id="u1", auth_time=NOW, state=None)
-    code = f.code(consumed_at=NOW + 1, family_id="fam", access_jti="jti", access_expires_at=NOW + 300)
-    family = f.family(revoked_at=NOW + 3, revoked_reason="logout", user_id=None, auth_time=None)
-    token = f.refresh_token(family, retry_response=b"\x00sealed\xff", used_at=NOW + 2, replaced_by_hash="next")
-    key = f.signing_key(state=KeyState.RETIRING, activated_at=NOW, retired_at=NOW + 9)
-    event = f.event(detail={"reason": "x", "n": [1, 2]}, error="invalid_grant", duration_ms=1.5, client_id="spa")
-    await storage.tenants.create(tenant)
-    await storage.clients.create(client)
-    await storage.users.create(user)
-    await storage.sessions.create(session)
-    consent = await storage.consents.grant(TENANT, "u1", "spa", ["b", "a"], NOW)
-    await storage.requests.create(request)
-    await storage.codes.create(code)
-    await storage.refresh.create_family(family, token)
-    await storage.denylist.deny(TENANT, "denied", NOW + 60)
-    await storage.keys.add(key)
-    await storage.events.append([event])
-    return {
-        "tenant": tenant,
-        "client": client,
-        "user": user,
-        "session": session,
-        "signed_in": (session, user, consent),
-        "consent": consent,
-        "request": request,
-        "code": code,
-        "refresh": (token, family),
-        "refresh_with_user": (token, family, None),
-        "key": key,
-        "event": event,
-    }
-
-
-async def _read_everything(storage: Storage, written: dict[str, object]) -> dict[str, object]:
-    request = written["request"]
-    code = written["code"]
-    token, _ = written["refresh"]  # type: ignore[misc]
-    session = written["session"]
-    assert dataclasses.is_dataclass(request) and dataclasses.is_dataclass(session)
-    assert await storage.denylist.is_denied(TENANT, "denied")
-    return {
-        "tenant": await storage.tenants.get(TENANT),
-        "client": await storage.clients.get(TENANT, "spa"),
-        "user": await storage.users.get(TENANT, "u1"),
-        "session": await storage.sessions.get(TENANT, session.session_hash),  # type: ignore[union-attr]
-        "signed_in": await storage.sessions.get_signed_in(TENANT, session.session_hash, "spa"),  # type: ignore[union-attr]
-        "consent": await storage.consents.get(TENANT, "u1", "spa"),
-        "request": await storage.requests.get(TENANT, request.request_id, NOW),  # type: ignore[union-attr]
-        "code": (await storage.codes.redeem(TENANT, code.code_hash, NOW)).code,  # type: ignore[attr-defined]
-        "refresh": await storage.refresh.get(TENANT, token.token_hash),
-        "refresh_with_user": await storage.refresh.get_with_user(TENANT, token.token_hash),
-        "key": (await storage.keys.list(TENANT))[0],
-        "event": (await storage.events.query(TENANT, NOW - 1, NOW + 1))[0],
-    }
-
-
-@pytest.mark.parametrize("writer", ["lean", "sqlalchemy"])
-async def test_rows_are_interchangeable_with_the_sqlalchemy_stores(sqlite_url: str, db_path: str, writer: str) -> None:
-    """Same schema, same column formats (JSON text, 0/1 flags, REAL timestamps, key states, settings): what one
-    backend writes, the other reads back as equal records — an existing SQLite file keeps working."""
-    engine = create_engine(sqlite_url)
-    try:
-        with open_sqlite_storage(db_path) as lean:
-            old = _sqlalchemy_stores(engine)
-            source, target = (lean, old) if writer == "lean" else (old, lean)
-            written = await _write_everything(source)
-            read = await _read_everything(target, written)
-    finally:
-        await engine.dispose()
-    assert read == written
-    consent = read["consent"]
-    assert isinstance(consent, Consent) and consent.scopes == ("a", "b")
-
-
 async def test_the_wal_stays_bounded_under_constant_writes(tmp_path: Path) -> None:
     """Issue 10 memory soak: writes that never pause used to grow the WAL without bound (a passive checkpoint never
     found it fully copied). Past its limit a background checkpoint truncates it; no row is lost on the way. Control:
@@ -548,17 +442,3 @@ async def _largest_wal(path: str, *, wal_reset_frames: int, commits: int = 1500)
 
 def _size(path: str) -> int:
     return os.stat(path).st_size if os.path.exists(path) else 0
-
-
-async def test_the_sqlalchemy_event_store_purges_as_the_lean_one(sqlite_url: str, db_path: str) -> None:
-    engine = create_engine(sqlite_url)
-    try:
-        with open_sqlite_storage(db_path) as lean:
-            old = _sqlalchemy_stores(engine)
-            for at in (NOW - 100, NOW - 99, NOW):
-                await lean.events.append([TokenIssued(tenant_id=TENANT, grant_type="client_credentials", at=at)])
-            assert await old.events.purge_before(NOW - 50) == 2
-            assert await old.events.purge_before(NOW - 50) == 0
-            assert [e.created_at for e in await lean.events.query(TENANT, 0, NOW + 1)] == [NOW]
-    finally:
-        await engine.dispose()

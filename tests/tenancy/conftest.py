@@ -30,7 +30,7 @@ from pixie.management import (
     update_tenant_settings,
 )
 from pixie.server.app import create_app
-from pixie.storage.sql import build_storage, create_engine, migrate
+from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from tenancy.support import (
     ACME_ADMIN_SECRET,
@@ -51,10 +51,7 @@ SCOPES = ["properties:read", "tenants:read"]
 
 
 async def _seed(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        storage = build_storage(engine)
+    async with open_storage(database_url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
         await ensure_default_tenant(storage, keyring)
         await create_user(storage, "default", "root", PASSWORDS["root"], roles=["admin"])
@@ -98,8 +95,6 @@ async def _seed(database_url: str) -> None:
             scopes=["pixie:admin"],
             grant_types=["client_credentials"],
         )
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -15,7 +15,7 @@ import httpx
 
 from livesupport import cli_env, run_pixie
 from pixie.storage.records import Tenant
-from pixie.storage.sql import build_storage, create_engine
+from pixie.storage.schema import open_storage
 from pixie.tenancy import TenantResolver
 from spec.support import assert_json_error, authorize_pairs
 from tenancy.conftest import MASTER_KEY
@@ -81,9 +81,7 @@ def test_disabled_from_another_process_applies_within_the_cache_lifetime(
 async def test_resolver_cache_lifetime_and_invalidation(sqlite_url: str) -> None:
     """The resolver serves from its cache until ``ttl`` passes, drops an entry on ``invalidate``, and caches
     unknown names too (so probing made-up names costs one read each per lifetime), within ``max_entries``."""
-    engine = create_engine(sqlite_url)
-    try:
-        storage = build_storage(engine)
+    async with open_storage(sqlite_url) as storage:
         now = [1000.0]
         resolver = TenantResolver(storage.tenants, ttl=10.0, max_entries=3, clock=lambda: now[0])
         await storage.tenants.create(Tenant(id="t1", display_name="T1", created_at=now[0]))
@@ -102,5 +100,3 @@ async def test_resolver_cache_lifetime_and_invalidation(sqlite_url: str) -> None
         for probe in ("p1", "p2", "p3"):  # made-up names fill the bounded cache, which starts over
             assert (await resolver.resolve(probe)) is None
         assert (await resolver.resolve("t1")) is None  # t1 was dropped with the rest and read afresh
-    finally:
-        await engine.dispose()

@@ -52,7 +52,7 @@ from pixie.server.routing import IndexedRouter
 from pixie.server.webhooks import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
-from pixie.storage.sql import open_storage
+from pixie.storage.schema import open_storage
 from pixie.tenancy import TenantResolver
 from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
@@ -104,7 +104,7 @@ def _routes() -> list[BaseRoute]:
 async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRing]]:
     """Open and migrate the database and make sure the default tenant and its keys exist; close on exit.
     Shared by the server's lifespan and every CLI command."""
-    # SQLite files get the lean sqlite3 backend, PostgreSQL the lean asyncpg one (see pixie.storage.sql).
+    # SQLite files get the sqlite3 driver, PostgreSQL the asyncpg one (see pixie.storage.schema).
     async with open_storage(settings.database_url) as storage:
         keyring = KeyRing(storage.keys, settings.master_key)
         await ensure_default_tenant(storage, keyring)

@@ -1,1 +1,4 @@
-"""Storage ports (:mod:`pixie.storage.interfaces`), records, and the SQL implementation in :mod:`pixie.storage.sql`."""
+"""Storage, in layers: the ports (:mod:`~pixie.storage.interfaces`, :mod:`~pixie.storage.records`), every store's
+SQL written once (:mod:`~pixie.storage.statements`), the two drivers that run it (:mod:`~pixie.storage.sqlite`,
+:mod:`~pixie.storage.pg`), and the schema with its migrations and the URL dispatch
+(:mod:`~pixie.storage.schema`: ``open_storage(url)``)."""

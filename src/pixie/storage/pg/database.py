@@ -1,26 +1,24 @@
-"""One PostgreSQL database on :mod:`asyncpg` directly: the backend's connections, calls, transactions and failures.
+"""One PostgreSQL database on :mod:`asyncpg` directly: the PostgreSQL driver's connections, calls, transactions and
+failures.
 
-Cost model, measured on this 2-core machine under uvloop (``bench/storage_ops.py pg``, µs per call): a point read
-on one asyncpg connection costs ~45 µs; asyncpg's own pool adds ~35 µs per call (futures, timers and a proxy per
-acquire), ~170 µs with its default reset (``RESET ALL`` and friends: one more round trip per release); a
-``BEGIN`` … ``COMMIT`` pair adds two round trips; the SQLAlchemy stores cost 500–1,000 µs. Hence three rules:
+A round trip to the server is the unit of cost here (a ``BEGIN`` … ``COMMIT`` pair adds two; asyncpg's own pool adds
+futures, timers and a proxy per acquire, and a reset query per release). Hence three rules:
 
 1. **One statement per call.** Every hot store method is a single autocommit statement — a conditional
    ``UPDATE … RETURNING``, an upsert, or a CTE that locks, checks and writes — so it costs one round trip and is
-   atomic by itself. Explicit transactions (:meth:`Database.transaction`) are kept for rare multi-statement writes
-   whose second statement must see rows committed while the first waited for a lock (``revoke_family``), and for
-   bulk work.
+   atomic by itself. :meth:`Database.transaction` is kept for the rare multi-statement writes whose later statement
+   must see rows committed while an earlier one waited for a lock (``revoke_family``), and for bulk work.
 2. **A lean pool.** Idle connections are a LIFO list: taking one is a list pop and handing it back an append, with
    nothing to await and no reset query (Pixie never changes session state: no ``SET``, ``LISTEN``, cursors or
    advisory locks; a transaction is always finished or the connection dropped). Up to :data:`MAX_CONNECTIONS` per
    process are opened on demand and kept; a caller finding all busy queues for one, up to
-   :data:`ACQUIRE_TIMEOUT_SECONDS` (the SQL stores' ``pool_timeout``).
+   :data:`ACQUIRE_TIMEOUT_SECONDS`.
 3. **Prepared statements.** asyncpg prepares each statement once per connection and caches it, so a call sends only
    Bind/Execute/Sync.
 
 Failures: a connection the server or network closed is noticed when it is taken from the idle list and replaced
 (no pre-ping round trip); one that dies during a call fails that call with
-:class:`~pixie.storage.interfaces.StorageUnavailable` and is dropped — a read-only call is retried once on a fresh
+:class:`~pixie.storage.interfaces.StorageUnavailable` and is dropped — a read is retried once on a fresh
 connection first. Connecting gives up after :data:`CONNECT_TIMEOUT_SECONDS`. While the database is away every call
 fails fast (connection refused or reset) and the first call after it is back opens new connections: nothing to
 restart. A server-reported error (duplicate key, a bug) leaves the connection in the pool; a cancelled call
@@ -45,6 +43,8 @@ import asyncpg
 
 from pixie.storage.interfaces import StorageUnavailable
 from pixie.storage.pg.errors import is_unavailable, translate
+from pixie.storage.statements.dialect import Params, Statement
+from pixie.storage.statements.driver import Step
 
 if TYPE_CHECKING:
     from asyncpg import Record
@@ -63,16 +63,14 @@ __all__ = [
 R = TypeVar("R")
 
 MAX_CONNECTIONS = 20
-"""Connections per process (SQLAlchemy's default pool allowed 15). Measured with 32 concurrent clients (2026-12-03,
-paired rounds): 20 against 10 gave SSO flows +6 % and ~5 % less server CPU per flow (fewer calls queue for a
-connection: a future and a timer each); 32 did no better than 20. Two workers hold up to 40 of PostgreSQL's
-default 100."""
+"""Connections per process: enough that calls rarely queue for one under concurrent load (a queued call costs a
+future and a timer); two workers hold 40 of PostgreSQL's default 100."""
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long opening a connection may take before the call fails with StorageUnavailable."""
 
 ACQUIRE_TIMEOUT_SECONDS = 30.0
-"""How long a call waits for a free connection when all are busy (SQLAlchemy's ``pool_timeout``)."""
+"""How long a call waits for a free connection when all are busy."""
 
 STATEMENT_CACHE_SIZE = 256
 """Prepared statements kept per connection: more than the backend has, so none is ever prepared twice."""
@@ -105,7 +103,7 @@ class _Connections:
 
 
 class Database:
-    """A PostgreSQL database (already migrated: see :func:`pixie.storage.sql.migrate`) and the connections that use
+    """A PostgreSQL database (already migrated: see :func:`pixie.storage.schema.migrate`) and the connections that use
     it. ``dsn`` is a libpq URL (``postgresql://user@host:5432/name``).
 
     Connections open lazily, on the first call. :meth:`dispose` closes them (the next call opens new ones, as
@@ -140,33 +138,53 @@ class Database:
         """Connections open or being opened now (for tests and metrics)."""
         return self._size
 
-    # --- calls ----------------------------------------------------------------------------------------------------
+    # --- the driver's calls (pixie.storage.statements.driver) -------------------------------------------------------
 
-    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
-        """The first row of a read-only statement, or None (retried once if the connection was lost)."""
-        return await self._call(_fetchrow, sql, args, retry=True)
+    async def fetch_one(self, statement: Statement, params: Params) -> Record | None:
+        """Retried once if the connection was lost."""
+        return await self._call(_fetchrow, statement.postgresql, statement.postgresql_args(params), retry=True)
 
-    async def fetch(self, sql: str, *args: Any) -> list[Record]:
-        """Every row of a read-only statement (retried once if the connection was lost)."""
-        return await self._call(_fetch, sql, args, retry=True)
+    async def fetch_all(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Record]:
+        """Retried once if the connection was lost."""
+        return await self._call(_fetch, statement.postgresql, statement.postgresql_args(params), retry=True)
+
+    async def execute(self, statement: Statement, params: Params, *, bulk: bool = False) -> int:
+        """Never retried: whether a lost connection's statement committed is unknown."""
+        args = statement.postgresql_args(params)
+        return rowcount(await self._call(_execute, statement.postgresql, args, retry=False))
+
+    async def execute_returning(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Record]:
+        """Never retried."""
+        return await self._call(_fetch, statement.postgresql, statement.postgresql_args(params), retry=False)
+
+    async def transaction(self, steps: Sequence[Step], *, bulk: bool = False) -> list[int]:
+        """``BEGIN`` … ``COMMIT`` around the steps (a step of many rows is one pipelined ``executemany``); a single
+        statement run once needs no transaction and goes alone, in one round trip. Never retried."""
+        if len(steps) == 1 and len(steps[0][1]) == 1:
+            statement, (params,) = steps[0]
+            return [await self.execute(statement, params)]
+        counts: list[int] = []
+        async with self._transaction() as connection:
+            for statement, rows in steps:
+                if len(rows) == 1:
+                    counts.append(
+                        rowcount(await connection.execute(statement.postgresql, *statement.postgresql_args(rows[0])))
+                    )
+                elif rows:
+                    await connection.executemany(statement.postgresql, [statement.postgresql_args(row) for row in rows])
+                    counts.append(len(rows))
+                else:
+                    counts.append(0)
+        return counts
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        """The first column of the first row of a read-only statement (retried once if the connection was lost)."""
+        """The first column of the first row of a read-only statement given as text (retried once if the connection
+        was lost): for checks outside the stores."""
         return await self._call(_fetchval, sql, args, retry=True)
 
-    async def write_row(self, sql: str, *args: Any) -> Record | None:
-        """The first row returned by a writing statement (``… RETURNING``), or None. Never retried: whether a lost
-        connection's statement committed is unknown."""
-        return await self._call(_fetchrow, sql, args, retry=False)
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        """Run a writing statement; the number of rows it affected. Never retried."""
-        return rowcount(await self._call(_execute, sql, args, retry=False))
-
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """``BEGIN`` … ``COMMIT`` on one connection, rolled back on any exception; errors are translated. Costs two
-        more round trips than a single statement: for the few writes that need several statements."""
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        """``BEGIN`` … ``COMMIT`` on one connection, rolled back on any exception; errors are translated."""
         connection = await self._acquire()
         try:
             await connection.execute("BEGIN")

@@ -1,5 +1,4 @@
-"""Translate :mod:`asyncpg` failures into the storage errors callers handle (as :mod:`pixie.storage.sql.errors`
-does for the SQLAlchemy stores).
+"""Translate :mod:`asyncpg` failures into the storage errors callers handle.
 
 ``AlreadyExists``      ← a primary-key or unique violation (SQLSTATE 23505).
 ``StorageUnavailable`` ← the database cannot be reached or used right now: socket errors and timeouts (connecting

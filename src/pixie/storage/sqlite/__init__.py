@@ -1,8 +1,8 @@
-"""The lean embedded backend: every storage port directly on the standard library's :mod:`sqlite3`.
+"""The SQLite driver: every storage port on the standard library's :mod:`sqlite3`, for one file.
 
-Same schema (created by the Alembic migration of :mod:`pixie.storage.sql`, which also still runs at start-up) and
-same semantics as the SQLAlchemy stores, at a fraction of the cost per call: see
-:mod:`pixie.storage.sqlite.database` for the concurrency model and the measurements behind it.
+The stores are those of :mod:`pixie.storage.statements`; this package adds the connection layer
+(:mod:`~pixie.storage.sqlite.database`: statements on the event loop, group commit, background checkpoints) and the
+stores whose atomic step SQLite takes its own way (:mod:`~pixie.storage.sqlite.stores`).
 
 ``open_sqlite_storage(path)`` yields every store on a migrated file and closes it on exit;
 ``build_sqlite_storage(Database(path))`` does the same for a caller that manages the :class:`Database` itself.
@@ -14,32 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pixie.storage.interfaces import Storage
-from pixie.storage.sqlite.authorization import SqliteAuthorizationRequestStore, SqliteCodeStore
 from pixie.storage.sqlite.database import Database
-from pixie.storage.sqlite.directory import SqliteClientStore, SqliteTenantStore, SqliteUserStore
-from pixie.storage.sqlite.events import SqliteEventStore
-from pixie.storage.sqlite.keys import SqliteKeyStore
-from pixie.storage.sqlite.refresh import SqliteAccessTokenDenyList, SqliteRefreshTokenStore
-from pixie.storage.sqlite.sessions import SqliteConsentStore, SqliteSessionStore
+from pixie.storage.sqlite.stores import SqliteConsentStore, SqliteRefreshTokenStore
+from pixie.storage.statements import sql_storage
 
 __all__ = ["Database", "build_sqlite_storage", "open_sqlite_storage"]
 
 
 def build_sqlite_storage(db: Database) -> Storage:
     """Every store on ``db`` (a migrated file)."""
-    return Storage(
-        tenants=SqliteTenantStore(db),
-        clients=SqliteClientStore(db),
-        users=SqliteUserStore(db),
-        sessions=SqliteSessionStore(db),
-        consents=SqliteConsentStore(db),
-        requests=SqliteAuthorizationRequestStore(db),
-        codes=SqliteCodeStore(db),
-        refresh=SqliteRefreshTokenStore(db),
-        denylist=SqliteAccessTokenDenyList(db),
-        keys=SqliteKeyStore(db),
-        events=SqliteEventStore(db),
-    )
+    return sql_storage(db, refresh=SqliteRefreshTokenStore(db), consents=SqliteConsentStore(db))
 
 
 @contextmanager

@@ -1,17 +1,9 @@
-"""One SQLite file driven from the event loop: the lean backend's connection, transactions, retries and checkpoints.
+"""One SQLite file driven from the event loop: the SQLite driver's connection, transactions, retries and checkpoints.
 
-Concurrency model — statements run synchronously on the calling (event-loop) thread over one connection. Chosen by
-measurement on this 2-core machine (``bench/storage_ops.py``; µs per call): a primary-key read costs ~6–11 µs and
-a committed write ~14–50 µs here (WAL, ``synchronous=NORMAL``: no fsync), while a bare thread hand-off costs ~28 µs,
-an aiosqlite point read ~57 µs and the SQLAlchemy stores 500–2,000 µs. Under 32 concurrent refresh grants on one
-core (``storage_ops.py models``: refresh.get + users.get + rotate + deny-list check), the storage work costs
-73 µs of CPU per grant inline on the loop (13,200 grants/s), 102 µs with writes on a writer thread (8,200/s) and
-146 µs with every statement on a thread as aiosqlite does (5,900/s); two processes on one file (``--workers 2``)
-reach 11,200 grants/s together at ~100 µs each (the write lock is shared and each process's commits invalidate the
-other's page cache), still several times what two saturated workers ask of storage. End to end (``pixie serve``
-on one core, ``storage_ops.py e2e``), refresh grants went from 231/s to 1,737/s, SSO flows from 102/s to 898/s and
-introspection from 877/s to 3,363/s against the SQLAlchemy stores. Inline is cheapest, so the loop does the work,
-under three rules that keep it from ever waiting:
+Concurrency model — statements run synchronously on the calling (event-loop) thread over one connection. A primary
+key read or a committed write (WAL, ``synchronous=NORMAL``: no fsync) costs about as much as handing a call to a
+thread and back, so the loop does the work itself, under three rules that keep it from ever waiting (the costs
+behind the choice are in ``bench/RESULTS.md``; ``bench/storage_ops.py`` measures them):
 
 1. **No fsync on the loop.** ``wal_autocheckpoint = 0``: commits only append to the WAL. Every
    :data:`CHECKPOINT_EVERY` commits (or once a second while writing) a ``PRAGMA wal_checkpoint(PASSIVE)`` runs on a
@@ -20,26 +12,24 @@ under three rules that keep it from ever waiting:
    serve --workers N``, a CLI command) holds the write lock, the statement fails at once with ``SQLITE_BUSY``, having
    done nothing, and the whole unit of work is retried after an ``asyncio.sleep`` with jittered exponential back-off
    (0.2 ms doubling to 5 ms) until :data:`BUSY_DEADLINE_SECONDS` have passed; then it raises
-   :class:`~pixie.storage.interfaces.StorageUnavailable` ("database is locked"), as the SQL stores did after
-   ``busy_timeout``. The loop serves other requests meanwhile.
-3. **Bulk work off the loop.** Purges, listings, bulk tenant creation and the analytics batches and queries
-   (:meth:`Database.offload`) run on the worker thread's connection, which may wait for the lock in SQLite's busy
-   handler because it blocks nobody.
+   :class:`~pixie.storage.interfaces.StorageUnavailable` ("database is locked"). The loop serves other requests
+   meanwhile.
+3. **Bulk work off the loop.** Purges, listings, bulk tenant creation and the analytics queries (``bulk=True`` in
+   the driver's calls, :meth:`Database.offload`) run on the worker thread's connection, which may wait for the lock
+   in SQLite's busy handler because it blocks nobody.
 
-Atomicity: every write method is one unit of work, a plain synchronous function of the connection run inside
+Atomicity: every write is one unit of work, a plain synchronous function of the connection run inside
 ``BEGIN IMMEDIATE`` … ``COMMIT`` with no ``await`` inside, so within this process no other task can interleave with
 it (no in-process write gate is needed), and across processes ``BEGIN IMMEDIATE`` takes SQLite's write lock before
-the first read, exactly as the SQL stores do. ``SQLITE_BUSY`` at any statement rolls back and retries from the start,
-so nothing is ever half-applied.
+the first read. ``SQLITE_BUSY`` at any statement rolls back and retries from the start, so nothing is ever
+half-applied.
 
 Group commit: the units that tasks submit during one turn of the event loop run one after another in a single
 transaction at the start of the next turn, and each caller resumes only once it is committed. Each unit sees the
 writes of those before it, as if they had committed separately; one that raises is rolled back alone (the
-transaction is run again without it) and its caller gets the error. A transaction costs about ten ``fcntl`` lock
-calls and a WAL frame per page it touches, so sharing it matters: under 32 concurrent clients on one core a batch
-held 8–14 units, refresh grants went from ~415 to ~365 µs of server CPU each (system time 85 → 45 µs) and SSO
-flows, three writes each, from ~1,100 to ~1,550/s (``bench/compare.py``, paired runs on 2026-11-25). A write
-awaited alone pays one extra turn of the loop.
+transaction is run again without it) and its caller gets the error. A transaction costs a dozen file-lock calls and
+a WAL frame per page it touches, so under concurrent load sharing it saves CPU per request. A write awaited alone
+pays one extra turn of the loop.
 
 Threads: the connection is opened lazily by the first call, with ``check_same_thread=False`` and a non-blocking
 lock around each unit, so a store shared by two threads (tests, a CLI helper) stays correct; the server uses it from
@@ -55,12 +45,14 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from pixie.storage.interfaces import StorageUnavailable
 from pixie.storage.sqlite.errors import is_busy, translate
+from pixie.storage.statements.dialect import Params, Statement
+from pixie.storage.statements.driver import Step
 
 __all__ = ["BUSY_DEADLINE_SECONDS", "CHECKPOINT_EVERY", "WAL_RESET_FRAMES", "Database"]
 
@@ -70,7 +62,7 @@ R = TypeVar("R")
 Work = Callable[[sqlite3.Connection], R]
 
 BUSY_DEADLINE_SECONDS = 5.0
-"""How long a call keeps retrying while another connection holds the write lock (the SQL stores' busy_timeout)."""
+"""How long a call keeps retrying while another connection holds the write lock."""
 
 CHECKPOINT_EVERY = 256
 """Commits between background checkpoints (SQLite's own default is 1,000 WAL pages; a write is 1–4 pages)."""
@@ -226,11 +218,11 @@ class _Handles:
         then, when the WAL has grown past ``wal_reset_frames``, start it over.
 
         Under constant writes a passive checkpoint never finds the WAL fully copied at the moment of the next write
-        (frames arrive while it copies), and only then does SQLite reuse the WAL from its start: the file grew without
-        bound (3.7 GB after 200,000 flows in ``bench/memory.py``), and with it the mapped WAL index (4.4 MiB of the
-        process's memory). ``TRUNCATE`` copies the few frames the passive pass left, waits for readers to leave the
-        WAL and truncates it; it holds the write lock only for that short copy, and the loop's writers meanwhile get
-        ``SQLITE_BUSY`` and retry without blocking the loop.
+        (frames arrive while it copies), and only then does SQLite reuse the WAL from its start: the file would grow
+        without bound, and with it the WAL index mapped into the process's memory. ``TRUNCATE`` copies the few
+        frames the passive pass left, waits for readers to leave the WAL and truncates it; it holds the write lock
+        only for that short copy, and the loop's writers meanwhile get ``SQLITE_BUSY`` and retry without blocking
+        the loop.
         """
         try:
             [(_, log_frames, _)] = self.run_in_worker(
@@ -265,7 +257,7 @@ class _Handles:
 
 
 class Database:
-    """A SQLite file (already migrated: see :func:`pixie.storage.sql.migrate`) and the connections that use it.
+    """A SQLite file (already migrated: see :func:`pixie.storage.schema.migrate`) and the connections that use it.
 
     Open it lazily (the first call connects) and :meth:`close` it when done; an unreferenced instance closes itself.
     """
@@ -297,6 +289,53 @@ class Database:
         """Units of work submitted during the current turn of each event loop (one entry per loop that writes)."""
         self._retrying: set[asyncio.Task[None]] = set()
         self._finalizer = weakref.finalize(self, self._handles.close, False)
+
+    # --- the driver's calls (pixie.storage.statements.driver): each is one unit of work ---------------------------
+
+    async def fetch_one(self, statement: Statement, params: Params) -> Any:
+        sql, args = statement.sqlite, statement.sqlite_args(params)
+        return await self.read(lambda connection: connection.execute(sql, args).fetchone())
+
+    async def fetch_all(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Any]:
+        sql, args = statement.sqlite, statement.sqlite_args(params)
+
+        def fetch(connection: sqlite3.Connection) -> list[Any]:
+            return connection.execute(sql, args).fetchall()
+
+        return await (self.offload(fetch, write=False) if bulk else self.read(fetch))
+
+    async def execute(self, statement: Statement, params: Params, *, bulk: bool = False) -> int:
+        sql, args = statement.sqlite, statement.sqlite_args(params)
+
+        def run(connection: sqlite3.Connection) -> int:
+            return connection.execute(sql, args).rowcount
+
+        return await (self.offload(run, write=True) if bulk else self.write(run))
+
+    async def execute_returning(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Any]:
+        sql, args = statement.sqlite, statement.sqlite_args(params)
+
+        def run(connection: sqlite3.Connection) -> list[Any]:
+            return connection.execute(sql, args).fetchall()
+
+        return await (self.offload(run, write=True) if bulk else self.write(run))
+
+    async def transaction(self, steps: Sequence[Step], *, bulk: bool = False) -> list[int]:
+        """One unit of work: every step in one write transaction (shared with the other units of this turn of the
+        loop, unless ``bulk``)."""
+        prepared = [(statement.sqlite, [statement.sqlite_args(each) for each in params]) for statement, params in steps]
+
+        def run(connection: sqlite3.Connection) -> list[int]:
+            counts = []
+            for sql, rows in prepared:
+                if len(rows) == 1:
+                    counts.append(connection.execute(sql, rows[0]).rowcount)
+                else:
+                    connection.executemany(sql, rows)
+                    counts.append(len(rows))
+            return counts
+
+        return await (self.offload(run, write=True) if bulk else self.write(run))
 
     # --- running work -------------------------------------------------------------------------------------------
 

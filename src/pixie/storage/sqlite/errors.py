@@ -1,5 +1,4 @@
-"""Translate :mod:`sqlite3` failures into the storage errors callers handle (as :mod:`pixie.storage.sql.errors`
-does for the SQLAlchemy stores).
+"""Translate :mod:`sqlite3` failures into the storage errors callers handle.
 
 ``AlreadyExists``      ← a primary-key or unique violation (extended codes 1555, 2067).
 ``StorageUnavailable`` ← the file cannot be used right now: busy past the deadline, locked, out of memory, read-only,

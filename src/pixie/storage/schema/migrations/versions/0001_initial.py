@@ -1,4 +1,4 @@
-"""Initial schema: the twelve tables of pixie.storage.sql.tables.
+"""Initial schema: the twelve tables of pixie.storage.schema.tables.
 
 Revision ID: 0001
 Revises:

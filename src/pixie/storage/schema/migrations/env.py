@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that :func:`pixie.storage.sql.migrate` passes in.
+"""Alembic environment: runs on the connection that :func:`pixie.storage.schema.migrate` passes in.
 
 There is no ``alembic.ini``: ``migrate`` builds the configuration in code. New revisions are hand-written next to
 ``versions/0001_initial.py``; ``tests/storage/test_migrations.py`` checks that the head matches ``tables.metadata``.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from pixie.storage.sql.tables import metadata
+from pixie.storage.schema.tables import metadata
 
 
 def _run(connection: Connection) -> None:
@@ -26,5 +26,5 @@ def _run(connection: Connection) -> None:
 
 _connection = context.config.attributes.get("connection")
 if not isinstance(_connection, Connection):
-    raise RuntimeError("Pixie's migrations run through pixie.storage.sql.migrate(engine), not the alembic CLI")
+    raise RuntimeError("Pixie's migrations run through pixie.storage.schema.migrate(engine), not the alembic CLI")
 _run(_connection)

@@ -260,8 +260,8 @@ event_batches = sa.Table(
     _time("first_at"),
     _time("last_at"),
     sa.Column("size", sa.Integer(), nullable=False),
-    sa.Column("events", sa.JSON(), nullable=False),  # see pixie.storage.event_batches
+    sa.Column("events", sa.JSON(), nullable=False),  # see pixie.storage.statements.events
     sa.Index(None, "tenant_id", "last_at"),  # query: the batches of one tenant that overlap a time window
 )
-"""Flow events, a batch per row (:mod:`pixie.storage.event_batches`); the ``events`` view (migration 0002, not part
+"""Flow events, a batch per row (:mod:`pixie.storage.statements.events`); the ``events`` view (migration 0002, not part
 of this metadata: Alembic compares tables) shows one row per event."""

@@ -1,10 +1,10 @@
-"""Rows ↔ records for the lean SQLite backend, in the exact formats the SQLAlchemy stores write.
+"""Rows ↔ records, for both databases: one :class:`RecordCodec` per table.
 
-The schema (``pixie.storage.sql.tables``, created by the Alembic migration) names every column after a record field,
-so one :class:`RecordCodec` per table maps a record to its column values and back, by field order. Formats, as
-SQLAlchemy's SQLite dialect stores them: timestamps are REAL, flags INTEGER 0/1, ``tuple[str, ...]`` and
-``dict`` columns JSON text written by :func:`json.dumps` with its default separators, key states their string value,
-tenant settings a JSON object. A database written by either backend is read by the other.
+The schema (:mod:`pixie.storage.schema.tables`) names every column after a record field, so a codec maps a record to
+its column values and a row back to a record by field order. Formats: timestamps are floats, flags booleans (SQLite
+stores 0/1 and they are read back through ``bool``), ``tuple[str, ...]`` and ``dict`` columns JSON text (SQLite
+``TEXT``, PostgreSQL ``json``, which asyncpg passes as text), key states their string value, tenant settings a JSON
+object, bytes ``BLOB``/``bytea``. Both drivers pass every other type as it is.
 
 String tuples repeat endlessly (every token of a client carries the same scopes), so their JSON is memoised both
 ways in small bounded dictionaries: tuples are immutable, so a cached value can be shared.
@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, get_type_hints
 
 from pixie.storage.records import TenantSettings
+from pixie.storage.statements.dialect import Statement
 from pixie.types import KeyState
 
 __all__ = [
-    "Conversions",
     "RecordCodec",
+    "Row",
     "settings_from_json",
     "settings_to_json",
     "split_row",
@@ -86,36 +87,38 @@ def _state_value(state: KeyState) -> str:
     return state.value
 
 
-Conversions = Mapping[Any, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
-"""Per field type: (encode for a column, decode from a column). Types not listed are stored as they are."""
+def _same(value: Any) -> Any:
+    return value
 
-_CONVERSIONS: Conversions = {
+
+# Per field type: (encode for a column, decode from a column). Types not listed are stored as they are.
+_CONVERSIONS: Mapping[Any, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     tuple[str, ...]: (strings_to_json, strings_from_json),
-    bool: (int, bool),
+    bool: (_same, bool),
     dict[str, Any]: (json.dumps, _json_object),
     KeyState: (_state_value, KeyState),
     TenantSettings: (settings_to_json, settings_from_json),
 }
 
 
+class Row(Protocol):
+    """A row of either driver: a tuple from :mod:`sqlite3`, a ``Record`` from asyncpg."""
+
+    def __getitem__(self, index: Any, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
 class RecordCodec(Generic[R]):
-    """Columns, ``INSERT`` statement and row conversion for the records of one table.
+    """Columns, ``INSERT`` and ``SELECT`` statements and conversions for the records of one table.
 
     ``columns`` lists the record's fields in order (``field_map`` renames a field whose column differs), so a
-    ``SELECT {columns}`` row decodes positionally.
+    ``SELECT {columns}`` row decodes positionally, and :meth:`encode` gives the parameters of :attr:`insert`.
     """
 
-    def __init__(
-        self,
-        factory: type[R],
-        table: str,
-        *,
-        field_map: Mapping[str, str] | None = None,
-        conversions: Conversions = _CONVERSIONS,
-        placeholders: Callable[[int], str] = lambda count: ", ".join("?" * count),
-    ) -> None:
-        """``conversions`` and ``placeholders`` (the ``VALUES`` list for that many columns) fit the driver: the
-        PostgreSQL backend passes its own (:mod:`pixie.storage.pg.codec`)."""
+    def __init__(self, factory: type[R], table: str, *, field_map: Mapping[str, str] | None = None) -> None:
         renames = dict(field_map or {})
         hints = get_type_hints(factory)
         fields = [field.name for field in dataclasses.fields(factory)]  # type: ignore[arg-type]
@@ -124,36 +127,49 @@ class RecordCodec(Generic[R]):
         self.column_names = tuple(renames.get(name, name) for name in fields)
         self.columns = ", ".join(self.column_names)
         self.width = len(fields)
-        # Table and column names come from code, never from input; values are always bound parameters.
-        self.insert = f"INSERT INTO {table} ({self.columns}) VALUES ({placeholders(self.width)})"  # noqa: S608
+        self.insert = Statement(self.insert_sql())
         self._fields = tuple(fields)
+        self._keys: dict[str, tuple[str, ...]] = {"": self.column_names}
         self._encoders: list[tuple[int, Callable[[Any], Any]]] = []
         self._decoders: list[tuple[int, Callable[[Any], Any]]] = []
         for index, name in enumerate(fields):
-            conversion = conversions.get(_strip_optional(hints[name]))
+            conversion = _CONVERSIONS.get(_strip_optional(hints[name]))
             if conversion is not None:
-                self._encoders.append((index, conversion[0]))
+                if conversion[0] is not _same:
+                    self._encoders.append((index, conversion[0]))
                 self._decoders.append((index, conversion[1]))
 
-    def select(self, where: str, *, order_by: str | None = None) -> str:
-        """``SELECT`` of every column of the table, for rows that :meth:`decode` reads. ``where`` is a constant
-        condition with ``?`` placeholders (values are always bound, never formatted in)."""
+    def parameters(self, prefix: str = "") -> str:
+        """The named parameters of every column, in order (``:tenant_id, :code_hash, …``), as :meth:`encode` with
+        the same ``prefix`` names them."""
+        return ", ".join(f":{prefix}{name}" for name in self.column_names)
+
+    def insert_sql(self, prefix: str = "") -> str:
+        # Table and column names come from code, never from input; values are always bound parameters.
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES ({self.parameters(prefix)})"  # noqa: S608
+
+    def select(self, where: str, *, order_by: str | None = None) -> Statement:
+        """``SELECT`` of every column, for rows that :meth:`decode` reads. ``where`` is a constant condition with
+        named parameters (values are always bound, never formatted in)."""
         sql = f"SELECT {self.columns} FROM {self.table} WHERE {where}"  # noqa: S608 (constants only, see above)
-        return sql if order_by is None else f"{sql} ORDER BY {order_by}"
+        return Statement(sql if order_by is None else f"{sql} ORDER BY {order_by}")
 
     def prefixed(self, alias: str) -> str:
         """The columns qualified by a table alias (``t.tenant_id, t.token_hash, …``), for joins."""
         return ", ".join(f"{alias}.{name}" for name in self.column_names)
 
-    def encode(self, record: object) -> list[Any]:
-        """Column values of ``record`` (an ``R``, or anything with its fields as attributes), in :attr:`columns`
-        order (``None`` stays ``None``)."""
+    def encode(self, record: object, prefix: str = "") -> dict[str, Any]:
+        """The column values of ``record`` (an ``R``, or anything with its fields as attributes) by parameter name
+        (column name after ``prefix``); ``None`` stays ``None``."""
         values = [getattr(record, name) for name in self._fields]
         for index, encode in self._encoders:
             value = values[index]
             if value is not None:
                 values[index] = encode(value)
-        return values
+        keys = self._keys.get(prefix)
+        if keys is None:
+            keys = self._keys[prefix] = tuple(prefix + name for name in self.column_names)
+        return dict(zip(keys, values, strict=True))
 
     def decode(self, row: Iterable[Any]) -> R:
         """The record of a row (or a slice of one) selected with :attr:`columns`."""
@@ -173,16 +189,10 @@ class RecordCodec(Generic[R]):
         return None if row[0] is None else self.decode(row)
 
 
-class _Row(Protocol):
-    """A row of either driver: ``sqlite3.Row``, a tuple, or asyncpg's ``Record``."""
-
-    def __getitem__(self, index: slice, /) -> Any: ...
-
-
-def split_row(row: _Row, *codecs: RecordCodec[Any]) -> list[Sequence[Any]]:
-    """A joined row cut into the columns of each codec in turn (each selected with :meth:`RecordCodec.prefixed`)."""
+def split_row(row: Row, *codecs: RecordCodec[Any], start: int = 0) -> list[Sequence[Any]]:
+    """A joined row cut, from column ``start`` on, into the columns of each codec in turn (each selected with
+    :meth:`RecordCodec.prefixed`)."""
     parts: list[Sequence[Any]] = []
-    start = 0
     for codec in codecs:
         parts.append(row[start : start + codec.width])
         start += codec.width

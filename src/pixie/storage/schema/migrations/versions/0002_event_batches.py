@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-25
 
 A row per event cost most of what events cost the token endpoint (issue 8); a row now holds up to 500 events of one
-tenant as a JSON array (see :mod:`pixie.storage.event_batches`). Existing events move into batches in the order they
+tenant as a JSON array (see :mod:`pixie.storage.statements.events`). Existing events move into batches in the order they
 were written. The ``events`` view keeps one row per event, with the old columns, for SQL readers.
 
 Written by hand and frozen, like 0001: plain types only, and the event layout spelled out here.

@@ -1,4 +1,5 @@
-"""Database URLs, engine creation with SQLite's pragmas and transaction control, and the reachability check."""
+"""Database URLs, the SQLAlchemy engine that checks and migrates a database (with SQLite's pragmas and transaction
+control), and the reachability check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from pixie.storage.interfaces import StorageUnavailable
-from pixie.storage.sql.errors import describe, is_unavailable
+from pixie.storage.schema.errors import describe, is_unavailable
 
 __all__ = ["BEGIN_IMMEDIATE", "SQLITE_BUSY_TIMEOUT_MS", "check_connection", "create_engine", "normalize_url"]
 
@@ -52,8 +53,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (normalised first). SQLite gets WAL, foreign keys and a busy timeout on every
     connection, and explicit ``BEGIN`` statements (see :func:`_begin_sqlite`).
 
-    On SQLite the engine checks, migrates and (in tests and ``bench/storage_ops.py``) reads or writes the file
-    sequentially; Pixie serves SQLite files with :mod:`pixie.storage.sqlite`, on its own connections.
+    The engine only checks and migrates the schema; the drivers (:mod:`pixie.storage.sqlite`,
+    :mod:`pixie.storage.pg`) serve the database on their own connections.
     """
     async_url = normalize_url(url)
     if async_url.startswith("sqlite"):

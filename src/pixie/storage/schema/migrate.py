@@ -10,8 +10,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixie.storage.sql.engine import BEGIN_IMMEDIATE
-from pixie.storage.sql.errors import translate_errors
+from pixie.storage.schema.engine import BEGIN_IMMEDIATE
+from pixie.storage.schema.errors import translate_errors
 
 __all__ = ["alembic_config", "migrate"]
 
@@ -22,7 +22,7 @@ _MIGRATION_LOCK_KEY = 0x706978_6965
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration built in code (no ``alembic.ini``), pointing at the packaged revisions."""
     config = Config()
-    location = str(files("pixie.storage.sql").joinpath("migrations"))
+    location = str(files("pixie.storage.schema").joinpath("migrations"))
     config.set_main_option("script_location", location.replace("%", "%%"))  # ConfigParser interpolation
     if connection is not None:
         config.attributes["connection"] = connection

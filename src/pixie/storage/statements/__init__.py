@@ -1,0 +1,40 @@
+"""Every store's SQL, written once, and the stores that run it over either driver.
+
+Each module holds the statements of one area (named parameters, rendered for SQLite and PostgreSQL by
+:mod:`~pixie.storage.statements.dialect`) and the store classes that bind them, call the
+:class:`~pixie.storage.statements.driver.Driver` and decode rows (:mod:`~pixie.storage.statements.codec`). The
+drivers — :mod:`pixie.storage.sqlite`, :mod:`pixie.storage.pg` — add their connection layer and the two operations
+whose atomicity each database gets its own way: refresh-token rotation and the consent merge.
+
+Nothing here imports a database driver: this package is protocol code, like the ports it implements.
+"""
+
+from __future__ import annotations
+
+from pixie.storage.interfaces import ConsentStore, RefreshTokenStore, Storage
+from pixie.storage.statements.authorization import SqlAuthorizationRequestStore, SqlCodeStore
+from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
+from pixie.storage.statements.driver import Driver
+from pixie.storage.statements.events import SqlEventStore
+from pixie.storage.statements.keys import SqlKeyStore
+from pixie.storage.statements.refresh import SqlAccessTokenDenyList
+from pixie.storage.statements.sessions import SqlSessionStore
+
+__all__ = ["sql_storage"]
+
+
+def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStore) -> Storage:
+    """Every store on ``db``, with the driver's own refresh-token and consent stores."""
+    return Storage(
+        tenants=SqlTenantStore(db),
+        clients=SqlClientStore(db),
+        users=SqlUserStore(db),
+        sessions=SqlSessionStore(db),
+        consents=consents,
+        requests=SqlAuthorizationRequestStore(db),
+        codes=SqlCodeStore(db),
+        refresh=refresh,
+        denylist=SqlAccessTokenDenyList(db),
+        keys=SqlKeyStore(db),
+        events=SqlEventStore(db),
+    )

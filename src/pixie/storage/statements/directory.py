@@ -1,0 +1,121 @@
+"""Who exists: tenants, clients and users."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+
+from pixie.storage.records import Client, SigningKey, Tenant, TenantSettings, User
+from pixie.storage.statements.codec import RecordCodec, settings_to_json
+from pixie.storage.statements.dialect import Statement
+from pixie.storage.statements.driver import Driver
+from pixie.types import TenantId
+
+__all__ = ["SqlClientStore", "SqlTenantStore", "SqlUserStore"]
+
+TENANT = RecordCodec(Tenant, "tenants", field_map={"id": "tenant_id"})
+CLIENT = RecordCodec(Client, "clients")
+USER = RecordCodec(User, "users")
+KEY = RecordCodec(SigningKey, "signing_keys")
+
+GET_TENANT = TENANT.select("tenant_id = :tenant_id")
+LIST_TENANTS = TENANT.select("TRUE", order_by="tenant_id")
+DISABLE_TENANT = Statement("UPDATE tenants SET disabled = :disabled WHERE tenant_id = :tenant_id")
+SET_SETTINGS = Statement("UPDATE tenants SET settings = :settings WHERE tenant_id = :tenant_id")
+
+GET_CLIENT = CLIENT.select("tenant_id = :tenant_id AND client_id = :client_id")
+LIST_CLIENTS = CLIENT.select("tenant_id = :tenant_id", order_by="client_id")
+DISABLE_CLIENT = Statement(
+    "UPDATE clients SET disabled = :disabled WHERE tenant_id = :tenant_id AND client_id = :client_id"
+)
+
+GET_USER = USER.select("tenant_id = :tenant_id AND user_id = :user_id")
+GET_USER_BY_NAME = USER.select("tenant_id = :tenant_id AND username = :username")
+LIST_USERS = USER.select("tenant_id = :tenant_id", order_by="username")
+DISABLE_USER = Statement("UPDATE users SET disabled = :disabled WHERE tenant_id = :tenant_id AND user_id = :user_id")
+SET_PASSWORD = Statement(
+    "UPDATE users SET password_hash = :password_hash WHERE tenant_id = :tenant_id AND user_id = :user_id"
+)
+
+
+class SqlTenantStore:
+    def __init__(self, db: Driver) -> None:
+        self._db = db
+
+    async def create(self, tenant: Tenant) -> None:
+        await self._db.execute(TENANT.insert, TENANT.encode(tenant))
+
+    async def create_many(self, tenants: Sequence[Tenant], keys: Sequence[SigningKey]) -> None:
+        """Two multi-row INSERTs in one transaction (all or nothing), as bulk work: thousands of tenants cost one
+        commit, and on SQLite the event loop never waits for them."""
+        if not tenants:
+            return
+        steps = [
+            (TENANT.insert, [TENANT.encode(each) for each in tenants]),
+            (KEY.insert, [KEY.encode(k) for k in keys]),
+        ]
+        await self._db.transaction(steps, bulk=True)
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None:
+        return TENANT.decode_optional(await self._db.fetch_one(GET_TENANT, {"tenant_id": tenant_id}))
+
+    async def list(self) -> builtins.list[Tenant]:
+        """Bulk: a deployment may hold thousands of tenants."""
+        return [TENANT.decode(row) for row in await self._db.fetch_all(LIST_TENANTS, {}, bulk=True)]
+
+    async def set_disabled(self, tenant_id: TenantId, disabled: bool) -> bool:
+        return await self._db.execute(DISABLE_TENANT, {"tenant_id": tenant_id, "disabled": disabled}) == 1
+
+    async def update_settings(self, tenant_id: TenantId, settings: TenantSettings) -> bool:
+        params = {"tenant_id": tenant_id, "settings": settings_to_json(settings)}
+        return await self._db.execute(SET_SETTINGS, params) == 1
+
+
+class SqlClientStore:
+    def __init__(self, db: Driver) -> None:
+        self._db = db
+
+    async def create(self, client: Client) -> None:
+        await self._db.execute(CLIENT.insert, CLIENT.encode(client))
+
+    async def get(self, tenant_id: TenantId, client_id: str) -> Client | None:
+        row = await self._db.fetch_one(GET_CLIENT, {"tenant_id": tenant_id, "client_id": client_id})
+        return CLIENT.decode_optional(row)
+
+    async def list(self, tenant_id: TenantId) -> builtins.list[Client]:
+        """Bulk: a tenant may hold thousands of clients."""
+        return [
+            CLIENT.decode(row) for row in await self._db.fetch_all(LIST_CLIENTS, {"tenant_id": tenant_id}, bulk=True)
+        ]
+
+    async def set_disabled(self, tenant_id: TenantId, client_id: str, disabled: bool) -> bool:
+        params = {"tenant_id": tenant_id, "client_id": client_id, "disabled": disabled}
+        return await self._db.execute(DISABLE_CLIENT, params) == 1
+
+
+class SqlUserStore:
+    def __init__(self, db: Driver) -> None:
+        self._db = db
+
+    async def create(self, user: User) -> None:
+        """Raises :class:`~pixie.storage.interfaces.AlreadyExists` for a taken username or user id in the tenant."""
+        await self._db.execute(USER.insert, USER.encode(user))
+
+    async def get(self, tenant_id: TenantId, user_id: str) -> User | None:
+        return USER.decode_optional(await self._db.fetch_one(GET_USER, {"tenant_id": tenant_id, "user_id": user_id}))
+
+    async def get_by_username(self, tenant_id: TenantId, username: str) -> User | None:
+        row = await self._db.fetch_one(GET_USER_BY_NAME, {"tenant_id": tenant_id, "username": username})
+        return USER.decode_optional(row)
+
+    async def list(self, tenant_id: TenantId) -> builtins.list[User]:
+        """Bulk: a tenant may hold many users."""
+        return [USER.decode(row) for row in await self._db.fetch_all(LIST_USERS, {"tenant_id": tenant_id}, bulk=True)]
+
+    async def set_password_hash(self, tenant_id: TenantId, user_id: str, password_hash: str) -> bool:
+        params = {"tenant_id": tenant_id, "user_id": user_id, "password_hash": password_hash}
+        return await self._db.execute(SET_PASSWORD, params) == 1
+
+    async def set_disabled(self, tenant_id: TenantId, user_id: str, disabled: bool) -> bool:
+        params = {"tenant_id": tenant_id, "user_id": user_id, "disabled": disabled}
+        return await self._db.execute(DISABLE_USER, params) == 1
