@@ -1,4 +1,4 @@
-"""Memory soak of one Pixie worker (issue 10): resident memory after 100,000 flows, and its growth over the next.
+"""Memory soak of one Pixie worker: resident memory after 100,000 flows, and its growth over the next.
 
 One command (run on purpose, never from ``make test``)::
 
@@ -414,7 +414,7 @@ def _at(samples: list[Sample], flows: int) -> Sample:
 
 
 def verdict(samples: list[Sample], args: argparse.Namespace, elapsed: float, counters: Counters) -> dict[str, Any]:
-    """The numbers issue 10 asks for, and pass/fail.
+    """The targets (under 150 MiB after the first round, no growth over the second), and pass/fail.
 
     "Does not grow" over the second round: RSS at its end is at most max(2 %, 3 MiB) above RSS at the end of the
     first. A real leak grows with the number of flows (a per-flow leak of even 30 bytes is 3 MiB per 100,000),
