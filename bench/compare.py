@@ -233,7 +233,7 @@ def targets(labels: list[str], baseline_pixie: Path | None = None) -> Iterator[l
     with tempfile.TemporaryDirectory(prefix="pixie-bench-") as tmp:
         try:
             for index, label in enumerate(labels):
-                workdir = Path(tmp) / label
+                workdir = Path(tmp) / _file_name(label)
                 workdir.mkdir()
                 if label in ("node", "authlib"):
                     started.append(_start_peer(label, workdir))
@@ -285,7 +285,7 @@ def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> 
     if not spy.exists():
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
     suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.profile_format]
-    out = OUT / f"flame-{target.label}-{scenario}.{suffix}"
+    out = OUT / f"flame-{_file_name(target.label)}-{scenario}.{suffix}"
     duration = str(max(1, round(args.warmup + args.duration)))
     command = [*_pin("1"), str(spy), "record", "--pid", str(target.process.pid), "--subprocesses", "--nonblocking"]
     command += ["--rate", str(args.profile_rate), "--duration", duration]
@@ -355,6 +355,11 @@ def summarize(raw: Path) -> str:
                 lines.append(f"  per round: {each}; median {statistics.median(paired):.3f}")
     lines += _paired_ratios(rows, labels, scenarios)
     return "\n".join(lines)
+
+
+def _file_name(label: str) -> str:
+    """``label`` as one path component (a baseline ref such as ``origin/main`` has slashes)."""
+    return label.replace("/", "_")
 
 
 def _twins(labels: list[str]) -> dict[str, str]:
