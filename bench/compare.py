@@ -1,21 +1,25 @@
-"""Pixie against node-oidc-provider and Authlib, in the same interleaved rounds on this machine (issue 10).
+"""Pixie against node-oidc-provider and Authlib, and optionally an earlier Pixie, in the same interleaved rounds.
 
-One command (run on purpose, never from ``make test``)::
+One command (run on purpose, never from ``make test``; ``bench/README.md`` explains the method)::
 
-    .venv/bin/python bench/compare.py                       # 3 rounds x 10 s, every scenario, every target
+    .venv/bin/python bench/compare.py                       # 3 rounds x 10 s, every scenario, the default targets
     .venv/bin/python bench/compare.py --quick               # 1 round x 4 s: a smoke run
     .venv/bin/python bench/compare.py --targets pixie-sqlite,node --scenarios cc,refresh
+    .venv/bin/python bench/compare.py --baseline main       # + Pixie as built from main: before/after in one run
 
 Targets: ``pixie-sqlite`` (the embedded default: SQLite file, WAL, synchronous=NORMAL), ``pixie-postgres`` (the
 local PostgreSQL), ``pixie-noevents`` (SQLite with ``PIXIE_EVENTS=off``: what flow events cost),
 ``pixie-noaudit`` (events on, audit log off), ``pixie-sqlite-w2`` (``--workers 2``, not pinned; the scaling
 figure comes from ``bench/scaling.py``, whose load generator leaves the workers most of both cores),
-``pixie-granian`` (SQLite, the same app served by granian instead of uvicorn), and the peers ``node`` and
-``authlib`` from ``../shared/peers`` (copied to ``bench/.peers`` and installed there on first use). Servers are
-pinned to core 0 and the load generator (the peers' ``bench.py``) to core 1 when the machine has two cores.
+``pixie-granian`` (SQLite, the same app served by granian instead of uvicorn), and the peers ``node``
+(node-oidc-provider) and ``authlib`` from ``bench/peers/``, installed there on first use. ``--baseline REF`` adds,
+right after each Pixie target, its twin ``<target>@REF`` run by the Pixie of git revision REF
+(``bench/baseline.py``), and a column with the ratio of each target to its twin. Servers are pinned to core 0 and
+the load generator (``bench/loadgen.py``) to core 1 when the machine has two cores.
 
-Output: one JSON line per run in ``bench/results/raw-<stamp>.jsonl``, a table of medians with ratios
-Pixie/peer on stdout, and the same table appended to ``bench/RESULTS.md`` with date, commit and machine.
+Output: one JSON line per run in ``bench/out/raw-<stamp>.jsonl``, a table of medians with ratios Pixie/peer (and
+Pixie/baseline) on stdout, the same ratios paired round by round, and all of it appended to ``bench/RESULTS.md``
+with date, commit and machine (unless ``--no-record``).
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import baseline  # sibling modules (a script's own folder is first on sys.path)
+import peers
+
 ROOT = Path(__file__).resolve().parents[1]
-PEERS_SRC = ROOT.parent / "shared" / "peers"
-PEERS = ROOT / "bench" / ".peers"
-RESULTS = ROOT / "bench" / "results"
+OUT = ROOT / "bench" / "out"
+"""Everything a run writes besides ``bench/RESULTS.md`` (raw JSON lines, profiles): git-ignored."""
 PIXIE = ROOT / ".venv" / "bin" / "pixie"
 SCENARIOS = ("cc", "authcode", "sso", "refresh", "introspect")
 REDIRECT = "http://127.0.0.1:9999/cb"
@@ -60,21 +66,19 @@ class Target:
     cleanup: list[object] = field(default_factory=list)
 
 
-def _wait_up(url: str, timeout: float = 60) -> None:
+def _wait_up(
+    url: str, timeout: float = 60, *, process: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
+    """Until ``url`` answers; a ``process`` that exits first ends the wait at once (with the tail of its ``log``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-1500:] if log and log.exists() else ""
+            raise SystemExit(f"the server for {url} exited with {process.returncode} before it was up\n{tail}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
             return
         time.sleep(0.2)
     raise SystemExit(f"not up: {url}")
-
-
-def _ensure_peers() -> None:
-    if not PEERS.exists():
-        shutil.copytree(PEERS_SRC, PEERS)
-        subprocess.run(["chmod", "-R", "u+w", str(PEERS)], check=True)
-    if not (PEERS / ".venv" / "bin" / "python").exists() or not (PEERS / "node-oidc" / "node_modules").exists():
-        subprocess.run(["bash", str(PEERS / "setup.sh")], check=True)
 
 
 def _pixie_env(workdir: Path, database_url: str, *, events: bool = True) -> dict[str, str]:
@@ -93,7 +97,9 @@ def _pixie_env(workdir: Path, database_url: str, *, events: bool = True) -> dict
     return env
 
 
-def _seed(env: dict[str, str]) -> None:
+def _seed(env: dict[str, str], pixie: Path = PIXIE) -> None:
+    """The two bench clients and the user, with the commands every Pixie revision has (``--baseline`` seeds an
+    older one the same way)."""
     grants = ["--grant-type", "authorization_code", "--grant-type", "refresh_token"]
     commands = [
         [
@@ -113,9 +119,9 @@ def _seed(env: dict[str, str]) -> None:
         ["clients", "create", "bench-public", "--public", "--redirect-uri", REDIRECT, *grants, "--scope", "api:read"],
     ]
     for command in commands:
-        subprocess.run([str(PIXIE), *command], env=env, capture_output=True, check=True)
+        subprocess.run([str(pixie), *command], env=env, capture_output=True, check=True)
     subprocess.run(
-        [str(PIXIE), "users", "create", "bench-user", "--password-stdin"],
+        [str(pixie), "users", "create", "bench-user", "--password-stdin"],
         env=env,
         input=b"bench-password\n",
         capture_output=True,
@@ -155,77 +161,61 @@ GRANIAN = [
 ]  # fmt: skip
 
 
-def _start_pixie(label: str, port: int, workdir: Path) -> Target:
+def _start_pixie(label: str, port: int, workdir: Path, pixie: Path = PIXIE) -> Target:
+    """A seeded Pixie target. ``label`` is a target name, or a twin ``<name>@REF`` run by the ``pixie`` of a
+    baseline revision (launched only with what every revision has: ``serve --port`` and environment variables)."""
+    kind = label.partition("@")[0]
     pg_name = None
-    if label == "pixie-postgres":
+    if kind == "pixie-postgres":
         pg_name, database_url = _postgres_database()
     else:
         database_url = f"sqlite:///{workdir / 'bench.db'}"
-    env = _pixie_env(workdir, database_url, events=label != "pixie-noevents")
-    if label == "pixie-noaudit":
+    env = _pixie_env(workdir, database_url, events=kind != "pixie-noevents")
+    if kind == "pixie-noaudit":
         env["PIXIE_AUDIT_LOG"] = "off"
-    _seed(env)
-    workers = ["--workers", "2"] if label == "pixie-sqlite-w2" else []
+    _seed(env, pixie)
+    workers = ["--workers", "2"] if kind == "pixie-sqlite-w2" else []
     pin = [] if workers else _pin("0")
-    log = (workdir / "server.log").open("wb")
-    command = [str(PIXIE), "serve", "--port", str(port), *workers]
-    if label == "pixie-granian":
-        granian = ROOT / ".venv" / "bin" / "granian"
+    log = workdir / "server.log"
+    command = [str(pixie), "serve", "--port", str(port), *workers]
+    if kind == "pixie-granian":
+        granian = pixie.parent / "granian"
         if not granian.exists():
-            raise SystemExit("pixie-granian needs granian: .venv/bin/pip install -e '.[bench]'")
+            raise SystemExit(f"{label} needs granian: {pixie.parent / 'pip'} install -e '.[bench]'")
         command = [str(granian), *GRANIAN, "--port", str(port)]
         env["PIXIE_ISSUER"] = f"http://127.0.0.1:{port}"  # what ``pixie serve --port`` would set
-    process = subprocess.Popen([*pin, *command], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with log.open("wb") as out:
+        process = subprocess.Popen([*pin, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
-    _wait_up(issuer + "/.well-known/oauth-authorization-server")
     target = Target(label, issuer, process)
     if pg_name:
         target.cleanup.append(lambda: _drop_postgres(pg_name))
+    try:
+        _wait_up(issuer + "/.well-known/oauth-authorization-server", process=process, log=log)
+    except SystemExit:
+        stop(process)
+        for action in target.cleanup:
+            action()  # type: ignore[operator]
+        raise
     return target
 
 
 def _start_peer(label: str, workdir: Path) -> Target:
+    log = workdir / "server.log"
     if label == "node":
-        process = subprocess.Popen(
-            [*_pin("0"), "node", "server.mjs"],
-            cwd=PEERS / "node-oidc",
-            env={**os.environ, "PORT": "3001"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        issuer = "http://127.0.0.1:3001"
-        _wait_up(issuer + "/.well-known/openid-configuration")
-        return Target("node-oidc-provider", issuer, process)
-    for suffix in ("", "-wal", "-shm"):
-        (PEERS / "authlib" / f"bench.sqlite{suffix}").unlink(missing_ok=True)
-    python = str(PEERS / ".venv" / "bin" / "python")
-    subprocess.run([python, "authlib/app.py", "init-db"], cwd=PEERS, check=True, capture_output=True)
-    gunicorn = str(PEERS / ".venv" / "bin" / "gunicorn")
-    process = subprocess.Popen(
-        [
-            *_pin("0"),
-            gunicorn,
-            "--chdir",
-            "authlib",
-            "-b",
-            "127.0.0.1:3002",
-            "-w",
-            "2",
-            "-k",
-            "gthread",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-            "app:app",
-        ],
-        cwd=PEERS,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    issuer = "http://127.0.0.1:3002"
-    _wait_up(issuer + "/.well-known/oauth-authorization-server")
-    return Target("authlib-flask", issuer, process)
+        process = peers.start_node(_pin("0"), log)
+        target = Target("node-oidc-provider", peers.NODE_ISSUER, process)
+        metadata = "/.well-known/openid-configuration"
+    else:
+        process = peers.start_authlib(_pin("0"), workdir, log)
+        target = Target("authlib-flask", peers.AUTHLIB_ISSUER, process)
+        metadata = "/.well-known/oauth-authorization-server"
+    try:
+        _wait_up(target.issuer + metadata, process=process, log=log)
+    except SystemExit:
+        stop(process)
+        raise
+    return target
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -237,17 +227,19 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 
 @contextlib.contextmanager
-def targets(labels: list[str]) -> Iterator[list[Target]]:
+def targets(labels: list[str], baseline_pixie: Path | None = None) -> Iterator[list[Target]]:
+    """Every target started (twins ``name@REF`` by ``baseline_pixie``), in a temporary directory; all stopped after."""
     started: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="pixie-bench-") as tmp:
         try:
             for index, label in enumerate(labels):
-                workdir = Path(tmp) / label
+                workdir = Path(tmp) / _file_name(label)
                 workdir.mkdir()
                 if label in ("node", "authlib"):
                     started.append(_start_peer(label, workdir))
                 else:
-                    started.append(_start_pixie(label, 3100 + index, workdir))
+                    pixie = baseline_pixie if "@" in label and baseline_pixie else PIXIE
+                    started.append(_start_pixie(label, 3100 + index, workdir, pixie))
             yield started
         finally:
             for target in started:
@@ -257,34 +249,9 @@ def targets(labels: list[str]) -> Iterator[list[Target]]:
 
 
 def _run_bench(target: Target, scenario: str, args: argparse.Namespace, raw: Path) -> None:
-    python = str(PEERS / ".venv" / "bin" / "python")
-    command = [
-        *_pin("1"),
-        python,
-        str(PEERS / "bench.py"),
-        "--issuer",
-        target.issuer,
-        "--server-pid",
-        str(target.process.pid),
-        "--scenarios",
-        scenario,
-        "-c",
-        str(args.workers),
-        "-t",
-        str(args.duration),
-        "--warmup",
-        str(args.warmup),
-        "--runs",
-        "1",
-        "--pause",
-        "0",
-        "--label",
-        target.label,
-        "--out",
-        str(raw),
-        "--introspect-token",
-        "refresh_token",
-    ]
+    command = [*_pin("1"), str(peers.PYTHON), str(peers.LOADGEN), "--issuer", target.issuer]
+    command += ["--server-pid", str(target.process.pid), "--scenarios", scenario, "--label", target.label]
+    command += ["-c", str(args.workers), "-t", str(args.duration), "--warmup", str(args.warmup), "--out", str(raw)]
     bench = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     profiler = _start_profiler(target, scenario, args)
     if bench.wait() != 0:
@@ -309,7 +276,7 @@ def _wait_for_logins(target: Target, count: int, timeout: float = 180) -> None:
 
 def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
     """With ``--profile``: py-spy samples a Pixie server through the run (pinned beside the load generator,
-    non-blocking, so the server is not paused) and writes a flame graph to ``bench/results/flame-*.svg``."""
+    non-blocking, so the server is not paused) and writes a flame graph to ``bench/out/flame-*.svg``."""
     if not args.profile or not target.label.startswith("pixie"):
         return None
     if scenario != "cc":  # the load generator first signs each worker in (Argon2id): keep that out of the profile
@@ -318,7 +285,7 @@ def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> 
     if not spy.exists():
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
     suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.profile_format]
-    out = RESULTS / f"flame-{target.label}-{scenario}.{suffix}"
+    out = OUT / f"flame-{_file_name(target.label)}-{scenario}.{suffix}"
     duration = str(max(1, round(args.warmup + args.duration)))
     command = [*_pin("1"), str(spy), "record", "--pid", str(target.process.pid), "--subprocesses", "--nonblocking"]
     command += ["--rate", str(args.profile_rate), "--duration", duration]
@@ -344,10 +311,14 @@ def summarize(raw: Path) -> str:
         runs = [r for r in rows.get((label, scenario), []) if r.get("server_cpu") and r.get("ops_per_s")]
         return statistics.median(r["server_cpu"] / r["ops_per_s"] * 1e6 for r in runs) if runs else None
 
-    lines = [
-        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | vs node | vs authlib |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    twins = _twins(labels)
+    header = (
+        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | vs node | vs authlib |"
+    )
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    if twins:
+        header, rule = header + " vs baseline |", rule + "---:|"
+    lines = [header, rule]
     for scenario in scenarios:
         node = median("node-oidc-provider", scenario, "ops_per_s")
         authlib = median("authlib-flask", scenario, "ops_per_s")
@@ -358,13 +329,15 @@ def summarize(raw: Path) -> str:
             errors = sum(int(r.get("errors") or 0) for r in rows[(label, scenario)])
             ratio_node = f"{ops / node:.2f}x" if node and label.startswith("pixie") else ""
             ratio_authlib = f"{ops / authlib:.2f}x" if authlib and label.startswith("pixie") else ""
+            then = median(twins[label], scenario, "ops_per_s") if label in twins else None
+            ratio_baseline = f"{ops / then:.2f}x" if then else ""
             if not ops:  # e.g. fresh logins on a slow machine: every flow still queued for its password check
-                ratio_node = ratio_authlib = "none done"
+                ratio_node = ratio_authlib = ratio_baseline = "none done"
             cpu = cpu_per_op(label, scenario)
             lines.append(
                 f"| {scenario} | {label} | {ops:,.0f} | {median(label, scenario, 'p50_ms'):.1f} | "
                 f"{median(label, scenario, 'p99_ms'):.1f} | {errors} | {f'{cpu:,.0f}' if cpu else ''} | "
-                f"{ratio_node} | {ratio_authlib} |"
+                f"{ratio_node} | {ratio_authlib} |" + (f" {ratio_baseline} |" if twins else "")
             )
     for scenario in scenarios:  # what flow events cost: server CPU per operation, events on against off
         on, off = cpu_per_op("pixie-sqlite", scenario), cpu_per_op("pixie-noevents", scenario)
@@ -384,13 +357,28 @@ def summarize(raw: Path) -> str:
     return "\n".join(lines)
 
 
+def _file_name(label: str) -> str:
+    """``label`` as one path component (a baseline ref such as ``origin/main`` has slashes)."""
+    return label.replace("/", "_")
+
+
+def _twins(labels: list[str]) -> dict[str, str]:
+    """Each current Pixie target that has a baseline twin (``--baseline``), mapped to the twin's label."""
+    return {label.partition("@")[0]: label for label in labels if "@" in label and label.partition("@")[0] in labels}
+
+
+def _per_op_cpu(run: dict[str, float]) -> float | None:
+    return run["server_cpu"] / run["ops_per_s"] if run.get("server_cpu") and run.get("ops_per_s") else None
+
+
 def _paired_ratios(
     rows: dict[tuple[str, str], list[dict[str, float]]], labels: list[str], scenarios: list[str]
 ) -> list[str]:
-    """Each Pixie target's throughput against each peer's, round by round (the two ran back to back in that round),
-    and the median of those. The table's ratios divide medians that may come from different rounds; these cancel
-    the machine's drift between rounds (not the drift within one, which moved single ratios by up to 0.5 on
-    2026-12-03), so a reader can see how far the rounds agree."""
+    """Each Pixie target's throughput against each peer's and against its baseline twin, round by round (the two
+    ran back to back in that round), and the median of those. The table's ratios divide medians that may come from
+    different rounds; these cancel the machine's drift between rounds (not the drift within one round), so a
+    reader can see how far the rounds agree. Against the baseline, server CPU per operation is paired too: it
+    does not move when the load generator, rather than the server, sets the pace."""
     lines: list[str] = []
     for peer in ("node-oidc-provider", "authlib-flask"):
         for scenario in scenarios:
@@ -406,6 +394,17 @@ def _paired_ratios(
                     each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
                     median = statistics.median(ratios)
                     lines.append(f"Paired vs {peer}, {scenario}, {label}: per round {each}; median {median:.2f}x")
+    for label, twin in _twins(labels).items():
+        for scenario in scenarios:
+            pairs = list(zip(rows.get((label, scenario), []), rows.get((twin, scenario), []), strict=False))
+            ops = [a["ops_per_s"] / b["ops_per_s"] for a, b in pairs if a.get("ops_per_s") and b.get("ops_per_s")]
+            cpu = [now / then for now, then in ((_per_op_cpu(a), _per_op_cpu(b)) for a, b in pairs) if now and then]
+            if ops:
+                text = f"Paired vs {twin}, {scenario}, {label}: ops/s per round {', '.join(f'{r:.2f}' for r in ops)}"
+                text += f"; median {statistics.median(ops):.2f}x"
+                if cpu:
+                    text += f"; server CPU per op median {statistics.median(cpu):.2f}x (below 1: cheaper now)"
+                lines.append(text)
     return ["", *lines] if lines else []
 
 
@@ -455,16 +454,29 @@ def main() -> None:
     parser = round_parser(__doc__, SCENARIOS)
     parser.add_argument("--targets", default="pixie-sqlite,pixie-postgres,node,authlib")
     parser.add_argument("--workers", type=int, default=32)
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/results/")
+    parser.add_argument("--baseline", metavar="REF", help="also run each Pixie target as built from git revision REF")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of Pixie in bench/out/")
     parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"])
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     args, scenarios = parse_rounds(parser)
+    if unknown := set(scenarios) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
     labels = [label.strip() for label in args.targets.split(",") if label.strip()]
-    _ensure_peers()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    baseline_pixie, baseline_note = None, ""
+    if args.baseline:
+        sha = baseline.resolve(args.baseline)
+        baseline_pixie = baseline.install(sha)
+        baseline_note = f"; baseline {args.baseline} = commit {sha[:10]}"
+        labels = [
+            twin
+            for label in labels
+            for twin in ([label, f"{label}@{args.baseline}"] if label.startswith("pixie") else [label])
+        ]
+    peers.ensure_installed(node="node" in labels)
+    OUT.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    raw = RESULTS / f"raw-{stamp}.jsonl"
-    with targets(labels) as started:
+    raw = OUT / f"raw-{stamp}.jsonl"
+    with targets(labels, baseline_pixie) as started:
         for round_number in range(1, args.runs + 1):
             # Every other round runs the targets in reverse order, so no server always follows a given one (the
             # machine drifts: paired ratios such as events on/off would otherwise carry an order bias).
@@ -480,7 +492,7 @@ def main() -> None:
     if not args.no_record:
         intro = (
             f"{args.runs} rounds x {args.duration:g} s, {args.workers} workers, servers on core 0, "
-            f"load generator on core 1; raw: bench/results/{raw.name}"
+            f"load generator on core 1{baseline_note}; raw: bench/out/{raw.name}"
         )
         record(_machine(), intro, table)
 

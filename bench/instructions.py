@@ -1,4 +1,4 @@
-"""What one token request costs in CPU instructions, counted by valgrind: a measure this noisy machine cannot move.
+"""What one token request costs in CPU instructions, counted by valgrind: a measure machine noise cannot move.
 
 Run on purpose, never from ``make test`` (needs ``valgrind``; on two cores about 5 minutes, 10 with ``--served``)::
 
@@ -7,7 +7,7 @@ Run on purpose, never from ``make test`` (needs ``valgrind``; on two cores about
     .venv/bin/python bench/instructions.py --served               # through uvicorn, requests over loopback
 
 Why: the throughput runs (``bench/compare.py``) time a server on a shared virtual machine whose speed drifts by
-10-30 % between identical rounds, so a 5 % difference such as what flow events cost (issue 8) drowns in it. An
+10-30 % between identical rounds, so a 5 % difference such as what flow events cost drowns in it. An
 instruction count is the same on every run (to about 1 %). Each configuration runs the real app in one process
 (the same settings, database and seed as ``compare.py``) under ``valgrind --tool=callgrind`` twice, with
 ``--base`` and ``--base + --requests`` requests; the difference over ``--requests`` is the cost of one request,

@@ -1,4 +1,4 @@
-"""Memory soak of one Pixie worker (issue 10): resident memory after 100,000 flows, and its growth over the next.
+"""Memory soak of one Pixie worker: resident memory after 100,000 flows, and its growth over the next.
 
 One command (run on purpose, never from ``make test``)::
 
@@ -24,8 +24,8 @@ command exit 1.
 
 The server's resident memory (``VmRSS`` of its process, with ``RssAnon``/``RssFile`` beside it) is sampled every
 ``--sample-every`` flows and at the end of each round, when no flow is in flight. Output: a progress line per
-sample, a summary with pass/fail against the targets, ``bench/results/memory-<stamp>.json`` (samples and summary)
-and ``bench/results/memory-<stamp>.svg`` (RSS against flows).
+sample, a summary with pass/fail against the targets, ``bench/out/memory-<stamp>.json`` (samples and summary)
+and ``bench/out/memory-<stamp>.svg`` (RSS against flows).
 
 Targets: under 150 MiB after the first round; over the second round RSS grows by at most 2 % or 3 MiB, whichever
 is larger (see :func:`verdict` for why that is "does not grow").
@@ -60,7 +60,7 @@ import httpx
 import pygal
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+OUT = ROOT / "bench" / "out"
 PIXIE = ROOT / ".venv" / "bin" / "pixie"
 REDIRECT = "http://127.0.0.1:9999/cb"
 PUBLIC_CLIENT = "bench-public"
@@ -414,7 +414,7 @@ def _at(samples: list[Sample], flows: int) -> Sample:
 
 
 def verdict(samples: list[Sample], args: argparse.Namespace, elapsed: float, counters: Counters) -> dict[str, Any]:
-    """The numbers issue 10 asks for, and pass/fail.
+    """The targets (under 150 MiB after the first round, no growth over the second), and pass/fail.
 
     "Does not grow" over the second round: RSS at its end is at most max(2 %, 3 MiB) above RSS at the end of the
     first. A real leak grows with the number of flows (a per-flow leak of even 30 bytes is 3 MiB per 100,000),
@@ -518,7 +518,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3190)
     parser.add_argument("--max-errors", type=int, default=50, help="stop early after this many failed flows")
     parser.add_argument("--keep-dir", type=Path, help="run in this directory and keep the database and logs")
-    parser.add_argument("--no-record", action="store_true", help="do not write bench/results/memory-*")
+    parser.add_argument("--no-record", action="store_true", help="do not write bench/out/memory-*")
     args = parser.parse_args()
     if args.flows < args.sample_every:
         args.sample_every = args.flows
@@ -551,13 +551,13 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     if not args.no_record:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"memory-{stamp}.json").write_text(json.dumps(summary, indent=2) + "\n")
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / f"memory-{stamp}.json").write_text(json.dumps(summary, indent=2) + "\n")
         title = (
             f"Pixie serve RSS, {args.rounds} x {args.flows:,} flows ({args.mix}), commit {summary['machine']['commit']}"
         )
-        (RESULTS / f"memory-{stamp}.svg").write_text(_chart(soak.samples, title))
-        print(f"wrote bench/results/memory-{stamp}.json and .svg")
+        (OUT / f"memory-{stamp}.svg").write_text(_chart(soak.samples, title))
+        print(f"wrote bench/out/memory-{stamp}.json and .svg")
     if result["errors"]:
         print(f"FAIL: {result['errors']} flow errors: {result['error_reasons']}", file=sys.stderr)
         sys.exit(1)

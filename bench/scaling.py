@@ -1,4 +1,4 @@
-"""``pixie serve --workers 2`` against one worker, driven by wrk (issue 10: throughput scales ≥ 1.7×).
+"""``pixie serve --workers 2`` against one worker, driven by wrk: how throughput scales with a second worker.
 
 Run on purpose, never from ``make test``::
 
@@ -6,9 +6,10 @@ Run on purpose, never from ``make test``::
     .venv/bin/python bench/scaling.py --quick                # 1 round x 4 s
     .venv/bin/python bench/scaling.py --scenarios cc --runs 5 --no-record
 
-Why wrk and not the peers' ``bench.py``: on two cores, two workers need both, and the Python load generator needs most
-of a core by itself, so with it the figure measured contention, not scaling (``bench/RESULTS.md``, 2026-11-25 and
-2026-12-03 09:15). wrk, compiled, drives the same request rate on a fraction of a core (its CPU share is printed).
+Why wrk and not ``bench/loadgen.py``: on two cores, two workers need both, and a Python load generator needs most of
+a core by itself, so with it the figure measured contention, not scaling (``bench/README.md``, Scaling). wrk,
+compiled, drives the same request rate on a fraction of a core (its CPU share is printed). It is installed with
+``apt-get`` on first use when it is missing and this runs as root.
 
 Both servers run on the embedded default (an SQLite file each, WAL, ``synchronous=NORMAL``, events on), started once
 and seeded as ``bench/compare.py`` seeds them. The baseline is one worker pinned to core 0 with wrk pinned to core 1:
@@ -18,8 +19,8 @@ and wrk share both cores, so the ratio understates scaling by wrk's share. Round
 Scenarios (wrk ``-t1 -c32``): ``cc`` client_credentials grants (client_secret_basic), ``introspect`` RFC 7662
 introspection of a refresh token by the confidential client, ``refresh`` rotating refresh_token grants by the public
 client (``bench/wrk/refresh.lua``: each response's successor goes back into a queue; the tokens come from SSO flows
-run by the peers' ``bench.py`` before each run). Every response must be a 200 and, for refresh, carry a successor:
-errors are counted and must be 0.
+run by ``bench/loadgen.py --refresh-tokens`` before each run). Every response must be a 200 and, for refresh, carry
+a successor: errors are counted and must be 0.
 
 Output: a table of medians (ops/s, p50/p99, errors, server CPU µs per op, wrk's CPU share) with the ratio two workers
 / one, the ratios round by round, and the same appended to ``bench/RESULTS.md`` (unless ``--no-record``).
@@ -45,39 +46,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import compare  # the sibling script's helpers (a script's own folder is first on sys.path)
+import compare  # the sibling scripts' helpers (a script's own folder is first on sys.path)
+import peers
+from loadgen import tree_cpu
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 SCENARIOS = ("cc", "introspect", "refresh")
 CONFIDENTIAL = "bench-confidential:bench-secret"
 TOKENS_PER_RUN = 64  # twice wrk's connections: a queue that never runs dry while every response returns a successor
-
-# Run by the peers' Python (aiohttp, and bench.py's own authorization-code flow): one login, then SSO flows.
-_FETCH_TOKENS = """
-import argparse, asyncio, sys
-sys.path.insert(0, sys.argv[1])
-import bench
-
-async def main(issuer, count):
-    cfg = argparse.Namespace(
-        issuer=issuer, http="aiohttp", public_client_id="bench-public", redirect_uri=sys.argv[4], scope="api:read",
-        resource="", max_steps=12, interaction_paths=("/login", "/consent"), username="bench-user",
-        password="bench-password",
-    )
-    md = await bench.discover(cfg)
-    http, jar, tokens = bench.make_backend("aiohttp", 4), bench.CookieJar(), []
-    try:
-        while len(tokens) < count:
-            flow = await bench.authcode_flow(http, cfg, md, jar)
-            if not flow.ok:
-                raise SystemExit("sign-in failed: " + flow.reason)
-            tokens.append(flow.token["refresh_token"])
-    finally:
-        await http.close()
-    print("\\n".join(tokens))
-
-asyncio.run(main(sys.argv[2], int(sys.argv[3])))
-"""
 
 
 @dataclass
@@ -129,35 +105,22 @@ def _wait_listening(port: int, count: int, timeout: float = 60) -> None:
     raise SystemExit(f"fewer than {count} sockets listen on port {port} after {timeout:g} s")
 
 
-def _tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and all its descendants (``--workers 2``: uvicorn's supervisor and the
-    worker processes it spawned)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent and child not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(times.get(member, 0.0) for member in tree)
-
-
 def _refresh_tokens(server: Server, count: int) -> list[str]:
-    python = str(compare.PEERS / ".venv" / "bin" / "python")
-    argv = [python, "-c", _FETCH_TOKENS, str(compare.PEERS), server.url, str(count), compare.REDIRECT]
+    argv = [str(peers.PYTHON), str(peers.LOADGEN), "--issuer", server.url, "--refresh-tokens", str(count)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise SystemExit(f"could not get refresh tokens from {server.label}: {out.stderr.strip()[-400:]}")
     return out.stdout.split()
+
+
+def _ensure_wrk() -> None:
+    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get)", file=sys.stderr)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/scaling.py needs wrk (Debian and Ubuntu: apt-get install wrk)")
 
 
 def _post(url: str, form: dict[str, str], basic: str | None = None) -> dict[str, object]:
@@ -180,8 +143,8 @@ def _wrk(server: Server, scenario: str, args: argparse.Namespace, workdir: Path,
         env.update({"TOKENS": str(tokens), "CLIENT": "bench-public"})
         script, path = WRK_DIR / "refresh.lua", "/token"
     else:
-        script, path = compare.PEERS / "wrk" / "post_form.lua", "/token"
-        env["AUTH"] = CONFIDENTIAL
+        script, path = WRK_DIR / "form.lua", "/token"
+        env["AUTHORIZATION"] = "Basic " + base64.b64encode(CONFIDENTIAL.encode()).decode()
         env["BODY"] = "grant_type=client_credentials&scope=api:read"
         if scenario == "introspect":
             token = _refresh_tokens(server, 1)[0]
@@ -192,9 +155,9 @@ def _wrk(server: Server, scenario: str, args: argparse.Namespace, workdir: Path,
                 raise SystemExit(f"{server.label}: the token to introspect is not active: {active}")
     pin = compare._pin("1") if server.workers == 1 else []
     command = [*pin, "wrk", "-t1", f"-c{args.connections}", f"-d{duration:g}s", "--latency", "-s", str(script)]
-    before, children = _tree_cpu(server.process.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, children = tree_cpu(server.process.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk = subprocess.run([*command, server.url + path], env=env, capture_output=True, text=True)
-    server_cpu = _tree_cpu(server.process.pid) - before
+    server_cpu = tree_cpu(server.process.pid) - before
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # only wrk was reaped in between
     output = wrk.stdout + wrk.stderr
     if wrk.returncode != 0:
@@ -249,9 +212,8 @@ def main() -> None:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
     if not compare.TWO_CORES:
         raise SystemExit("scaling over two workers needs at least two cores")
-    compare._ensure_peers()  # the peers' Python signs in for refresh tokens; its setup.sh installs wrk
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: bash bench/.peers/setup.sh installs it (apt-get install wrk)")
+    peers.ensure_installed(node=False)  # bench/.venv: the load generator signs in for refresh tokens
+    _ensure_wrk()
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     with servers(events=not args.no_events) as started, tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp:
         labels = [server.label for server in started]

@@ -3,7 +3,7 @@
 -- Each request takes a token from the queue and each 200 response puts its successor back, so with more tokens than
 -- connections no token is ever presented twice (a second use would be reuse: the server revokes the family). A
 -- response without a successor loses its token; once the queue is empty a request carries a token the server does
--- not know, which counts as an error. done() prints one WRKJSON line, as the peers' post_form.lua does.
+-- not know, which counts as an error. done() prints one WRKJSON line, as form.lua does.
 local queue, head, tail, lost = {}, 1, 0, 0
 local client = os.getenv('CLIENT') or 'bench-public'
 local form = { ['Content-Type'] = 'application/x-www-form-urlencoded' }

@@ -51,9 +51,9 @@ def audit_bytes(event: FlowEvent) -> bytes:
 
 
 def _encode(events: Sequence[FlowEvent]) -> bytes:
-    """The lines of ``events``, each written into one buffer as soon as it is encoded. Measured: holding a batch's
-    lines as separate ``bytes`` until a join made each encode ten times slower (orjson's output buffer could not be
-    reused, so every line took fresh memory from the allocator: page faults, counted as system time)."""
+    """The lines of ``events``, each written into one buffer as soon as it is encoded. Holding a batch's lines as
+    separate ``bytes`` until a join made each encode many times slower: orjson's output buffer could not be reused,
+    so every line took fresh memory from the allocator (page faults, counted as system time)."""
     out = io.BytesIO()
     write = out.write
     for event in events:
@@ -62,8 +62,8 @@ def _encode(events: Sequence[FlowEvent]) -> bytes:
 
 
 _last_second: list[Any] = [None, ""]  # [int | None, str]
-"""The last whole second formatted and its text: events arrive thousands per second, formatting a datetime each
-time was a third of the line's cost. (One slot; a race between threads only costs a second format.)"""
+"""The last whole second formatted and its text: events arrive thousands per second, and formatting a datetime
+each time was a large share of the line's cost. (One slot; a race between threads only costs a second format.)"""
 _MILLIS = tuple(f".{millis:03d}+00:00" for millis in range(1000))
 """The tail of a timestamp for each millisecond (formatting it per event cost as much as the rest of the line)."""
 

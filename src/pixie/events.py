@@ -200,9 +200,9 @@ class BufferedEventSink:
     buffer, and every ``interval`` seconds (:meth:`run`, a background task) hands what gathered to each ``outlet``
     and writes it to the :class:`EventStore` in batches of ``batch``.
 
-    One buffer and one drain for every destination: measured on the token endpoint, the per-event cost was the
-    number of hands an event passed through (a fan-out to four sinks, each with its own buffer, capacity check and
-    background task), not the work each did. A full buffer drops events and counts them rather than growing.
+    One buffer and one drain for every destination: on the token endpoint, what an event costs follows the number
+    of hands it passes through (a fan-out to four sinks, each with its own buffer, capacity check and background
+    task), not the work each does. A full buffer drops events and counts them rather than growing.
     """
 
     def __init__(

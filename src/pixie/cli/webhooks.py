@@ -32,7 +32,7 @@ def _event_kinds() -> list[str]:
 
 
 def _check_url(url: str) -> str:
-    # The same rule as an issuer: https, or http on loopback only (a receiver on this machine, or a test).
+    # The same rule as an issuer: https, or http on loopback only (a receiver on the same host, or a test).
     try:
         validate_issuer(url)
     except ConfigError:

@@ -8,8 +8,8 @@ Starlette's ``request.auth`` works). A missing or bad token gets 401 with
 through untouched; ``websocket`` handshakes are checked like requests and refused with close code 1008 (policy
 violation), since letting them through unauthenticated would be a hole, not a feature.
 
-A missing token gets ``error="invalid_token"`` too (issue 6 asks for it so clients have one code to react to;
-RFC 6750 §3.1 says the error code SHOULD be left out when no credentials were sent).
+A missing token gets ``error="invalid_token"`` too, so that clients have one code to react to (RFC 6750 §3.1 says
+the error code SHOULD be left out when no credentials were sent: a deliberate choice against that SHOULD).
 
 ``requires_scopes`` guards one endpoint: 401 without a token in ``scope["auth"]``, 403 ``insufficient_scope`` with
 the needed ``scope`` in the challenge when a scope is missing.
