@@ -17,10 +17,9 @@ own CPU is not in it).
 Method: each (tree, database, round) runs in a fresh process pinned to core 0 (``taskset``, when there), with
 PostgreSQL and everything else left to the other core. The rounds alternate the trees, so a change of the machine's
 speed during the run hits both alike; each figure is the median of its rounds, and the ratio is this tree's figure
-over the baseline's (below 1: this tree is faster). A tree is its ``src`` folder: the baseline is exported with
-``git archive`` into ``bench/.baseline/<sha>/`` and imported through ``PYTHONPATH`` with this checkout's
-virtualenv, so it must run on the same dependencies. SQLite gets a fresh migrated file per process; PostgreSQL a
-scratch database for the run (``PIXIE_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``
+over the baseline's (below 1: this tree is faster). The baseline runs in its own install of that revision
+(:mod:`baseline`, shared with ``compare.py --baseline``). SQLite gets a fresh migrated file per process; PostgreSQL
+a scratch database for the run (``PIXIE_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``
 names the server), emptied before each process.
 """
 
@@ -42,8 +41,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import baseline
+
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ROOT / "bench" / ".baseline"
 TENANT = "default"
 NOW = time.time()
 REDIRECT = "http://127.0.0.1:9999/cb"
@@ -281,19 +281,6 @@ def _run_worker(arguments: argparse.Namespace) -> None:
 # --- the parent: trees, databases, rounds ----------------------------------------------------------------------
 
 
-def _baseline_src(revision: str) -> tuple[str, Path]:
-    """The ``src`` folder of ``revision`` (exported once per commit)."""
-    sha = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    target = BASELINES / sha
-    if not (target / "src").is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", sha, "src"], cwd=ROOT, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return sha[:7], target / "src"
-
-
 def _pinned() -> list[str]:
     return ["taskset", "-c", "0"] if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else []
 
@@ -303,18 +290,14 @@ def _template(directory: Path) -> Path:
     path = directory / "template.db"
     code = "import asyncio, sys; from pixie.storage.schema import open_storage\n"
     code += "async def main():\n    async with open_storage(sys.argv[1]):\n        pass\nasyncio.run(main())\n"
-    subprocess.run([sys.executable, "-c", code, f"sqlite:///{path}"], check=True, env=_env(ROOT / "src"))
+    subprocess.run([sys.executable, "-c", code, f"sqlite:///{path}"], check=True)
     return path
 
 
-def _env(src: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(src)}
-
-
-def _measure(src: Path, database: str, url: str, calls: int) -> dict[str, float]:
-    command = [*_pinned(), sys.executable, __file__, "--worker", "--database", database, "--url", url]
+def _measure(python: str, database: str, url: str, calls: int) -> dict[str, float]:
+    command = [*_pinned(), python, __file__, "--worker", "--database", database, "--url", url]
     command += ["--calls", str(calls)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env=_env(src))
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -346,9 +329,10 @@ def main() -> None:
         _run_worker(arguments)
         return
 
-    trees: list[tuple[str, Path]] = [("this tree", ROOT / "src")]
+    trees: list[tuple[str, str]] = [("this tree", sys.executable)]
     if arguments.baseline:
-        trees.append(_baseline_src(arguments.baseline))
+        sha = baseline.resolve(arguments.baseline)
+        trees.append((sha[:7], str(baseline.install(sha).with_name("python"))))
     databases = arguments.databases.split(",")
     server = os.environ.get("PIXIE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     scratch = f"pixie_bench_{secrets.token_hex(4)}"
@@ -360,7 +344,7 @@ def main() -> None:
             for round_number in range(arguments.rounds):
                 order = trees if round_number % 2 == 0 else trees[::-1]
                 for database in databases:
-                    for label, src in order:
+                    for label, python in order:
                         if database == "sqlite":
                             assert template is not None
                             path = Path(directory) / f"{secrets.token_hex(4)}.db"
@@ -369,7 +353,9 @@ def main() -> None:
                         else:
                             url = pg_url
                         print(f"round {round_number + 1}: {database}, {label}", file=sys.stderr, flush=True)
-                        results.setdefault((database, label), []).append(_measure(src, database, url, arguments.calls))
+                        results.setdefault((database, label), []).append(
+                            _measure(python, database, url, arguments.calls)
+                        )
         finally:
             if pg_url:
                 asyncio.run(_scratch_postgres(server, scratch, drop=True))
@@ -378,7 +364,7 @@ def main() -> None:
 
 def _report(
     results: dict[tuple[str, str], list[dict[str, float]]],
-    trees: list[tuple[str, Path]],
+    trees: list[tuple[str, str]],
     databases: list[str],
     arguments: argparse.Namespace,
 ) -> None:
