@@ -82,6 +82,7 @@ MAX_TOKEN_LENGTH = MAX_HEADER_LENGTH + MAX_PAYLOAD_LENGTH + MAX_SIGNATURE_LENGTH
 MIN_RSA_BITS = 2048
 UNDERSTOOD_HEADER = frozenset({"alg", "kid", "typ", "cty", "crit"})
 EC_CURVES = frozenset({"P-256", "P-384", "P-521"})
+PASSED_HEADERS_LIMIT = 256
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
 ALGORITHMS: tuple[str, ...] = (
@@ -278,6 +279,7 @@ class CompactVerifier:
     def __init__(self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> None:
         self.algorithms = allowed_algorithms(algorithms)
         self._registry = _PolicyRegistry(algorithms=sorted(self.algorithms), strict_check_header=False)
+        self._passed: set[bytes] = set()
 
     def parse(self, token: str) -> Compact:
         """Split and decode a compact JWS (joserfc) and check its header: sizes, encoding, ``alg`` allow-list,
@@ -298,6 +300,14 @@ class CompactVerifier:
         except (JoseError, ValueError, TypeError):
             raise JWSError("not a compact JWS of three base64url parts with a JSON header") from None
         header = signature.protected
+        if signature.segments["header"] not in self._passed:
+            self._check_header(signature.segments["header"], header)
+        return Compact(signature, header, header["alg"], header.get("kid"))
+
+    def _check_header(self, segment: bytes, header: object) -> None:
+        """The header is a JSON object, ``alg`` is allowed and joserfc's registry accepts the rest. Passing header
+        segments are remembered — an issuer's tokens share one header per key, and the outcome depends on the
+        segment alone — in a set that is emptied when full, so distinct headers cannot grow it."""
         if not isinstance(header, dict):
             raise JWSError("malformed header")
         alg = header.get("alg")
@@ -311,7 +321,9 @@ class CompactVerifier:
             raise JWSError("kid, typ and cty must be strings, crit a list of strings") from None
         except (JoseError, ValueError, TypeError):  # e.g. crit entries that are not strings
             raise JWSError("malformed header") from None
-        return Compact(signature, header, alg, header.get("kid"))
+        if len(self._passed) >= PASSED_HEADERS_LIMIT:
+            self._passed.clear()
+        self._passed.add(segment)
 
     def verify(self, compact: Compact, key: VerificationKey) -> dict[str, Any]:
         """Check the signature of a parsed token with ``key`` (joserfc) and return its claims (a JSON object).
