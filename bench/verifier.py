@@ -174,7 +174,7 @@ async def main(rounds: int) -> None:
     print(f"  joserfc jwt.decode, key + registry once  {joserfc:9,.0f}/s   ({joserfc / floor:.0%} of the floor)")
     print(
         f"  pixie.resource JWTVerifier.verify        {ours:9,.0f}/s   ({ours / floor:.0%} of the floor,"
-        f" {ours / joserfc:.0%} of joserfc alone; +{1e6 / ours - 1e6 / joserfc:.1f} µs)"
+        f" {ours / joserfc:.0%} of joserfc alone, {1e6 / ours - 1e6 / joserfc:+.1f} µs)"
     )
     print("Per request, in-process ASGI, inline Starlette app")
     print(f"  route without middleware                 {bare_us:7.1f} µs")

@@ -22,11 +22,13 @@ What this module adds around it:
 
 * before joserfc sees the token: at most :data:`MAX_TOKEN_LENGTH` characters and ASCII;
 * after joserfc has parsed it, before any key is looked up: the header is a JSON object (joserfc accepts any JSON
-  value that contains ``"alg"``), ``alg`` is allowed and the header passes the registry's checks — so that a foreign
-  or hostile token never costs a JWK set refresh;
+  value that contains ``"alg"``), ``alg`` is allowed and the header passes the registry's checks — so that a token
+  refused for its header never reaches the key look-up (nor a JWK set refresh). A header segment that passed is
+  remembered and not checked again here; joserfc still checks it on every verification;
 * the payload is a JSON object (RFC 7519 §7.2 step 10);
-* keys (:func:`import_jwk`): EC on P-256/P-384/P-521, RSA of at least 2048 bits, OKP on Ed25519 only; symmetric keys
-  are refused and private members dropped; ``key_ops`` must be a list (joserfc would take a string);
+* keys (:func:`import_jwk`, joserfc parses and validates the JWK): EC on P-256/P-384/P-521, RSA of at least 2048
+  bits (joserfc only warns), OKP on Ed25519 only; symmetric keys are refused and private members dropped;
+  ``key_ops`` must be a list (joserfc would take a string);
 * ``none`` and every HMAC algorithm are refused at configuration (:func:`allowed_algorithms`): with asymmetric keys
   published in a JWK set, HMAC would let anyone sign with the public key as the secret;
 * ``EdDSA``, RFC 8037's polymorphic name that RFC 9864 deprecates, is accepted when configured, for Ed25519 keys only
@@ -160,13 +162,13 @@ class VerificationKey:
         fits = self._fits.get(alg)
         if fits is None:
             model = _ALG_MODELS.get(alg)
+            if model is None:
+                return False  # not remembered: only supported algorithms may grow the memo
             try:
-                if model is None:
-                    raise JWSError("unsupported algorithm")
                 model.check_key(self.key)
                 self.key.check_key_op("verify")
                 fits = True
-            except (JoseError, JWSError):
+            except JoseError:
                 fits = False
             self._fits[alg] = fits
         return fits
