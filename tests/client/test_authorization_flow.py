@@ -21,7 +21,7 @@ from pixie.client import (
     ServerRefused,
     TokenSet,
 )
-from pixie.tokens import signing
+from pixie.resource import jws
 from spec.support import Browser, Pixie
 
 
@@ -39,7 +39,7 @@ def _with_query(url: str, **changes: str | None) -> str:
 
 def _claims(pixie: Pixie, tokens: TokenSet) -> dict[str, object]:
     jwks = httpx.get(f"{pixie.base}/jwks.json").json()
-    claims: dict[str, object] = dict(signing.verify_jwt(tokens.access_token, jwks).claims)
+    claims: dict[str, object] = dict(jws.verify_jwt(tokens.access_token, jwks).claims)
     return claims
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 from client.support import LoginProcess
 from e2e.conftest import ARTIFACTS, browser  # noqa: F401  (the module-scoped Chromium fixture)
 from livesupport import cli_env
-from pixie.tokens import signing
+from pixie.resource import jws
 from spec.support import PASSWORDS, Pixie
 
 
@@ -48,5 +48,5 @@ def test_pixie_login_through_chromium(browser: Browser, pixie: Pixie, tmp_path: 
     assert code == 0, stderr
     printed = json.loads(stdout)
     assert printed["token_type"] == "Bearer" and printed["scope"] == "properties:read" and printed["refresh_token"]
-    claims = signing.verify_jwt(printed["access_token"], httpx.get(f"{pixie.base}/jwks.json").json()).claims
+    claims = jws.verify_jwt(printed["access_token"], httpx.get(f"{pixie.base}/jwks.json").json()).claims
     assert claims["client_id"] == "cli-browser" and claims["sub"] == pixie.user_ids["alice"]

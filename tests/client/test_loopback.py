@@ -13,7 +13,7 @@ import pytest
 
 from client.support import FULL_SCOPE, follow_to_callback
 from pixie.client import ServerRefused, login_with_browser
-from pixie.tokens import signing
+from pixie.resource import jws
 from spec.support import Browser, Pixie
 
 
@@ -49,7 +49,7 @@ def test_signs_in_and_shows_the_close_page(pixie: Pixie, alice: Browser) -> None
     assert page.status_code == 200 and "You can close this window" in page.text and "Signed in" in page.text
     assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    claims = signing.verify_jwt(tokens.access_token, httpx.get(f"{pixie.base}/jwks.json").json()).claims
+    claims = jws.verify_jwt(tokens.access_token, httpx.get(f"{pixie.base}/jwks.json").json()).claims
     assert claims["client_id"] == "cli" and claims["sub"] == pixie.user_ids["alice"]
     assert tokens.refresh_token and tokens.scope == FULL_SCOPE
 

@@ -14,9 +14,9 @@ from playwright.sync_api import Browser, expect
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
+from pixie.resource import jws
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
-from pixie.tokens import signing
 from pixie.tokens.keys import KeyRing
 
 MASTER = b"e2e-master-key-e2e-master-key-32"
@@ -90,7 +90,7 @@ def test_public_client_signs_in_through_the_browser(
     body = result["body"]
     assert isinstance(body, dict) and body["token_type"] == "Bearer" and body["scope"] == "properties:read"
     jwks = httpx.get(f"{issuer}/jwks.json").json()
-    claims = signing.verify_jwt(str(body["access_token"]), jwks).claims
+    claims = jws.verify_jwt(str(body["access_token"]), jwks).claims
     assert claims["iss"] == issuer and claims["client_id"] == "e2e-spa"
     page.screenshot(path=str(artifacts / "callback.png"), full_page=True)
 

@@ -22,9 +22,9 @@ from lifecycle.support import RS_SECRET, SCOPES
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import ensure_default_tenant, register_client
+from pixie.resource import jws
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
-from pixie.tokens import signing
 from pixie.tokens.keys import KeyRing, RotationReport
 from spec.support import TLS, jwt_part
 
@@ -109,8 +109,8 @@ def _active(http: httpx.Client, token: str) -> bool:
 def _verifies(token: str, jwks: dict[str, Any]) -> bool:
     """What a resource server does with the published JWKS (RFC 9068 §4 step 3: signature by a published key)."""
     try:
-        signing.verify_jwt(token, jwks)
-    except signing.JoseFailure:
+        jws.verify_jwt(token, jwks)
+    except jws.JWSError:
         return False
     return True
 

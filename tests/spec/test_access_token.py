@@ -12,7 +12,7 @@ import httpx
 import pytest
 from joserfc.jwk import KeySet
 
-from pixie.tokens.signing import JoseFailure, verify_jwt
+from pixie.resource.jws import JWSError, verify_jwt
 from spec.support import WEB_CB, WEB_SECRET, Browser, Pixie, Pkce, SignedIn, authorize_pairs, token_request
 
 _REQUIRED_CLAIMS = ("iss", "sub", "aud", "client_id", "scope", "exp", "iat", "jti", "auth_time")
@@ -40,7 +40,7 @@ def test_tampered_token_does_not_verify(issued: dict[str, Any]) -> None:
     """RFC 7515 §5.2: the control: a changed payload fails verification."""
     header, payload, signature = issued["body"]["access_token"].split(".")
     tampered = f"{header}.{payload[:-2]}{'AA' if payload[-2:] != 'AA' else 'BB'}.{signature}"
-    with pytest.raises(JoseFailure):
+    with pytest.raises(JWSError):
         verify_jwt(tampered, issued["jwks"])
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pixie.errors import InvalidToken, TemporarilyUnavailable
-from pixie.resource.jws import JWSError, VerificationKey, import_jwk
+from pixie.resource.jws import JWSError, VerificationKey, VerificationKeys
 
 __all__ = ["JWKSCache", "JWKSFetchError", "metadata_url", "parse_jwks"]
 
@@ -54,26 +54,19 @@ def metadata_url(issuer: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path.rstrip('/')}"
 
 
-def parse_jwks(document: object) -> dict[str | None, list[VerificationKey]]:
-    """Usable verification keys of a JWK set by ``kid``. Keys that cannot be used (symmetric, unknown type or
-    curve, short RSA) are skipped, as RFC 7517 §5 asks; a set with no usable key is an error.
+def parse_jwks(document: object) -> VerificationKeys:
+    """The usable verification keys of a JWK set (imported by :mod:`pixie.resource.jws`). Keys that cannot be used
+    (symmetric, unknown type or curve, short RSA) are skipped, as RFC 7517 §5 asks; a set with no usable key is an
+    error.
 
     Spec: RFC 7517 §5.
     """
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise JWKSFetchError("the JWK set is not a JSON object with a keys array")
-    keys: dict[str | None, list[VerificationKey]] = {}
-    for entry in document["keys"]:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            key = import_jwk(entry)
-        except JWSError as exc:
-            log.debug("skipping a JWK: %s", exc)
-            continue
-        keys.setdefault(key.kid, []).append(key)
-    if not keys:
-        raise JWKSFetchError("the JWK set has no usable key")
+    try:
+        keys = VerificationKeys.from_jwks(document)
+    except JWSError as exc:
+        raise JWKSFetchError(str(exc)) from None
+    if isinstance(document, Mapping) and len(keys) < len(document["keys"]):
+        log.debug("skipped %d unusable JWK(s)", len(document["keys"]) - len(keys))
     return keys
 
 
@@ -126,7 +119,7 @@ class JWKSCache:
         self._clock = clock
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
-        self._keys: dict[str | None, list[VerificationKey]] = {}
+        self._keys = VerificationKeys(())
         self._loaded_at: float | None = None
         self._attempted_at: float | None = None
         self._inflight: asyncio.Task[None] | None = None
@@ -173,19 +166,13 @@ class JWKSCache:
                 raise TemporarilyUnavailable("the token issuer's signing keys cannot be fetched; try again later")
         elif now - self._loaded_at > self.max_age and self._may_fetch(now):
             self._start_fetch(now)  # revalidate in the background; the current keys keep answering
-        key = self._lookup(kid, alg)
+        key = self._keys.find(kid, alg)
         if key is None and (self._inflight is not None or self._may_fetch(now)):
             await self._refresh(now)
-            key = self._lookup(kid, alg)
+            key = self._keys.find(kid, alg)
         if key is None:
             raise InvalidToken("the token was signed with an unknown key")
         return key
-
-    def _lookup(self, kid: str | None, alg: str) -> VerificationKey | None:
-        if kid is None:
-            fit = [k for keys in self._keys.values() for k in keys if k.usable_for(alg)]
-            return fit[0] if len(fit) == 1 else None
-        return next((k for k in self._keys.get(kid, ()) if k.usable_for(alg)), None)
 
     def _may_fetch(self, now: float) -> bool:
         if self._attempted_at is None:

@@ -5,10 +5,10 @@ A resource server holds a :class:`TokenVerifier`; every request's bearer token g
 :class:`pixie.errors.InvalidToken` (and :class:`pixie.errors.TemporarilyUnavailable` when the issuer's keys cannot
 be had at all — a 503, so a client does not throw away a token that may be fine).
 
-:class:`JWTVerifier` checks tokens locally: signature with a key from the issuer's JWK set
-(:class:`~pixie.resource.jwks_cache.JWKSCache`), then :func:`access_token_from_claims`, a plain function over the
-decoded header and claims. Local checks cannot see a revocation: a revoked token stays valid here until its
-``exp``. Keep access tokens short-lived (Pixie's default is minutes), or use
+:class:`JWTVerifier` checks tokens locally: structure and signature by :mod:`pixie.resource.jws` (joserfc) with a
+key from the issuer's JWK set (:class:`~pixie.resource.jwks_cache.JWKSCache`), then :func:`access_token_from_claims`,
+a plain function over the decoded header and claims. Local checks cannot see a revocation: a revoked token stays
+valid here until its ``exp``. Keep access tokens short-lived (Pixie's default is minutes), or use
 :class:`~pixie.resource.introspection.IntrospectionVerifier` where a revocation must take effect at once — at the
 price of one call to the authorization server per token and cache period.
 
@@ -178,7 +178,8 @@ class JWTVerifier:
             raise ValueError("leeway must be between 0 and 300 seconds")
         self.issuer = issuer
         self.audience = audience
-        self.algorithms = jws.allowed_algorithms(algorithms)
+        self._jws = jws.CompactVerifier(algorithms)
+        self.algorithms = self._jws.algorithms
         self.leeway = leeway
         if jwks is None:
             # Imported here, not at the top: this protocol module stays free of HTTP (ARCHITECTURE §2).
@@ -194,7 +195,7 @@ class JWTVerifier:
         Spec: RFC 9068 §4.
         """
         try:
-            compact = jws.parse_compact(token, self.algorithms)
+            compact = self._jws.parse(token)
         except jws.JWSError as exc:
             raise InvalidToken(f"the token is malformed: {exc}") from None
         # typ before the key lookup: an ID token or a foreign JWT must not cost a JWKS refresh.
@@ -203,7 +204,7 @@ class JWTVerifier:
             raise InvalidToken("the token is not a JWT access token (typ must be at+jwt)")
         key = await self.jwks.key_for(compact.kid, compact.alg)
         try:
-            claims = jws.verify_compact(compact, key)
+            claims = self._jws.verify(compact, key)
         except jws.JWSError as exc:
             raise InvalidToken(f"the token signature is invalid: {exc}") from None
         return access_token_from_claims(

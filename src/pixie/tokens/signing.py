@@ -1,43 +1,41 @@
-"""JOSE operations: the only module that imports the JOSE library (joserfc).
+"""Signing Pixie's own tokens, and Pixie's own signing keys: the one module that signs.
 
-joserfc was picked over PyJWT by ``bench/jose_pick.py`` (one core of this project's 2-core machine, ES256):
-joserfc verifies about 19 % faster (8.0k/s against 6.7k/s) and signs about 13 % slower (13.4k/s against 15.5k/s).
-Verification is the hot path — every API call through :mod:`pixie.resource` — while signing happens once per
-token; joserfc is also fully typed and brings RFC 7638 thumbprints and JWK sets.
+Tokens are signed by :class:`CompactSigner` on :mod:`cryptography` directly: the header segment is encoded once per
+key and ``typ``, and each token costs one JSON dump, one signature and base64 — less than a general-purpose JOSE
+encoder, which builds its registry look-up, header object and key wrapper per call. joserfc is used here only for
+key objects: generating keys, PEM import and export, the public JWK and its RFC 7638 thumbprint. Everything this
+module handles is Pixie's own (keys from its key store, claims it composed); it parses nothing that comes from
+outside. Checking any signature — Pixie's own tokens presented back to it included — is
+:mod:`pixie.resource.jws`'s job, on joserfc.
 
 Algorithms: ``ES256`` (default), ``RS256`` and ``Ed25519`` — the fully-specified name RFC 9864 gives EdDSA over
-Ed25519 (``EdDSA`` is accepted as a configuration alias). ``none`` and HMAC algorithms are never produced or accepted.
+Ed25519 (``EdDSA`` is accepted as a configuration alias). ``none`` and HMAC algorithms are never produced.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 __all__ = [
     "ALGORITHMS",
     "CompactSigner",
     "JoseFailure",
     "PrivateKey",
-    "VerifiedJwt",
     "canonical_alg",
     "generate_private_key",
     "load_private_key",
     "private_pem",
     "public_jwk",
-    "sign_jwt",
     "thumbprint",
-    "verify_jwt",
 ]
 
 ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "Ed25519")
@@ -47,13 +45,7 @@ PrivateKey = ECKey | RSAKey | OKPKey
 
 
 class JoseFailure(ValueError):
-    """A token that does not parse or verify, or a key that cannot be used. The message is safe to log."""
-
-
-@dataclass(frozen=True)
-class VerifiedJwt:
-    header: dict[str, Any]
-    claims: dict[str, Any]
+    """A signing key or algorithm that cannot be used. The message is safe to log."""
 
 
 def canonical_alg(alg: str) -> str:
@@ -106,29 +98,20 @@ def thumbprint(key: PrivateKey) -> str:
     return key.thumbprint()
 
 
-def sign_jwt(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey) -> str:
-    """A compact JWS over ``claims``. ``header`` must carry ``alg`` (one of :data:`ALGORITHMS`), ``kid`` and
-    ``typ``."""
-    alg = canonical_alg(str(header["alg"]))
-    return jwt.encode(dict(header) | {"alg": alg}, dict(claims), key, algorithms=[alg])
-
-
 def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _json(value: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON (RFC 7519 §7.1: claims are UTF-8), by orjson: a third of the cost of :func:`json.dumps`."""
+    """Compact UTF-8 JSON (RFC 7519 §7.1: claims are UTF-8), by orjson, which is cheaper than :func:`json.dumps`."""
     return orjson.dumps(value)
 
 
 class CompactSigner:
     """Signs compact JWS tokens for one key and one header, straight on :mod:`cryptography`.
 
-    joserfc's ``jwt.encode`` builds a registry lookup, header object and key wrapper per call: about 40 % of a
-    token's signing time on top of the signature itself (measured: ES256 115 µs against 77 µs). Here the header
-    segment is encoded once and each token costs one JSON dump, one signature and base64. ``tests/tokens`` checks
-    that joserfc verifies every token this produces, for each algorithm.
+    The header segment is encoded once; each token costs one JSON dump, one signature and base64.
+    ``tests/tokens`` checks that joserfc verifies every token this produces, for each algorithm.
 
     Spec: RFC 7515 §5.1 (JWS compact serialisation), RFC 7518 §3.3–3.4 (RS256, ES256 raw ``r || s``), RFC 8037 §3.1.
     """
@@ -158,36 +141,3 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 def _es256(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-_KEY_SETS: dict[int, tuple[Mapping[str, Any], KeySet]] = {}
-_KEY_SETS_LIMIT = 256
-
-
-def _imported(jwks: Mapping[str, Any]) -> KeySet:
-    """The imported form of a JWK set document, memoised by identity: the key ring hands out the same document
-    object while it is cached, and importing (parsing, point validation) costs more than verifying. The entry keeps
-    the document alive, so its ``id`` cannot be reused by another object while cached."""
-    found = _KEY_SETS.get(id(jwks))
-    if found is not None and found[0] is jwks:
-        return found[1]
-    key_set = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
-    if len(_KEY_SETS) >= _KEY_SETS_LIMIT:
-        _KEY_SETS.clear()
-    _KEY_SETS[id(jwks)] = (jwks, key_set)
-    return key_set
-
-
-def verify_jwt(token: str, jwks: Mapping[str, Any], algorithms: Collection[str] = ALGORITHMS) -> VerifiedJwt:
-    """Check the signature of ``token`` against a JWK set (by ``kid``) and return header and claims.
-
-    Only the signature and algorithm are checked here; claim rules (``iss``, ``aud``, ``exp``, ``typ``) belong to
-    the caller (RFC 9068 §4).
-    """
-    allowed = [canonical_alg(a) for a in algorithms]
-    try:
-        key_set = _imported(jwks)
-        token_obj = jwt.decode(token, key_set, algorithms=allowed)
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise JoseFailure(f"token rejected: {type(exc).__name__}") from None
-    return VerifiedJwt(header=dict(token_obj.header), claims=dict(token_obj.claims))
