@@ -83,7 +83,7 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
-    from pixie.cli import admin, gateway, login, serve, stats, webhooks  # noqa: F401  (registers the sub-commands)
+    from pixie.cli import admin, gateway, login, serve, stats, webhook_subscriptions  # noqa: F401  (registers the sub-commands)
 
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="pixie", standalone_mode=False)

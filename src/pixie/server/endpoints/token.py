@@ -22,9 +22,9 @@ from pixie.errors import (
 from pixie.events import ClientAuthenticationFailed, RateLimited, TokenIssued
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.grants.authorization_code import exchange_code, single_params
-from pixie.server.grants.client_auth import authenticate_client, parse_basic
 from pixie.server.grants.client_credentials import client_credentials
 from pixie.server.grants.refresh_token import refresh
+from pixie.server.protocol.client_authentication import authenticate_client, parse_basic
 from pixie.server.rendering import json_response
 from pixie.storage.records import Tenant
 
