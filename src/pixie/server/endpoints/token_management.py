@@ -7,9 +7,9 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pixie.server.back_channel import read_form
 from pixie.server.context import AppContext, tenant_of
-from pixie.server.endpoints.token import read_form
-from pixie.server.protocol import revocation
+from pixie.server.protocol import introspection, revocation
 from pixie.server.protocol.client_authentication import authenticate_client
 from pixie.server.rendering import json_response
 from pixie.storage.records import Client, Tenant
@@ -43,7 +43,7 @@ async def revoke(request: Request) -> Response:
 
 async def introspect(request: Request) -> Response:
     ctx, tenant, form, client = await _authenticated(request)
-    result = await revocation.introspect(
+    result = await introspection.introspect(
         form,
         client=client,
         tenant=tenant,
