@@ -12,7 +12,7 @@ from typing import Any
 from pixie.errors import InvalidRequest, UnauthorizedClient
 from pixie.events import EventSink, Introspected
 from pixie.security import hash_secret
-from pixie.server.protocol.revocation import lookup_order
+from pixie.server.protocol.token_revocation import lookup_order
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, Tenant
 from pixie.tokens.keys import KeyRing
