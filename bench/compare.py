@@ -172,7 +172,7 @@ def _start_pixie(label: str, port: int, workdir: Path) -> Target:
     if label == "pixie-granian":
         granian = ROOT / ".venv" / "bin" / "granian"
         if not granian.exists():
-            raise SystemExit("pixie-granian needs granian: .venv/bin/pip install -e '.[bench]'")
+            raise SystemExit("pixie-granian needs granian: .venv/bin/pip install -e '.[server,bench]'")
         command = [str(granian), *GRANIAN, "--port", str(port)]
         env["PIXIE_ISSUER"] = f"http://127.0.0.1:{port}"  # what ``pixie serve --port`` would set
     process = subprocess.Popen([*pin, *command], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -316,7 +316,7 @@ def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> 
         _wait_for_logins(target, args.workers)
     spy = ROOT / ".venv" / "bin" / "py-spy"
     if not spy.exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[server,bench]'")
     suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.profile_format]
     out = RESULTS / f"flame-{target.label}-{scenario}.{suffix}"
     duration = str(max(1, round(args.warmup + args.duration)))
