@@ -12,12 +12,12 @@ CHROMIUM := /usr/bin/chromium
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
+	$(PIP) -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[server,test]'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -44,10 +44,10 @@ pytest: $(VENV)/.installed-test $(CHROMIUM) tests/interop/node_modules/.installe
 
 test: lint typecheck pytest
 
-# Re-pin constraints.txt from a fresh resolution of pyproject.toml (run on purpose, then commit).
+# Re-pin constraints.txt from a fresh resolution of pyproject.toml, every extra included (run on purpose, then commit).
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/pip install --quiet -e '.[test,fastapi]'
+	.lockvenv/bin/pip install --quiet -e '.[server,fastapi,test,bench]'
 	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^pixie' > constraints.txt
 	rm -rf .lockvenv
 

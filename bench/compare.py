@@ -181,7 +181,7 @@ def _start_pixie(label: str, port: int, workdir: Path, pixie: Path = PIXIE) -> T
     if kind == "pixie-granian":
         granian = pixie.parent / "granian"
         if not granian.exists():
-            raise SystemExit(f"{label} needs granian: {pixie.parent / 'pip'} install -e '.[bench]'")
+            raise SystemExit(f"{label} needs granian: {pixie.parent / 'pip'} install -e '.[server,bench]'")
         command = [str(granian), *GRANIAN, "--port", str(port)]
         env["PIXIE_ISSUER"] = f"http://127.0.0.1:{port}"  # what ``pixie serve --port`` would set
     with log.open("wb") as out:
@@ -283,7 +283,7 @@ def _start_profiler(target: Target, scenario: str, args: argparse.Namespace) -> 
         _wait_for_logins(target, args.workers)
     spy = ROOT / ".venv" / "bin" / "py-spy"
     if not spy.exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[server,bench]'")
     suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.profile_format]
     out = OUT / f"flame-{_file_name(target.label)}-{scenario}.{suffix}"
     duration = str(max(1, round(args.warmup + args.duration)))

@@ -24,8 +24,10 @@ def test_package_all_is_sorted_and_exact() -> None:
     assert exported == sorted(exported)
     public = {
         name
-        for name, value in vars(pixie.client).items()
-        if not name.startswith("_") and not inspect.ismodule(value) and name not in {"annotations"}
+        for name in dir(pixie.client)
+        if not name.startswith("_")
+        and not inspect.ismodule(getattr(pixie.client, name))
+        and name not in {"annotations", "TYPE_CHECKING"}
     }
     assert set(exported) == public
 

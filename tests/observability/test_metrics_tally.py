@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from pixie.events import ClientAuthenticationFailed, TokenIssued
-from pixie.metrics import LABEL_VALUE_LIMIT, Metrics
+from pixie.server.prometheus import LABEL_VALUE_LIMIT, Metrics
 
 
 def _samples(metrics: Metrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from livesupport import free_port, serve_in_thread
 from pixie.errors import InvalidGrant
-from pixie.metrics import Metrics
 from pixie.server.edge import Edge
+from pixie.server.prometheus import Metrics
 from pixie.storage.interfaces import StorageUnavailable
 
 

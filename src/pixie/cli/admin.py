@@ -1,4 +1,4 @@
-"""Administrative commands: ``clients``, ``users``, ``tenants`` and ``keys``."""
+"""Administrative commands: ``clients``, ``users``, ``keys`` and ``db`` (``tenants`` has :mod:`pixie.cli.tenants`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
-from pixie.cli.tenants import tenants
 from pixie.config import DEFAULT_EVENTS_RETENTION_DAYS
 from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
@@ -20,7 +19,7 @@ from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant
 from pixie.types import TenantId
 
-__all__ = ["clients", "db", "keys", "tenants", "users"]
+__all__ = ["clients", "db", "keys", "users"]
 
 
 def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:

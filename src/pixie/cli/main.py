@@ -1,4 +1,5 @@
-"""The ``pixie`` command: groups, shared options and the one place that turns failures into exit codes.
+"""The ``pixie`` command: the group (each sub-command loaded when asked for), shared options and the one place that
+turns failures into exit codes.
 
 Exit codes (ARCHITECTURE §4): 0 success; 2 usage error (bad option or input that can never work); 1 anything else,
 always as one line on stderr — never a traceback.
@@ -7,24 +8,53 @@ always as one line on stderr — never a traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.metadata
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pixie.config import ConfigError, Settings
-from pixie.management import InvalidRegistration
-from pixie.server.app import open_backend
-from pixie.storage.interfaces import AlreadyExists, Storage, StorageError
 from pixie.tenancy import DEFAULT_TENANT
-from pixie.tokens.keys import KeyRing
-from pixie.tokens.signing import JoseFailure
 
-__all__ = ["Opened", "cli", "database_option", "main", "open_storage", "run_async", "tenant_option"]
+if TYPE_CHECKING:
+    from pixie.storage.interfaces import Storage
+    from pixie.tokens.keys import KeyRing
+
+__all__ = [
+    "COMMANDS",
+    "NeedsExtra",
+    "Opened",
+    "cli",
+    "database_option",
+    "main",
+    "missing_requirements",
+    "open_storage",
+    "run_async",
+    "tenant_option",
+]
+
+COMMANDS: dict[str, tuple[str, str | None]] = {
+    "clients": ("pixie.cli.admin", "server"),
+    "db": ("pixie.cli.admin", "server"),
+    "demo": ("pixie.cli.serve", "server"),
+    "gateway": ("pixie.cli.gateway", "server"),
+    "keys": ("pixie.cli.admin", "server"),
+    "login": ("pixie.cli.login", None),
+    "serve": ("pixie.cli.serve", "server"),
+    "stats": ("pixie.cli.stats", "server"),
+    "tenants": ("pixie.cli.tenants", "server"),
+    "users": ("pixie.cli.admin", "server"),
+    "webhooks": ("pixie.cli.webhook_subscriptions", "server"),
+}
+"""Each sub-command: the module that defines it (and registers it on :data:`cli` when imported), and the extra of
+``pixie-oauth`` it needs. Only ``pixie login``, a client feature, runs on the base install."""
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,6 +85,8 @@ class Opened:
 @asynccontextmanager
 async def open_storage(database_url: str, *, issuer: str | None = None) -> AsyncIterator[Opened]:
     """Open and migrate the database, and make sure the default tenant exists, for one CLI command."""
+    from pixie.server.app import open_backend  # the server extra: only commands that need it get here
+
     settings = Settings.from_env(database_url=database_url, issuer=issuer)
     async with open_backend(settings) as (storage, keyring):
         yield Opened(settings, storage, keyring)
@@ -64,7 +96,73 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class NeedsExtra(Exception):
+    """A command that needs an extra of ``pixie-oauth`` this environment lacks."""
+
+    def __init__(self, command: str, extra: str) -> None:
+        super().__init__(f"pixie {command} needs the {extra} extra: pip install 'pixie-oauth[{extra}]'")
+
+
+def missing_requirements(extra: str) -> list[str]:
+    """The distributions ``pixie-oauth[extra]`` requires that are not installed, read from Pixie's own metadata.
+
+    Empty when Pixie runs without metadata (from a source tree): loading the command then tells instead.
+    """
+    try:
+        requirements = importlib.metadata.requires("pixie-oauth") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    wanted = re.compile(rf"""extra\s*==\s*["']{re.escape(extra)}["']""")
+    missing = []
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        name = re.match(r"[A-Za-z0-9._-]+", spec.strip())
+        if name is None or not wanted.search(marker):
+            continue
+        try:
+            importlib.metadata.distribution(name.group())
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name.group())
+    return missing
+
+
+def _needs_extra(name: str, extra: str) -> click.Command:
+    """Stands in for a command whose extra is missing: listed in ``--help``, and failing in one line when run."""
+
+    def fail() -> None:
+        raise NeedsExtra(name, extra)
+
+    return click.Command(
+        name,
+        callback=fail,
+        short_help=f"(needs pixie-oauth[{extra}])",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+class _LazyGroup(click.Group):
+    """Loads a sub-command's module only when that command is asked for, so ``pixie login`` and ``pixie --help``
+    start without the server's dependencies, and a command whose extra is missing says what to install."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, extra = COMMANDS[cmd_name]
+            if extra is not None and missing_requirements(extra):
+                return _needs_extra(cmd_name, extra)
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if extra is None or (exc.name or "pixie").split(".")[0] == "pixie":
+                    raise
+                return _needs_extra(cmd_name, extra)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pixie-oauth", prog_name="pixie")
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 def cli(verbose: bool) -> None:
@@ -81,10 +179,29 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+# Failures that are the caller's to fix, by the module that defines them, with their exit code and the message when
+# the exception has none. Each is looked up only if its module is loaded (a command that never imported it cannot
+# have raised it), so starting ``pixie`` imports none of these modules.
+_FAILURES = (
+    ("pixie.management", "InvalidRegistration", 2, "invalid registration"),
+    ("pixie.storage.interfaces", "AlreadyExists", 1, "already exists"),
+    ("pixie.storage.interfaces", "StorageError", 1, "the database failed"),
+    ("pixie.tokens.signing", "JoseFailure", 1, "a key operation failed"),
+)
+
+
+def _known_failure(exc: Exception) -> tuple[str, int] | None:
+    if isinstance(exc, ConfigError):
+        return str(exc), 2
+    for module_name, class_name, code, default in _FAILURES:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return str(exc) or default, code
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
-    from pixie.cli import admin, gateway, login, serve, stats, webhooks  # noqa: F401  (registers the sub-commands)
-
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="pixie", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -94,15 +211,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 1)
-    except (InvalidRegistration, ConfigError) as exc:
-        _fail(str(exc), 2)
-    except AlreadyExists as exc:
-        _fail(str(exc) or "already exists", 1)
-    except (StorageError, JoseFailure) as exc:
+    except NeedsExtra as exc:
         _fail(str(exc), 1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
+        known = _known_failure(exc)
+        if known is not None:
+            _fail(*known)
         first_line = (str(exc).splitlines() or [""])[0]
         _fail(f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__, 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixie.config import Settings
 from pixie.demo.api import create_api
+from pixie.demo.api_doc import openapi_document
 from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_database_path
-from pixie.demo.openapi import openapi_document
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, TokenVerifier

@@ -12,10 +12,10 @@
 Spec: RFC 9068 (JWT access tokens), RFC 7662 (introspection), RFC 6750 (bearer usage).
 """
 
-from pixie.resource.introspection import IntrospectionVerifier
-from pixie.resource.jwks_cache import JWKSCache
-from pixie.resource.middleware import BearerAuthMiddleware, requires_scopes
-from pixie.resource.verifier import AccessToken, JWTVerifier, TokenVerifier
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __all__ = [
     "AccessToken",
@@ -26,3 +26,34 @@ __all__ = [
     "TokenVerifier",
     "requires_scopes",
 ]
+
+if TYPE_CHECKING:
+    from pixie.resource.introspection import IntrospectionVerifier
+    from pixie.resource.jwks_cache import JWKSCache
+    from pixie.resource.middleware import BearerAuthMiddleware, requires_scopes
+    from pixie.resource.verifier import AccessToken, JWTVerifier, TokenVerifier
+else:
+    # Each name is imported from its module on first use (PEP 562), so that importing one module of this package (say
+    # the sans-I/O protocol) never loads the others' dependencies. Type checkers read the imports above instead, and
+    # so still reject a name this package does not export.
+    _SOURCES = {
+        "AccessToken": "pixie.resource.verifier",
+        "BearerAuthMiddleware": "pixie.resource.middleware",
+        "IntrospectionVerifier": "pixie.resource.introspection",
+        "JWKSCache": "pixie.resource.jwks_cache",
+        "JWTVerifier": "pixie.resource.verifier",
+        "TokenVerifier": "pixie.resource.verifier",
+        "requires_scopes": "pixie.resource.middleware",
+    }
+
+    def __getattr__(name: str) -> object:
+        try:
+            module = _SOURCES[name]
+        except KeyError:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

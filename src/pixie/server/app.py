@@ -27,7 +27,6 @@ from pixie.config import Settings
 from pixie.events import BufferedEventSink, EventOutlet, EventSink, NullEventSink
 from pixie.housekeeping import run_periodically
 from pixie.management import ensure_default_tenant
-from pixie.metrics import Metrics
 from pixie.server import openapi
 from pixie.server.admin_session import ensure_admin_client
 from pixie.server.context import AppContext
@@ -47,9 +46,10 @@ from pixie.server.endpoints import (
 )
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.pages import Pages
+from pixie.server.prometheus import Metrics
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.routing import IndexedRouter
-from pixie.server.webhooks import WebhookDispatcher
+from pixie.server.webhook_delivery import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore
 from pixie.storage.interfaces import Storage
 from pixie.storage.schema import open_storage

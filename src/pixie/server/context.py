@@ -12,9 +12,9 @@ from starlette.responses import HTMLResponse
 from pixie.config import Settings
 from pixie.errors import InvalidRequest, OAuthError
 from pixie.events import EventSink
-from pixie.metrics import Metrics
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
+from pixie.server.prometheus import Metrics
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.security_headers import content_security_policy
 from pixie.storage.interfaces import Storage

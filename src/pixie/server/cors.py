@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import OAuthError
-from pixie.server.grants.redirects import origin_of
+from pixie.server.protocol.redirect_uris import origin_of
 from pixie.server.rendering import render_error
 from pixie.storage.interfaces import ClientStore
 from pixie.storage.records import Tenant

@@ -7,7 +7,8 @@ Content-Length alone does not frame, so a request passes through less Python on 
 guarantees, from the outside in:
 
 - **Metrics**: every request is counted with the status the client saw (500 when the app failed before answering)
-  and its latency (:meth:`~pixie.metrics.Metrics.observe_request`, by :func:`~pixie.server.observe.endpoint_label`).
+  and its latency (:meth:`~pixie.server.prometheus.Metrics.observe_request`, by
+  :func:`~pixie.server.observe.endpoint_label`).
 - **Security headers** (ARCHITECTURE §6.5) on every response, error responses included; a response that sets one
   of them itself (a page with its own ``Content-Security-Policy``) keeps its own.
 - **Error guard** (ARCHITECTURE §6.8): OAuth errors render as themselves, storage outages as 503 with
@@ -24,8 +25,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixie.errors import InvalidRequest
-from pixie.metrics import Metrics
 from pixie.server.observe import endpoint_label
+from pixie.server.prometheus import Metrics
 from pixie.server.rendering import response_for
 from pixie.server.request_limits import MAX_BODY_BYTES, ContentTooLarge
 from pixie.server.security_headers import HEADER_NAMES, HEADERS

@@ -18,7 +18,7 @@ from pixie.security import constant_time_equals, hash_secret, new_token
 from pixie.server.context import AppContext
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name, set_cookie
 from pixie.server.grants.authorization_code import issue_code
-from pixie.server.grants.redirects import add_query
+from pixie.server.protocol.redirect_uris import add_query
 from pixie.storage.records import AuthorizationRequest, Consent, SsoSession, Tenant, User
 from pixie.types import Timestamp
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.server.context import tenant_of
-from pixie.server.endpoints.token import IMPLEMENTED_GRANTS
+from pixie.server.grants import IMPLEMENTED_GRANTS
 from pixie.server.rendering import json_response
 
 __all__ = ["jwks", "metadata", "metadata_document"]

@@ -13,9 +13,9 @@ import ipaddress
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.metrics import CONTENT_TYPE
 from pixie.security import constant_time_equals
 from pixie.server.context import context_of
+from pixie.server.prometheus import CONTENT_TYPE
 
 __all__ = ["metrics"]
 

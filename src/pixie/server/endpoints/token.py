@@ -6,7 +6,6 @@ Spec: RFC 6749 §3.2 and §5, OAuth 2.1 §3.2.
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,40 +19,17 @@ from pixie.errors import (
     safe_text,
 )
 from pixie.events import ClientAuthenticationFailed, RateLimited, TokenIssued
+from pixie.server.back_channel import read_form
 from pixie.server.context import AppContext, tenant_of
-from pixie.server.grants.authorization_code import exchange_code, single_params
-from pixie.server.grants.client_auth import authenticate_client, parse_basic
+from pixie.server.grants import IMPLEMENTED_GRANTS
+from pixie.server.grants.authorization_code import exchange_code
 from pixie.server.grants.client_credentials import client_credentials
 from pixie.server.grants.refresh_token import refresh
+from pixie.server.protocol.client_authentication import authenticate_client, parse_basic
 from pixie.server.rendering import json_response
 from pixie.storage.records import Tenant
 
-__all__ = ["IMPLEMENTED_GRANTS", "read_form", "token"]
-
-IMPLEMENTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A back-channel form body: ``application/x-www-form-urlencoded``, UTF-8, no parameter twice; empty values
-    count as omitted.
-
-    Spec: RFC 6749 §3.2 ("parameters sent without a value MUST be treated as if they were omitted"; "MUST NOT be
-    included more than once"), Appendix B.
-    """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    body = await request.body()  # bounded by the Edge middleware (413 past 64 KiB)
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=100)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("the body is not valid UTF-8 form data") from None
-    if any("\x00" in name or "\x00" in value for name, value in pairs):
-        raise InvalidRequest("parameters must not contain NUL characters")
-    params, repeated = single_params(pairs, [name for name, _ in pairs])
-    if repeated:
-        raise InvalidRequest(f"parameter repeated: {safe_text(', '.join(repeated))}")
-    return params
+__all__ = ["token"]
 
 
 async def token(request: Request) -> Response:

@@ -7,10 +7,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pixie.server.back_channel import read_form
 from pixie.server.context import AppContext, tenant_of
-from pixie.server.endpoints.token import read_form
-from pixie.server.grants import token_management
-from pixie.server.grants.client_auth import authenticate_client
+from pixie.server.protocol import token_introspection, token_revocation
+from pixie.server.protocol.client_authentication import authenticate_client
 from pixie.server.rendering import json_response
 from pixie.storage.records import Client, Tenant
 
@@ -28,7 +28,7 @@ async def _authenticated(request: Request) -> tuple[AppContext, Tenant, dict[str
 
 async def revoke(request: Request) -> Response:
     ctx, tenant, form, client = await _authenticated(request)
-    await token_management.revoke(
+    await token_revocation.revoke(
         form,
         client=client,
         tenant=tenant,
@@ -43,7 +43,7 @@ async def revoke(request: Request) -> Response:
 
 async def introspect(request: Request) -> Response:
     ctx, tenant, form, client = await _authenticated(request)
-    result = await token_management.introspect(
+    result = await token_introspection.introspect(
         form,
         client=client,
         tenant=tenant,

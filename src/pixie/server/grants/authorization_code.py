@@ -28,7 +28,7 @@ from pixie.errors import (
 )
 from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
-from pixie.server.grants.redirects import match_redirect_uri
+from pixie.server.protocol.redirect_uris import match_redirect_uri
 from pixie.storage.interfaces import ClientStore, Storage
 from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
