@@ -5,14 +5,21 @@ Run on purpose, never from ``make test``::
     .venv/bin/python bench/storage_ops.py                          # this tree, both databases (~1 min)
     .venv/bin/python bench/storage_ops.py --baseline 40366f8       # and the tree at 40366f8, interleaved, with ratios
     .venv/bin/python bench/storage_ops.py --databases sqlite --rounds 5 --calls 2000
+    .venv/bin/python bench/storage_ops.py --baseline 40366f8 --instructions     # valgrind counts per flow (~15 min)
 
 What it measures: every hot store operation of the stateful grants (a client, user and SSO-session lookup, a
 session touch, an authorization request's life, a code's issue and redemption, a refresh family's start from a
 code, a refresh token's lookup and rotation, the deny-list check, a consent grant, an event batch), each called
 ``--calls`` times one after another in one event loop under uvloop, as ``pixie serve`` runs: µs per call. Then
 ``concurrent refresh``: 32 tasks each doing a refresh grant's storage calls (token with family and user, rotation,
-deny-list check), reported as grants/s and as CPU µs per grant of the measuring process (the database server's
-own CPU is not in it).
+deny-list check), per grant. Every figure is given as wall-clock and as CPU µs of the measuring process: the CPU
+figure is Pixie's own cost (the database server's is not in it) and is steadier when the machine is busy.
+
+``--instructions`` counts instead of timing: each flow's storage calls (``lookups``: client, user, deny list;
+``sso``: an SSO sign-in from the session lookup to the refresh family; ``refresh``: a refresh grant's;
+``consent+event``) run in a process under ``valgrind --tool=callgrind`` ``N`` and ``2N`` times, and the difference
+over ``N`` is the cost of one run in instructions of this process: the same on every run, whatever else the machine
+does.
 
 Method: each (tree, database, round) runs in a fresh process pinned to core 0 (``taskset``, when there), with
 PostgreSQL and everything else left to the other core. The rounds alternate the trees, so a change of the machine's
@@ -30,6 +37,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -175,15 +183,17 @@ def _code() -> Any:
     )
 
 
-async def _timed(calls: list[Callable[[], Awaitable[object]]]) -> float:
-    """µs per call of running ``calls`` one after the other."""
-    started = time.perf_counter()
+async def _timed(calls: list[Callable[[], Awaitable[object]]]) -> tuple[float, float]:
+    """Wall-clock and CPU µs per call of running ``calls`` one after the other (CPU: this process's own, which other
+    load on the machine does not inflate; on PostgreSQL the server's work is in the wall time only)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     for call in calls:
         await call()
-    return (time.perf_counter() - started) / len(calls) * 1e6
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall / len(calls) * 1e6, cpu / len(calls) * 1e6
 
 
-async def _operations(storage: Any, n: int) -> dict[str, float]:
+async def _operations(storage: Any, n: int) -> dict[str, tuple[float, float]]:
     from pixie.storage.records import Event, RefreshFamily
 
     session_hash = await _seed(storage)
@@ -225,8 +235,8 @@ async def _operations(storage: Any, n: int) -> dict[str, float]:
     return out
 
 
-async def _concurrent_refresh(storage: Any, grants: int, tasks: int = 32) -> dict[str, float]:
-    """``tasks`` concurrent chains of refresh grants: grants/s and CPU µs per grant of this process."""
+async def _concurrent_refresh(storage: Any, grants: int, tasks: int = 32) -> dict[str, tuple[float, float]]:
+    """``tasks`` concurrent chains of refresh grants: wall and CPU µs per grant (of this process)."""
     from pixie.storage.records import RefreshFamily
 
     heads = []
@@ -249,7 +259,50 @@ async def _concurrent_refresh(storage: Any, grants: int, tasks: int = 32) -> dic
     await asyncio.gather(*(chain(head) for head in heads))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     done = grants // tasks * tasks
-    return {"concurrent refresh: grants/s": done / wall, "concurrent refresh: CPU µs/grant": cpu / done * 1e6}
+    return {"concurrent refresh (per grant)": (wall / done * 1e6, cpu / done * 1e6)}
+
+
+async def _count_flow(storage: Any, flow: str, iterations: int) -> None:
+    """``iterations`` runs of one flow's storage calls, one after the other (for ``--instructions``)."""
+    from pixie.storage.records import Event, RefreshFamily
+
+    session_hash = await _seed(storage)
+    s = storage
+    family = _family(RefreshFamily)
+    head = _token(family.family_id)
+    await s.refresh.create_family(family, head)
+    event = Event(tenant_id=TENANT, kind="token_issued", outcome="success", created_at=NOW, client_id="bench")
+    for index in range(iterations):
+        if flow == "lookups":  # what every request reads: client, user, deny list
+            await s.clients.get(TENANT, "bench")
+            await s.users.get(TENANT, "u1")
+            await s.denylist.is_denied(TENANT, "denied")
+        elif flow == "sso":  # an SSO sign-in's storage, authorize to token
+            await s.sessions.get_signed_in(TENANT, session_hash, "bench")
+            await s.sessions.touch(TENANT, session_hash, NOW + 1 + index)
+            request = _request()
+            await s.requests.create(request)
+            await s.requests.get(TENANT, request.request_id, NOW)
+            await s.requests.delete(TENANT, request.request_id)
+            code = _code()
+            await s.codes.create(code)
+            await s.codes.redeem(TENANT, code.code_hash, NOW)
+            started = _family(RefreshFamily)
+            await s.refresh.create_family(started, _token(started.family_id), from_code=code.code_hash)
+        elif flow == "refresh":  # a refresh grant's storage
+            found = await s.refresh.get_with_user(TENANT, head.token_hash)
+            successor = _token(found[0].family_id)
+            await s.refresh.rotate(TENANT, head.token_hash, successor, NOW + 1)
+            await s.denylist.is_denied(TENANT, head.access_jti)
+            head = successor
+        elif flow == "consent+event":
+            await s.consents.grant(TENANT, "u1", "bench", ["api:read"], NOW)
+            await s.events.append([event])
+        else:
+            raise SystemExit(f"no flow {flow!r}")
+
+
+FLOWS = ("lookups", "sso", "refresh", "consent+event")
 
 
 async def _empty_postgres(url: str) -> None:
@@ -262,7 +315,7 @@ async def _empty_postgres(url: str) -> None:
         await connection.close()
 
 
-async def _worker(database: str, url: str, calls: int) -> dict[str, float]:
+async def _worker(database: str, url: str, calls: int) -> dict[str, tuple[float, float]]:
     async with _open(url) as storage:
         if database == "postgresql":
             await _empty_postgres(url)
@@ -274,8 +327,18 @@ async def _worker(database: str, url: str, calls: int) -> dict[str, float]:
 def _run_worker(arguments: argparse.Namespace) -> None:
     import uvloop
 
+    if arguments.flow:
+        uvloop.run(_counted(arguments.database, arguments.url, arguments.flow, arguments.calls))
+        return
     results = uvloop.run(_worker(arguments.database, arguments.url, arguments.calls))
     print(json.dumps(results))
+
+
+async def _counted(database: str, url: str, flow: str, iterations: int) -> None:
+    async with _open(url) as storage:
+        if database == "postgresql":
+            await _empty_postgres(url)
+        await _count_flow(storage, flow, iterations)
 
 
 # --- the parent: trees, databases, rounds ----------------------------------------------------------------------
@@ -294,11 +357,11 @@ def _template(directory: Path) -> Path:
     return path
 
 
-def _measure(python: str, database: str, url: str, calls: int) -> dict[str, float]:
+def _measure(python: str, database: str, url: str, calls: int) -> dict[str, list[float]]:
     command = [*_pinned(), python, __file__, "--worker", "--database", database, "--url", url]
     command += ["--calls", str(calls)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -321,7 +384,14 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=1000, help="calls per operation and round")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count CPU instructions per flow with valgrind instead of timing each operation (slow, exact)",
+    )
+    parser.add_argument("--iterations", type=int, default=200, help="with --instructions: runs of each flow")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flow", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -336,49 +406,104 @@ def main() -> None:
     databases = arguments.databases.split(",")
     server = os.environ.get("PIXIE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     scratch = f"pixie_bench_{secrets.token_hex(4)}"
-    results: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as directory:
         template = _template(Path(directory)) if "sqlite" in databases else None
         pg_url = asyncio.run(_scratch_postgres(server, scratch)) if "postgresql" in databases else ""
+
+        def fresh(database: str) -> str:
+            """A fresh SQLite file, or the scratch PostgreSQL database (the worker empties it)."""
+            if database == "postgresql":
+                return pg_url
+            assert template is not None
+            path = Path(directory) / f"{secrets.token_hex(4)}.db"
+            shutil.copyfile(template, path)
+            return f"sqlite:///{path}"
+
         try:
+            if arguments.instructions:
+                _report_instructions(_count_all(trees, databases, fresh, arguments.iterations), trees, databases)
+                return
+            results: dict[tuple[str, str], list[dict[str, list[float]]]] = {}
             for round_number in range(arguments.rounds):
                 order = trees if round_number % 2 == 0 else trees[::-1]
                 for database in databases:
                     for label, python in order:
-                        if database == "sqlite":
-                            assert template is not None
-                            path = Path(directory) / f"{secrets.token_hex(4)}.db"
-                            shutil.copyfile(template, path)
-                            url = f"sqlite:///{path}"
-                        else:
-                            url = pg_url
                         print(f"round {round_number + 1}: {database}, {label}", file=sys.stderr, flush=True)
-                        results.setdefault((database, label), []).append(
-                            _measure(python, database, url, arguments.calls)
-                        )
+                        measured = _measure(python, database, fresh(database), arguments.calls)
+                        results.setdefault((database, label), []).append(measured)
         finally:
             if pg_url:
                 asyncio.run(_scratch_postgres(server, scratch, drop=True))
     _report(results, trees, databases, arguments)
 
 
+def _instructions(python: str, database: str, url: str, flow: str, iterations: int) -> int:
+    """Instructions valgrind counts for the whole worker process running ``flow`` ``iterations`` times."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, __file__, "--worker"]
+    command += ["--database", database, "--url", url, "--flow", flow, "--calls", str(iterations)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind reported no count:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def _count_all(
+    trees: list[tuple[str, str]], databases: list[str], fresh: Callable[[str], str], iterations: int
+) -> dict[tuple[str, str, str], float]:
+    """Per (database, tree, flow): instructions per run of the flow, as the difference between a process that runs
+    it ``2 * iterations`` times and one that runs it ``iterations`` times (start-up and set-up cancel out)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    counts: dict[tuple[str, str, str], float] = {}
+    for database in databases:
+        for flow in FLOWS:
+            for label, python in trees:
+                print(f"counting {database}, {flow}, {label}", file=sys.stderr, flush=True)
+                short = _instructions(python, database, fresh(database), flow, iterations)
+                long = _instructions(python, database, fresh(database), flow, 2 * iterations)
+                counts[(database, label, flow)] = (long - short) / iterations
+    return counts
+
+
+def _report_instructions(
+    counts: dict[tuple[str, str, str], float], trees: list[tuple[str, str]], databases: list[str]
+) -> None:
+    labels = [label for label, _ in trees]
+    print("thousands of CPU instructions per run of each flow's storage calls (valgrind; this process only)")
+    for database in databases:
+        header = "| flow | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |")
+        print(f"\n{database}\n\n{header}")
+        print("|---" + "|---:" * (len(labels) + (len(labels) == 2)) + "|")
+        for flow in FLOWS:
+            values = [counts[(database, label, flow)] for label in labels]
+            cells = " | ".join(f"{value / 1000:,.1f}" for value in values)
+            ratio = f" | {values[0] / values[1]:.3f}" if len(values) == 2 else ""
+            print(f"| {flow} | {cells}{ratio} |")
+
+
 def _report(
-    results: dict[tuple[str, str], list[dict[str, float]]],
+    results: dict[tuple[str, str], list[dict[str, list[float]]]],
     trees: list[tuple[str, str]],
     databases: list[str],
     arguments: argparse.Namespace,
 ) -> None:
+    labels = [label for label, _ in trees]
     print(f"median of {arguments.rounds} round(s), {arguments.calls} calls per operation and round; uvloop, one core")
+    print(
+        "µs per call: wall clock / CPU of the process"
+        + (f"; ratio of CPU, {labels[0]} / {labels[1]}" if len(labels) == 2 else "")
+    )
     for database in databases:
-        labels = [label for label, _ in trees]
         header = "| operation | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |")
-        print(f"\n{database} (µs per call unless said otherwise)\n\n{header}")
-        print("|---" * (len(labels) + 1 + (len(labels) == 2)) + "|")
+        print(f"\n{database}\n\n{header}")
+        print("|---" + "|---:" * (len(labels) + (len(labels) == 2)) + "|")
         rounds = {label: results[(database, label)] for label in labels}
         for name in rounds[labels[0]][0]:
-            medians = [statistics.median(r[name] for r in rounds[label]) for label in labels]
-            cells = " | ".join(f"{value:,.1f}" for value in medians)
-            ratio = f" | {medians[0] / medians[1]:.2f}" if len(medians) == 2 else ""
+            walls = [statistics.median(r[name][0] for r in rounds[label]) for label in labels]
+            cpus = [statistics.median(r[name][1] for r in rounds[label]) for label in labels]
+            cells = " | ".join(f"{wall:,.1f} / {cpu:,.1f}" for wall, cpu in zip(walls, cpus, strict=True))
+            ratio = f" | {cpus[0] / cpus[1]:.2f}" if len(cpus) == 2 else ""
             print(f"| {name} | {cells}{ratio} |")
 
 

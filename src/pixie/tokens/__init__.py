@@ -1,1 +1,3 @@
-"""Tokens: signing keys (:mod:`.keys`), JOSE operations (:mod:`.signing`) and token issuance (:mod:`.issuer`)."""
+"""Tokens: signing keys (:mod:`.keys`), signing Pixie's own tokens (:mod:`.signing`), token issuance
+(:mod:`.issuer`) and checking Pixie's own tokens when they come back (:mod:`.validation`, through the one JOSE
+verification path, :mod:`pixie.resource.jws`)."""

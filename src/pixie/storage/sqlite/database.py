@@ -294,7 +294,14 @@ class Database:
 
     async def fetch_one(self, statement: Statement, params: Params) -> Any:
         sql, args = statement.sqlite, statement.sqlite_args(params)
-        return await self.read(lambda connection: connection.execute(sql, args).fetchone())
+
+        def fetch(connection: sqlite3.Connection) -> Any:
+            return connection.execute(sql, args).fetchone()
+
+        try:  # read()'s body, inline: the hottest call of all, a point read
+            return self._attempt(fetch)
+        except _Busy:
+            return await self._retry(fetch)
 
     async def fetch_all(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Any]:
         sql, args = statement.sqlite, statement.sqlite_args(params)
