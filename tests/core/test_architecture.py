@@ -54,8 +54,9 @@ class Rule:
     why: str
 
 
-# Storage, in one place, to adjust as its layout changes. The interfaces, records, cache and the statements (SQL
-# written once, no driver) are protocol; everything else in storage (schema, the two drivers) is an edge.
+# Storage reads bottom up as ports (interfaces, records; the client cache over them) → the statements (every store's SQL
+# written once, for both databases) → the two drivers → the schema (tables, migrations and the URL dispatch that
+# opens a driver). The first two are protocol, the drivers and the schema edges; the rules keep the edges in order.
 STORAGE_LAYERS: dict[str, Layer] = {
     "pixie.storage": EDGE,
     "pixie.storage.interfaces": PROTOCOL,
@@ -63,17 +64,22 @@ STORAGE_LAYERS: dict[str, Layer] = {
     "pixie.storage.cache": PROTOCOL,
     "pixie.storage.statements": PROTOCOL,
 }
+_DRIVERS_BELOW_SCHEMA = "a driver serves a database the schema has migrated; the schema dispatches to the drivers"
 STORAGE_RULES = [
     Rule("pixie.storage.sqlite", "pixie.storage.pg", "the SQLite driver stands alone"),
+    Rule("pixie.storage.pg", "pixie.storage.sqlite", "the PostgreSQL driver stands alone"),
+    Rule("pixie.storage.sqlite", "pixie.storage.schema", _DRIVERS_BELOW_SCHEMA),
+    Rule("pixie.storage.pg", "pixie.storage.schema", _DRIVERS_BELOW_SCHEMA),
     Rule("pixie.storage.sqlite", "asyncpg", "asyncpg is the PostgreSQL driver's"),
-    Rule("pixie.storage.sqlite", "sqlalchemy", "SQLAlchemy is for the schema and migrations only"),
-    Rule("pixie.storage.pg", "sqlalchemy", "SQLAlchemy is for the schema and migrations only"),
+    Rule("pixie.storage.pg", "sqlite3", "sqlite3 is the SQLite driver's"),
+    Rule("pixie.storage.statements", "sqlite3", "the statements serve both databases; only a driver talks to one"),
 ]
-STORAGE_RULES_NOT_YET_MET = [
-    # storage/pg/codec.py reuses storage/sqlite/codec.py. Once the shared part moves below both drivers this rule
-    # passes, its strict xfail fails the run, and it belongs in STORAGE_RULES.
-    Rule("pixie.storage.pg", "pixie.storage.sqlite", "the PostgreSQL driver never imports the SQLite one"),
-]
+ONLY_IN: dict[str, str] = {
+    "sqlalchemy": "pixie.storage.schema",
+    "alembic": "pixie.storage.schema",
+}
+"""Third-party packages that one part of Pixie alone may import: SQLAlchemy and Alembic are for the schema and its
+migrations only."""
 
 LAYERS: dict[str, Layer] = {
     "pixie": CORE,  # pkce, errors, scopes, security, types, config, passwords
@@ -267,27 +273,27 @@ def test_rule(rule: Rule) -> None:
     assert not found, f"{rule.why}:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize(
-    "rule",
-    [pytest.param(rule, marks=pytest.mark.xfail(strict=True, reason=rule.why)) for rule in STORAGE_RULES_NOT_YET_MET],
-    ids=lambda rule: f"{rule.importer}-x-{rule.imported}",
-)
-def test_storage_rule_not_yet_met(rule: Rule) -> None:
-    test_rule(rule)
+def stray_imports(root: Path, package: str, owner: str) -> list[str]:
+    return [str(imp) for imp in imports(root) if imp.target == package and not under(imp.importer, owner)]
+
+
+@pytest.mark.parametrize(("package", "owner"), ONLY_IN.items())
+def test_package_used_in_one_place_only(package: str, owner: str) -> None:
+    found = stray_imports(SRC / "pixie", package, owner)
+    assert not found, f"only {owner} imports {package}:\n" + "\n".join(found)
 
 
 # --- Guarding the guard -------------------------------------------------------------------------------------------
 
 
 def test_the_tables_name_real_modules() -> None:
-    """A renamed module must not silently leave its entry (and so its layer or rule) behind. Storage's entries may
-    name modules its new layout is about to have."""
+    """A renamed module must not silently leave its entry (and so its layer or rule) behind."""
     tree = modules(SRC / "pixie")
 
     def exists(prefix: str) -> bool:
         return any(under(name, prefix) for name in tree)
 
-    stale = [prefix for prefix in LAYERS if prefix not in STORAGE_LAYERS and not exists(prefix)]
+    stale = [prefix for prefix in LAYERS if not exists(prefix)]
     sides = [side for rule in RULES for side in (rule.importer, rule.imported) if side.startswith("pixie")]
     stale += [side for side in sides if not exists(side)]
     assert not stale, stale
@@ -355,9 +361,21 @@ def test_the_rules_catch_sibling_imports(tmp_path: Path) -> None:
         "pixie.server.endpoints.discovery imports pixie.server.endpoints",
         "pixie.server.endpoints.token imports pixie.server.endpoints.discovery",
     ]
-    assert rule_violations(root, STORAGE_RULES_NOT_YET_MET[0])
+    assert rule_violations(root, Rule("pixie.storage.pg", "pixie.storage.sqlite", ""))
     assert not rule_violations(root, Rule("pixie.storage.sqlite", "pixie.storage.pg", ""))
     assert rule_violations(root, Rule("pixie.storage.pg", "asyncpg", ""))
+
+
+def test_a_package_kept_in_one_place_is_seen_elsewhere(tmp_path: Path) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "pixie/demo/config.py": "def parse():\n    from sqlalchemy.engine import make_url\n",
+            "pixie/storage/schema/engine.py": "import sqlalchemy\n",
+        },
+    )
+    found = stray_imports(root, "sqlalchemy", ONLY_IN["sqlalchemy"])
+    assert [line.split(": ", 1)[1] for line in found] == ["pixie.demo.config imports sqlalchemy"]
 
 
 def test_the_probe_sees_what_an_import_loads() -> None:

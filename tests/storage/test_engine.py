@@ -51,6 +51,7 @@ def test_public_api() -> None:
         "migrate",
         "normalize_url",
         "open_storage",
+        "sqlite_file",
     ]
 
 

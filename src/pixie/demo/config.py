@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pixie.storage.schema import sqlite_file
 
 __all__ = [
     "API_AUDIENCE",
@@ -66,12 +65,7 @@ def demo_database_path(database_url: str, env: Mapping[str, str] | None = None) 
     explicit = env.get("PIXIE_DEMO_DATABASE")
     if explicit:
         return Path(explicit)
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
+    path = sqlite_file(database_url)
+    if path is None:
         return Path("demo.db")
-    database = url.database
-    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
-        path = Path(database)
-        return path.with_name(f"{path.stem}-demo{path.suffix or '.db'}")
-    return Path("demo.db")
+    return path.with_name(f"{path.stem}-demo{path.suffix or '.db'}")

@@ -10,14 +10,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixie.storage.interfaces import Storage
 from pixie.storage.schema.engine import check_connection, create_engine, normalize_url
 from pixie.storage.schema.migrate import migrate
 
-__all__ = ["check_connection", "create_engine", "migrate", "normalize_url", "open_storage"]
+__all__ = ["check_connection", "create_engine", "migrate", "normalize_url", "open_storage", "sqlite_file"]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite database URL names (``sqlite:///data/pixie.db`` → ``data/pixie.db``), or None for any other
+    URL, an in-memory database or a URL that does not parse."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def _sqlite_path(engine: AsyncEngine) -> str:
