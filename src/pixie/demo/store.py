@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 
 import aiosqlite
@@ -59,10 +60,10 @@ SEED_PROPERTIES = (
 )
 # (name, email, index into SEED_PROPERTIES, lease start, lease end, monthly rent)
 SEED_RENTERS = (
-    ("Maya Jansen", "maya.jansen@example.org", 0, "2024-03-01", None, 2150),
-    ("Tiago Sousa", "tiago.sousa@example.org", 2, "2023-09-15", "2026-09-14", 1650),
-    ("Priya Patel", "priya.patel@example.org", 3, "2025-01-01", None, 1100),
-    ("Jonas Weber", "jonas.weber@example.org", 4, "2025-06-01", "2027-05-31", 2400),
+    ("Maya Jansen", "maya.jansen@example.org", 0, date(2024, 3, 1), None, 2150),
+    ("Tiago Sousa", "tiago.sousa@example.org", 2, date(2023, 9, 15), date(2026, 9, 14), 1650),
+    ("Priya Patel", "priya.patel@example.org", 3, date(2025, 1, 1), None, 1100),
+    ("Jonas Weber", "jonas.weber@example.org", 4, date(2025, 6, 1), date(2027, 5, 31), 2400),
 )
 
 
@@ -162,7 +163,10 @@ class PropertyStore:
             await self._db.executemany(
                 "INSERT INTO renters (name, email, property_id, lease_start, lease_end, monthly_rent)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(name, email, ids[index], start, end, rent) for name, email, index, start, end, rent in SEED_RENTERS],
+                [
+                    (name, email, ids[index], start.isoformat(), end and end.isoformat(), rent)
+                    for name, email, index, start, end, rent in SEED_RENTERS
+                ],
             )
             await self._db.commit()
             return True
