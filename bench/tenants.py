@@ -1,4 +1,4 @@
-"""Does serving 5,000 tenants cost more per request than serving one? (issue 7 item 4)
+"""Does serving 5,000 tenants cost more per request than serving one?
 
 Run (about 1-2 min):  .venv/bin/python bench/tenants.py [--tenants 5000] [--flows 200] [--rounds 5]
 
