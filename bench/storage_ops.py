@@ -26,7 +26,7 @@ PostgreSQL and everything else left to the other core. The rounds alternate the 
 speed during the run hits both alike; each figure is the median of its rounds, and the ratio is this tree's figure
 over the baseline's (below 1: this tree is faster). The baseline runs in its own install of that revision
 (:mod:`baseline`, shared with ``compare.py --baseline``). SQLite gets a fresh migrated file per process; PostgreSQL
-a scratch database for the run (``PIXIE_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``
+a scratch database per tree for the run (``PIXIE_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``
 names the server), emptied before each process.
 """
 
@@ -55,10 +55,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TENANT = "default"
 NOW = time.time()
 REDIRECT = "http://127.0.0.1:9999/cb"
-TABLES = (
-    "event_batches, signing_keys, revoked_access_tokens, refresh_tokens, refresh_families, authorization_codes, "
-    "authorization_requests, consents, sso_sessions, users, clients, tenants"
-)
 
 
 # --- the worker: one tree, one database, one round -------------------------------------------------------------
@@ -310,7 +306,10 @@ async def _empty_postgres(url: str) -> None:
 
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute(f"TRUNCATE {TABLES}")
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        await connection.execute("TRUNCATE " + ", ".join(row[0] for row in tables))
     finally:
         await connection.close()
 
@@ -327,11 +326,19 @@ async def _worker(database: str, url: str, calls: int) -> dict[str, tuple[float,
 def _run_worker(arguments: argparse.Namespace) -> None:
     import uvloop
 
+    if arguments.migrate_only:
+        uvloop.run(_migrate_only(arguments.url))
+        return
     if arguments.flow:
         uvloop.run(_counted(arguments.database, arguments.url, arguments.flow, arguments.calls))
         return
     results = uvloop.run(_worker(arguments.database, arguments.url, arguments.calls))
     print(json.dumps(results))
+
+
+async def _migrate_only(url: str) -> None:
+    async with _open(url):
+        pass
 
 
 async def _counted(database: str, url: str, flow: str, iterations: int) -> None:
@@ -354,13 +361,10 @@ def _pinned() -> list[str]:
     return ["taskset", "-c", "0"] if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else []
 
 
-def _template(directory: Path) -> Path:
-    """A migrated SQLite file to copy for every process (the schema is the same for both trees)."""
-    path = directory / "template.db"
-    code = "import asyncio, sys; from pixie.storage.schema import open_storage\n"
-    code += "async def main():\n    async with open_storage(sys.argv[1]):\n        pass\nasyncio.run(main())\n"
-    subprocess.run([sys.executable, "-c", code, f"sqlite:///{path}"], check=True)
-    return path
+def _migrate(python: str, url: str) -> None:
+    """Create or migrate the database at ``url`` with the tree that ``python`` runs (a tree opens only a database
+    at a schema revision it knows, so each tree has databases of its own)."""
+    subprocess.run([python, __file__, "--worker", "--migrate-only", "--url", url], check=True)
 
 
 def _measure(python: str, database: str, url: str, calls: int) -> dict[str, list[float]]:
@@ -398,6 +402,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200, help="with --instructions: runs of each flow")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flow", help=argparse.SUPPRESS)
+    parser.add_argument("--migrate-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -411,18 +416,24 @@ def main() -> None:
         trees.append((sha[:7], str(baseline.install(sha).with_name("python"))))
     databases = arguments.databases.split(",")
     server = os.environ.get("PIXIE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    scratch = f"pixie_bench_{secrets.token_hex(4)}"
+    scratch = {label: f"pixie_bench_{secrets.token_hex(4)}" for label, _ in trees}
     with tempfile.TemporaryDirectory() as directory:
-        template = _template(Path(directory)) if "sqlite" in databases else None
-        pg_url = asyncio.run(_scratch_postgres(server, scratch)) if "postgresql" in databases else ""
+        templates: dict[str, Path] = {}
+        pg_urls: dict[str, str] = {}
+        for label, python in trees:
+            if "sqlite" in databases:
+                templates[label] = Path(directory) / f"template-{secrets.token_hex(4)}.db"
+                _migrate(python, f"sqlite:///{templates[label]}")
+            if "postgresql" in databases:
+                pg_urls[label] = asyncio.run(_scratch_postgres(server, scratch[label]))
+                _migrate(python, pg_urls[label])
 
-        def fresh(database: str) -> str:
-            """A fresh SQLite file, or the scratch PostgreSQL database (the worker empties it)."""
+        def fresh(database: str, label: str) -> str:
+            """A fresh SQLite file of the tree's schema, or the tree's PostgreSQL database (the worker empties it)."""
             if database == "postgresql":
-                return pg_url
-            assert template is not None
+                return pg_urls[label]
             path = Path(directory) / f"{secrets.token_hex(4)}.db"
-            shutil.copyfile(template, path)
+            shutil.copyfile(templates[label], path)
             return f"sqlite:///{path}"
 
         try:
@@ -435,11 +446,11 @@ def main() -> None:
                 for database in databases:
                     for label, python in order:
                         print(f"round {round_number + 1}: {database}, {label}", file=sys.stderr, flush=True)
-                        measured = _measure(python, database, fresh(database), arguments.calls)
+                        measured = _measure(python, database, fresh(database, label), arguments.calls)
                         results.setdefault((database, label), []).append(measured)
         finally:
-            if pg_url:
-                asyncio.run(_scratch_postgres(server, scratch, drop=True))
+            for label in pg_urls:
+                asyncio.run(_scratch_postgres(server, scratch[label], drop=True))
     _report(results, trees, databases, arguments)
 
 
@@ -458,7 +469,7 @@ def _instructions(python: str, database: str, url: str, flow: str, iterations: i
 
 
 def _count_all(
-    trees: list[tuple[str, str]], databases: list[str], fresh: Callable[[str], str], iterations: int
+    trees: list[tuple[str, str]], databases: list[str], fresh: Callable[[str, str], str], iterations: int
 ) -> dict[tuple[str, str, str], float]:
     """Per (database, tree, flow): instructions per run of the flow, as the difference between a process that runs
     it ``2 * iterations`` times and one that runs it ``iterations`` times (start-up and set-up cancel out)."""
@@ -469,8 +480,8 @@ def _count_all(
         for flow in FLOWS:
             for label, python in trees:
                 print(f"counting {database}, {flow}, {label}", file=sys.stderr, flush=True)
-                short = _instructions(python, database, fresh(database), flow, iterations)
-                long = _instructions(python, database, fresh(database), flow, 2 * iterations)
+                short = _instructions(python, database, fresh(database, label), flow, iterations)
+                long = _instructions(python, database, fresh(database, label), flow, 2 * iterations)
                 counts[(database, label, flow)] = (long - short) / iterations
     return counts
 

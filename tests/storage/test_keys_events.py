@@ -39,6 +39,42 @@ async def test_keys_listed_oldest_first(storage: Storage) -> None:
     assert [k.kid for k in await storage.keys.list(TENANT)] == ["a", "c", "b"]
 
 
+async def test_keys_of_every_tenant_and_the_master_keys_that_sealed_them(storage: Storage) -> None:
+    """The master-key check counts keys per sealing fingerprint across tenants; keys stored before fingerprints
+    existed count under None."""
+    await storage.keys.add(f.signing_key(kid="a", sealed_by="fp-1"))
+    await storage.keys.add(f.signing_key(kid="b", sealed_by="fp-1", created_at=NOW + 1))
+    await storage.keys.add(f.signing_key(OTHER, kid="c"))
+    assert await storage.keys.fingerprints() == {"fp-1": 2, None: 1}
+    assert [(k.tenant_id, k.kid) for k in await storage.keys.list_all()] == [(TENANT, "a"), (TENANT, "b"), (OTHER, "c")]
+
+
+async def test_reseal_replaces_every_key_at_once(storage: Storage) -> None:
+    """``pixie secret rotate``: every key's ciphertext and fingerprint change in one transaction, nothing else does."""
+    keys = [f.signing_key(kid="a", sealed_by="old"), f.signing_key(OTHER, kid="b")]
+    for key in keys:
+        await storage.keys.add(key)
+    resealed = [dataclasses.replace(k, private_key_encrypted=b"new " + k.kid.encode(), sealed_by="new") for k in keys]
+    await storage.keys.reseal(resealed)
+    assert await storage.keys.list_all() == sorted(resealed, key=lambda k: k.tenant_id)
+    assert await storage.keys.fingerprints() == {"new": 2}
+    await storage.keys.reseal([])  # nothing to do
+
+
+async def test_a_failed_reseal_changes_nothing(storage: Storage) -> None:
+    """All or nothing: a key that cannot be stored (a NULL ciphertext, refused by the schema) undoes the others."""
+    keys = [f.signing_key(kid="a", sealed_by="old"), f.signing_key(kid="b", sealed_by="old", created_at=NOW + 1)]
+    for key in keys:
+        await storage.keys.add(key)
+    broken = [
+        dataclasses.replace(keys[0], private_key_encrypted=b"new", sealed_by="new"),
+        dataclasses.replace(keys[1], private_key_encrypted=None, sealed_by="new"),  # type: ignore[arg-type]
+    ]
+    with pytest.raises(Exception):  # noqa: B017 (each driver raises its own integrity error)
+        await storage.keys.reseal(broken)
+    assert await storage.keys.list(TENANT) == keys
+
+
 async def test_key_life_cycle_moves_timestamps(storage: Storage) -> None:
     """Key ring (ARCHITECTURE §3 tokens/keys): next → active → retiring → retired; activated_at on activation,
     retired_at when the key stops signing (kept through retired)."""

@@ -9,11 +9,13 @@ one of any number of concurrent callers win, on every backend.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from pixie.storage.records import (
+    AdminSession,
     AuthorizationCode,
     AuthorizationRequest,
     Client,
@@ -34,6 +36,7 @@ from pixie.types import KeyState, TenantId, Timestamp
 
 __all__ = [
     "AccessTokenDenyList",
+    "AdminSessionStore",
     "AlreadyExists",
     "AuthorizationRequestStore",
     "ClientStore",
@@ -263,6 +266,33 @@ class KeyStore(Protocol):
         currently in that state changes (False otherwise), so of concurrent rotations exactly one promotes the next
         key. Used by: key ring rotation."""
 
+    async def list_all(self) -> builtins.list[SigningKey]:
+        """Every key of every tenant, ordered by tenant, then oldest first. Used by: ``pixie secret rotate``."""
+
+    async def fingerprints(self) -> dict[str | None, int]:
+        """How many keys, across all tenants, each master-key fingerprint sealed (None: keys stored before
+        fingerprints were recorded). Used by: the master-key check of every command that opens the database."""
+
+    async def reseal(self, keys: Sequence[SigningKey]) -> None:
+        """Store each key's ``private_key_encrypted`` and ``sealed_by`` (found by tenant and ``kid``), all in one
+        transaction: all or nothing. Used by: ``pixie secret rotate``, recording the fingerprint of older keys."""
+
+
+class AdminSessionStore(Protocol):
+    async def create(self, session: AdminSession) -> None:
+        """Used by: the dashboard's sign-in callback."""
+
+    async def get(self, tenant_id: TenantId, session_hash: str) -> tuple[AdminSession, User | None] | None:
+        """The session whatever its state, and its user (None when gone), in one read: the caller checks
+        :meth:`AdminSession.live`, that the user is enabled and still holds the ``admin`` role.
+        Used by: every dashboard request."""
+
+    async def revoke(self, tenant_id: TenantId, session_hash: str, now: Timestamp) -> bool:
+        """True iff this call revoked it (keeps the time of the first revocation). Used by: the dashboard's logout."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Delete expired and revoked sessions, across tenants. Used by: housekeeping."""
+
 
 class EventStore(Protocol):
     async def append(self, events: Sequence[EventData]) -> None:
@@ -293,3 +323,4 @@ class Storage:
     denylist: AccessTokenDenyList
     keys: KeyStore
     events: EventStore
+    admin_sessions: AdminSessionStore

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 from pixie.types import ClientAuthMethod, ClientType, KeyState, TenantId, Timestamp
 
 __all__ = [
+    "AdminSession",
     "AuthorizationCode",
     "AuthorizationRequest",
     "Client",
@@ -238,7 +239,8 @@ class RefreshRotation:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """A signing key of a tenant. ``kid`` is the RFC 7638 thumbprint; the private key is encrypted at rest."""
+    """A signing key of a tenant. ``kid`` is the RFC 7638 thumbprint; the private key is encrypted at rest under the
+    master key whose fingerprint is ``sealed_by`` (None for a key stored before fingerprints were recorded)."""
 
     tenant_id: TenantId
     kid: str
@@ -249,6 +251,24 @@ class SigningKey:
     created_at: Timestamp
     activated_at: Timestamp | None = None
     retired_at: Timestamp | None = None
+    sealed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """A signed-in administrator of the dashboard (``/admin``), kept server-side so that it can end at once: at
+    logout, or when its user is disabled or loses the ``admin`` role (checked against the user on every use). The
+    browser holds the session id; only its SHA-256 is stored."""
+
+    tenant_id: TenantId
+    session_hash: str
+    user_id: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+    def live(self, now: Timestamp) -> bool:
+        return self.revoked_at is None and now < self.expires_at
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "StrTuple",
+    "admin_sessions",
     "authorization_codes",
     "authorization_requests",
     "clients",
@@ -250,6 +251,19 @@ signing_keys = sa.Table(
     _time("created_at"),
     _time("activated_at", nullable=True),
     _time("retired_at", nullable=True),
+    _text("sealed_by", nullable=True),  # the master key's fingerprint (migration 0004)
+)
+
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    _tenant(),
+    sa.Column("session_hash", sa.String(), primary_key=True),
+    _text("user_id"),
+    _time("created_at"),
+    _time("expires_at"),
+    _time("revoked_at", nullable=True),
+    sa.Index(None, "expires_at"),  # purge_expired
 )
 
 event_batches = sa.Table(

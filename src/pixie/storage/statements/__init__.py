@@ -12,6 +12,7 @@ Nothing here imports a database driver: this package is protocol code, like the 
 from __future__ import annotations
 
 from pixie.storage.interfaces import ConsentStore, RefreshTokenStore, Storage
+from pixie.storage.statements.admin_sessions import SqlAdminSessionStore
 from pixie.storage.statements.authorization import SqlAuthorizationRequestStore, SqlCodeStore
 from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
 from pixie.storage.statements.driver import Driver
@@ -37,4 +38,5 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         denylist=SqlAccessTokenDenyList(db),
         keys=SqlKeyStore(db),
         events=SqlEventStore(db),
+        admin_sessions=SqlAdminSessionStore(db),
     )

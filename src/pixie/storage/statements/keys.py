@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 from pixie.storage.records import SigningKey
 from pixie.storage.statements.codec import RecordCodec
@@ -15,6 +16,12 @@ __all__ = ["SqlKeyStore"]
 KEY = RecordCodec(SigningKey, "signing_keys")
 
 LIST_KEYS = KEY.select("tenant_id = :tenant_id", order_by="created_at, kid")
+LIST_ALL_KEYS = KEY.select("TRUE", order_by="tenant_id, created_at, kid")
+FINGERPRINTS = Statement("SELECT sealed_by, count(*) FROM signing_keys GROUP BY sealed_by")
+RESEAL = Statement(
+    "UPDATE signing_keys SET private_key_encrypted = :private_key_encrypted, sealed_by = :sealed_by "
+    "WHERE tenant_id = :tenant_id AND kid = :kid"
+)
 _ACTIVE = KeyState.ACTIVE.value
 _STOPPED = f"'{KeyState.RETIRING.value}', '{KeyState.RETIRED.value}'"
 _STATE = "CAST(:state AS VARCHAR)"
@@ -62,3 +69,25 @@ class SqlKeyStore:
     async def list(self, tenant_id: TenantId) -> builtins.list[SigningKey]:
         """Oldest first (``created_at``, then ``kid``)."""
         return [KEY.decode(row) for row in await self._db.fetch_all(LIST_KEYS, {"tenant_id": tenant_id})]
+
+    async def list_all(self) -> builtins.list[SigningKey]:
+        """Bulk: every tenant's keys."""
+        return [KEY.decode(row) for row in await self._db.fetch_all(LIST_ALL_KEYS, {}, bulk=True)]
+
+    async def fingerprints(self) -> dict[str | None, int]:
+        return {row[0]: row[1] for row in await self._db.fetch_all(FINGERPRINTS, {}, bulk=True)}
+
+    async def reseal(self, keys: Sequence[SigningKey]) -> None:
+        """Bulk, one transaction."""
+        if not keys:
+            return
+        rows = [
+            {
+                "tenant_id": key.tenant_id,
+                "kid": key.kid,
+                "private_key_encrypted": key.private_key_encrypted,
+                "sealed_by": key.sealed_by,
+            }
+            for key in keys
+        ]
+        await self._db.transaction([(RESEAL, rows)], bulk=True)
