@@ -317,7 +317,11 @@ class Database:
         def run(connection: sqlite3.Connection) -> int:
             return connection.execute(sql, args).rowcount
 
-        return await (self.offload(run, write=True) if bulk else self.write(run))
+        if bulk:
+            return await self.offload(run, write=True)
+        if self._handles.reset_wanted:  # write()'s body, inline: a write is the hot path's other call
+            await self._wait_for_wal_reset()
+        return await self._submit(run)
 
     async def execute_returning(self, statement: Statement, params: Params, *, bulk: bool = False) -> list[Any]:
         sql, args = statement.sqlite, statement.sqlite_args(params)
@@ -363,6 +367,10 @@ class Database:
         """
         if self._handles.reset_wanted:
             await self._wait_for_wal_reset()
+        return await self._submit(work)
+
+    def _submit(self, work: Work[R]) -> asyncio.Future[R]:
+        """Queue ``work`` for this turn's batch (see :meth:`write`); the future settles once it is committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         batch = self._batches.get(loop)
@@ -370,7 +378,7 @@ class Database:
             batch = self._batches[loop] = []
             loop.call_soon(self._flush, loop)
         batch.append((work, future))
-        return await future
+        return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the units queued during the last turn of ``loop`` in one transaction and settle their futures."""

@@ -63,7 +63,7 @@ class SqliteRefreshTokenStore(SqlRefreshTokenStore):
                 "retry_response": retry_response,
             }
         )
-        insert_args = TOKEN.insert.sqlite_args(TOKEN.encode(successor))
+        insert_args = TOKEN.values(successor)  # the INSERT binds the columns in order
 
         def claim(connection: sqlite3.Connection) -> RefreshRotation:
             row = connection.execute(found_sql, found_args).fetchone()

@@ -36,7 +36,7 @@ class SqlAdminSessionStore:
         self._db = db
 
     async def create(self, session: AdminSession) -> None:
-        await self._db.execute(SESSION.insert, SESSION.encode(session))
+        await self._db.execute(SESSION.insert, SESSION.values(session))
 
     async def get(self, tenant_id: TenantId, session_hash: str) -> tuple[AdminSession, User | None] | None:
         """The session (whatever its state) and its user, joined in one statement."""

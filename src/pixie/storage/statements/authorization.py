@@ -49,7 +49,7 @@ class SqlAuthorizationRequestStore:
         self._db = db
 
     async def create(self, request: AuthorizationRequest) -> None:
-        await self._db.execute(REQUEST.insert, REQUEST.encode(request))
+        await self._db.execute(REQUEST.insert, REQUEST.values(request))
 
     async def get(self, tenant_id: TenantId, request_id: str, now: Timestamp) -> AuthorizationRequest | None:
         """None when unknown or expired (``now >= expires_at``)."""
@@ -75,7 +75,7 @@ class SqlCodeStore:
         self._db = db
 
     async def create(self, code: AuthorizationCode) -> None:
-        await self._db.execute(CODE.insert, CODE.encode(code))
+        await self._db.execute(CODE.insert, CODE.values(code))
 
     async def redeem(self, tenant_id: TenantId, code_hash: str, now: Timestamp) -> CodeRedemption:
         """Consume the code with one conditional ``UPDATE … RETURNING``: the database picks the single winner.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, get_type_hints
 
 from pixie.storage.records import TenantSettings
-from pixie.storage.statements.dialect import Statement
+from pixie.storage.statements.dialect import Statement, Values
 from pixie.types import KeyState
 
 __all__ = [
@@ -115,7 +115,7 @@ class RecordCodec(Generic[R]):
     """Columns, ``INSERT`` and ``SELECT`` statements and conversions for the records of one table.
 
     ``columns`` lists the record's fields in order (``field_map`` renames a field whose column differs), so a
-    ``SELECT {columns}`` row decodes positionally, and :meth:`encode` gives the parameters of :attr:`insert`.
+    ``SELECT {columns}`` row decodes positionally, and :meth:`values` gives the parameters of :attr:`insert`.
     """
 
     def __init__(self, factory: type[R], table: str, *, field_map: Mapping[str, str] | None = None) -> None:
@@ -158,18 +158,23 @@ class RecordCodec(Generic[R]):
         """The columns qualified by a table alias (``t.tenant_id, t.token_hash, …``), for joins."""
         return ", ".join(f"{alias}.{name}" for name in self.column_names)
 
-    def encode(self, record: object, prefix: str = "") -> dict[str, Any]:
-        """The column values of ``record`` (an ``R``, or anything with its fields as attributes) by parameter name
-        (column name after ``prefix``); ``None`` stays ``None``."""
+    def values(self, record: object) -> Values:
+        """The column values of ``record`` (an ``R``, or anything with its fields as attributes) in column order: the
+        parameters of :attr:`insert`. ``None`` stays ``None``."""
         values = [getattr(record, name) for name in self._fields]
         for index, encode in self._encoders:
             value = values[index]
             if value is not None:
                 values[index] = encode(value)
+        return Values(values)
+
+    def encode(self, record: object, prefix: str = "") -> dict[str, Any]:
+        """The column values of ``record`` by parameter name (the column's name after ``prefix``), for statements
+        that bind them among others."""
         keys = self._keys.get(prefix)
         if keys is None:
             keys = self._keys[prefix] = tuple(prefix + name for name in self.column_names)
-        return dict(zip(keys, values, strict=True))
+        return dict(zip(keys, self.values(record), strict=True))
 
     def decode(self, row: Iterable[Any]) -> R:
         """The record of a row (or a slice of one) selected with :attr:`columns`."""

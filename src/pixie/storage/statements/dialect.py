@@ -18,10 +18,19 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Literal
 
-__all__ = ["POSTGRESQL", "SQLITE", "Dialect", "Params", "Statement"]
+__all__ = ["POSTGRESQL", "SQLITE", "Dialect", "Params", "Statement", "Values"]
 
-Params = Mapping[str, Any]
-"""Values of a statement's named parameters, by name."""
+
+class Values(tuple[Any, ...]):
+    """The values of a statement's parameters in the order of :attr:`Statement.names`, for a caller that has them in
+    that order already (:meth:`~pixie.storage.statements.codec.RecordCodec.values` for the codec's ``INSERT``):
+    no mapping is built and taken apart again on the hot path."""
+
+    __slots__ = ()
+
+
+Params = Mapping[str, Any] | Values
+"""Values of a statement's named parameters: by name, or as :class:`Values` in the order of its names."""
 
 # A quoted string or identifier (kept), a ``::`` cast (kept), or a named parameter (replaced).
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_][A-Za-z0-9_]*)")
@@ -55,22 +64,39 @@ SQLITE = Dialect("sqlite")
 POSTGRESQL = Dialect("postgresql")
 
 
-def _binder(names: tuple[str, ...]) -> Callable[[Params], tuple[Any, ...]]:
-    """A function from a parameter mapping to the values of ``names``, in order (C speed through itemgetter)."""
+def _binder(names: tuple[str, ...], order: tuple[str, ...]) -> Callable[[Params], tuple[Any, ...]]:
+    """A function from parameters to the values of ``names``, in order (C speed through itemgetter). ``order`` is
+    the order :class:`Values` come in; a name may stand in ``names`` more than once."""
+    by_name: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     if not names:
-        return lambda params: ()
-    if len(names) == 1:
+        by_name = lambda params: ()  # noqa: E731
+    elif len(names) == 1:
         (only,) = names
-        return lambda params: (params[only],)
-    getter: Callable[[Params], tuple[Any, ...]] = itemgetter(*names)
-    return getter
+        by_name = lambda params: (params[only],)  # noqa: E731
+    else:
+        by_name = itemgetter(*names)
+    positions = tuple(order.index(name) for name in names)
+    if positions == tuple(range(len(order))):
+
+        def bind(params: Params) -> tuple[Any, ...]:
+            return params if type(params) is Values else by_name(params)  # type: ignore[arg-type]
+
+        return bind
+
+    def bind_reordered(params: Params) -> tuple[Any, ...]:
+        if type(params) is Values:
+            return tuple(params[position] for position in positions)
+        return by_name(params)  # type: ignore[arg-type]
+
+    return bind_reordered
 
 
 class Statement:
     """One SQL statement with ``:name`` parameters, rendered for both databases once, when it is defined.
 
-    ``source`` is the SQL, or a function of the :class:`Dialect` that returns it. A parameter missing from the
-    mapping at bind time raises :class:`KeyError`; extra entries are ignored.
+    ``source`` is the SQL, or a function of the :class:`Dialect` that returns it. :attr:`names` lists the distinct
+    parameters in order of first use. A parameter missing from a mapping at bind time raises :class:`KeyError`;
+    extra entries are ignored.
     """
 
     __slots__ = ("names", "postgresql", "postgresql_args", "sqlite", "sqlite_args", "sqlite_names")
@@ -82,12 +108,12 @@ class Statement:
         """The SQLite text, with ``?`` placeholders."""
         self.postgresql = postgresql_text
         """The PostgreSQL text, with ``$n`` placeholders."""
-        self.sqlite_args: Callable[[Params], tuple[Any, ...]] = _binder(self.sqlite_names)
-        """The positional values for :attr:`sqlite`, from a mapping."""
-        self.postgresql_args: Callable[[Params], tuple[Any, ...]] = _binder(self.names)
-        """The positional values for :attr:`postgresql`, from a mapping."""
         if set(self.sqlite_names) != set(self.names):
             raise ValueError(f"the dialects' renderings take different parameters: {self.postgresql}")
+        self.sqlite_args: Callable[[Params], tuple[Any, ...]] = _binder(self.sqlite_names, self.names)
+        """The positional values for :attr:`sqlite`."""
+        self.postgresql_args: Callable[[Params], tuple[Any, ...]] = _binder(self.names, self.names)
+        """The positional values for :attr:`postgresql`."""
 
     def __repr__(self) -> str:
         return f"Statement({self.postgresql!r})"

@@ -43,7 +43,7 @@ class SqlTenantStore:
         self._db = db
 
     async def create(self, tenant: Tenant) -> None:
-        await self._db.execute(TENANT.insert, TENANT.encode(tenant))
+        await self._db.execute(TENANT.insert, TENANT.values(tenant))
 
     async def create_many(self, tenants: Sequence[Tenant], keys: Sequence[SigningKey]) -> None:
         """Two multi-row INSERTs in one transaction (all or nothing), as bulk work: thousands of tenants cost one
@@ -51,8 +51,8 @@ class SqlTenantStore:
         if not tenants:
             return
         steps = [
-            (TENANT.insert, [TENANT.encode(each) for each in tenants]),
-            (KEY.insert, [KEY.encode(k) for k in keys]),
+            (TENANT.insert, [TENANT.values(each) for each in tenants]),
+            (KEY.insert, [KEY.values(k) for k in keys]),
         ]
         await self._db.transaction(steps, bulk=True)
 
@@ -76,7 +76,7 @@ class SqlClientStore:
         self._db = db
 
     async def create(self, client: Client) -> None:
-        await self._db.execute(CLIENT.insert, CLIENT.encode(client))
+        await self._db.execute(CLIENT.insert, CLIENT.values(client))
 
     async def get(self, tenant_id: TenantId, client_id: str) -> Client | None:
         row = await self._db.fetch_one(GET_CLIENT, {"tenant_id": tenant_id, "client_id": client_id})
@@ -99,7 +99,7 @@ class SqlUserStore:
 
     async def create(self, user: User) -> None:
         """Raises :class:`~pixie.storage.interfaces.AlreadyExists` for a taken username or user id in the tenant."""
-        await self._db.execute(USER.insert, USER.encode(user))
+        await self._db.execute(USER.insert, USER.values(user))
 
     async def get(self, tenant_id: TenantId, user_id: str) -> User | None:
         return USER.decode_optional(await self._db.fetch_one(GET_USER, {"tenant_id": tenant_id, "user_id": user_id}))

@@ -46,7 +46,7 @@ class SqlKeyStore:
         self._db = db
 
     async def add(self, key: SigningKey) -> None:
-        await self._db.execute(KEY.insert, KEY.encode(key))
+        await self._db.execute(KEY.insert, KEY.values(key))
 
     async def set_state(
         self, tenant_id: TenantId, kid: str, state: KeyState, now: Timestamp, *, expected: KeyState | None = None

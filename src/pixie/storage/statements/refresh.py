@@ -115,8 +115,8 @@ class SqlRefreshTokenStore(abc.ABC):
         leaves no family behind."""
         check_first(family, first)
         steps: list[Step] = [
-            (FAMILY.insert, [FAMILY.encode(family)]),
-            (TOKEN.insert, [TOKEN.encode(first)]),
+            (FAMILY.insert, [FAMILY.values(family)]),
+            (TOKEN.insert, [TOKEN.values(first)]),
         ]
         if from_code is not None:
             steps.append((RECORD_ISSUED, [issued_params(family, first, from_code)]))

@@ -64,7 +64,7 @@ class SqlSessionStore:
         self._db = db
 
     async def create(self, session: SsoSession) -> None:
-        await self._db.execute(SESSION.insert, SESSION.encode(session))
+        await self._db.execute(SESSION.insert, SESSION.values(session))
 
     async def get(self, tenant_id: TenantId, session_hash: str) -> SsoSession | None:
         """The session whatever its state (revoked or expired too): callers check :meth:`SsoSession.live`."""
