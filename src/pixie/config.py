@@ -66,7 +66,7 @@ class RateLimits:
     lockout_max_seconds: int = 900
     token_per_client: str = "3000/minute"  # noqa: S105  (a rate, not a secret)
     token_per_ip: str = "6000/minute"  # noqa: S105
-    authorize_per_ip: str = "300/minute"
+    authorize_per_ip: str = "600/minute"
     """``/authorize`` requests from one address, counted across tenants before anything is looked up."""
     authorize_pending_per_ip: str = "300 per 10 minutes"
     """Authorization requests one address may leave pending (stored for login or consent) within the window, across

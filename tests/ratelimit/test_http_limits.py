@@ -34,6 +34,8 @@ LIMITS = RateLimits(
     lockout_base_seconds=30,
     token_per_client="4/minute",
     token_per_ip="",
+    authorize_per_ip="",  # /authorize has its own tests (test_authorize_flood); Redis keeps address counters 10 min
+    authorize_pending_per_ip="",
 )
 
 
