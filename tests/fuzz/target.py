@@ -8,7 +8,8 @@ credentials with ``pixie:admin``: the admin API's automation client). User ``ali
 clients, so ``/authorize`` with her session cookie answers with a code straight away.
 
 The login and ``/authorize`` limits are off so hostile requests reach the password check and the validation instead
-of the 429 page (the limits themselves are tested in ``tests/ratelimit``). Every server is wrapped in :class:`fuzz.support.Tallied`.
+of the 429 page (the limits themselves are tested in ``tests/ratelimit``). Every server is wrapped in
+:class:`fuzz.support.Tallied`.
 """
 
 from __future__ import annotations
