@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from livesupport import cli_env, free_port, pixie_process, run_coroutine, run_pixie
+from pixie.config import ConfigError, Settings, parse_forwarded_allow_ips
 from pixie.demo import config as demo_config
 from pixie.management import ensure_default_tenant, register_client
 from pixie.storage.schema import open_storage
@@ -147,3 +148,18 @@ def test_a_malformed_proxy_list_is_refused_in_one_line(env: dict[str, str], comm
         assert len(lines) == 1 and lines[0].startswith("pixie: error: "), result.stderr
         assert "is not an IP address or network" in lines[0]
         assert "Traceback" not in result.stderr
+
+
+def test_the_proxy_list_is_read_and_normalised() -> None:
+    """Addresses become one-host networks, networks keep their prefix, ``*`` stays; the default trusts no one."""
+    parsed = parse_forwarded_allow_ips(" 10.0.0.1, 192.168.0.0/16 ,::1,, * ")
+    assert parsed == ("10.0.0.1/32", "192.168.0.0/16", "::1/128", "*")
+    assert Settings.from_env(_settings_env()).forwarded_allow_ips == ()
+    from_env = Settings.from_env({**_settings_env(), "PIXIE_FORWARDED_ALLOW_IPS": "10.1.2.3"})
+    assert from_env.forwarded_allow_ips == ("10.1.2.3/32",)
+    with pytest.raises(ConfigError, match="PIXIE_FORWARDED_ALLOW_IPS: 'proxy' is not an IP address"):
+        Settings.from_env({**_settings_env(), "PIXIE_FORWARDED_ALLOW_IPS": "proxy"})
+
+
+def _settings_env() -> dict[str, str]:
+    return {"PIXIE_SECRET_KEY": base64.urlsafe_b64encode(MASTER_KEY).decode("ascii")}
