@@ -91,6 +91,8 @@ def _pixie_env(workdir: Path, database_url: str, *, events: bool = True) -> dict
             # The load comes from one IP and one client: limits sized for real traffic would throttle the bench.
             "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "10000000/minute",
             "PIXIE_RATE_LIMIT_TOKEN_IP": "10000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_IP": "10000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP": "10000000/minute",
             "PIXIE_EVENTS": "on" if events else "off",
         }
     )

@@ -98,6 +98,8 @@ def _env(workdir: Path) -> dict[str, str]:
             # One IP and one client carry all the load: limits sized for real traffic would throttle it.
             "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "100000000/minute",
             "PIXIE_RATE_LIMIT_TOKEN_IP": "100000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_IP": "100000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP": "100000000/minute",
             "PIXIE_RATE_LIMIT_LOGIN_IP": "100000/minute",
         }
     )

@@ -151,6 +151,8 @@ def _env(workdir: Path, url: str) -> dict[str, str]:
             # One driver, one IP, one client id: limits sized for real traffic would throttle the bench.
             "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "10000000/minute",
             "PIXIE_RATE_LIMIT_TOKEN_IP": "10000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_IP": "10000000/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP": "10000000/minute",
             "PIXIE_RATE_LIMIT_LOGIN_IP": "10000000/minute",
         }
     )

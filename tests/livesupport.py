@@ -33,9 +33,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, port: int) -> Iterator[str]:
-    """Run ``app`` under uvicorn on 127.0.0.1:port in a thread (lifespan included); yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+def serve_in_thread(app: ASGIApp, port: int, **options: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1:port in a thread (lifespan included); yield its base URL. ``options``
+    go to ``uvicorn.Config`` (``forwarded_allow_ips``...)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

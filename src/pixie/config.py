@@ -7,6 +7,7 @@ differ inside one process.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 import os
 import secrets
@@ -23,6 +24,7 @@ __all__ = [
     "RateLimits",
     "Settings",
     "load_master_key",
+    "parse_forwarded_allow_ips",
     "validate_issuer",
 ]
 
@@ -42,19 +44,38 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Limits as ``limits`` strings ("30/minute"); an empty string turns that limit off."""
+    """Limits as ``limits`` strings ("30/minute", "300 per 10 minutes"); an empty string turns that limit off.
+
+    Sign-in follows OWASP's "Slow Down Online Guessing Attacks with Device Cookies": a browser that has signed in
+    as a user before carries a device cookie for that user, and only its own failures can lock it
+    (``lockout_*``). Browsers without one are throttled per username *and* address (``lockout_*``), per address
+    (``login_failures_per_ip``) and, for all of them together, per username at a bounded rate
+    (``login_failures_per_user``): slowed down, never locked out, so failures from elsewhere cannot keep a user out.
+    """
 
     login_failures_per_ip: str = "30/minute"
+    """Failed sign-ins from one address, whatever the usernames (password spraying)."""
+    login_failures_per_user: str = "5/minute"
+    """Failed sign-ins for one username from browsers without that user's device cookie, all addresses together.
+    A rate, not a lock-out: once spent, such browsers wait at most one window for the next try."""
     lockout_after: int = 5
-    """Consecutive failed sign-ins for one username (within 15 min) before it is locked."""
+    """Consecutive failed sign-ins (within 15 min) of one username from one address, or of one device cookie,
+    before that pair or that device is locked out (only that one)."""
     lockout_base_seconds: int = 30
+    """The first lock-out; each further failure doubles it, up to ``lockout_max_seconds``."""
     lockout_max_seconds: int = 900
     token_per_client: str = "3000/minute"  # noqa: S105  (a rate, not a secret)
     token_per_ip: str = "6000/minute"  # noqa: S105
+    authorize_per_ip: str = "600/minute"
+    """``/authorize`` requests from one address, counted across tenants before anything is looked up."""
+    authorize_pending_per_ip: str = "300 per 10 minutes"
+    """Authorization requests one address may leave pending (stored for login or consent) within the window, across
+    tenants: what one address can add to the database. Match the window to the tenants' ``request_ttl``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RateLimits:
-        """``PIXIE_RATE_LIMIT_LOGIN_IP``, ``PIXIE_RATE_LIMIT_TOKEN_CLIENT``, ``PIXIE_RATE_LIMIT_TOKEN_IP``,
+        """``PIXIE_RATE_LIMIT_LOGIN_IP``, ``PIXIE_RATE_LIMIT_LOGIN_USER``, ``PIXIE_RATE_LIMIT_TOKEN_CLIENT``,
+        ``PIXIE_RATE_LIMIT_TOKEN_IP``, ``PIXIE_RATE_LIMIT_AUTHORIZE_IP``, ``PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP``,
         ``PIXIE_LOGIN_LOCKOUT_AFTER``; each falls back to the default."""
         base = cls()
         lockout = env.get("PIXIE_LOGIN_LOCKOUT_AFTER")
@@ -62,9 +83,12 @@ class RateLimits:
             raise ConfigError(f"PIXIE_LOGIN_LOCKOUT_AFTER must be a whole number, got {lockout!r}")
         return cls(
             login_failures_per_ip=env.get("PIXIE_RATE_LIMIT_LOGIN_IP", base.login_failures_per_ip),
+            login_failures_per_user=env.get("PIXIE_RATE_LIMIT_LOGIN_USER", base.login_failures_per_user),
             lockout_after=int(lockout) if lockout else base.lockout_after,
             token_per_client=env.get("PIXIE_RATE_LIMIT_TOKEN_CLIENT", base.token_per_client),
             token_per_ip=env.get("PIXIE_RATE_LIMIT_TOKEN_IP", base.token_per_ip),
+            authorize_per_ip=env.get("PIXIE_RATE_LIMIT_AUTHORIZE_IP", base.authorize_per_ip),
+            authorize_pending_per_ip=env.get("PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP", base.authorize_pending_per_ip),
         )
 
 
@@ -102,6 +126,10 @@ class Settings:
     events_enabled: bool = True
     """``PIXIE_EVENTS=off`` drops flow events (no analytics, audit log, webhooks or event metrics): only for
     measuring their cost."""
+    forwarded_allow_ips: tuple[str, ...] = ()
+    """Proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed (``PIXIE_FORWARDED_ALLOW_IPS``,
+    ``pixie serve --forwarded-allow-ips``): addresses and networks, or ``*`` for any peer. Empty, the default, trusts
+    no one: the address a request came from is the peer's, so per-address limits cannot be dodged with a header."""
 
     @classmethod
     def from_env(
@@ -129,9 +157,30 @@ class Settings:
             metrics_basic_auth=env.get("PIXIE_METRICS_BASIC_AUTH") or None,
             events_retention_days=_days(env.get("PIXIE_EVENTS_RETENTION_DAYS", str(DEFAULT_EVENTS_RETENTION_DAYS))),
             events_enabled=env.get("PIXIE_EVENTS", "on").strip().lower() not in ("off", "0", "false"),
+            forwarded_allow_ips=parse_forwarded_allow_ips(
+                env.get("PIXIE_FORWARDED_ALLOW_IPS", ""), "PIXIE_FORWARDED_ALLOW_IPS"
+            ),
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings
+
+
+def parse_forwarded_allow_ips(value: str, source: str = "--forwarded-allow-ips") -> tuple[str, ...]:
+    """The trusted proxies in ``value`` (comma separated addresses or CIDR networks, or ``*``), normalised; raises
+    ``ConfigError`` naming ``source`` for anything else, so a typo is not silently a proxy nobody can be.
+
+    Spec: RFC 7239 §8.1 (any node on the way, the client included, can write a forwarded address).
+    """
+    trusted: list[str] = []
+    for part in _csv(value):
+        if part == "*":
+            trusted.append(part)
+            continue
+        try:
+            trusted.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{source}: {part!r} is not an IP address or network (CIDR) or '*'") from None
+    return tuple(trusted)
 
 
 def _csv(value: str) -> tuple[str, ...]:

@@ -90,7 +90,10 @@ KNOWN_HEADERS = frozenset(
         "vary",
     }
 )
-_PIXIE_COOKIE = re.compile(r'(pixie-rq-[A-Za-z0-9_-]{1,64}|pixie-session)=([A-Za-z0-9_-]*|"")(;|$)')
+_PIXIE_COOKIE = re.compile(
+    r'((pixie-rq-[A-Za-z0-9_-]{1,64}|pixie-session)=([A-Za-z0-9_-]*|"")'
+    r"|pixie-device-[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){3})(;|$)"  # user id, time, nonce, MAC
+)
 _ADDED = frozenset({"code", "state", "iss", "error", "error_description", "error_uri"})
 
 

@@ -7,8 +7,9 @@ Clients (default tenant): ``spa`` (public, ``http://127.0.0.1:9999/cb``), ``with
 credentials with ``pixie:admin``: the admin API's automation client). User ``alice`` has consented to the browser
 clients, so ``/authorize`` with her session cookie answers with a code straight away.
 
-The login limits are raised so hostile sign-in forms reach the password check instead of the lock-out page (the
-limits themselves are tested in ``tests/ratelimit``). Every server is wrapped in :class:`fuzz.support.Tallied`.
+The login and ``/authorize`` limits are off so hostile requests reach the password check and the validation instead
+of the 429 page (the limits themselves are tested in ``tests/ratelimit``). Every server is wrapped in
+:class:`fuzz.support.Tallied`.
 """
 
 from __future__ import annotations
@@ -83,7 +84,13 @@ def serve_fuzz_target(directory: Path) -> Iterator[FuzzServer]:
         database_url=database_url,
         issuer=f"http://127.0.0.1:{port}",
         master_key=MASTER_KEY,
-        rate_limits=RateLimits(login_failures_per_ip="", lockout_after=1_000_000),
+        rate_limits=RateLimits(
+            login_failures_per_ip="",
+            login_failures_per_user="",
+            lockout_after=1_000_000,
+            authorize_per_ip="",
+            authorize_pending_per_ip="",
+        ),
     )
     with serve_in_thread(Tallied(create_app(settings), TALLY), port) as base:
         pixie = Pixie(base=base, db_path=db_path, user_ids=user_ids)

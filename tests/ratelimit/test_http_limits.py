@@ -1,6 +1,7 @@
 """Rate limits as a client sees them: two real Pixie servers on loopback sharing one SQLite file and the real Redis.
 
-A lock-out earned on one instance holds on the other; a locked username and an unknown one get the same answer;
+A lock-out of a username from one address, earned on one instance, holds on the other; a locked username and an
+unknown one get the same answer;
 the token endpoint answers 429 with ``Retry-After`` and an RFC 6749 §5.2 error body.
 
 Spec: RFC 9700 §4.16, RFC 6585 §4, ARCHITECTURE §6.7.
@@ -33,6 +34,8 @@ LIMITS = RateLimits(
     lockout_base_seconds=30,
     token_per_client="4/minute",
     token_per_ip="",
+    authorize_per_ip="",  # /authorize has its own tests (test_authorize_flood); Redis keeps address counters 10 min
+    authorize_pending_per_ip="",
 )
 
 
@@ -87,8 +90,8 @@ def _try_login(pixie: Pixie, username: str, password: str) -> tuple[int, str, st
 
 
 def test_lockout_earned_on_one_instance_holds_on_the_other(instances: tuple[Pixie, Pixie]) -> None:
-    """RFC 9700 §4.16: after repeated failures the username is locked, on every instance, even for the right
-    password; the page says so without saying whether the account exists."""
+    """RFC 9700 §4.16: after repeated failures from one address the username is locked there, on every instance,
+    even for the right password; the page says so without saying whether the account exists."""
     a, b = instances
     carol = USERS["carol"]
     for _ in range(LIMITS.lockout_after):

@@ -1,7 +1,8 @@
 """The rate limiter on its own, with its real counter stores: process memory, the real Redis at 127.0.0.1:6379, and
 a Redis that goes away and comes back (a real ``redis-server`` on a free port).
 
-Spec: RFC 9700 §4.16 (brute force), RFC 6585 §4 (429 + Retry-After), ARCHITECTURE §6.7.
+Spec: RFC 9700 §4.16 (brute force), RFC 6585 §4 (429 + Retry-After), ARCHITECTURE §6.7; OWASP Authentication Cheat
+Sheet (device cookies: slow unknown browsers down, lock only the device that failed).
 """
 
 from __future__ import annotations
@@ -18,21 +19,33 @@ import pytest
 
 from livesupport import free_port
 from pixie.config import ConfigError, RateLimits
-from pixie.server.ratelimit import RateLimiter
+from pixie.server.ratelimit import RateLimiter, SignInAttempt
 
 REDIS = "redis://127.0.0.1:6379/0"
 FAST = RateLimits(
     login_failures_per_ip="4/minute",
+    login_failures_per_user="6/second",
     lockout_after=3,
     lockout_base_seconds=1,
     lockout_max_seconds=4,
     token_per_client="3/minute",
     token_per_ip="5/minute",
+    authorize_per_ip="5/minute",
+    authorize_pending_per_ip="3/minute",
 )
 
 
 def _name() -> str:
     return "user-" + secrets.token_hex(6)
+
+
+def _ip() -> str:
+    # Redis outlives test runs: addresses are unique per test so old counters never decide one.
+    return f"198.51.100.{secrets.randbelow(250)}-{secrets.token_hex(3)}"
+
+
+def _attempt(user: str, ip: str | None = None, device: str | None = None, tenant: str = "default") -> SignInAttempt:
+    return SignInAttempt(tenant_id=tenant, username=user, ip=ip, device=device)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -44,40 +57,86 @@ async def limiter(request: pytest.FixtureRequest) -> RateLimiter:
     await made.aclose()
 
 
-async def test_username_locks_after_repeated_failures_and_the_lock_doubles(limiter: RateLimiter) -> None:
-    """RFC 9700 §4.16: repeated failures lock the username out, each further failure for twice as long."""
-    user = _name()
+async def test_a_username_and_address_pair_locks_and_the_lock_doubles(limiter: RateLimiter) -> None:
+    """RFC 9700 §4.16: repeated failures of one username from one address lock that pair out, each further failure
+    for twice as long — and only that pair: the same username from elsewhere may still try."""
+    user, ip = _name(), _ip()
     for _ in range(FAST.lockout_after - 1):
-        await limiter.login_failed("default", user, None)
-        assert await limiter.login_blocked("default", user, None) is None
-    await limiter.login_failed("default", user, None)
-    first = await limiter.login_blocked("default", user, None)
-    assert first == 1
-    assert await limiter.login_blocked("default", user.upper(), None) == 1, "usernames compare case-insensitively"
-    assert await limiter.login_blocked("other-tenant", user, None) is None, "a lock belongs to one tenant"
+        await limiter.login_failed(_attempt(user, ip))
+        assert await limiter.login_blocked(_attempt(user, ip)) is None
+    await limiter.login_failed(_attempt(user, ip))
+    assert await limiter.login_blocked(_attempt(user, ip)) == 1
+    assert await limiter.login_blocked(_attempt(user.upper(), ip)) == 1, "usernames compare case-insensitively"
+    assert await limiter.login_blocked(_attempt(user, _ip())) is None, "another address is not locked"
+    assert await limiter.login_blocked(_attempt(user, ip, tenant="other")) is None, "a lock belongs to one tenant"
     await asyncio.sleep(1.1)
-    assert await limiter.login_blocked("default", user, None) is None
-    await limiter.login_failed("default", user, None)
-    assert await limiter.login_blocked("default", user, None) == 2
+    assert await limiter.login_blocked(_attempt(user, ip)) is None
+    await limiter.login_failed(_attempt(user, ip))
+    assert await limiter.login_blocked(_attempt(user, ip)) == 2
 
 
-async def test_success_resets_the_failure_count(limiter: RateLimiter) -> None:
+async def test_a_username_is_slowed_down_across_addresses_not_locked(limiter: RateLimiter) -> None:
+    """OWASP device cookies, "slow down": failures for one username from many addresses spend a bounded rate; once
+    it is spent every unknown browser waits at most one window, then may try again."""
     user = _name()
+    for _ in range(6):
+        await limiter.login_failed(_attempt(user, _ip()))
+    wait = await limiter.login_blocked(_attempt(user, _ip()))
+    assert wait == 1, "a fresh address waits for the username's window, which is one second here"
+    assert await limiter.login_blocked(_attempt(_name(), _ip())) is None, "other usernames are not slowed"
+    await asyncio.sleep(1.05)
+    assert await limiter.login_blocked(_attempt(user, _ip())) is None
+
+
+async def test_a_known_device_is_judged_by_its_own_failures_only(limiter: RateLimiter) -> None:
+    """A browser with the user's device cookie is not locked by failures from elsewhere (OWASP device cookies);
+    its own failures lock that device cookie alone."""
+    user, ip = _name(), _ip()
+    device, other_device = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    for _ in range(10):  # the username's rate spent, the pair and the address locked
+        await limiter.login_failed(_attempt(user, ip))
+    assert await limiter.login_blocked(_attempt(user, ip)) is not None
+    assert await limiter.login_blocked(_attempt(user, ip, device)) is None, "even from the attacker's address"
+    for _ in range(FAST.lockout_after):
+        await limiter.login_failed(_attempt(user, _ip(), device))
+    assert await limiter.login_blocked(_attempt(user, _ip(), device)) == 1, "its own failures lock the device"
+    assert await limiter.login_blocked(_attempt(user, _ip(), other_device)) is None, "another device is untouched"
+
+
+async def test_success_resets_the_pair_but_not_the_usernames_rate(limiter: RateLimiter) -> None:
+    user, ip = _name(), _ip()
     for _ in range(FAST.lockout_after - 1):
-        await limiter.login_failed("default", user, None)
-    await limiter.login_succeeded("default", user)
-    await limiter.login_failed("default", user, None)
-    assert await limiter.login_blocked("default", user, None) is None
+        await limiter.login_failed(_attempt(user, ip))
+    await limiter.login_succeeded(_attempt(user, ip))
+    await limiter.login_failed(_attempt(user, ip))
+    assert await limiter.login_blocked(_attempt(user, ip)) is None, "the consecutive count started again"
+    for _ in range(3):
+        await limiter.login_failed(_attempt(user, _ip()))
+    await limiter.login_succeeded(_attempt(user, ip))
+    assert await limiter.login_blocked(_attempt(user, _ip())) is not None, "a success elsewhere refills nothing"
 
 
 async def test_failures_per_ip_are_capped_across_usernames(limiter: RateLimiter) -> None:
     """Password spraying: one IP trying one password on many accounts is stopped by the per-IP cap."""
-    ip = f"198.51.100.{secrets.randbelow(250)}-{secrets.token_hex(3)}"
+    ip = _ip()
     for _ in range(4):
-        assert await limiter.login_blocked("default", _name(), ip) is None
-        await limiter.login_failed("default", _name(), ip)
-    wait = await limiter.login_blocked("default", _name(), ip)
+        assert await limiter.login_blocked(_attempt(_name(), ip)) is None
+        await limiter.login_failed(_attempt(_name(), ip))
+    wait = await limiter.login_blocked(_attempt(_name(), ip))
     assert wait is not None and 1 <= wait <= 60
+
+
+async def test_authorize_requests_and_pending_requests_are_counted_per_ip(limiter: RateLimiter) -> None:
+    """``/authorize`` per address, whatever the tenant; pending requests per address, within their own budget."""
+    ip, other = _ip(), _ip()
+    results = [await limiter.authorize_from_ip(ip) for _ in range(6)]
+    assert results[:5] == [None] * 5
+    assert results[5] is not None and 1 <= results[5] <= 60
+    assert await limiter.authorize_from_ip(other) is None
+    pending = [await limiter.authorize_pending_from_ip(ip) for _ in range(4)]
+    assert pending[:3] == [None] * 3
+    assert pending[3] is not None and 1 <= pending[3] <= 60
+    assert await limiter.authorize_pending_from_ip(None) is None, "no address, nothing to count against"
 
 
 async def test_token_requests_are_counted_per_client_and_per_ip(limiter: RateLimiter) -> None:
@@ -94,21 +153,32 @@ async def test_redis_counters_are_shared_between_instances() -> None:
     """Two instances on one Redis see each other's failures: a lock-out earned on A holds on B."""
     a, b = RateLimiter(FAST, redis_url=REDIS), RateLimiter(FAST, redis_url=REDIS)
     try:
-        user = _name()
+        user, ip = _name(), _ip()
         for _ in range(FAST.lockout_after):
-            await a.login_failed("default", user, None)
-        assert await b.login_blocked("default", user, None) == 1
+            await a.login_failed(_attempt(user, ip))
+        assert await b.login_blocked(_attempt(user, ip)) == 1
     finally:
         await a.aclose()
         await b.aclose()
 
 
 def test_a_bad_limit_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigError, match="invalid rate limit"):
+    with pytest.raises(ConfigError, match="invalid rate limit PIXIE_RATE_LIMIT_TOKEN_CLIENT='lots per minute'"):
         RateLimiter(RateLimits(token_per_client="lots per minute"))
+    with pytest.raises(ConfigError, match="PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP"):
+        RateLimiter(RateLimits.from_env({"PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP": "many"}))
     with pytest.raises(ConfigError, match="PIXIE_LOGIN_LOCKOUT_AFTER"):
         RateLimits.from_env({"PIXIE_LOGIN_LOCKOUT_AFTER": "five"})
-    assert RateLimits.from_env({"PIXIE_RATE_LIMIT_TOKEN_CLIENT": "7/second"}).token_per_client == "7/second"
+    limits = RateLimits.from_env(
+        {
+            "PIXIE_RATE_LIMIT_TOKEN_CLIENT": "7/second",
+            "PIXIE_RATE_LIMIT_LOGIN_USER": "3/minute",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_IP": "",
+            "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP": "50 per 10 minutes",
+        }
+    )
+    assert (limits.token_per_client, limits.login_failures_per_user) == ("7/second", "3/minute")
+    assert (limits.authorize_per_ip, limits.authorize_pending_per_ip) == ("", "50 per 10 minutes")
 
 
 class OwnRedis:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -16,7 +20,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from pixie.cli.main import cli, database_option, open_storage, run_async
 from pixie.cli.workers import run_workers
-from pixie.config import Settings
+from pixie.config import Settings, parse_forwarded_allow_ips
 from pixie.demo import config as demo_config
 from pixie.demo.seed import seed_pixie
 
@@ -26,6 +30,9 @@ DEMO_CLIENT_ID = demo_config.CLIENT_ID
 DEMO_SCOPES = demo_config.SCOPES
 DEMO_USERS = demo_config.USERS
 """alice (property manager) and bob (read only), with published demo passwords printed at start-up."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("pixie.server")
 
 SHUTDOWN_GRACE_SECONDS = 20
 """After SIGTERM, in-flight requests get this long to finish (under the 30 s a Kubernetes pod gets before SIGKILL);
@@ -51,6 +58,9 @@ def _run_server(
     os.environ["PIXIE_DATABASE_URL"] = settings.database_url
     os.environ["PIXIE_ISSUER"] = settings.issuer
     os.environ["PIXIE_SECRET_KEY"] = base64.urlsafe_b64encode(settings.master_key).decode("ascii")
+    os.environ["PIXIE_FORWARDED_ALLOW_IPS"] = ",".join(settings.forwarded_allow_ips)
+    if "*" in settings.forwarded_allow_ips:
+        log.warning("X-Forwarded-For is believed from any peer: only safe when nothing but the proxy can reach Pixie")
     signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
     config = uvicorn.Config(
         factory,
@@ -62,6 +72,10 @@ def _run_server(
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # uvicorn believes X-Forwarded-For from loopback unless told otherwise; Pixie believes it only from the proxies
+        # it was given, so a client cannot pick the address its per-address limits count against.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
     )
     if workers > 1:
         run_workers(config)
@@ -73,38 +87,63 @@ def _run_server(
         sys.exit(STARTUP_FAILURE)
 
 
+def _forwarded_allow_ips_option(func: F) -> F:
+    return click.option(
+        "--forwarded-allow-ips",
+        metavar="CIDR,...",
+        help="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses or networks, comma "
+        "separated, or '*' for any (PIXIE_FORWARDED_ALLOW_IPS). Default: none.",
+    )(func)
+
+
+def _with_forwarded(settings: Settings, trusted: tuple[str, ...] | None) -> Settings:
+    """``--forwarded-allow-ips``, when given, wins over ``PIXIE_FORWARDED_ALLOW_IPS`` (already in ``settings``)."""
+    return settings if trusted is None else dataclasses.replace(settings, forwarded_allow_ips=trusted)
+
+
+def _parse_forwarded(option: str | None) -> tuple[str, ...] | None:
+    return None if option is None else parse_forwarded_allow_ips(option, "--forwarded-allow-ips")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--issuer", help="Public base URL (default http://HOST:PORT). Must be https off loopback.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@_forwarded_allow_ips_option
 @database_option
-def serve(host: str, port: int, issuer: str | None, workers: int, database_url: str) -> None:
+def serve(
+    host: str, port: int, issuer: str | None, workers: int, forwarded_allow_ips: str | None, database_url: str
+) -> None:
     """Run the authorization server (creates or migrates the schema and a first signing key if missing)."""
     issuer = issuer or _default_issuer(host, port)
+    trusted = _parse_forwarded(forwarded_allow_ips)  # a typo fails before the database is touched
 
     async def prepare() -> Settings:
         async with open_storage(database_url, issuer=issuer) as opened:
             return opened.settings
 
-    settings = run_async(prepare())
+    settings = _with_forwarded(run_async(prepare()), trusted)
     _run_server(settings, host, port, workers)
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@_forwarded_allow_ips_option
 @database_option
-def demo(host: str, port: int, database_url: str) -> None:
+def demo(host: str, port: int, forwarded_allow_ips: str | None, database_url: str) -> None:
     """Seed and serve the demo: the authorization server, the Property API at /api and the SPA at /app on one
     port (prints the URL and the demo logins)."""
     issuer = _default_issuer(host, port)
+    trusted = _parse_forwarded(forwarded_allow_ips)
 
     async def seed() -> tuple[Settings, list[str]]:
         async with open_storage(database_url, issuer=issuer) as opened:
             return opened.settings, await seed_pixie(opened.storage, issuer)
 
     settings, warnings = run_async(seed())
+    settings = _with_forwarded(settings, trusted)
     logins = [f"{u.username} / {u.password}".ljust(34) + u.access for u in DEMO_USERS]
     api = f"{issuer}{demo_config.API_PATH}"
     click.echo(

@@ -13,7 +13,14 @@ from starlette.responses import Response
 from pixie.storage.records import Tenant
 from pixie.tenancy import DEFAULT_TENANT
 
-__all__ = ["clear_cookie", "csrf_cookie_name", "read_cookie", "session_cookie_name", "set_cookie"]
+__all__ = [
+    "clear_cookie",
+    "csrf_cookie_name",
+    "device_cookie_name",
+    "read_cookie",
+    "session_cookie_name",
+    "set_cookie",
+]
 
 
 def _secure(issuer: str) -> bool:
@@ -28,6 +35,12 @@ def session_cookie_name(tenant: Tenant, issuer: str) -> str:
 def csrf_cookie_name(tenant: Tenant, issuer: str, request_id: str) -> str:
     suffix = "" if tenant.id == DEFAULT_TENANT else f"-{tenant.id}"
     return ("__Host-" if _secure(issuer) else "") + f"pixie-rq{suffix}-{request_id}"
+
+
+def device_cookie_name(tenant: Tenant, issuer: str, tag: str) -> str:
+    """The device cookie of one user (``tag`` names the user without revealing it; see ``device_cookies``)."""
+    suffix = "" if tenant.id == DEFAULT_TENANT else f"-{tenant.id}"
+    return ("__Host-" if _secure(issuer) else "") + f"pixie-device{suffix}-{tag}"
 
 
 def set_cookie(response: Response, *, name: str, value: str, max_age: int, issuer: str) -> None:

@@ -1,17 +1,28 @@
-"""Rate limits for sign-in and the token endpoint, with counters in memory or shared through Redis.
+"""Rate limits for sign-in, ``/authorize`` and the token endpoint, with counters in memory or shared through Redis.
 
-- Failed sign-ins lock a username out for a time that doubles with each further failure (30 s, 60 s, ... capped at
-  15 min), and failed sign-ins per client IP are capped. The lock-out answers with the same generic message whether
-  or not the username exists, so it reveals nothing (RFC 9700 §4.16 asks for brute-force protection; OWASP ASVS
-  2.2.1 for no enumeration). Usernames are hashed before they become counter keys: Redis never holds them.
-- Token requests are counted per client and per IP.
+Sign-in follows OWASP's "Slow Down Online Guessing Attacks with Device Cookies", so that nobody can lock a user
+out by failing on purpose:
+
+- A browser that presents a valid device cookie for the username it tries (:mod:`pixie.server.device_cookies`) is
+  judged by its own failures only. After ``lockout_after`` of them that device cookie, and nothing else, is locked
+  out for a time that doubles with each further failure (30 s, 60 s, ... capped at 15 min).
+- Every other browser is throttled three ways: per username *and* address (the same doubling lock-out, for that
+  pair alone), per address whatever the usernames (password spraying), and per username across all addresses at a
+  bounded rate (a sliding window): a legitimate browser waits at most one window, never an ever-growing lock.
+- Whether the username exists changes nothing here (OWASP ASVS 2.2.1, no enumeration). Usernames and device nonces
+  are hashed before they become counter keys: Redis never holds them.
+
+``/authorize`` is counted per address, across tenants (they share one database): every request, and apart from that
+the requests that leave something pending in the database, so one address cannot fill it. Token requests are
+counted per client and per address.
 
 Counters live in the ``limits`` package's storage: in process memory by default, or in Redis
 (``PIXIE_REDIS_URL``) so that several instances share them. When Redis stops answering, the limiter logs it once,
 falls back to per-process counters, and tries Redis again every few seconds until it answers (then logs that too).
 Limits are a safety net, not a correctness mechanism: a Redis outage must never stop sign-ins.
 
-Spec: RFC 9700 §4.16 (online guessing), RFC 6585 §4 (429 Too Many Requests, Retry-After).
+Spec: RFC 9700 §4.16 (online guessing), RFC 6585 §4 (429 Too Many Requests, Retry-After); OWASP Authentication
+Cheat Sheet, "Protect Against Automated Attacks" (device cookies).
 """
 
 from __future__ import annotations
@@ -21,16 +32,18 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import RateLimiter as Strategy
 from redis.asyncio import ConnectionPool
 
 from pixie.config import ConfigError, RateLimits
 
-__all__ = ["RateLimiter", "parse_limits"]
+__all__ = ["RateLimiter", "SignInAttempt", "parse_limits"]
 
 log = logging.getLogger("pixie.ratelimit")
 
@@ -38,21 +51,26 @@ T = TypeVar("T")
 _REDIS_RETRY_SECONDS = 5.0
 _FAILURE_WINDOW_SECONDS = 900
 _KEY_CACHE_LIMIT = 10_000
+_ALL_TENANTS = "*"
 
 
 def parse_limits(limits: RateLimits) -> dict[str, RateLimitItem | None]:
     """The ``limits`` items for the configured strings; raises ``ConfigError`` for one that does not parse."""
-    try:
-        return {
-            name: parse(value) if value else None
-            for name, value in (
-                ("login_ip", limits.login_failures_per_ip),
-                ("token_client", limits.token_per_client),
-                ("token_ip", limits.token_per_ip),
-            )
-        }
-    except ValueError as exc:
-        raise ConfigError(f"invalid rate limit: {exc}") from None
+    named = (
+        ("login_ip", limits.login_failures_per_ip, "PIXIE_RATE_LIMIT_LOGIN_IP"),
+        ("login_user", limits.login_failures_per_user, "PIXIE_RATE_LIMIT_LOGIN_USER"),
+        ("token_client", limits.token_per_client, "PIXIE_RATE_LIMIT_TOKEN_CLIENT"),
+        ("token_ip", limits.token_per_ip, "PIXIE_RATE_LIMIT_TOKEN_IP"),
+        ("authorize_ip", limits.authorize_per_ip, "PIXIE_RATE_LIMIT_AUTHORIZE_IP"),
+        ("authorize_pending", limits.authorize_pending_per_ip, "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP"),
+    )
+    items: dict[str, RateLimitItem | None] = {}
+    for name, value, variable in named:
+        try:
+            items[name] = parse(value) if value else None
+        except ValueError:
+            raise ConfigError(f"invalid rate limit {variable}={value!r} (write it as '30/minute')") from None
+    return items
 
 
 def _redis_storage(redis_url: str) -> tuple[Storage, ConnectionPool]:
@@ -97,6 +115,21 @@ class _Counters:
         return self._degraded
 
 
+@dataclass(frozen=True, slots=True)
+class SignInAttempt:
+    """One try at the login form, as the limits see it."""
+
+    tenant_id: str
+    username: str
+    ip: str | None
+    device: str | None = None
+    """The nonce of a valid device cookie *for this username* that the browser sent, else None."""
+
+
+def _seconds_until(moment: float) -> int:
+    return max(1, math.ceil(moment - time.time()))
+
+
 class RateLimiter:
     """The checks the endpoints make. Each returns ``None`` when the request may go on, else the number of
     seconds after which the caller may retry (for ``Retry-After``)."""
@@ -122,6 +155,8 @@ class RateLimiter:
         """True while Redis is configured but unreachable (limits are per process meanwhile)."""
         return self._counters.degraded
 
+    # -- token endpoint ---------------------------------------------------------------------------------------------
+
     async def token_from_ip(self, tenant_id: str, ip: str | None) -> int | None:
         """Count a token request from ``ip`` (before client authentication, so guessing secrets is capped too)."""
         item = self._items["token_ip"]
@@ -133,35 +168,83 @@ class RateLimiter:
         item = self._items["token_client"]
         return None if item is None else await self._hit(item, "token_client", tenant_id, client_id)
 
-    async def login_blocked(self, tenant_id: str, username: str, ip: str | None) -> int | None:
-        """Whether a sign-in may be tried now: the username is not locked and the IP has failures left."""
-        lock_key = self._user_key("lock", tenant_id, username)
+    # -- /authorize -------------------------------------------------------------------------------------------------
 
-        async def lock_left(storage: Storage) -> int | None:
+    async def authorize_from_ip(self, ip: str | None) -> int | None:
+        """Count an ``/authorize`` request from ``ip``, whatever the tenant, before anything is looked up."""
+        item = self._items["authorize_ip"]
+        return None if item is None or not ip else await self._hit(item, "authorize_ip", _ALL_TENANTS, ip)
+
+    async def authorize_pending_from_ip(self, ip: str | None) -> int | None:
+        """Spend one of ``ip``'s pending authorization requests (called just before one is stored). A sliding
+        window as long as a request lives bounds how many one address has stored at any time, across tenants."""
+        item = self._items["authorize_pending"]
+        if item is None or not ip:
+            return None
+        return await self._spend(SlidingWindowCounterRateLimiter, item, "authorize_pending", _ALL_TENANTS, ip)
+
+    # -- sign-in ----------------------------------------------------------------------------------------------------
+
+    async def login_blocked(self, attempt: SignInAttempt) -> int | None:
+        """Whether this sign-in may be tried now. A recognised device answers only for its own failures; any other
+        browser must not be locked as that username from that address, and both the username (all addresses) and
+        the address (all usernames) must have failures left."""
+        if attempt.device is not None:
+            return await self._lock_left(self._device_key("lock", attempt))
+        if attempt.ip:
+            locked = await self._lock_left(self._pair_key("lock", attempt))
+            if locked is not None:
+                return locked
+        user_item = self._items["login_user"]
+        if user_item is not None:
+            wait = await self._left(SlidingWindowCounterRateLimiter, user_item, *self._user_ids(attempt))
+            if wait is not None:
+                return wait
+        ip_item = self._items["login_ip"]
+        if ip_item is None or not attempt.ip:
+            return None
+        return await self._left(FixedWindowRateLimiter, ip_item, "login_ip", attempt.tenant_id, attempt.ip)
+
+    async def login_failed(self, attempt: SignInAttempt) -> None:
+        """Record a failed sign-in: against the device alone when it was recognised, else against the username and
+        address pair, the username and the address."""
+        if attempt.device is not None:
+            await self._record_failure(self._device_key("fail", attempt), self._device_key("lock", attempt))
+            return
+        if attempt.ip:  # without an address there is no pair: the username's rate below still applies
+            await self._record_failure(self._pair_key("fail", attempt), self._pair_key("lock", attempt))
+        user_item = self._items["login_user"]
+        if user_item is not None:
+            await self._spend(SlidingWindowCounterRateLimiter, user_item, *self._user_ids(attempt))
+        ip_item = self._items["login_ip"]
+        if ip_item is not None and attempt.ip:
+            await self._spend(FixedWindowRateLimiter, ip_item, "login_ip", attempt.tenant_id, attempt.ip)
+
+    async def login_succeeded(self, attempt: SignInAttempt) -> None:
+        """Forget the consecutive failures of this pair and device. The per-username rate is left alone: a success
+        somewhere must not hand an attacker elsewhere a fresh set of guesses."""
+        keys = [self._pair_key("fail", attempt)]
+        if attempt.device is not None:
+            keys.append(self._device_key("fail", attempt))
+
+        async def clear(storage: Storage) -> None:
+            for key in keys:
+                await storage.clear(key)
+
+        await self._counters.run(clear)
+
+    # -- counter operations -----------------------------------------------------------------------------------------
+
+    async def _lock_left(self, lock_key: str) -> int | None:
+        async def left(storage: Storage) -> int | None:
             if await storage.get(lock_key) <= 0:
                 return None
             return max(1, math.ceil(await storage.get_expiry(lock_key) - time.time()))
 
-        locked = await self._counters.run(lock_left)
-        if locked is not None:
-            return locked
-        item = self._items["login_ip"]
-        if item is None or not ip:
-            return None
+        return await self._counters.run(left)
 
-        async def ip_left(storage: Storage) -> int | None:
-            limiter = FixedWindowRateLimiter(storage)
-            if await limiter.test(item, "login_ip", tenant_id, ip):
-                return None
-            stats = await limiter.get_window_stats(item, "login_ip", tenant_id, ip)
-            return max(1, math.ceil(stats.reset_time - time.time()))
-
-        return await self._counters.run(ip_left)
-
-    async def login_failed(self, tenant_id: str, username: str, ip: str | None) -> None:
-        """Record a failed sign-in; lock the username out when it has failed too often, for a doubling time."""
-        fail_key = self._user_key("fail", tenant_id, username)
-        lock_key = self._user_key("lock", tenant_id, username)
+    async def _record_failure(self, fail_key: str, lock_key: str) -> None:
+        """Count a consecutive failure; from ``lockout_after`` on, lock for a time that doubles with each one."""
         limits = self.limits
 
         async def record(storage: Storage) -> None:
@@ -173,15 +256,32 @@ class RateLimiter:
                 await storage.incr(lock_key, seconds)
 
         await self._counters.run(record)
-        item = self._items["login_ip"]
-        if item is not None and ip:
-            await self._counters.run(
-                lambda storage: FixedWindowRateLimiter(storage).hit(item, "login_ip", tenant_id, ip)
-            )
 
-    async def login_succeeded(self, tenant_id: str, username: str) -> None:
-        fail_key = self._user_key("fail", tenant_id, username)
-        await self._counters.run(lambda storage: storage.clear(fail_key))
+    async def _left(
+        self, strategy: Callable[[Storage], Strategy], item: RateLimitItem, *identifiers: str
+    ) -> int | None:
+        """None while ``item`` has room for one more under ``identifiers``, else the seconds until it has."""
+
+        async def left(storage: Storage) -> int | None:
+            limiter = strategy(storage)
+            if await limiter.test(item, *identifiers):
+                return None
+            return _seconds_until((await limiter.get_window_stats(item, *identifiers)).reset_time)
+
+        return await self._counters.run(left)
+
+    async def _spend(
+        self, strategy: Callable[[Storage], Strategy], item: RateLimitItem, *identifiers: str
+    ) -> int | None:
+        """Take one from ``item`` under ``identifiers``: None when there was room, else the seconds until there is."""
+
+        async def spend(storage: Storage) -> int | None:
+            limiter = strategy(storage)
+            if await limiter.hit(item, *identifiers):
+                return None
+            return _seconds_until((await limiter.get_window_stats(item, *identifiers)).reset_time)
+
+        return await self._counters.run(spend)
 
     async def _hit(self, item: RateLimitItem, name: str, tenant_id: str, who: str) -> int | None:
         # What ``FixedWindowRateLimiter.hit`` does (the same key, so instances sharing Redis agree), without its
@@ -201,6 +301,18 @@ class RateLimiter:
         return await self._counters.run(hit)
 
     @staticmethod
-    def _user_key(kind: str, tenant_id: str, username: str) -> str:
-        digest = hashlib.sha256(f"{tenant_id}\x00{username.strip().lower()}".encode()).hexdigest()[:32]
-        return f"login-{kind}/{digest}"
+    def _digest(*parts: str) -> str:
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+    @classmethod
+    def _user_ids(cls, attempt: SignInAttempt) -> tuple[str, str, str]:
+        return "login_user", attempt.tenant_id, cls._digest(attempt.tenant_id, attempt.username.strip().lower())
+
+    @classmethod
+    def _pair_key(cls, kind: str, attempt: SignInAttempt) -> str:
+        username = attempt.username.strip().lower()
+        return f"login-pair-{kind}/{cls._digest(attempt.tenant_id, username, attempt.ip or '')}"
+
+    @classmethod
+    def _device_key(cls, kind: str, attempt: SignInAttempt) -> str:
+        return f"device-{kind}/{cls._digest(attempt.tenant_id, attempt.device or '')}"

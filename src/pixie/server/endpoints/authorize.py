@@ -1,5 +1,9 @@
 """``GET /authorize``: validate everything, then send the browser to login, consent, or straight back with a code.
 
+Each address may send ``authorize_per_ip`` requests, and leave ``authorize_pending_per_ip`` of them pending (stored
+for login or consent), whatever the tenant (:mod:`pixie.server.ratelimit`): an anonymous flood cannot fill the
+database. Past either limit the answer is 429 with ``Retry-After`` on our error page.
+
 Spec: RFC 6749 §4.1.1–§4.1.2, RFC 7636 §4.3–§4.4, RFC 9207, RFC 9700 §2.1 and §4.1, OAuth 2.1 §4.1.
 """
 
@@ -11,10 +15,10 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.errors import InvalidRequest
-from pixie.events import AuthorizationRequested
+from pixie.errors import InvalidRequest, TooManyRequests
+from pixie.events import AuthorizationRequested, RateLimited
 from pixie.security import new_token
-from pixie.server.context import tenant_of
+from pixie.server.context import AppContext, tenant_of
 from pixie.server.flow import (
     attach_csrf_cookie,
     current_user,
@@ -29,6 +33,7 @@ from pixie.server.grants.authorization_code import (
     new_pending_request,
     validate_authorization_request,
 )
+from pixie.storage.records import Tenant
 
 __all__ = ["authorize", "query_pairs"]
 
@@ -49,6 +54,10 @@ def query_pairs(raw: bytes) -> list[tuple[str, str]]:
 async def authorize(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
     now = time.time()
+    ip = request.client.host if request.client else None
+    wait = await ctx.limiter.authorize_from_ip(ip)
+    if wait is not None:
+        return _too_many(ctx, tenant, wait, "authorize_ip", _TOO_MANY_REQUESTS)
     try:
         validated = await validate_authorization_request(
             query_pairs(request.scope["query_string"]), tenant=tenant, clients=ctx.storage.clients
@@ -93,6 +102,9 @@ async def authorize(request: Request) -> Response:
     if not isinstance(step, str):
         params = step.redirect_params(state=pending.state, iss=ctx.issuer(tenant))
         return redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+    wait = await ctx.limiter.authorize_pending_from_ip(ip)
+    if wait is not None:
+        return _too_many(ctx, tenant, wait, "authorize_pending", _TOO_MANY_PENDING, client_id=pending.client_id)
     await ctx.storage.requests.create(pending)
     if step == "consent" and signed_in is not None:
         await ctx.storage.requests.set_user(
@@ -100,6 +112,25 @@ async def authorize(request: Request) -> Response:
         )
     response = interaction_redirect(ctx, tenant, step, pending)
     attach_csrf_cookie(response, ctx, tenant, pending, csrf_token)
+    return response
+
+
+_TOO_MANY_REQUESTS = "too many authorization requests from this address; wait, then try again"
+_TOO_MANY_PENDING = "too many unfinished sign-ins from this address; finish or wait for them, then try again"
+
+
+def _too_many(
+    ctx: AppContext, tenant: Tenant, wait: int, limit: str, description: str, *, client_id: str | None = None
+) -> Response:
+    """429 with ``Retry-After`` on our own error page: never a redirect, since the request may not even have been
+    validated yet, and a client that is sent an error cannot tell its user to wait.
+
+    Spec: RFC 6585 §4, RFC 9110 §10.2.3; RFC 6749 §4.1.2.1 (no redirect to an unverified URI).
+    """
+    ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=client_id, error=limit))
+    response = ctx.error_page(TooManyRequests(wait, description), tenant, status=429)
+    response.headers["Retry-After"] = str(wait)
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -2,10 +2,16 @@
 
 The password is checked with Argon2id in a worker thread, so one login never stalls the event loop. Every failure
 shows the same message, and an unknown username costs the same time as a wrong password (no user enumeration).
+
+Failed sign-ins are limited as :mod:`pixie.server.ratelimit` describes; a browser that signs in successfully gets a
+device cookie (:mod:`pixie.server.device_cookies`), so that later failures from elsewhere never lock it out.
+
+Spec: RFC 9700 §4.16; OWASP Authentication Cheat Sheet ("Slow Down Online Guessing Attacks with Device Cookies").
 """
 
 from __future__ import annotations
 
+import math
 import time
 from urllib.parse import urlsplit
 
@@ -19,6 +25,7 @@ from pixie.passwords import dummy_verify, verify_password
 from pixie.security import hash_secret
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name
+from pixie.server.device_cookies import DeviceCookies
 from pixie.server.flow import (
     SignedIn,
     UnreadableForm,
@@ -32,12 +39,12 @@ from pixie.server.flow import (
     redirect_error,
     start_session,
 )
+from pixie.server.ratelimit import SignInAttempt
 from pixie.storage.records import AuthorizationRequest, Tenant, User
 
 __all__ = ["login", "logout"]
 
 GENERIC_FAILURE = "Invalid username or password."
-TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes, then try again."
 _EXPIRED = InvalidRequest("this sign-in request is unknown or has expired; return to the application and try again")
 
 
@@ -98,20 +105,28 @@ async def login(request: Request) -> Response:
     if not check_csrf(request, ctx, tenant, pending, csrf):
         return ctx.error_page(InvalidRequest("the form could not be verified (CSRF check failed)"), tenant, status=403)
     ip = request.client.host if request.client else None
-    wait = await ctx.limiter.login_blocked(tenant.id, username, ip)
+    issuer = ctx.issuer(tenant)
+    devices = DeviceCookies(ctx.settings.master_key)
+    # Looked up before the limits, for every attempt alike: which limits apply depends on whether this browser holds
+    # the user's device cookie, and an unknown username costs the same read and, below, the same password check.
+    account = await ctx.storage.users.get_by_username(tenant.id, username.strip()) if username else None
+    device = devices.recognise(request, tenant, issuer, account, now) if account is not None else None
+    attempt = SignInAttempt(tenant_id=tenant.id, username=username, ip=ip, device=device)
+    wait = await ctx.limiter.login_blocked(attempt)
     if wait is not None:
-        # The same answer for every username, existing or not: the lock-out must not reveal accounts.
+        # The same answer for every username, existing or not: the limits must not reveal accounts.
         ctx.events.emit(
             RateLimited(
                 tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id, error="login"
             )
         )
-        response = _login_page(ctx, tenant, pending, csrf, error=TOO_MANY_ATTEMPTS, username=username, status=429)
+        refusal = _too_many_attempts(wait)
+        response = _login_page(ctx, tenant, pending, csrf, error=refusal, username=username, status=429)
         response.headers["Retry-After"] = str(wait)
         return response
-    user = await _check_password(ctx, tenant, username, password)
+    user = await _check_password(ctx, account, password)
     if user is None:
-        await ctx.limiter.login_failed(tenant.id, username, ip)
+        await ctx.limiter.login_failed(attempt)
         ctx.events.emit(
             LoginFailed(
                 tenant_id=tenant.id,
@@ -122,7 +137,7 @@ async def login(request: Request) -> Response:
         )
         return _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
 
-    await ctx.limiter.login_succeeded(tenant.id, username)
+    await ctx.limiter.login_succeeded(attempt)
     ctx.events.emit(
         LoginSucceeded(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
     )
@@ -137,11 +152,20 @@ async def login(request: Request) -> Response:
         await ctx.storage.requests.delete(tenant.id, pending.request_id)
         response = redirect_error(ctx, tenant, pending, step)
     attach_session_cookie(response, ctx, tenant, cookie_value, session)
+    devices.attach(response, tenant, issuer, user, now)
     return response
 
 
-async def _check_password(ctx: AppContext, tenant: Tenant, username: str, password: str) -> User | None:
-    user = await ctx.storage.users.get_by_username(tenant.id, username.strip()) if username else None
+def _too_many_attempts(wait: int) -> str:
+    """What the login page says when the limits refuse a try: how long to wait, nothing about the account."""
+    if wait < 90:
+        return f"Too many sign-in attempts. Try again in {wait} second{'s' if wait != 1 else ''}."
+    return f"Too many sign-in attempts. Try again in {math.ceil(wait / 60)} minutes."
+
+
+async def _check_password(ctx: AppContext, user: User | None, password: str) -> User | None:
+    """``user`` when ``password`` is theirs and the account is enabled. An unknown or disabled account verifies a
+    dummy hash instead, so every failure costs one Argon2id verification (no enumeration by timing)."""
     if user is None or user.disabled:
         await to_thread.run_sync(dummy_verify, password, limiter=ctx.password_checks)
         return None
