@@ -17,8 +17,8 @@ front-end server keeps:
 Bytes are counted as they arrive, before the parser sees them, so a refused head has cost at most one read beyond
 the limit. While a head is incomplete the parser is fed no more than the room left for it; once the head is
 complete the rest of the read (the body) is passed on unchanged. The lines are scanned only when the head so far is
-longer than one line may be, so an ordinary request pays a length check and one ``rfind``. A request pipelined
-behind another in the same read is counted from the next read on: it may pass the limits by that one read.
+longer than one line may be, so an ordinary request, whose head arrives in one read, pays two comparisons. A request
+pipelined behind another in the same read is counted from the next read on: it may pass the limits by that one read.
 
 A refusal answers ``Connection: close``, shuts the write side and then reads and drops what the client still sends
 for a moment (a lingering close): closing a socket with unread data makes the kernel send a reset, which can destroy
@@ -150,6 +150,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._linger_timer: asyncio.TimerHandle | None = None
         self._dropped = -1  # bytes dropped since a refusal; -1 until then
         self._heads_done = 0
+        self._upgraded = False
         self._await_head()
 
     def _await_head(self) -> None:
@@ -198,17 +199,26 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head:
             super().data_received(data)
         else:
-            room = self.limits.max_head_bytes - self._head_bytes
+            limits = self.limits
+            room = limits.max_head_bytes - self._head_bytes
             piece = data if len(data) <= room else data[: max(room, 0)]
-            status = self._long_line(piece) if piece else 431
-            if status:
-                self._refuse(status)
+            if not piece:
+                self._refuse(431)
                 return
+            # The head so far fits in one line: no line can be too long, and the lines need no scan.
+            scanned = self._head_bytes + len(piece) > limits.max_line_bytes
+            if scanned:
+                status = self._long_line(piece)
+                if status:
+                    self._refuse(status)
+                    return
             heads_done = self._heads_done
             super().data_received(piece)
-            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            if self.transport.is_closing() or self._upgraded:
                 return  # refused by the parser (400), or upgraded to a WebSocket
             if self._heads_done == heads_done:  # the head goes on past this read
+                if not scanned:
+                    self._follow_lines(piece)
                 self._head_bytes += len(piece)
                 if len(piece) < len(data):
                     self._refuse(431)
@@ -221,18 +231,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # first request's from the connection). A head read whole, the common case, never needs a timer.
             self._arm_head_timer()
 
+    def _follow_lines(self, piece: bytes) -> None:
+        """Where the current line stands after ``piece``, all of it head (no line in it can be too long)."""
+        newline = piece.rfind(b"\n")
+        if newline < 0:
+            self._line_bytes += len(piece)
+        else:
+            self._line_bytes = len(piece) - newline - 1
+            self._request_line = False
+
     def _long_line(self, piece: bytes) -> int:
         """Follow the head's lines through ``piece``: 0, or the status refusing a line past ``max_line_bytes``
-        (414 for the request line, 431 for a header field line)."""
+        (414 for the request line, 431 for a header field line). Stops at the empty line that ends the head."""
         limit = self.limits.max_line_bytes
-        if self._head_bytes + len(piece) <= limit:  # the head so far fits in one line: no line can be too long
-            newline = piece.rfind(b"\n")
-            if newline < 0:
-                self._line_bytes += len(piece)
-            else:
-                self._line_bytes = len(piece) - newline - 1
-                self._request_line = False
-            return 0
         start, line = 0, self._line_bytes
         while True:
             newline = piece.find(b"\n", start)
@@ -246,6 +257,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 return 0  # the empty line: the head ends here, the rest is body
             self._request_line = False
             start, line = newline + 1, 0
+
+    def handle_websocket_upgrade(self) -> None:
+        self._upgraded = True  # the connection now belongs to the WebSocket protocol
+        super().handle_websocket_upgrade()
 
     # --- timeout and refusal ---------------------------------------------------------------------------------------
 
