@@ -6,6 +6,8 @@ Validation lives here so that every entry point refuses the same bad input with 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -55,11 +57,49 @@ class NewClient:
     """The plaintext secret, shown once when it was generated; None for public clients."""
 
 
-def validate_redirect_uri(uri: str) -> str:
-    """Absolute URI without fragment (RFC 6749 §3.1.2); https, or http only on loopback (RFC 8252 §7.3), or a
-    private-use scheme with a dot for native apps (RFC 8252 §7.1). ``localhost`` is refused (RFC 8252 §8.3).
+_URI_CHARACTERS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+"""What a URI is made of: unreserved and reserved characters, and percent-encodings (RFC 3986 §2.1–§2.3). No
+control character, space, non-ASCII character or stray ``%``, so the URI means one thing to every parser."""
 
-    Spec: RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _check_host(uri: str, host: str) -> None:
+    """``host`` (as written in the authority) is a DNS host name, a dotted-quad IPv4 address or a bracketed IPv6
+    address: not a pattern (``*.example.com``), not a percent-encoded name, not an IPv6 zone or IPvFuture literal.
+
+    Spec: RFC 3986 §3.2.2, RFC 1123 §2.1 (host names; "_" is tolerated, as in DNS names, RFC 2181 §11), RFC 9700
+    §2.1 (exact matching: a registered URI is never a pattern).
+    """
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") and "%" not in host else "")
+        except ValueError:
+            raise InvalidRegistration(f"redirect URI {uri!r}: {host!r} is not an IPv6 address") from None
+        return
+    labels = host.split(".")
+    if labels[-1].isdigit() or labels[-1].lower().startswith("0x"):
+        # A name that ends in a number is an IPv4 address to browsers (WHATWG URL host parsing): insist on the one
+        # form everyone reads alike.
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise InvalidRegistration(f"redirect URI {uri!r}: {host!r} is not an IPv4 address") from None
+        return
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise InvalidRegistration(
+            f"redirect URI {uri!r}: the host {host!r} is not a host name or IP address (exact URIs only, no wildcards)"
+        )
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """An absolute URI (RFC 3986 §4.3) of URI characters only, without fragment (RFC 6749 §3.1.2) or user
+    information (RFC 9110 §4.2.4); its host, if it has one, a host name or IP address; https, or http only on a
+    loopback IP (RFC 8252 §7.3), or a private-use scheme with a dot for native apps (RFC 8252 §7.1). ``localhost`` is
+    refused (RFC 8252 §8.3).
+
+    Spec: RFC 3986 §2, §3.2, §4.3; RFC 6749 §3.1.2; RFC 8252 §7, §8.3; RFC 9110 §4.2.4; RFC 9700 §2.1, §4.1;
+    OAuth 2.1 §2.3.
     """
     try:
         parts = urlsplit(uri)
@@ -70,6 +110,24 @@ def validate_redirect_uri(uri: str) -> str:
         raise InvalidRegistration(f"redirect URI {uri!r} must be an absolute URI")
     if parts.fragment or "#" in uri:
         raise InvalidRegistration(f"redirect URI {uri!r} must not contain a fragment (RFC 6749 §3.1.2)")
+    if not _URI_CHARACTERS.fullmatch(uri):
+        raise InvalidRegistration(
+            f"redirect URI {uri!r} holds a character a URI cannot (control, non-ASCII, or % without two hex digits)"
+        )
+    if "@" in parts.netloc:
+        raise InvalidRegistration(f"redirect URI {uri!r} must not contain user information (RFC 9110 §4.2.4)")
+    if parts.netloc:
+        if parts.netloc.startswith("["):  # an IP literal: urlsplit has checked that its "]" is there
+            host, port = parts.netloc.split("]", 1)
+            host += "]"
+        else:
+            host, colon, port = parts.netloc.partition(":")
+            port = colon + port
+        if port and not (port.startswith(":") and port[1:].isdigit()):
+            raise InvalidRegistration(f"redirect URI {uri!r} has an empty or invalid port")
+        if not host:
+            raise InvalidRegistration(f"redirect URI {uri!r} has no host")
+        _check_host(uri, host)
     scheme = parts.scheme.lower()
     if scheme == "https":
         if not parts.hostname:

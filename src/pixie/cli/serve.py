@@ -23,6 +23,7 @@ from pixie.cli.workers import run_workers
 from pixie.config import Settings, parse_forwarded_allow_ips
 from pixie.demo import config as demo_config
 from pixie.demo.seed import seed_pixie
+from pixie.server.http_limits import HttpLimits, limited_httptools
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_SCOPES", "DEMO_USERS", "demo", "serve"]
 
@@ -65,6 +66,7 @@ def _run_server(
     config = uvicorn.Config(
         factory,
         factory=True,
+        http=limited_httptools(HttpLimits.from_env(os.environ)),  # bounded request heads (server/http_limits.py)
         host=host,
         port=port,
         workers=workers,

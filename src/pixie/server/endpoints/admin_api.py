@@ -21,7 +21,6 @@ Spec: RFC 6750 §2.1, §3; RFC 9068 §4.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -43,6 +42,7 @@ from pixie.management import (
 from pixie.management import update_tenant_settings as apply_settings
 from pixie.server.admin_session import ADMIN_SCOPE
 from pixie.server.context import AppContext, context_of
+from pixie.server.json_input import parse_json
 from pixie.server.rendering import json_response
 from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant, TenantSettings, User
@@ -131,9 +131,9 @@ async def _body(request: Request, allowed: set[str], required: frozenset[str] = 
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     try:
-        data = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
+        data = parse_json(await request.body())  # bounded size and depth: never a RecursionError (500)
+    except InvalidRequest as exc:
+        raise ApiError(exc.status, exc.error, exc.description) from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "the body must be a JSON object")
     unknown = sorted(set(data) - allowed)

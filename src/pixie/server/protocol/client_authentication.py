@@ -49,6 +49,12 @@ async def authenticate_client(
 ) -> Client:
     """The authenticated client of a back-channel request, or :class:`InvalidClient` / :class:`InvalidRequest`.
 
+    Every failure to authenticate a named client gets the one answer — 401 ``invalid_client``, "client
+    authentication failed", the Basic challenge when Basic was used — whether the id is unknown, disabled,
+    confidential without its secret, public with a secret, or given a wrong secret; and a presented secret is hashed
+    and compared against a stand-in for an unknown client, so the work is the same too. Nothing tells an attacker
+    which client ids exist.
+
     Spec: RFC 6749 §2.3 (one method per request), §3.2.1, §5.2 (401 + WWW-Authenticate for Basic).
     """
     basic = parse_basic(authorization)
@@ -68,10 +74,8 @@ async def authenticate_client(
     if not form_id:
         raise InvalidClient("client authentication is required (client_id for public clients)")
     client = await clients.get(tenant_id, form_id)
-    if client is None or client.disabled:
-        raise InvalidClient("unknown client")
-    if client.client_type != "public":
-        raise InvalidClient("this client must authenticate with its secret")
+    if client is None or client.disabled or client.client_type != "public":
+        raise InvalidClient()  # the same answer whether the id is unknown or a confidential client's
     return client
 
 
@@ -83,5 +87,5 @@ async def _check_secret(
     # Hash and compare even for an unknown client, so timing does not reveal which ids exist.
     matches = constant_time_equals(hash_secret(secret), stored)
     if client is None or client.disabled or client.client_type != "confidential" or not matches:
-        raise InvalidClient("client authentication failed", basic_challenge=basic_used)
+        raise InvalidClient(basic_challenge=basic_used)
     return client

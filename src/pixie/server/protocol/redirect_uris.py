@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 __all__ = ["add_query", "match_redirect_uri", "origin_of"]
 
 _LOOPBACK_IPS = {"127.0.0.1", "::1"}
+
+_CONTROL_OR_SPACE = re.compile("[\x00-\x20\x7f-\x9f]")
+"""Characters no URI holds (RFC 3986 §2), which URL parsers drop or trim rather than refuse: the WHATWG URL
+standard that browsers follow removes tab and newline anywhere and trims C0 controls and spaces at either end, and
+:func:`urllib.parse.urlsplit` does the same. A presented redirect URI holding one is not the URI it would be matched
+as (``redirect_uri=http://127.0.0.1:99%0a99/cb`` was matched, and redirected to, as port 9999), so it matches
+nothing."""
 
 
 def _is_loopback_http(uri: str) -> bool:
@@ -22,10 +30,13 @@ def match_redirect_uri(registered: Sequence[str], presented: str) -> bool:
     """True iff ``presented`` equals a registered URI character for character — except that for an ``http``
     loopback IP literal the port may differ, since native apps bind an ephemeral port.
 
-    No normalisation: case, trailing slashes, extra path segments or query parameters all make a mismatch.
+    No normalisation: case, trailing slashes, extra path segments or query parameters all make a mismatch; a URI
+    holding a control character or a space matches nothing.
 
-    Spec: RFC 9700 §4.1.3 (exact matching), RFC 8252 §7.3 (loopback, any port), OAuth 2.1 §2.3.1.
+    Spec: RFC 3986 §2, RFC 9700 §4.1.3 (exact matching), RFC 8252 §7.3 (loopback, any port), OAuth 2.1 §2.3.1.
     """
+    if _CONTROL_OR_SPACE.search(presented):
+        return False  # before any comparison: see _CONTROL_OR_SPACE
     if presented in registered:
         return True
     if not _is_loopback_http(presented):

@@ -51,14 +51,20 @@ def normalize_url(url: str) -> str:
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (normalised first). SQLite gets WAL, foreign keys and a busy timeout on every
-    connection, and explicit ``BEGIN`` statements (see :func:`_begin_sqlite`).
+    connection, and explicit ``BEGIN`` statements (see :func:`_begin_sqlite`); a missing SQLite file is created
+    readable by its owner only, with its ``-wal`` and ``-shm`` files.
 
     The engine only checks and migrates the schema; the drivers (:mod:`pixie.storage.sqlite`,
     :mod:`pixie.storage.pg`) serve the database on their own connections.
     """
     async_url = normalize_url(url)
     if async_url.startswith("sqlite"):
+        from pixie.storage.sqlite.database import create_private_file  # the driver a URL names, and only that one
+
         engine = create_async_engine(async_url)
+        # The engine's first connection creates a missing file: create it private first (the -wal and -shm files
+        # SQLite adds take its permissions).
+        create_private_file(engine.url.database or "")
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -54,7 +55,7 @@ from pixie.storage.sqlite.errors import is_busy, translate
 from pixie.storage.statements.dialect import Params, Statement
 from pixie.storage.statements.driver import Step
 
-__all__ = ["BUSY_DEADLINE_SECONDS", "CHECKPOINT_EVERY", "WAL_RESET_FRAMES", "Database"]
+__all__ = ["BUSY_DEADLINE_SECONDS", "CHECKPOINT_EVERY", "WAL_RESET_FRAMES", "Database", "create_private_file"]
 
 log = logging.getLogger("pixie.storage")
 
@@ -80,9 +81,30 @@ class _Busy(Exception):
     """Internal: the unit did nothing because a lock was taken; retry it later."""
 
 
+def create_private_file(path: str) -> None:
+    """Create the database file at ``path``, empty and readable by its owner only (0600), unless it exists.
+
+    SQLite creates a missing database file under the process's umask (0644 under the usual 022: readable by every
+    local user, with its secret hashes and sealed signing keys, ARCHITECTURE §6.6), and creates the ``-wal``,
+    ``-shm`` and ``-journal`` files with the permissions of the database file; creating the file first, private,
+    makes all of them private. An existing file keeps its permissions. An empty file is a valid, empty database to
+    SQLite. ``:memory:``, an empty path or a ``file:`` URI is left to SQLite, as is any failure here (a missing
+    directory, say): SQLite reports it in its own words when it opens the path.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # O_EXCL: never through a symlink
+    except OSError:
+        return
+    os.close(fd)
+
+
 def open_connection(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
     """A connection in autocommit mode (we issue ``BEGIN`` ourselves) with WAL, ``synchronous=NORMAL``, foreign keys
-    and no automatic checkpoints. Raises :class:`sqlite3.Error` (the caller translates it)."""
+    and no automatic checkpoints; a database file it creates is private (:func:`create_private_file`). Raises
+    :class:`sqlite3.Error` (the caller translates it)."""
+    create_private_file(path)
     connection = sqlite3.connect(
         path,
         timeout=busy_timeout_ms / 1000,
