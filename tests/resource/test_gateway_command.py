@@ -65,10 +65,12 @@ def test_gateway_command_protects_the_upstream(pixie: Pixie, upstream: str, tmp_
         ok = httpx.get(f"{base}/api/x", headers=spoofed)
         refused = httpx.post(f"{base}/api/x", headers={"Authorization": f"Bearer {pixie.mint('reader')}"})
         anonymous = httpx.get(f"{base}/api/x")
+        oversized = httpx.get(f"{base}/api/x", headers={"X-Padding": "a" * 70_000})
     # the caller's X-Forwarded-For is kept as history; the address the gateway saw is appended, not replaced by it
     assert ok.json() == {"sub": "reader", "scope": "properties:read", "for": "203.0.113.9, 127.0.0.1"}
     assert refused.status_code == 403 and 'scope="properties:write"' in refused.headers["www-authenticate"]
     assert anonymous.status_code == 401
+    assert oversized.status_code == 431  # the gateway is an edge too: request heads bounded as under pixie serve
 
 
 @pytest.mark.parametrize(

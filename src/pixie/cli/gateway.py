@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from urllib.parse import urlsplit
 
 import click
@@ -12,6 +13,7 @@ import uvicorn
 from pixie.cli.main import cli
 from pixie.resource.gateway import Gateway, RouteRule, parse_route
 from pixie.resource.verifier import JWTVerifier
+from pixie.server.http_limits import HttpLimits, limited_httptools
 
 __all__ = ["gateway"]
 
@@ -94,6 +96,7 @@ def gateway(
     # proxy_headers=False: the gateway is the edge; X-Forwarded-For from a caller must not replace its address.
     uvicorn.run(
         app,
+        http=limited_httptools(HttpLimits.from_env(os.environ)),  # the same bounded request heads as pixie serve
         host=host,
         port=port,
         log_level="info",
