@@ -94,7 +94,7 @@ def rotate(new_secret_file: Path | None, new_secret_stdin: bool, database_url: s
     if source.pending:
         raise click.ClickException(f"{source.path} does not exist: there is no master key to rotate")
     if source.path is None and new_secret_file is None and not new_secret_stdin:
-        raise click.UsageError(
+        raise ConfigError(
             f"the master key comes from {source}: give the new one with --new-secret-file PATH or --new-secret-stdin"
         )
     old = settings.master_key
