@@ -16,7 +16,7 @@ import httpx
 
 from livesupport import PIXIE
 
-CLIENT_SECRET = "masterkey-suite-client-secret-0000000000"  # noqa: S105  (a test client's)
+CLIENT_SECRET = "masterkey-suite-client-secret-0000000000"
 
 
 def key_text(key: bytes) -> str:
@@ -35,8 +35,9 @@ def bare_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[
 def pixie(
     args: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    command = [PIXIE, *args]
     return subprocess.run(
-        [PIXIE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=dict(env), timeout=timeout, check=False
+        command, cwd=cwd, input=stdin, capture_output=True, text=True, env=dict(env), timeout=timeout, check=False
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livesupport import free_port
+from livesupport import free_port, run_coroutine
 from masterkey.support import (
     bare_env,
     client_credentials,
@@ -57,12 +57,28 @@ async def _webhook_secret(url: str, master_key: bytes) -> str:
         return open_secret(master_key, "default", hook)
 
 
+async def _verify(issuer: str, token: str) -> str:
+    """The token's client, as a resource server that fetches the issuer's JWKS sees it (RFC 9068 §4)."""
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    audience = claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
+    verifier = JWTVerifier(issuer, audience=audience)
+    try:
+        return (await verifier.verify(token)).client_id
+    finally:
+        await verifier.aclose()
+
+
+async def _reseal_signing_keys(url: str, old: bytes, new: bytes) -> None:
+    async with open_storage(url) as storage:
+        await storage.keys.reseal(reseal_keys(await storage.keys.list_all(), old, new))
+
+
 async def _fingerprints(url: str) -> dict[str | None, int]:
     async with open_storage(url) as storage:
         return await storage.keys.fingerprints()
 
 
-async def test_rotate_moves_every_sealed_value_to_a_new_key_file(tmp_path: Path) -> None:
+def test_rotate_moves_every_sealed_value_to_a_new_key_file(tmp_path: Path) -> None:
     """The key beside the database is replaced (the old one kept as ``pixie.secret.old``); the old key is then
     refused in one line, the new one serves the same JWKS, and a token issued before the rotation still verifies."""
     url = f"sqlite:///{tmp_path / 'pixie.db'}"
@@ -94,8 +110,8 @@ async def test_rotate_moves_every_sealed_value_to_a_new_key_file(tmp_path: Path)
         assert path.stat().st_mode & 0o777 == 0o600
     for key in (old, new):
         assert key_text(key).rstrip("=") not in rotated.stdout + rotated.stderr
-    assert await _fingerprints(url) == {key_fingerprint(new): 2}
-    assert await _webhook_secret(url, new) == webhook_secret
+    assert run_coroutine(_fingerprints(url)) == {key_fingerprint(new): 2}
+    assert run_coroutine(_webhook_secret(url, new)) == webhook_secret
 
     refused = one_line_error(pixie(["keys", "list"], bare_env(url, {"PIXIE_SECRET_KEY": key_text(old)}), tmp_path), 1)
     assert key_fingerprint(old) in refused and key_fingerprint(new) in refused
@@ -103,16 +119,11 @@ async def test_rotate_moves_every_sealed_value_to_a_new_key_file(tmp_path: Path)
     with serving(["serve"], env, tmp_path, port) as base:
         assert httpx.get(f"{base}/jwks.json").json() == jwks
         assert client_credentials(base).status_code == 200
-        claims = json.loads(base64.urlsafe_b64decode(before.split(".")[1] + "=="))
-        verifier = JWTVerifier(base, audience=claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0])
-        try:
-            assert (await verifier.verify(before)).client_id == "svc"
-        finally:
-            await verifier.aclose()
+        assert run_coroutine(_verify(base, before)) == "svc"
 
 
 @pytest.mark.postgres
-async def test_rotate_with_the_key_in_the_environment(fresh_postgres_url: str, tmp_path: Path) -> None:
+def test_rotate_with_the_key_in_the_environment(fresh_postgres_url: str, tmp_path: Path) -> None:
     """With ``PIXIE_SECRET_KEY`` there is no file to replace: the new key comes from standard input or from
     ``--new-secret-file`` (created when missing), and the operator sets ``PIXIE_SECRET_KEY`` to it."""
     url = fresh_postgres_url.replace("postgresql+asyncpg://", "postgresql://")
@@ -131,7 +142,7 @@ async def test_rotate_with_the_key_in_the_environment(fresh_postgres_url: str, t
     one_line_error(pixie(["keys", "list"], env, tmp_path), 1)
     env = bare_env(url, {"PIXIE_SECRET_KEY": key_text(new)})
     assert pixie(["keys", "list"], env, tmp_path).returncode == 0
-    assert await _webhook_secret(url, new) == webhook_secret
+    assert run_coroutine(_webhook_secret(url, new)) == webhook_secret
 
     generated = tmp_path / "next.secret"
     again = pixie(["secret", "rotate", "--new-secret-file", str(generated)], env, tmp_path)
@@ -141,10 +152,10 @@ async def test_rotate_with_the_key_in_the_environment(fresh_postgres_url: str, t
     assert json.loads(again.stdout)["fingerprint"] == key_fingerprint(newest)
     listed = pixie(["keys", "list"], bare_env(url, {"PIXIE_SECRET_KEY": key_text(newest)}), tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert await _fingerprints(url) == {key_fingerprint(newest): 2}
+    assert run_coroutine(_fingerprints(url)) == {key_fingerprint(newest): 2}
 
 
-async def test_an_interrupted_rotation_is_finished_by_running_it_again(tmp_path: Path) -> None:
+def test_an_interrupted_rotation_is_finished_by_running_it_again(tmp_path: Path) -> None:
     """The state a rotation interrupted after its key transaction leaves (new key in ``pixie.secret.new``, signing
     keys sealed under it, webhook secrets not yet): a server refuses to start and says how to finish; running the
     command again does."""
@@ -156,8 +167,7 @@ async def test_an_interrupted_rotation_is_finished_by_running_it_again(tmp_path:
     old, new = _read_key(key_file), secrets.token_bytes(32)
     staged.write_text(key_text(new) + "\n")
     staged.chmod(0o600)
-    async with open_storage(url) as storage:
-        await storage.keys.reseal(reseal_keys(await storage.keys.list_all(), old, new))
+    run_coroutine(_reseal_signing_keys(url, old, new))
 
     line = one_line_error(pixie(["serve", "--port", str(free_port())], env, tmp_path, timeout=30), 1)
     assert key_fingerprint(old) in line and key_fingerprint(new) in line
@@ -168,12 +178,12 @@ async def test_an_interrupted_rotation_is_finished_by_running_it_again(tmp_path:
     assert json.loads(finished.stdout)["signing_keys"] == 0  # already sealed under the new key
     assert json.loads(finished.stdout)["webhook_secrets"] == 1
     assert _read_key(key_file) == new and _read_key(tmp_path / "pixie.secret.old") == old and not staged.exists()
-    assert await _webhook_secret(url, new) == webhook_secret
+    assert run_coroutine(_webhook_secret(url, new)) == webhook_secret
     with serving(["serve"], env, tmp_path, free_port()) as base:
         assert client_credentials(base).status_code == 200
 
 
-async def test_rotate_changes_nothing_when_a_key_opens_with_neither(tmp_path: Path) -> None:
+def test_rotate_changes_nothing_when_a_key_opens_with_neither(tmp_path: Path) -> None:
     """Everything is opened before anything is written: a signing key that the current key cannot open stops the
     rotation in one line, with no new key file and the database as it was."""
     url = f"sqlite:///{tmp_path / 'pixie.db'}"
@@ -186,7 +196,7 @@ async def test_rotate_changes_nothing_when_a_key_opens_with_neither(tmp_path: Pa
     line = one_line_error(pixie(["secret", "rotate", "--secret-file", str(key_file)], bare_env(url), tmp_path), 1)
     assert "nothing was changed" in line and key_fingerprint(sealing) in line
     assert sorted(path.name for path in tmp_path.iterdir() if "secret" in path.name) == ["wrong.secret"]
-    assert await _fingerprints(url) == {key_fingerprint(sealing): 2}
+    assert run_coroutine(_fingerprints(url)) == {key_fingerprint(sealing): 2}
 
 
 def test_secret_rotate_is_documented() -> None:
