@@ -4,6 +4,7 @@ no traceback, no exception class names, no framework output before a failure to 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -42,16 +43,19 @@ def test_make_run_on_a_port_in_use(tmp_path: Path, taken_port: int) -> None:
     """``make run PORT=…`` passes the port to ``pixie demo``; on a port in use the demo's one line is all it prints
     (make then reports the failed recipe)."""
     env = bare_env(f"sqlite:///{tmp_path / 'pixie.db'}")
-    done = subprocess.run(
-        # -o: never remake the virtualenv from here (the test runs inside it).
-        ["make", "--no-print-directory", "-o", ".venv/.installed-run", "run", f"PORT={taken_port}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # -o: never remake the virtualenv from here (the test runs inside it). A session of its own, so that a demo
+    # that did start (on another port) is stopped with make.
+    make = ["make", "--no-print-directory", "-o", ".venv/.installed-run", "run", f"PORT={taken_port}"]
+    with subprocess.Popen(
+        make, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.communicate()
+    done = subprocess.CompletedProcess(make, process.returncode, stdout, stderr)
     assert done.returncode != 0
     expected = f"pixie: error: cannot listen on 127.0.0.1:{taken_port}: address already in use (use --port)"
     pixie_lines = [line for line in done.stderr.splitlines() if not line.startswith("make")]
