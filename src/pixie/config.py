@@ -12,6 +12,7 @@ database finds the same key wherever it runs. The database records the fingerpri
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import secrets
@@ -193,6 +194,18 @@ class Settings:
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings
+
+    def reread_pending_key(self) -> Settings:
+        """These settings, with the key of a pending key file (see :class:`MasterKeySource`) read again: when the
+        file has been written since, by another app or process opening the same new database, its key replaces
+        the one generated here, which nothing has used yet."""
+        source = self.master_key_source
+        if not source.pending or source.path is None:
+            return self
+        key = read_key_file(source.path)
+        if key is None:
+            return self
+        return dataclasses.replace(self, master_key=key, master_key_source=MasterKeySource(path=source.path))
 
 
 def _csv(value: str) -> tuple[str, ...]:

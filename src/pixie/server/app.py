@@ -219,20 +219,23 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_backend(settings) as (stored, keyring):
+        # A key file these settings were to write may have been written since they were made (by another app of
+        # this process, or another process starting on the same new database): then its key is the one.
+        live = settings.reread_pending_key()
+        async with open_backend(live) as (stored, keyring):
             # The composition root picks the hot-path cache here: every token request looks its client up.
             storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
-            audit = AuditLog(settings.audit_log) if settings.audit_log else None
+            audit = AuditLog(live.audit_log) if live.audit_log else None
             tenants = TenantResolver(storage.tenants)
-            webhooks = WebhookDispatcher(tenants, settings.master_key, backoff=settings.webhook_backoff)
+            webhooks = WebhookDispatcher(tenants, live.master_key, backoff=live.webhook_backoff)
             outlets: list[EventOutlet] = [webhooks] if audit is None else [audit, webhooks]
             stored_events = BufferedEventSink(storage.events, outlets=outlets, count=metrics.record_event)
             metrics.watch_dropped_events(lambda: float(stored_events.dropped))
-            limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url)
+            limiter = RateLimiter(live.rate_limits, redis_url=live.redis_url)
             # PIXIE_EVENTS=off exists to measure what events cost (bench/); nothing else should turn them off.
-            events: EventSink = stored_events if settings.events_enabled else NullEventSink()
+            events: EventSink = stored_events if live.events_enabled else NullEventSink()
             app.state.pixie = AppContext(
-                settings=settings,
+                settings=live,
                 storage=storage,
                 keyring=keyring,
                 tenants=tenants,
@@ -246,22 +249,22 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
             await asyncio.to_thread(passwords.warm_up)
             if freeze_heap:
                 _freeze_startup_heap()
-            log.info("pixie is serving issuer %s", settings.issuer)
+            log.info("pixie is serving issuer %s", live.issuer)
             background = [
                 asyncio.create_task(stored_events.run(), name="pixie-events"),
                 asyncio.create_task(webhooks.run(), name="pixie-webhooks"),
             ]
             if audit is not None:
                 background.append(asyncio.create_task(audit.run(), name="pixie-audit"))
-            if settings.housekeeping_interval > 0:
+            if live.housekeeping_interval > 0:
                 background.append(
                     asyncio.create_task(
                         run_periodically(
                             storage,
                             keyring,
-                            settings.housekeeping_interval,
+                            live.housekeeping_interval,
                             events=events,
-                            events_retention_days=settings.events_retention_days,
+                            events_retention_days=live.events_retention_days,
                         ),
                         name="pixie-housekeeping",
                     )
