@@ -71,13 +71,14 @@ def open_secret(master_key: bytes, tenant_id: str, webhook: Webhook) -> str:
 
 def reseal_webhooks(
     tenant_id: str, webhooks: Iterable[Webhook], old_master_key: bytes, new_master_key: bytes
-) -> tuple[Webhook, ...] | None:
+) -> tuple[tuple[Webhook, ...], int]:
     """A tenant's subscriptions with every secret sealed under ``new_master_key`` (the secrets themselves, and so
-    what receivers check, do not change), or None when all already were (an interrupted rotation being finished
-    sealed them). Raises :class:`~pixie.security.DecryptionFailed` naming the URL whose secret neither key opens."""
-    hooks = tuple(webhooks)
+    what receivers check, do not change), and how many had to be re-sealed: none are when an interrupted rotation
+    being finished already did. Raises :class:`~pixie.security.DecryptionFailed` naming the URL whose secret neither
+    key opens."""
     resealed = []
-    for hook in hooks:
+    moved = 0
+    for hook in webhooks:
         try:
             open_secret(new_master_key, tenant_id, hook)
         except DecryptionFailed:
@@ -92,7 +93,8 @@ def reseal_webhooks(
                 f"the secret of webhook {hook.url} of tenant {tenant_id!r} opens with neither master key"
             ) from None
         resealed.append(Webhook(hook.url, _seal(new_master_key, tenant_id, hook.url, secret), hook.events))
-    return None if tuple(resealed) == hooks else tuple(resealed)
+        moved += 1
+    return tuple(resealed), moved
 
 
 def webhooks_from_settings(stored: Iterable[tuple[str, str, tuple[str, ...]]]) -> tuple[Webhook, ...]:

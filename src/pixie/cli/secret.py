@@ -42,7 +42,7 @@ from pixie.config import (
     sync_directory,
     write_key_file,
 )
-from pixie.security import DecryptionFailed, key_fingerprint
+from pixie.security import DecryptionFailed, constant_time_equals, key_fingerprint
 from pixie.storage.records import SigningKey, Tenant
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import reseal_keys
@@ -100,7 +100,7 @@ def rotate(new_secret_file: Path | None, new_secret_stdin: bool, database_url: s
     old = settings.master_key
     _refuse_to_lose_a_key(source, old)
     new = _new_key(source, new_secret_file, new_secret_stdin)
-    if new.key == old:
+    if constant_time_equals(new.key, old):
         raise click.ClickException(f"the new master key is the current one (fingerprint {key_fingerprint(old)})")
     plan = run_async(_rotate(database_url, source, old, new))
     if source.path is not None:
@@ -114,7 +114,7 @@ def _refuse_to_lose_a_key(source: MasterKeySource, current: bytes) -> None:
         return
     retired = retired_key_file(source.path)
     kept = read_key_file(retired)
-    if kept is not None and kept != current:
+    if kept is not None and not constant_time_equals(kept, current):
         raise click.ClickException(
             f"{retired} holds an earlier master key (fingerprint {key_fingerprint(kept)}): move it somewhere safe"
             " first (a backup of the database from before that rotation needs it)"
@@ -133,7 +133,7 @@ def _new_key(source: MasterKeySource, new_secret_file: Path | None, new_secret_s
             given, create = secrets.token_bytes(32), new_secret_file.absolute()
     if staged is None:
         return _NewKey(given if given is not None else secrets.token_bytes(32), create=create)
-    if given is not None and (given != staged or create is not None):
+    if given is not None and (create is not None or not constant_time_equals(given, staged)):
         assert source.path is not None
         raise click.ClickException(
             f"{staged_key_file(source.path)} holds the new key of an interrupted rotation (fingerprint"
@@ -167,16 +167,15 @@ def _open_everything(keys: list[SigningKey], tenants: list[Tenant], old: bytes, 
     webhooks: list[tuple[Tenant, tuple[Webhook, ...]]] = []
     count = 0
     for tenant in tenants:
-        current = webhooks_from_settings(tenant.settings.webhooks)
         try:
-            moved = reseal_webhooks(tenant.id, current, old, new)
+            hooks, moved = reseal_webhooks(tenant.id, webhooks_from_settings(tenant.settings.webhooks), old, new)
         except DecryptionFailed as exc:
             raise MasterKeyMismatch(
                 f"{exc} (current {key_fingerprint(old)}, new {key_fingerprint(new)}); nothing was changed"
             ) from None
-        if moved is not None:
-            webhooks.append((tenant, moved))
-            count += sum(a.sealed_secret != b.sealed_secret for a, b in zip(current, moved, strict=True))
+        if moved:
+            webhooks.append((tenant, hooks))
+            count += moved
     return _Plan(keys=resealed, webhooks=webhooks, webhook_secrets=count)
 
 
