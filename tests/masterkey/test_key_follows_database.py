@@ -190,3 +190,18 @@ def test_a_missing_key_file_is_never_replaced_for_a_sealed_database(tmp_path: Pa
     line = one_line_error(pixie(["serve", "--port", str(free_port())], env, tmp_path, timeout=30), 1)
     assert str(key_file) in line and fingerprint in line
     assert not key_file.exists() and not (tmp_path / "pixie.secret").exists()
+
+
+async def test_nothing_starts_when_the_active_key_cannot_be_opened(database_url: str) -> None:
+    """Beyond the fingerprints, the default tenant's active key is opened as a token request would open it: a key
+    that the recorded master key cannot open (altered at rest) stops start-up instead of failing every request."""
+    right = secrets.token_bytes(32)
+    settings = Settings(database_url=database_url, master_key=right)
+    async with open_backend(settings) as (storage, _):
+        (active,) = [key for key in await storage.keys.list("default") if key.state.value == "active"]
+        altered = bytes([active.private_key_encrypted[0] ^ 1]) + active.private_key_encrypted[1:]
+        await storage.keys.reseal([dataclasses.replace(active, private_key_encrypted=altered)])
+
+    with pytest.raises(MasterKeyMismatch, match=f"{key_fingerprint(right)}.*active signing key of tenant 'default'"):
+        async with open_backend(settings):
+            pass

@@ -150,9 +150,9 @@ async def _rotate(database_url: str, source: MasterKeySource, old: bytes, new: _
         plan = _open_everything(await storage.keys.list_all(), await storage.tenants.list(), old, new.key)
         # Nothing has been written yet. First the new key, then the database.
         if new.create is not None:
-            write_key_file(new.create, new.key)
+            _write_new_key(new.create, new.key)
         if source.path is not None and not new.resumed:
-            write_key_file(staged_key_file(source.path), new.key)
+            _write_new_key(staged_key_file(source.path), new.key)
         await storage.keys.reseal(plan.keys)
         for tenant, hooks in plan.webhooks:
             settings = dataclasses.replace(tenant.settings, webhooks=webhooks_to_settings(hooks))
@@ -179,17 +179,26 @@ def _open_everything(keys: list[SigningKey], tenants: list[Tenant], old: bytes, 
     return _Plan(keys=resealed, webhooks=webhooks, webhook_secrets=count)
 
 
+def _write_new_key(path: Path, key: bytes) -> None:
+    try:
+        write_key_file(path, key)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the new master key to {path} ({(exc.strerror or str(exc)).lower()}); nothing was changed"
+        ) from None
+
+
 def _install(path: Path, old: bytes) -> None:
     """Keep the old key as ``FILE.old``, then rename ``FILE.new`` over ``FILE`` (atomic) and flush the directory."""
-    retired = retired_key_file(path)
-    if read_key_file(retired) is None:
-        write_key_file(retired, old)
+    retired, staged = retired_key_file(path), staged_key_file(path)
     try:
-        os.replace(staged_key_file(path), path)
+        if read_key_file(retired) is None:
+            write_key_file(retired, old)
+        os.replace(staged, path)
     except OSError as exc:
-        raise ConfigError(
-            f"the database is sealed under {staged_key_file(path)}, but it could not replace {path}"
-            f" ({exc.strerror or exc}): rename it by hand"
+        raise click.ClickException(
+            f"the database is now sealed under the key in {staged}, but installing it failed"
+            f" ({(exc.strerror or str(exc)).lower()}): keep {path} as {retired} and rename {staged} to {path}"
         ) from None
     sync_directory(path.parent)
 
