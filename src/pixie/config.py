@@ -128,7 +128,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     issuer: str = "http://127.0.0.1:8000"
-    master_key: bytes = b""
+    master_key: bytes = field(default=b"", repr=False)  # never in a log line or a traceback's locals
     master_key_source: MasterKeySource = field(default_factory=MasterKeySource)
     """Where ``master_key`` came from (:func:`load_master_key`); messages name it, never the key."""
     insecure_allow_http: bool = False
