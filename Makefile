@@ -20,8 +20,9 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt
 	$(PIP) -e '.[server,test]'
 	touch $@ $(VENV)/.installed-run
 
+# `make run PORT=8080` serves the demo on another port.
 run: $(VENV)/.installed-run
-	$(VENV)/bin/pixie demo
+	$(VENV)/bin/pixie demo$(if $(PORT), --port $(PORT))
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests bench

@@ -1,18 +1,24 @@
-"""Settings for one Pixie instance, and the master key that encrypts signing keys at rest.
+"""Settings for one Pixie instance, and the master key that encrypts signing keys and webhook secrets at rest.
 
 Settings are a value passed down from the composition root (no module-level globals), so tests and tenants can
 differ inside one process.
+
+The master key comes from ``PIXIE_SECRET_KEY``, else from a file: ``--secret-file`` / ``PIXIE_SECRET_FILE``, else,
+for a SQLite database, the file beside it (``pixie.db`` → ``pixie.secret``), so that every command that opens a
+database finds the same key wherever it runs. The database records the fingerprint of the key that sealed its keys
+(:func:`pixie.security.key_fingerprint`); a command given another key stops with :class:`MasterKeyMismatch`.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,12 +26,25 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_EVENTS_RETENTION_DAYS",
+    "MASTER_KEY_ENV",
+    "MASTER_KEY_FILE_ENV",
     "ConfigError",
+    "MasterKeyMismatch",
+    "MasterKeySource",
     "RateLimits",
     "Settings",
+    "decode_key",
+    "encode_key",
+    "key_file_beside",
     "load_master_key",
+    "masked_url",
     "parse_forwarded_allow_ips",
+    "read_key_file",
+    "retired_key_file",
+    "staged_key_file",
+    "sync_directory",
     "validate_issuer",
+    "write_key_file",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///pixie.db"
@@ -40,6 +59,36 @@ DEFAULT_EVENTS_RETENTION_DAYS = 30.0
 
 class ConfigError(ValueError):
     """A setting that cannot work. The message is one line, fit for the command line."""
+
+
+MASTER_KEY_ENV = "PIXIE_SECRET_KEY"
+MASTER_KEY_FILE_ENV = "PIXIE_SECRET_FILE"
+
+
+class MasterKeyMismatch(Exception):
+    """The master key cannot open what the database holds sealed. Commands stop with this one line (exit 1) instead
+    of starting a server whose every token request would fail."""
+
+
+@dataclass(frozen=True)
+class MasterKeySource:
+    """Where the master key came from: the environment variable, or a file (never the key itself). Error messages
+    name it, and ``pixie secret rotate`` writes the new key back to the same place.
+
+    ``pending`` marks a file that does not exist yet: a fresh key was generated for it, and the composition root
+    writes it (:func:`write_key_file`) only once it has seen that the database holds no keys sealed by another.
+    """
+
+    env_var: str | None = None
+    path: Path | None = None
+    pending: bool = False
+
+    def __str__(self) -> str:
+        if self.env_var is not None:
+            return self.env_var
+        if self.path is not None:
+            return f"the file {self.path}"
+        return "the settings"
 
 
 @dataclass(frozen=True)
@@ -103,7 +152,9 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     issuer: str = "http://127.0.0.1:8000"
-    master_key: bytes = b""
+    master_key: bytes = field(default=b"", repr=False)  # never in a log line or a traceback's locals
+    master_key_source: MasterKeySource = field(default_factory=MasterKeySource)
+    """Where ``master_key`` came from (:func:`load_master_key`); messages name it, never the key."""
     insecure_allow_http: bool = False
     housekeeping_interval: float = 300.0
     """Seconds between purge and key-rotation rounds of a running server; 0 turns the background task off."""
@@ -139,15 +190,26 @@ class Settings:
         database_url: str | None = None,
         issuer: str | None = None,
         insecure_allow_http: bool = False,
+        secret_file: str | Path | None = None,
+        database_file: Callable[[str], Path | None] | None = None,
     ) -> Settings:
-        """Read ``PIXIE_DATABASE_URL``, ``PIXIE_ISSUER``, ``PIXIE_SECRET_KEY`` / ``PIXIE_SECRET_FILE``,
+        """Read ``PIXIE_DATABASE_URL``, ``PIXIE_ISSUER``, the master key (:func:`load_master_key`),
         ``PIXIE_REDIS_URL`` and the rate limits (:meth:`RateLimits.from_env`); explicit
-        arguments win over the environment."""
+        arguments win over the environment.
+
+        ``database_file`` maps a database URL to its file (``pixie.storage.schema.sqlite_file``; the edge passes it
+        in, as this layer parses no database URLs): a SQLite database keeps its master key beside that file.
+        """
         env = os.environ if env is None else env
+        url = database_url or env.get("PIXIE_DATABASE_URL") or DEFAULT_DATABASE_URL
+        master_key, source = load_master_key(
+            env, secret_file=secret_file, database_file=database_file(url) if database_file is not None else None
+        )
         settings = cls(
-            database_url=database_url or env.get("PIXIE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=url,
             issuer=(issuer or env.get("PIXIE_ISSUER") or "http://127.0.0.1:8000").rstrip("/"),
-            master_key=load_master_key(env),
+            master_key=master_key,
+            master_key_source=source,
             insecure_allow_http=insecure_allow_http,
             redis_url=env.get("PIXIE_REDIS_URL") or None,
             rate_limits=RateLimits.from_env(env),
@@ -163,6 +225,18 @@ class Settings:
         )
         validate_issuer(settings.issuer, insecure_allow_http=insecure_allow_http)
         return settings
+
+    def reread_pending_key(self) -> Settings:
+        """These settings, with the key of a pending key file (see :class:`MasterKeySource`) read again: when the
+        file has been written since, by another app or process opening the same new database, its key replaces
+        the one generated here, which nothing has used yet."""
+        source = self.master_key_source
+        if not source.pending or source.path is None:
+            return self
+        key = read_key_file(source.path)
+        if key is None:
+            return self
+        return dataclasses.replace(self, master_key=key, master_key_source=MasterKeySource(path=source.path))
 
 
 def parse_forwarded_allow_ips(value: str, source: str = "--forwarded-allow-ips") -> tuple[str, ...]:
@@ -201,6 +275,19 @@ def _audit_target(value: str) -> str | None:
     return None if value.strip().lower() in ("", "off", "none") else value.strip()
 
 
+def masked_url(url: str) -> str:
+    """``url`` as the user wrote it, with any password replaced by ``***`` (for messages and logs)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
+
+
 def validate_issuer(issuer: str, *, insecure_allow_http: bool = False) -> None:
     """An issuer is an https URL without query or fragment (RFC 8414 §2); http is allowed on loopback for
     development, and elsewhere only with the loudly named ``insecure_allow_http``."""
@@ -215,28 +302,102 @@ def validate_issuer(issuer: str, *, insecure_allow_http: bool = False) -> None:
         log.warning("insecure_allow_http is on: issuer %s is served over plain http", issuer)
 
 
-def load_master_key(env: Mapping[str, str]) -> bytes:
-    """The master key: ``PIXIE_SECRET_KEY`` (base64url of at least 32 bytes), else the file named by
-    ``PIXIE_SECRET_FILE`` (default ``pixie.secret`` in the working directory), created with mode 0600 and a
-    warning when missing."""
-    raw = env.get("PIXIE_SECRET_KEY")
+def key_file_beside(database: Path) -> Path:
+    """Where a SQLite database keeps its master key when none is configured: the same name with the suffix
+    ``.secret`` (``/data/pixie.db`` → ``/data/pixie.secret``), so the key follows the database whatever the
+    working directory of the command that opens it."""
+    beside = database.with_suffix(".secret")
+    return beside if beside != database else database.with_name(database.name + ".secret")
+
+
+def load_master_key(
+    env: Mapping[str, str], *, secret_file: str | Path | None = None, database_file: Path | None = None
+) -> tuple[bytes, MasterKeySource]:
+    """The master key and where it came from, in this order: ``PIXIE_SECRET_KEY`` (base64url of at least 32
+    bytes); the file ``secret_file`` (``--secret-file``) or ``PIXIE_SECRET_FILE``; for a SQLite database, the file
+    beside it (:func:`key_file_beside` of ``database_file``). A configured file that does not exist yet gets a fresh
+    key, marked ``pending`` (see :class:`MasterKeySource`); nothing is written here. A key file readable by others
+    is refused, and so is a database with no place for a key (PostgreSQL without either setting)."""
+    raw = env.get(MASTER_KEY_ENV)
     if raw:
-        return _decode_key(raw, "PIXIE_SECRET_KEY")
-    path = Path(env.get("PIXIE_SECRET_FILE") or "pixie.secret")
-    if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
+        return decode_key(raw, MASTER_KEY_ENV), MasterKeySource(env_var=MASTER_KEY_ENV)
+    named = secret_file or env.get(MASTER_KEY_FILE_ENV)
+    if named:
+        path = Path(named)
+    elif database_file is not None:
+        path = key_file_beside(database_file)
+    else:
+        raise ConfigError(
+            f"no master key: set {MASTER_KEY_ENV} or pass --secret-file PATH ({MASTER_KEY_FILE_ENV});"
+            " only a SQLite database keeps one in a file beside it"
+        )
+    path = path.absolute()
+    key = read_key_file(path)
+    if key is None:
+        return secrets.token_bytes(32), MasterKeySource(path=path, pending=True)
+    return key, MasterKeySource(path=path)
+
+
+def staged_key_file(path: Path) -> Path:
+    """Where ``pixie secret rotate`` keeps the new master key (``pixie.secret.new``) until the database is re-sealed
+    under it; then it replaces ``path``."""
+    return path.with_name(path.name + ".new")
+
+
+def retired_key_file(path: Path) -> Path:
+    """Where ``pixie secret rotate`` keeps the master key it replaced (``pixie.secret.old``): only a backup of the
+    database taken before the rotation needs it."""
+    return path.with_name(path.name + ".old")
+
+
+def read_key_file(path: Path) -> bytes | None:
+    """The key in ``path``, or None when there is no such file. Refuses a file that others may read."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the master key file {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd) as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
         if mode & 0o077:
             raise ConfigError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
-        return _decode_key(path.read_text().strip(), str(path))
-    key = secrets.token_bytes(32)
+        return decode_key(handle.read().strip(), str(path))
+
+
+def encode_key(key: bytes) -> str:
+    """The text form of a master key (base64url), as ``PIXIE_SECRET_KEY`` and key files hold it."""
+    return base64.urlsafe_b64encode(key).decode("ascii")
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Create ``path`` holding ``key``, mode 0600 from the first byte, and flush it and its directory entry to disk
+    before returning (what it seals must never reach the disk before the key does). Raises
+    :class:`FileExistsError` rather than replace a file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
-    log.warning("PIXIE_SECRET_KEY is not set: generated a master key into %s (mode 0600); keep it safe", path)
-    return key
+        handle.write(encode_key(key) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    sync_directory(path.parent)
 
 
-def _decode_key(raw: str, source: str) -> bytes:
+def sync_directory(directory: Path) -> None:
+    """Flush a directory's entries (a created or renamed file) to disk, where the platform allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some platforms and file systems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def decode_key(raw: str, source: str) -> bytes:
+    """A master key from its text form; ``source`` names where it came from in the error."""
     try:
         key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (ValueError, TypeError):

@@ -23,6 +23,7 @@ __all__ = [
     "derive_key",
     "encrypt_at_rest",
     "hash_secret",
+    "key_fingerprint",
     "new_id",
     "new_token",
 ]
@@ -65,6 +66,17 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """A 256-bit key for one purpose, derived from ``secret`` with HKDF-SHA256 (RFC 5869)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode("utf-8")).derive(secret)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short public name for a master key, stored beside what it sealed and shown in error messages: the first 64
+    bits of HMAC-SHA256 keyed with ``key`` over a fixed label, in hex.
+
+    It is one-way (learning the key from it means inverting HMAC-SHA256 over a 256-bit key) and independent of every
+    key derived for encryption (those come from HKDF with other labels), so it reveals nothing that helps open a
+    sealed value. 64 bits tell a deployment's few keys apart; they are not meant to resist a search for a collision.
+    """
+    return hmac.new(key, b"pixie master-key fingerprint v1", hashlib.sha256).hexdigest()[:16]
 
 
 def encrypt_at_rest(key: bytes, plaintext: bytes, context: str) -> bytes:

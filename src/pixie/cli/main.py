@@ -32,6 +32,7 @@ __all__ = [
     "NeedsExtra",
     "Opened",
     "cli",
+    "command_settings",
     "database_option",
     "main",
     "missing_requirements",
@@ -47,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "gateway": ("pixie.cli.gateway", "server"),
     "keys": ("pixie.cli.admin", "server"),
     "login": ("pixie.cli.login", None),
+    "secret": ("pixie.cli.secret", "server"),
     "serve": ("pixie.cli.serve", "server"),
     "stats": ("pixie.cli.stats", "server"),
     "tenants": ("pixie.cli.tenants", "server"),
@@ -60,7 +62,27 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_KEY_FILE_META = "pixie.key_file"
+"""Key of ``--secret-file`` in the click context's ``meta``, where :func:`open_storage` finds it."""
+
+
+def _remember_secret_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[_KEY_FILE_META] = value
+
+
 def database_option(func: F) -> F:
+    """``--database URL`` and ``--secret-file PATH``: what every command that opens the database reads. The
+    command receives the URL; the key file reaches :func:`open_storage` through the click context."""
+    func = click.option(
+        "--secret-file",
+        type=click.Path(dir_okay=False),
+        envvar="PIXIE_SECRET_FILE",
+        expose_value=False,
+        callback=_remember_secret_file,
+        help="File holding the master key (PIXIE_SECRET_FILE). Default: PIXIE_SECRET_KEY, else for SQLite the file"
+        " beside the database (pixie.db -> pixie.secret).",
+    )(func)
     return click.option(
         "--database",
         "database_url",
@@ -69,6 +91,21 @@ def database_option(func: F) -> F:
         show_default=True,
         help="Database URL (PIXIE_DATABASE_URL).",
     )(func)
+
+
+def command_settings(database_url: str, *, issuer: str | None = None) -> Settings:
+    """The settings of a command that opens the database: the URL checked first (a URL of another kind is a usage
+    error, whatever else is wrong), then the environment, with the master key from ``--secret-file`` when given."""
+    from pixie.server.app import settings_from_env  # the server extra: only commands that need it get here
+    from pixie.storage.schema import normalize_url
+
+    try:
+        normalize_url(database_url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    context = click.get_current_context(silent=True)
+    secret_file = context.meta.get(_KEY_FILE_META) if context is not None else None
+    return settings_from_env(database_url=database_url, issuer=issuer, secret_file=secret_file)
 
 
 def tenant_option(func: F) -> F:
@@ -84,10 +121,11 @@ class Opened:
 
 @asynccontextmanager
 async def open_storage(database_url: str, *, issuer: str | None = None) -> AsyncIterator[Opened]:
-    """Open and migrate the database, and make sure the default tenant exists, for one CLI command."""
+    """Open and migrate the database, check the master key against it, and make sure the default tenant exists, for
+    one CLI command."""
     from pixie.server.app import open_backend  # the server extra: only commands that need it get here
 
-    settings = Settings.from_env(database_url=database_url, issuer=issuer)
+    settings = command_settings(database_url, issuer=issuer)
     async with open_backend(settings) as (storage, keyring):
         yield Opened(settings, storage, keyring)
 
@@ -183,6 +221,7 @@ def _fail(message: str, code: int) -> None:
 # the exception has none. Each is looked up only if its module is loaded (a command that never imported it cannot
 # have raised it), so starting ``pixie`` imports none of these modules.
 _FAILURES = (
+    ("pixie.config", "MasterKeyMismatch", 1, "the master key does not open this database's keys"),
     ("pixie.management", "InvalidRegistration", 2, "invalid registration"),
     ("pixie.storage.interfaces", "AlreadyExists", 1, "already exists"),
     ("pixie.storage.interfaces", "StorageError", 1, "the database failed"),
@@ -206,9 +245,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="pixie", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.UsageError as exc:
+        exc.show()  # with the usage line and the hint to --help
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 1)
     except NeedsExtra as exc:

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -19,7 +20,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from pixie.cli.main import cli, database_option, open_storage, run_async
-from pixie.cli.workers import run_workers
+from pixie.cli.workers import bind_listeners, run_workers
 from pixie.config import Settings, parse_forwarded_allow_ips
 from pixie.demo import config as demo_config
 from pixie.demo.seed import seed_pixie
@@ -53,7 +54,10 @@ def _exit_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _run_server(
-    settings: Settings, host: str, port: int, workers: int, factory: str = "pixie.server.app:app_from_env"
+    settings: Settings,
+    sockets: list[socket.socket],
+    workers: int,
+    factory: str = "pixie.server.app:app_from_env",
 ) -> None:
     # Workers are separate processes that build the app from the environment: hand them the same settings.
     os.environ["PIXIE_DATABASE_URL"] = settings.database_url
@@ -63,6 +67,7 @@ def _run_server(
     if "*" in settings.forwarded_allow_ips:
         log.warning("X-Forwarded-For is believed from any peer: only safe when nothing but the proxy can reach Pixie")
     signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
+    host, port = sockets[0].getsockname()[:2]
     config = uvicorn.Config(
         factory,
         factory=True,
@@ -80,11 +85,11 @@ def _run_server(
         forwarded_allow_ips=list(settings.forwarded_allow_ips),
     )
     if workers > 1:
-        run_workers(config)
+        run_workers(config, sockets)
         return
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has stopped gracefully, then re-raised SIGINT
-        server.run()
+        server.run(sockets=sockets)
     if not server.started:  # the app could not start (uvicorn has logged why)
         sys.exit(STARTUP_FAILURE)
 
@@ -118,15 +123,17 @@ def serve(
     host: str, port: int, issuer: str | None, workers: int, forwarded_allow_ips: str | None, database_url: str
 ) -> None:
     """Run the authorization server (creates or migrates the schema and a first signing key if missing)."""
-    issuer = issuer or _default_issuer(host, port)
     trusted = _parse_forwarded(forwarded_allow_ips)  # a typo fails before the database is touched
+    # The address first: a port in use is one line before anything is migrated or printed (ARCHITECTURE §4).
+    sockets = bind_listeners(host, port, workers)
+    issuer = issuer or _default_issuer(host, sockets[0].getsockname()[1])
 
     async def prepare() -> Settings:
         async with open_storage(database_url, issuer=issuer) as opened:
             return opened.settings
 
     settings = _with_forwarded(run_async(prepare()), trusted)
-    _run_server(settings, host, port, workers)
+    _run_server(settings, sockets, workers)
 
 
 @cli.command()
@@ -137,8 +144,9 @@ def serve(
 def demo(host: str, port: int, forwarded_allow_ips: str | None, database_url: str) -> None:
     """Seed and serve the demo: the authorization server, the Property API at /api and the SPA at /app on one
     port (prints the URL and the demo logins)."""
-    issuer = _default_issuer(host, port)
     trusted = _parse_forwarded(forwarded_allow_ips)
+    sockets = bind_listeners(host, port, 1)  # before the banner: a port in use is one line (ARCHITECTURE §4)
+    issuer = _default_issuer(host, port)
 
     async def seed() -> tuple[Settings, list[str]]:
         async with open_storage(database_url, issuer=issuer) as opened:
@@ -165,4 +173,4 @@ def demo(host: str, port: int, forwarded_allow_ips: str | None, database_url: st
             ]
         )
     )
-    _run_server(settings, host, port, 1, factory="pixie.demo.app:demo_app_from_env")
+    _run_server(settings, sockets, 1, factory="pixie.demo.app:demo_app_from_env")

@@ -16,6 +16,7 @@ port fails at start-up instead of silently taking a share of the traffic.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import sys
@@ -25,7 +26,7 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-__all__ = ["SocketPerWorker", "listen_sockets", "run_workers"]
+__all__ = ["SocketPerWorker", "bind_listeners", "cannot_listen", "listen_sockets", "run_workers"]
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -57,19 +58,52 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def run_workers(config: Config) -> None:
-    """Serve with ``config.workers`` worker processes, a socket each, until SIGINT or SIGTERM.
+def cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """The one line a failure to bind reads as, with the option that fixes it:
+    ``cannot listen on 127.0.0.1:8000: address already in use (use --port)``."""
+    reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        hint = " (use --host)"
+    elif exc.errno in (errno.EADDRINUSE, errno.EACCES):
+        hint = " (use --port)"
+    else:
+        hint = ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"cannot listen on {shown}:{port}: {reason}{hint}"
 
-    Only on Linux, whose ``SO_REUSEPORT`` balances connections over the sockets; elsewhere (macOS and the BSDs hand
-    every connection to one socket of the group, Windows has no such option) the workers share uvicorn's socket.
-    """
-    if sys.platform != "linux":
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return
+
+def bind_listeners(host: str, port: int, workers: int) -> list[socket.socket]:
+    """The sockets a server will serve on, bound before anything else happens (migrating the database, printing the
+    demo's banner): a taken address then fails at once, in one line, with nothing written. On Linux each worker of
+    ``workers`` > 1 gets a socket of its own (:func:`listen_sockets`); otherwise there is one, bound as uvicorn
+    binds (``SO_REUSEADDR``, so a port in TIME_WAIT does not block). Raises :class:`click.ClickException`."""
     try:
-        sockets = listen_sockets(config.host, config.port, config.workers)
+        if workers > 1 and sys.platform == "linux":
+            return listen_sockets(host, port, workers)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        return [sock]
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+        raise click.ClickException(cannot_listen(host, port, exc)) from None
+
+
+def run_workers(config: Config, sockets: list[socket.socket]) -> None:
+    """Serve with ``config.workers`` worker processes on ``sockets`` (:func:`bind_listeners`) until SIGINT or
+    SIGTERM.
+
+    Only on Linux does each worker get a socket of its own, which ``SO_REUSEPORT`` balances connections over;
+    elsewhere (macOS and the BSDs hand every connection to one socket of the group, Windows has no such option) the
+    workers share the one socket.
+    """
+    if len(sockets) != config.workers:
+        Multiprocess(config, sockets=sockets).run()
+        return
     shown = f"[{config.host}]" if ":" in config.host else config.host
     port = sockets[0].getsockname()[1]
     logger.info("Pixie running on http://%s:%d with %d workers (Press CTRL+C to quit)", shown, port, config.workers)

@@ -24,7 +24,7 @@ from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_database_pa
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, TokenVerifier
-from pixie.server.app import create_app
+from pixie.server.app import create_app, settings_from_env
 
 __all__ = ["create_demo_app", "demo_app_from_env"]
 
@@ -95,5 +95,5 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
 def demo_app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory`` (used by ``pixie demo``): settings from the environment, as
     :func:`pixie.server.app.app_from_env`; the demo's data beside the Pixie database."""
-    settings = Settings.from_env()
+    settings = settings_from_env()
     return create_demo_app(settings, demo_database=demo_database_path(settings.database_url))

@@ -4,7 +4,9 @@ A key is published in the JWKS as ``next`` before it signs anything, so resource
 already know it when rotation makes it ``active``; the previous active key stays published as ``retiring`` until
 every token it signed has expired, then becomes ``retired`` (kept for audit, no longer published). ``kid`` is the
 RFC 7638 thumbprint. Private keys are stored encrypted (AES-256-GCM under a key derived from the master key, with
-tenant and kid as associated data).
+tenant and kid as associated data), each with the fingerprint of the master key that sealed it (``sealed_by``), so
+that a process given another master key is stopped at start-up (:meth:`KeyRing.check_master_key`) instead of
+failing every token request; :func:`reseal_keys` moves them to a new master key (``pixie secret rotate``).
 
 Signers are cached per tenant for ``cache_ttl`` seconds: another instance's rotation is picked up within that
 bound, and since the new key was published as ``next`` beforehand, a token signed meanwhile with the old key still
@@ -13,20 +15,23 @@ verifies (the old key is ``retiring``, still in the JWKS).
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest
+from pixie.config import MasterKeyMismatch
+from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, key_fingerprint
 from pixie.storage.interfaces import KeyStore
 from pixie.storage.records import SigningKey
 from pixie.tokens import signing
 from pixie.types import KeyState, TenantId, Timestamp
 
-__all__ = ["KeyRing", "RotationConflict", "RotationReport", "Signer"]
+__all__ = ["KeyRing", "RotationConflict", "RotationReport", "Signer", "describe_fingerprints", "reseal_keys"]
 
 _PUBLISHED = (KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRING)
+_WRAP_PURPOSE = "pixie signing keys at rest v1"
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,9 @@ class KeyRing:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._wrap_key = derive_key(master_key, "pixie signing keys at rest v1")
+        self._wrap_key = derive_key(master_key, _WRAP_PURPOSE)
+        self.fingerprint = key_fingerprint(master_key)
+        """The master key's fingerprint, recorded as ``sealed_by`` on every key this ring stores."""
         self._cache_ttl = cache_ttl
         self._clock = clock
         self._signers: dict[TenantId, tuple[Timestamp, Signer]] = {}
@@ -82,6 +89,48 @@ class KeyRing:
 
     async def list(self, tenant_id: TenantId) -> list[SigningKey]:
         return await self._store.list(tenant_id)
+
+    async def sealed_by(self) -> set[str | None]:
+        """Fingerprints of the master keys that sealed the stored keys of every tenant (None: not recorded)."""
+        return set(await self._store.fingerprints())
+
+    async def check_master_key(self, source: str) -> None:
+        """Make sure this ring's master key is the one that sealed every stored key; ``source`` (where the key came
+        from) goes into the error. Raises :class:`MasterKeyMismatch` naming both fingerprints, never a key.
+
+        Keys stored before fingerprints were recorded (``sealed_by`` NULL) are opened one by one instead; when all
+        open, their fingerprint is recorded, so the next check is one query.
+        """
+        counts = await self._store.fingerprints()
+        others = [fingerprint for fingerprint in counts if fingerprint not in (None, self.fingerprint)]
+        if others:
+            raise MasterKeyMismatch(
+                f"the master key from {source} (fingerprint {self.fingerprint}) did not seal this database's signing"
+                f" keys (sealed by {describe_fingerprints(others)}): use the key that did"
+            )
+        if None not in counts:
+            return
+        unrecorded = [key for key in await self._store.list_all() if key.sealed_by is None]
+        for key in unrecorded:
+            try:
+                decrypt_at_rest(self._wrap_key, key.private_key_encrypted, _context(key.tenant_id, key.kid))
+            except DecryptionFailed:
+                raise MasterKeyMismatch(
+                    f"the master key from {source} (fingerprint {self.fingerprint}) cannot open this database's"
+                    " signing keys (sealed by a key whose fingerprint was never recorded): use the key that did"
+                ) from None
+        await self._store.reseal([dataclasses.replace(key, sealed_by=self.fingerprint) for key in unrecorded])
+
+    async def check_signer(self, tenant_id: TenantId, source: str) -> None:
+        """Open the tenant's active key as a token request would; raise :class:`MasterKeyMismatch` when the master
+        key cannot (a server must not start only to answer every token request with an error)."""
+        try:
+            await self.signer(tenant_id)
+        except DecryptionFailed:
+            raise MasterKeyMismatch(
+                f"the master key from {source} (fingerprint {self.fingerprint}) cannot open the active signing key"
+                f" of tenant {tenant_id!r}: use the key that sealed it"
+            ) from None
 
     async def ensure(self, tenant_id: TenantId, alg: str = "ES256") -> bool:
         """Give a tenant an active and a next key if it has no active key. True iff this call activated one.
@@ -241,6 +290,7 @@ class KeyRing:
             public_jwk=signing.public_jwk(key, kid=kid, alg=alg),
             created_at=now,
             activated_at=now if state is KeyState.ACTIVE else None,
+            sealed_by=self.fingerprint,
         )
 
     async def _add(self, tenant_id: TenantId, alg: str, state: KeyState, now: Timestamp) -> str:
@@ -258,3 +308,35 @@ def _due(keys: Sequence[SigningKey], every_seconds: float, now: Timestamp) -> bo
 
 def _context(tenant_id: TenantId, kid: str) -> str:
     return f"signing-key:{tenant_id}:{kid}"
+
+
+def describe_fingerprints(fingerprints: Iterable[str | None]) -> str:
+    """``"1a2b…, 3c4d…"`` for a message; an unrecorded fingerprint (a key sealed before they were) is named so."""
+    named = sorted({fingerprint or "an unrecorded key" for fingerprint in fingerprints})
+    return ", ".join(named)
+
+
+def reseal_keys(keys: Sequence[SigningKey], old_master_key: bytes, new_master_key: bytes) -> list[SigningKey]:
+    """The keys to store (``KeyStore.reseal``, one transaction) to move ``keys`` from one master key to another:
+    each key sealed by the old key (or before fingerprints were recorded) is opened and sealed again under the new
+    one. A key already sealed by the new key, left by an interrupted rotation being finished, is checked and left
+    out. Nothing is stored here; raises :class:`MasterKeyMismatch` for a key that neither master key opens, before
+    anything has been changed."""
+    old_wrap, new_wrap = derive_key(old_master_key, _WRAP_PURPOSE), derive_key(new_master_key, _WRAP_PURPOSE)
+    new_fingerprint = key_fingerprint(new_master_key)
+    resealed = []
+    for key in keys:
+        context = _context(key.tenant_id, key.kid)
+        wrap = new_wrap if key.sealed_by == new_fingerprint else old_wrap
+        try:
+            pem = decrypt_at_rest(wrap, key.private_key_encrypted, context)
+        except DecryptionFailed:
+            raise MasterKeyMismatch(
+                f"signing key {key.kid} of tenant {key.tenant_id!r} (sealed by {key.sealed_by or 'an unrecorded key'})"
+                f" opens with neither the current master key ({key_fingerprint(old_master_key)}) nor the new one"
+                f" ({new_fingerprint}); nothing was changed"
+            ) from None
+        if wrap is old_wrap:
+            sealed = encrypt_at_rest(new_wrap, pem, context)
+            resealed.append(dataclasses.replace(key, private_key_encrypted=sealed, sealed_by=new_fingerprint))
+    return resealed
