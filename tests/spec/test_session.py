@@ -185,10 +185,28 @@ def test_logout_ends_the_session(pixie: Pixie, dave: Browser) -> None:
         assert _step(replay.authorize(authorize_pairs())) == "/login"
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:9999", "http://127.0.0.1"])
-def test_logout_from_foreign_origin_is_refused(pixie: Pixie, dave: Browser, origin: str) -> None:
-    """RFC 9700 §4.7 (CSRF): a cross-origin POST /logout (forced logout) is refused and the session survives."""
-    response = dave.http.post("/logout", headers={"Origin": origin})
+FOREIGN_ORIGINS = [
+    pytest.param("https://evil.example", id="other-site"),
+    pytest.param("http://127.0.0.1:9999", id="other-port"),
+    pytest.param("http://127.0.0.1", id="no-port"),
+    pytest.param("null", id="null[RFC6454-7.3]"),
+    pytest.param(None, id="missing"),
+    pytest.param("{origin}/", id="trailing-slash"),
+    pytest.param("{origin}.evil.example", id="suffix"),
+    pytest.param("{origin}0", id="longer-port"),
+    pytest.param("https://{host}", id="other-scheme"),
+    pytest.param("{origin}, https://evil.example", id="list"),
+]
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_logout_from_foreign_origin_is_refused(pixie: Pixie, dave: Browser, origin: str | None) -> None:
+    """RFC 9700 §4.7 (CSRF), RFC 6454 §5: a POST /logout whose ``Origin`` is not exactly this server's (a forced
+    logout from another site or another port of this host, a hidden ``null`` origin, or none at all) is refused
+    and the session survives."""
+    host = urlsplit(pixie.origin).netloc
+    headers = {} if origin is None else {"Origin": origin.format(origin=pixie.origin, host=host)}
+    response = dave.http.post("/logout", headers=headers)
     assert_error_page(response, 403)
     assert not [h for h in response.headers.get_list("set-cookie") if h.startswith("pixie-session=")]
     assert _step(dave.authorize(authorize_pairs())) == "client"

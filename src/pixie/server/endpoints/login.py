@@ -7,7 +7,6 @@ shows the same message, and an unknown username costs the same time as a wrong p
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from pixie.server.flow import (
     redirect_error,
     start_session,
 )
+from pixie.server.origins import from_issuer_origin
 from pixie.storage.records import AuthorizationRequest, Tenant, User
 
 __all__ = ["login", "logout"]
@@ -151,14 +151,15 @@ async def _check_password(ctx: AppContext, tenant: Tenant, username: str, passwo
 
 
 async def logout(request: Request) -> Response:
-    """End this browser's SSO session. Refused when the request comes from another origin (forced logout)."""
+    """End this browser's SSO session. Refused unless the request's ``Origin`` is exactly this server's (a forced
+    logout from another site, another port of this host, or a hidden ``null`` origin): see
+    :mod:`pixie.server.origins`.
+
+    Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7."""
     ctx, tenant = await tenant_of(request)
     issuer = ctx.issuer(tenant)
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        expected = urlsplit(issuer)
-        if origin != f"{expected.scheme}://{expected.netloc}":
-            return ctx.error_page(InvalidRequest("logout must be requested from this site"), tenant, status=403)
+    if not from_issuer_origin(request, issuer):
+        return ctx.error_page(InvalidRequest("logout must be requested from this site"), tenant, status=403)
     name = session_cookie_name(tenant, issuer)
     value = read_cookie(request, name)
     now = time.time()
