@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -229,7 +230,7 @@ async def _seed_https(database_url: str) -> None:
         await register_client(
             storage, "default", "spa", redirect_uris=[SPA_CB], public=True, scopes=["properties:read"]
         )
-        await create_user(storage, "default", "dave", PASSWORDS["dave"])
+        await create_user(storage, "default", "dave", PASSWORDS["dave"], roles=["admin"])  # may use /admin
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +277,57 @@ def test_https_issuer_cookies_are_secure_host_prefixed(https_issuer: str) -> Non
         assert header.startswith("__Host-"), header
         assert "secure" in attributes and "httponly" in attributes, header
         assert attributes.get("path") == "/" and "domain" not in attributes, header
+
+
+class _ManualJar:
+    """Cookies kept by hand for an https issuer served over http (httpx, like a browser, keeps Secure cookies off
+    plain http): every Set-Cookie is recorded, and sent back as one Cookie header."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http, self.jar = http, SimpleCookie()
+        self.set_cookies: list[str] = []
+
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")  # the issuer's https URL, over http
+        cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in self.jar.items() if morsel.value)
+        response = self.http.request(method, target, headers={"Cookie": cookies}, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookies.append(header)
+            self.jar.load(header)
+        return response
+
+
+def test_https_issuer_dashboard_cookies_are_secure_host_prefixed(https_issuer: str) -> None:
+    """RFC 6265bis §4.1.3.2: on an https issuer the dashboard's cookies (the sign-in flow's and the admin
+    session's) are Secure, ``__Host-`` prefixed, Path=/ and without Domain, like the SSO session's; the unprefixed
+    name opens nothing."""
+    with httpx.Client(base_url=https_issuer, verify=TLS, timeout=20) as http:
+        browser = _ManualJar(http)
+        started = browser.send("GET", "/admin")
+        assert started.status_code == 303
+        to_login = browser.send("GET", started.headers["location"])
+        page = browser.send("GET", to_login.headers["location"])
+        data = {**hidden_fields(page.text), "username": "dave", "password": PASSWORDS["dave"]}
+        response = browser.send("POST", "/login", data=data)
+        if urlsplit(response.headers["location"]).path == "/consent":
+            page = browser.send("GET", response.headers["location"])
+            response = browser.send("POST", "/consent", data={**hidden_fields(page.text), "decision": "approve"})
+        assert urlsplit(response.headers["location"]).path == "/admin/callback", response.headers["location"]
+        callback = browser.send("GET", response.headers["location"])
+        assert callback.status_code == 303 and callback.headers["location"] == "/admin", callback.text[:300]
+        assert "Flow analytics" in browser.send("GET", "/admin").text
+
+        names = {header.partition("=")[0] for header in browser.set_cookies}
+        assert {"__Host-pixie-admin-flow", "__Host-pixie-admin"} <= names, names
+        for header in browser.set_cookies:
+            if header.startswith("__Host-pixie-admin") and "max-age=0" not in header.lower():
+                attributes = _attributes(header)
+                assert "secure" in attributes and "httponly" in attributes, header
+                assert attributes.get("path") == "/" and "domain" not in attributes, header
+        session = browser.jar["__Host-pixie-admin"].value
+        unprefixed = http.get("/admin", headers={"Cookie": f"pixie-admin={session}"})
+        assert unprefixed.status_code == 303
 
 
 @pytest.mark.parametrize(("last_seen_ago", "recorded"), [(5, False), (120, True)])
