@@ -60,20 +60,37 @@ def test_not_the_same_origin(origin: str | None, issuer: str) -> None:
     assert not same_origin(origin, issuer)
 
 
-def _request(*origins: str) -> Request:
+def _request(*origins: str, fetch_site: tuple[str, ...] = ()) -> Request:
     headers = [(b"origin", value.encode("latin-1")) for value in origins]
+    headers += [(b"sec-fetch-site", value.encode("ascii")) for value in fetch_site]
     return Request({"type": "http", "method": "POST", "path": "/logout", "headers": headers})
 
 
+OURS = "https://auth.example"
+
+
 @pytest.mark.parametrize(
-    ("origins", "accepted"),
+    ("origins", "fetch_site", "accepted"),
     [
-        pytest.param(("https://auth.example",), True, id="one"),
-        pytest.param((), False, id="none"),
-        pytest.param(("https://auth.example", "https://auth.example"), False, id="twice"),
-        pytest.param(("https://auth.example", "https://evil.example"), False, id="two-different"),
+        pytest.param((OURS,), (), True, id="ours"),
+        pytest.param((OURS,), ("cross-site",), True, id="ours-whatever-fetch-metadata-says"),
+        pytest.param(("https://evil.example",), ("same-origin",), False, id="foreign-not-rescued-by-fetch-metadata"),
+        pytest.param((OURS, OURS), (), False, id="origin-twice[RFC6454-7.3]"),
+        pytest.param((OURS, "https://evil.example"), (), False, id="two-origins"),
+        pytest.param(("null",), ("same-origin",), True, id="null-from-our-own-no-referrer-page"),
+        pytest.param(("null",), (), False, id="null-alone[RFC6454-7.3]"),
+        pytest.param(("null",), ("same-site",), False, id="null-from-another-port-of-the-host"),
+        pytest.param(("null",), ("cross-site",), False, id="null-from-a-sandboxed-frame"),
+        pytest.param(("null",), ("none",), False, id="null-user-initiated"),
+        pytest.param(("null",), ("same-origin", "same-origin"), False, id="fetch-metadata-twice"),
+        pytest.param((), ("same-origin",), True, id="no-origin-same-origin"),
+        pytest.param((), (), False, id="no-origin-no-fetch-metadata"),
     ],
 )
-def test_exactly_one_origin_header(origins: tuple[str, ...], accepted: bool) -> None:
-    """RFC 6454 §7.3: a request carries one ``Origin`` header; more than one is refused, whatever they say."""
-    assert from_issuer_origin(_request(*origins), "https://auth.example/t/acme") is accepted
+def test_origin_header_and_fetch_metadata(
+    origins: tuple[str, ...], fetch_site: tuple[str, ...], accepted: bool
+) -> None:
+    """RFC 6454 §7.3: one ``Origin`` header, exactly ours; W3C Fetch Metadata §2.1: a hidden origin (``null``, as
+    every form POST of a ``no-referrer`` page sends, or none) counts only with the browser's
+    ``Sec-Fetch-Site: same-origin``."""
+    assert from_issuer_origin(_request(*origins, fetch_site=fetch_site), OURS + "/t/acme") is accepted

@@ -213,6 +213,18 @@ def test_logout_from_foreign_origin_is_refused(pixie: Pixie, dave: Browser, orig
     assert _step(dave.authorize(authorize_pairs())) == "client"
 
 
+def test_logout_from_a_page_hiding_its_origin(pixie: Pixie, dave: Browser) -> None:
+    """Fetch standard: a form POST from a ``no-referrer`` page (every Pixie page) says ``Origin: null``; W3C Fetch
+    Metadata §2.1: the browser's ``Sec-Fetch-Site`` tells ours (``same-origin``) from another port's
+    (``same-site``) — only the former logs out."""
+    refused = dave.http.post("/logout", headers={"Origin": "null", "Sec-Fetch-Site": "same-site"})
+    assert_error_page(refused, 403)
+    assert _step(dave.authorize(authorize_pairs())) == "client"
+    response = dave.http.post("/logout", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200
+    assert _step(dave.authorize(authorize_pairs())) == "/login"
+
+
 def test_logout_is_post_only(pixie: Pixie, dave: Browser) -> None:
     """A GET (an <img> on any page) cannot log anyone out."""
     assert dave.http.get("/logout").status_code == 405

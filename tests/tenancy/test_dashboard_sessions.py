@@ -121,29 +121,53 @@ def test_losing_the_admin_role_ends_the_session(server: Server, operator: tuple[
     assert not _open(_dashboard(server, cookie))
 
 
-FOREIGN_ORIGINS = [
-    pytest.param("null", id="null[RFC6454-7.3]"),
-    pytest.param(None, id="missing"),
-    pytest.param("https://evil.example", id="other-site"),
-    pytest.param("{prefix}", id="prefix-of-the-origin"),
-    pytest.param("http://127.0.0.1:1", id="other-port"),
-    pytest.param("{origin}/", id="trailing-slash"),
+# Headers of a POST /admin/logout that does not come from this server's pages; "{origin}" is the server's origin,
+# "{prefix}" that origin less its last character (a startswith test would take it for ours).
+FOREIGN = [
+    pytest.param([("Origin", "null")], id="null[RFC6454-7.3]"),
+    pytest.param([("Origin", "null"), ("Sec-Fetch-Site", "same-site")], id="null-from-another-port[FetchMetadata]"),
+    pytest.param([("Origin", "null"), ("Sec-Fetch-Site", "cross-site")], id="null-from-another-site[FetchMetadata]"),
+    pytest.param([], id="missing"),
+    pytest.param([("Origin", "https://evil.example")], id="other-site"),
+    pytest.param([("Origin", "{prefix}")], id="prefix-of-the-origin"),
+    pytest.param([("Origin", "http://127.0.0.1:1")], id="other-port"),
+    pytest.param([("Origin", "{origin}/")], id="trailing-slash"),
+    pytest.param([("Origin", "{origin}"), ("Origin", "https://evil.example")], id="two-origins"),
 ]
 
 
-@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+@pytest.mark.parametrize("headers", FOREIGN)
 def test_logout_from_another_origin_is_refused(
-    server: Server, operator: tuple[TenantBrowser, str], origin: str | None
+    server: Server, operator: tuple[TenantBrowser, str], headers: list[tuple[str, str]]
 ) -> None:
     """RFC 6454 §5: origins are equal when scheme, host and port are; a prefix of ours (``http://127.0.0.1:1``
-    for ``http://127.0.0.1:1234``), another port, ``null`` (a sandboxed or redirected request hides its origin) or
-    no Origin at all is refused on our page, and the session survives."""
+    for ``http://127.0.0.1:1234``), another port, ``null`` (the origin hidden) without the browser's
+    ``Sec-Fetch-Site: same-origin``, or no Origin at all is refused on our page, and the session survives."""
     browser, _ = operator
-    headers = {} if origin is None else {"Origin": origin.format(origin=server.origin, prefix=server.origin[:-1])}
-    response = browser.http.post("/admin/logout", headers=headers)
+    sent = [(name, value.format(origin=server.origin, prefix=server.origin[:-1])) for name, value in headers]
+    response = browser.http.post("/admin/logout", headers=sent)
     assert_error_page(response, 403)
     assert not [h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "=")]
     assert _open(browser.http.get("/admin"))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([("Origin", "{origin}")], id="exact-origin"),
+        pytest.param([("Origin", "null"), ("Sec-Fetch-Site", "same-origin")], id="our-no-referrer-page"),
+    ],
+)
+def test_logout_from_our_own_pages(
+    server: Server, operator: tuple[TenantBrowser, str], headers: list[tuple[str, str]]
+) -> None:
+    """The controls: the exact origin, or the dashboard's own form (every Pixie page is ``no-referrer``, so the
+    browser sends ``Origin: null`` with ``Sec-Fetch-Site: same-origin``)."""
+    browser, _ = operator
+    sent = [(name, value.format(origin=server.origin)) for name, value in headers]
+    response = browser.http.post("/admin/logout", headers=sent)
+    assert response.status_code == 200 and "Signed out" in response.text
+    assert not _open(browser.http.get("/admin"))
 
 
 # --- the admin API and introspection: tokens of disabled users and clients ------------------------------------------

@@ -1,23 +1,29 @@
-"""Is a state-changing browser request from this site? The ``Origin`` header, compared exactly.
+"""Is a state-changing browser request from this site? The ``Origin`` header compared exactly, and where the
+browser hides the origin, its Fetch Metadata.
 
 Used by the endpoints that change state on a cookie alone, without a CSRF token of their own (``POST /logout``,
 ``POST /admin/logout``). The rule:
 
-- ``Origin`` must be present, appear once, and be a serialized origin (``scheme://host[:port]``, nothing more)
-  whose scheme, host and port equal the issuer's, a default port (80 for http, 443 for https) written or not.
-  Tenants share their server's origin, so the issuer's path plays no part.
-- ``Origin: null`` is refused: browsers send it from sandboxed frames, ``data:`` documents and after
-  cross-origin redirects, i.e. exactly when the real origin is hidden.
-- A request without ``Origin`` is refused too. Every current browser sends ``Origin`` on every POST, same-origin
-  included (Fetch standard, "append a request Origin header"); only non-browser callers, which hold the cookie
-  themselves and need no forgery, or browsers old enough to predate that omit it — and such a caller can send the
-  header.
+- A request may carry at most one ``Origin`` header.
+- An ``Origin`` that names an origin must be a serialized origin (``scheme://host[:port]``, nothing more) whose
+  scheme, host and port equal the issuer's, a default port (80 for http, 443 for https) written or not. Tenants
+  share their server's origin, so the issuer's path plays no part. A prefix test (``startswith``) would let
+  ``http://127.0.0.1:1`` stand for ``http://127.0.0.1:1234``, and SameSite=Lax cookies do travel with such
+  same-site requests from another port of the host; hence the exact comparison.
+- ``Origin: null`` (or no ``Origin``) is accepted only with ``Sec-Fetch-Site: same-origin``. Browsers send
+  ``null`` when the real origin is hidden: from sandboxed frames and ``data:`` documents, after cross-origin
+  redirects — and for every form POST of a page whose referrer policy is ``no-referrer``, which is every Pixie page
+  (RFC 9700 §4.2.4), the dashboard's own "Leave dashboard" form included. ``Sec-Fetch-Site`` is set by the browser
+  alone (a forbidden header name, beyond the reach of page script) and says ``same-origin`` only when the request
+  was initiated by a document of this very origin, through no cross-origin redirect; a forged request from any
+  other page, same-site or not, says ``same-site`` or ``cross-site``. Every current browser sends ``Origin`` on
+  every POST; a caller that sends neither header is not a browser, holds the cookie itself, and is refused (it can
+  send ``Origin``). Browsers too old to send Fetch Metadata cannot sign out of a page that hides the origin.
 
-A prefix test (``startswith``) would let ``http://127.0.0.1:1`` stand for ``http://127.0.0.1:1234``, and SameSite=Lax
-cookies do travel with such same-site requests from another port; hence the exact comparison.
-
-Spec: RFC 6454 §4, §5 (origin of a URI, comparing origins), §7 (the ``Origin`` header); OWASP CSRF Prevention Cheat
-Sheet, "Verifying origin with standard headers".
+Spec: RFC 6454 §4, §5 (origin of a URI, comparing origins), §7 (the ``Origin`` header); Fetch standard, "append a
+request Origin header" (``null`` under ``no-referrer``); W3C Fetch Metadata Request Headers §2.1
+(``Sec-Fetch-Site``); OWASP CSRF Prevention Cheat Sheet ("Verifying origin with standard headers", "Fetch
+Metadata headers").
 """
 
 from __future__ import annotations
@@ -62,8 +68,8 @@ def _of_uri(uri: str) -> Origin | None:
 
 
 def same_origin(origin_header: str | None, issuer: str) -> bool:
-    """True iff ``origin_header`` is a serialized origin equal to the origin of ``issuer`` (see the module
-    docstring for ``null``, a missing header and default ports).
+    """True iff ``origin_header`` is a serialized origin equal to the origin of ``issuer``, default ports
+    normalised; ``null`` and a missing header are never equal to it.
 
     Spec: RFC 6454 §5 (two origins are the same iff scheme, host and port are identical), §7.
     """
@@ -74,9 +80,15 @@ def same_origin(origin_header: str | None, issuer: str) -> bool:
 
 
 def from_issuer_origin(request: Request, issuer: str) -> bool:
-    """Whether ``request`` carries exactly one ``Origin`` header, naming the issuer's origin.
+    """Whether ``request`` comes from a page of the issuer's origin: its one ``Origin`` header names exactly that
+    origin, or it hides the origin (``null`` or no header) and the browser's ``Sec-Fetch-Site`` says
+    ``same-origin`` (see the module docstring).
 
-    Spec: RFC 6454 §7.3 (the header holds one origin list; Pixie accepts exactly one origin).
+    Spec: RFC 6454 §5, §7.3 (one origin list; Pixie accepts exactly one origin); W3C Fetch Metadata §2.1.
     """
     values = request.headers.getlist("origin")
-    return len(values) == 1 and same_origin(values[0], issuer)
+    if len(values) > 1:
+        return False
+    if values and values[0] != "null":
+        return same_origin(values[0], issuer)
+    return request.headers.getlist("sec-fetch-site") == ["same-origin"]

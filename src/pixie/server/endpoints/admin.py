@@ -216,8 +216,10 @@ async def admin_chart(request: Request) -> Response:
 
 
 async def admin_logout(request: Request) -> Response:
-    """End the dashboard session server-side and clear its cookie. Refused unless ``Origin`` is exactly this
-    server's (no forced logout from another site or another port of this host, no ``null`` origin).
+    """End the dashboard session server-side and clear its cookie. Refused unless the request comes from this
+    server's own origin (no forced logout from another site or another port of this host). The dashboard's form
+    posts with ``Origin: null`` (every Pixie page has ``Referrer-Policy: no-referrer``) and is recognised by its
+    ``Sec-Fetch-Site: same-origin``: see :mod:`pixie.server.origins`.
 
     Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7; OWASP Session Management Cheat Sheet (invalidate at logout).
     """

@@ -151,9 +151,8 @@ async def _check_password(ctx: AppContext, tenant: Tenant, username: str, passwo
 
 
 async def logout(request: Request) -> Response:
-    """End this browser's SSO session. Refused unless the request's ``Origin`` is exactly this server's (a forced
-    logout from another site, another port of this host, or a hidden ``null`` origin): see
-    :mod:`pixie.server.origins`.
+    """End this browser's SSO session. Refused unless the request comes from this server's own origin (no forced
+    logout from another site or another port of this host): see :mod:`pixie.server.origins`.
 
     Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7."""
     ctx, tenant = await tenant_of(request)
