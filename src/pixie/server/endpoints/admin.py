@@ -13,6 +13,7 @@ cookie, like the flow's, is HttpOnly, SameSite=Lax, and ``__Host-`` prefixed and
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -45,6 +46,8 @@ from pixie.tokens.validation import own_access_token_claims
 
 __all__ = ["admin_callback", "admin_chart", "admin_logout", "dashboard"]
 
+log = logging.getLogger("pixie.server.admin")
+
 FLOW_COOKIE = "pixie-admin-flow"
 SESSION_COOKIE = "pixie-admin"
 _CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
@@ -73,8 +76,18 @@ async def _signed_in(request: Request, ctx: AppContext) -> User | None:
     return await signed_in_admin(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
 
 
-def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
+async def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
     issuer = ctx.issuer(tenant)
+    client = await ctx.storage.clients.get(tenant.id, ADMIN_CLIENT_ID)
+    if client is not None and f"{issuer}/admin/callback" not in client.redirect_uris:
+        # Matched exactly, like every registered redirect URI: a database first opened under another issuer
+        # (another port included) keeps the old callback, and /authorize refuses the sign-in on its error page.
+        log.warning(
+            "the dashboard client %s is registered with %s, not %s/admin/callback: /admin cannot sign anyone in",
+            ADMIN_CLIENT_ID,
+            ", ".join(client.redirect_uris),
+            issuer,
+        )
     flow = new_flow_state(time.time())
     query = urlencode(
         {
@@ -177,7 +190,7 @@ async def _summary(ctx: AppContext, range_name: str, tenant: Tenant, client: str
 async def dashboard(request: Request) -> Response:
     ctx = context_of(request)
     if await _signed_in(request, ctx) is None:
-        return _start_sign_in(ctx, await _default_tenant(ctx))
+        return await _start_sign_in(ctx, await _default_tenant(ctx))
     range_name, tenant, client = await _selection(request, ctx)
     summary = await _summary(ctx, range_name, tenant, client)
     tenants = [t.id for t in await ctx.storage.tenants.list()]
