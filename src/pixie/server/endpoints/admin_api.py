@@ -20,7 +20,7 @@ secret; a generated client secret appears once, in the answer that created it.
 Changes apply at once in this process (the tenant resolver entry and cached client are dropped) and within the
 caches' lifetimes (tenants 10 s, clients 5 s) on other instances.
 
-Spec: RFC 6750 §2.1, §3; RFC 9068 §4; RFC 9700 §4.14 (an account's tokens end with the account).
+Spec: RFC 6750 §2.1, §3; RFC 9068 §4.
 """
 
 from __future__ import annotations

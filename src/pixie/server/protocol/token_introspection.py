@@ -59,8 +59,8 @@ async def token_parties(
     cached client store: a client disabled through this server counts at once, one disabled elsewhere (another
     instance, the CLI) within the cache's 5 s. Users are read afresh every time.
 
-    Spec: RFC 7662 §2.2 (``active``: the token "is currently active"), RFC 9700 §4.14 (tokens of a disabled
-    account).
+    Spec: RFC 7662 §2.2 (``active``: whether the server considers the token currently usable), RFC 9700 §4.14.2
+    (tokens may be revoked on security events, such as an account being disabled).
     """
     client = await storage.clients.get(tenant_id, client_id)
     if client is None or client.disabled:
