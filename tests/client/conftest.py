@@ -14,6 +14,9 @@ svc             confidential  client_credentials     default           ClientCre
 svc-short       confidential  client_credentials     3 s               ClientCredentialsAuth across expiry
 ==============  ============  =====================  ================  ===========================================
 
+Every client but ``rs`` has the audience ``rs``, so the protected API (authenticating as ``rs``) may introspect
+their tokens (RFC 7662 §4).
+
 Public clients are registered with ``http://127.0.0.1/callback`` (any port, RFC 8252 §7.3). Tenant ``other`` has
 its own public ``cli``. User ``alice`` signs in once per package (``alice`` fixture: a browser with her session).
 """
@@ -65,6 +68,7 @@ async def _seed(database_url: str) -> dict[str, str]:
                 public=True,
                 scopes=SCOPES,
                 access_token_ttl=ttl,
+                audiences=["rs"],
             )
         machines = (("rs", RS_SECRET, None), ("svc", SVC_SECRET, None), ("svc-short", SVC_SECRET, SHORT_TTL))
         for client_id, secret, ttl in machines:
@@ -78,6 +82,7 @@ async def _seed(database_url: str) -> dict[str, str]:
                 scopes=SCOPES,
                 grant_types=["client_credentials"],
                 access_token_ttl=ttl,
+                audiences=[] if client_id == "rs" else ["rs"],
             )
         await create_tenant(storage, keyring, "other", settings=None)
         await register_client(storage, "other", "cli", redirect_uris=[LOOPBACK_CB], public=True, scopes=SCOPES)

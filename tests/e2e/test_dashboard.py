@@ -2,7 +2,8 @@
 
 An administrator signs in to ``/admin`` through Pixie itself (authorize → login → consent → code with PKCE), sees the
 funnel and the failure reasons as charts, and the screenshots are kept as test artifacts. A user without the
-admin role gets through the same flow but is refused the dashboard.
+admin role gets through the same flow but is refused the dashboard. A page on another port of the same host (same
+site: the browser sends the SameSite=Lax session cookie along) cannot end the session.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread
 from pixie.config import Settings
@@ -163,3 +168,40 @@ def test_a_user_without_the_admin_role_is_refused(browser: Browser, pixie: Pixie
     with httpx.Client(base_url=pixie.base) as http:
         assert http.get("/admin/charts/funnel.svg").status_code == 401
         assert http.get("/admin", follow_redirects=False).status_code == 303
+
+
+def _forged_logout_page(target: str) -> Starlette:
+    """Another site's page (on another port of 127.0.0.1) with a form that posts to ``target``; ``/no-referrer``
+    also hides its origin (the browser then sends ``Origin: null``)."""
+
+    async def page(request: Request) -> HTMLResponse:
+        policy = request.path_params["policy"]
+        return HTMLResponse(
+            f'<!doctype html><html><head><meta name="referrer" content="{policy}"></head><body>'
+            f'<form method="post" action="{target}"><button type="submit">win a prize</button></form></body></html>'
+        )
+
+    return Starlette(routes=[Route("/{policy}", page)])
+
+
+def test_a_page_on_another_port_cannot_end_the_dashboard_session(browser: Browser, pixie: Pixie) -> None:
+    """RFC 6454 §5, RFC 9700 §4.7: a same-site page on another port posts to ``/admin/logout`` with the session
+    cookie attached; whether it shows its origin or hides it (``Origin: null``, ``Sec-Fetch-Site: same-site``),
+    the request is refused on our page and the session survives; the dashboard's own button still signs out."""
+    context = browser.new_context()
+    page = context.new_page()
+    _admin_sign_in(page, pixie, "root", ADMIN_PASSWORD)
+    page.wait_for_url(f"{pixie.base}/admin")
+    with serve_in_thread(_forged_logout_page(f"{pixie.base}/admin/logout"), free_port()) as elsewhere:
+        for policy in ("strict-origin-when-cross-origin", "no-referrer"):
+            page.goto(f"{elsewhere}/{policy}")
+            page.click("button")
+            expect(page.locator("h1")).to_have_text("This request cannot be completed")
+            page.goto(pixie.base + "/admin")
+            expect(page.locator("h1")).to_have_text("Flow analytics")
+    [session] = [c["value"] for c in context.cookies(pixie.base) if c["name"] == "pixie-admin"]
+    page.click(".signout button")  # the browser posts it with Origin: null and Sec-Fetch-Site: same-origin
+    expect(page.locator("h1")).to_have_text("Signed out")
+    context.close()
+    with httpx.Client(base_url=pixie.base, cookies={"pixie-admin": session}) as replay:
+        assert replay.get("/admin").status_code == 303  # that session is over: a new sign-in starts

@@ -99,14 +99,15 @@ _ADDED = frozenset({"code", "state", "iss", "error", "error_description", "error
 
 def matches_registered(uri: str, registered: str) -> bool:
     """Our own oracle (independent of Pixie's matcher): ``uri`` is ``registered`` exactly, or differs only in the
-    port of an http loopback IP literal (RFC 8252 §7.3)."""
+    port of an http loopback IP literal registered without a port (RFC 8252 §7.3)."""
     if uri == registered:
         return True
     try:
         got, want = urlsplit(uri), urlsplit(registered)
     except ValueError:  # an unterminated IPv6 literal
         return False
-    loopback = want.scheme == "http" and want.hostname in ("127.0.0.1", "::1")
+    portless = not want.netloc.rpartition("]")[2].count(":")
+    loopback = portless and want.scheme == "http" and want.hostname in ("127.0.0.1", "::1")
     if not loopback or (got.scheme, got.path, got.query, got.fragment) != (want.scheme, want.path, want.query, ""):
         return False
     host = f"[{want.hostname}]" if ":" in str(want.hostname) else str(want.hostname)

@@ -2,7 +2,7 @@
 signed-in user, so fuzzed requests reach the authenticated paths, not only the front door.
 
 Clients (default tenant): ``spa`` (public, ``http://127.0.0.1:9999/cb``), ``withquery`` (public,
-``http://127.0.0.1:9999/cb?app=1``), ``native6`` (public, ``http://[::1]:8888/cb``), ``web`` (confidential,
+``http://127.0.0.1:9999/cb?app=1``), ``native6`` (public, ``http://[::1]/cb``), ``web`` (confidential,
 ``https://app.example/cb``, authorization code + refresh + client credentials) and ``ops`` (confidential, client
 credentials with ``pixie:admin``: the admin API's automation client). User ``alice`` has consented to the browser
 clients, so ``/authorize`` with her session cookie answers with a code straight away.

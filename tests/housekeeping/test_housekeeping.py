@@ -12,7 +12,7 @@ from pixie.config import ConfigError, Settings
 from pixie.events import FlowEvent, KeyRotated, TokenIssued
 from pixie.housekeeping import purge, rotate_due_keys, run_periodically
 from pixie.storage.interfaces import Storage
-from pixie.storage.records import Tenant, TenantSettings
+from pixie.storage.records import AdminSession, Tenant, TenantSettings
 from pixie.tokens.keys import KeyRing
 from pixie.types import KeyState
 
@@ -70,10 +70,27 @@ async def test_purge_counts(storage: Storage) -> None:
         "authorization_requests": 0,
         "authorization_codes": 0,
         "sso_sessions": 0,
+        "admin_sessions": 0,
         "refresh_families": 0,
         "denied_access_tokens": 0,
         "events": 0,
     }
+
+
+async def test_purge_removes_ended_dashboard_sessions(storage: Storage) -> None:
+    """The dashboard's sessions are server-side: housekeeping deletes the expired and the revoked (logged out,
+    refused for a disabled administrator) and keeps the live ones."""
+    now = 1_800_000_000.0
+
+    def session(session_hash: str, expires_at: float, revoked_at: float | None = None) -> AdminSession:
+        return AdminSession("default", session_hash, "u1", now - 100, expires_at, revoked_at)
+
+    for value in (session("live", now + 60), session("expired", now - 1), session("ended", now + 60, now - 5)):
+        await storage.admin_sessions.create(value)
+    assert (await purge(storage, now)).admin_sessions == 2
+    assert await storage.admin_sessions.get("default", "live") is not None
+    assert await storage.admin_sessions.get("default", "expired") is None
+    assert await storage.admin_sessions.get("default", "ended") is None
 
 
 async def test_events_older_than_the_retention_go_in_whole_batches(storage: Storage) -> None:

@@ -15,6 +15,9 @@ svc-post        confidential  client_credentials (post)   properties:read      c
 web             confidential  code, refresh               both                 not registered for client_credentials
 ==============  ============  ==========================  ===================  ==================================
 
+Every client but ``rs`` has the audience ``rs``: their tokens are meant for the resource server ``rs``, which may
+therefore introspect them (RFC 7662 §4). ``rs``'s own tokens carry the issuer as audience.
+
 Tenant ``other`` has its own keys, its own confidential ``rs`` (another secret) and its own public ``app``: same
 client ids as in the default tenant, for foreign-tenant tokens. User ``alice`` (default tenant) signs in once and
 consents to ``app``, ``app-b``, ``app-grace`` and ``web`` for both scopes.
@@ -39,6 +42,7 @@ from spec.support import PASSWORDS, SPA_CB, WEB_CB, Browser, Pixie, approve_cons
 MASTER_KEY = b"lifecycle-suite-master-key-32by!"
 _CONSENTED = {"app": SPA_CB, "app-b": SPA_CB, "app-grace": SPA_CB, "web": WEB_CB}
 GRANT_TYPES = ("authorization_code", "refresh_token")
+RS_AUDIENCE = ["rs"]
 
 
 async def _seed(database_url: str) -> dict[str, str]:
@@ -56,6 +60,7 @@ async def _seed(database_url: str) -> dict[str, str]:
                 scopes=SCOPES,
                 grant_types=grants,
                 refresh_grace_seconds=grace,
+                audiences=RS_AUDIENCE,
             )
 
         await public("app")
@@ -82,9 +87,17 @@ async def _seed(database_url: str) -> dict[str, str]:
             scopes=["properties:read"],
             grant_types=["client_credentials"],
             auth_method="client_secret_post",
+            audiences=RS_AUDIENCE,
         )
         await register_client(
-            storage, "default", "web", redirect_uris=[WEB_CB], public=False, secret=WEB_SECRET, scopes=SCOPES
+            storage,
+            "default",
+            "web",
+            redirect_uris=[WEB_CB],
+            public=False,
+            secret=WEB_SECRET,
+            scopes=SCOPES,
+            audiences=RS_AUDIENCE,
         )
         await create_tenant(storage, keyring, "other", settings=None)
         await register_client(

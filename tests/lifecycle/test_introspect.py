@@ -1,5 +1,6 @@
 """``POST /introspect`` for resource servers: the state and claims of a live token, ``{"active": false}`` for
-anything else — used, revoked, malformed or another tenant's (issue 4 item 4).
+anything else — used, revoked, malformed or another tenant's (issue 4 item 4), a token the caller may not see
+(neither its client nor named in its ``aud``), and a token of a disabled user.
 
 Spec: RFC 7662 §2.1, §2.2, §2.3, §4; RFC 6749 §5.2.
 """
@@ -24,7 +25,7 @@ from lifecycle.support import (
     refreshed,
     revoke,
 )
-from spec.support import Browser, Pixie, assert_json_error, jwt_part
+from spec.support import WEB_CB, Browser, Pixie, Pkce, assert_json_error, authorize_pairs, jwt_part
 
 
 def _client_token(http: httpx.Client, client_id: str = "rs") -> str:
@@ -164,3 +165,57 @@ def test_wrong_secret_is_invalid_client(http: httpx.Client) -> None:
 def test_missing_token_is_invalid_request(http: httpx.Client) -> None:
     """RFC 7662 §2.1 (``token`` REQUIRED), §2.3: ``invalid_request``."""
     assert_json_error(introspect(http, None), "invalid_request")
+
+
+# --- who may learn about a token (RFC 7662 §2.2, §4) ---------------------------------------------------------------
+
+
+def _web_tokens(alice: Browser, http: httpx.Client) -> dict[str, Any]:
+    """alice's tokens through the confidential client ``web`` (authenticated at the token endpoint)."""
+    proof = Pkce.new()
+    code = alice.code(authorize_pairs(client_id="web", redirect_uri=WEB_CB, challenge=proof.challenge), WEB_CB)
+    data = {"grant_type": "authorization_code", "code": code, "code_verifier": proof.verifier, "redirect_uri": WEB_CB}
+    response = http.post("/token", **client_kwargs("web", data))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_another_clients_tokens_are_inactive_to_a_client_not_in_their_audience(
+    alice: Browser, http: httpx.Client
+) -> None:
+    """RFC 7662 §2.2 ("the protected resource is not allowed to introspect this particular token" → ``active``
+    false), §4: ``web`` is a confidential client, but ``app``'s and ``svc-post``'s tokens are meant for ``rs``, and
+    ``rs``'s own token for the issuer. It hears exactly what it would hear about a token that does not exist."""
+    tokens = authorize_tokens(alice, http)
+    others = [tokens["access_token"], tokens["refresh_token"], _client_token(http, "svc-post"), _client_token(http)]
+    for token in others:
+        answer = introspect(http, token, client_id="web")
+        assert answer.status_code == 200 and answer.json() == {"active": False}
+    assert is_active(http, tokens["access_token"]) and is_active(http, tokens["refresh_token"])  # rs: in their aud
+
+
+def test_a_client_may_introspect_its_own_tokens(alice: Browser, http: httpx.Client) -> None:
+    """RFC 7662 §2.1: the token's own (confidential) client may ask about it: ``web`` about its access and refresh
+    token, ``rs`` and ``svc-post`` about their client-credentials tokens."""
+    tokens = _web_tokens(alice, http)
+    for kind in ("access_token", "refresh_token"):
+        body = introspect(http, tokens[kind], client_id="web").json()
+        assert body["active"] is True and body["client_id"] == "web", body
+    assert introspect(http, _client_token(http), client_id="rs").json()["active"] is True
+    assert introspect(http, _client_token(http, "svc-post"), client_id="svc-post").json()["active"] is True
+    assert introspect(http, tokens["access_token"], client_id="svc-post").json() == {"active": False}
+
+
+def test_tokens_of_a_disabled_user_are_inactive(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
+    """RFC 7662 §2.2: while alice is disabled her access and refresh tokens are inactive, at once (users are read
+    afresh on every introspection); the control: active before and again after."""
+    tokens = authorize_tokens(alice, http)
+    assert is_active(http, tokens["access_token"]) and is_active(http, tokens["refresh_token"])
+    assert pixie.execute("UPDATE users SET disabled = 1 WHERE username = 'alice'") == 1
+    try:
+        assert not is_active(http, tokens["access_token"])
+        assert not is_active(http, tokens["refresh_token"])
+    finally:
+        pixie.execute("UPDATE users SET disabled = 0 WHERE username = 'alice'")
+    assert is_active(http, tokens["access_token"]) and is_active(http, tokens["refresh_token"])

@@ -8,8 +8,11 @@ client      scopes                                     audiences                
 writer      properties:read properties:write tenants:read  https://api.example  the happy path, every scope
 reader      properties:read                            https://api.example      403 insufficient_scope
 elsewhere   all                                        https://other.example    wrong audience
-rs          all                                        (issuer)                 introspection caller
+(AUDIENCE)  all                                        (issuer)                 introspection caller
 ==========  =========================================  =======================  ==============================
+
+The introspecting resource server is registered under the client id ``https://api.example`` (``AUDIENCE``): Pixie
+answers an introspection in full only to a client named in the token's ``aud`` (or the token's own client).
 
 Tenant ``other`` (issuer ``{base}/t/other``, its own keys) has its own ``writer`` for the audience: a token of
 another issuer.
@@ -39,7 +42,7 @@ CLIENTS = {
     "writer": (ALL_SCOPES, [AUDIENCE]),
     "reader": (("properties:read",), [AUDIENCE]),
     "elsewhere": (ALL_SCOPES, ["https://other.example"]),
-    "rs": (ALL_SCOPES, []),
+    AUDIENCE: (ALL_SCOPES, []),
 }
 
 

@@ -34,7 +34,8 @@ SECRETS = {
     "writer": "writer-secret-0123456789-abcdefghijklmnop",
     "reader": "reader-secret-0123456789-abcdefghijklmnop",
     "elsewhere": "elsewhere-secret-0123456789-abcdefghijkl",
-    "rs": "rs-secret-0123456789-abcdefghijklmnopqrstu",
+    # The resource server itself, for introspection: its client id is the audience its tokens carry (RFC 7662 §4).
+    AUDIENCE: "rs-secret-0123456789-abcdefghijklmnopqrstu",
 }
 
 

@@ -16,12 +16,13 @@ from pixie.errors import InvalidToken, ServerError, TemporarilyUnavailable
 from pixie.resource import IntrospectionVerifier
 
 Pixie = Any
-RS_SECRET = SECRETS["rs"]
+RS_ID = AUDIENCE  # the resource server authenticates as the audience its tokens carry
+RS_SECRET = SECRETS[RS_ID]
 
 
 def introspector(pixie: Pixie, http: httpx.AsyncClient, **kwargs: Any) -> IntrospectionVerifier:
     options: dict[str, Any] = {"audience": AUDIENCE, "issuer": pixie.base, **kwargs}
-    return IntrospectionVerifier(f"{pixie.base}/introspect", "rs", RS_SECRET, http=http, **options)
+    return IntrospectionVerifier(f"{pixie.base}/introspect", RS_ID, RS_SECRET, http=http, **options)
 
 
 async def test_active_token_and_positive_cache(pixie: Pixie, http: httpx.AsyncClient) -> None:
@@ -58,23 +59,31 @@ async def test_inactive_answers_are_not_cached(pixie: Pixie, http: httpx.AsyncCl
 
 
 async def test_audience_is_checked(pixie: Pixie, http: httpx.AsyncClient) -> None:
-    """RFC 7662 §4: the resource server checks the token is meant for it."""
+    """RFC 7662 §4: the resource server checks the token is meant for it — even when the authorization server
+    says it is active (here: a verifier configured for another audience than the token's)."""
     with pytest.raises(InvalidToken, match="another audience"):
-        await introspector(pixie, http).verify(pixie.mint("elsewhere"))
+        await introspector(pixie, http, audience="https://other.example").verify(pixie.mint("writer"))
     unchecked = introspector(pixie, http, audience=None)
-    assert (await unchecked.verify(pixie.mint("elsewhere"))).client_id == "elsewhere"
+    assert (await unchecked.verify(pixie.mint("writer"))).client_id == "writer"
+
+
+async def test_a_token_for_another_audience_is_inactive_at_pixie(pixie: Pixie, http: httpx.AsyncClient) -> None:
+    """RFC 7662 §2.2, §4: Pixie tells a resource server nothing about a token meant for another one — not even
+    with the verifier's own audience check switched off."""
+    with pytest.raises(InvalidToken, match="not active"):
+        await introspector(pixie, http, audience=None).verify(pixie.mint("elsewhere"))
 
 
 async def test_wrong_resource_server_secret_is_a_server_error(pixie: Pixie, http: httpx.AsyncClient) -> None:
     """Our own credentials refused is a misconfiguration (500), not the caller's bad token (401)."""
-    verifier = IntrospectionVerifier(f"{pixie.base}/introspect", "rs", "wrong-secret", audience=AUDIENCE, http=http)
+    verifier = IntrospectionVerifier(f"{pixie.base}/introspect", RS_ID, "wrong-secret", audience=AUDIENCE, http=http)
     with pytest.raises(ServerError):
         await verifier.verify(pixie.mint())
 
 
 async def test_unreachable_endpoint_is_503(http: httpx.AsyncClient) -> None:
     verifier = IntrospectionVerifier(
-        f"http://127.0.0.1:{free_port()}/introspect", "rs", RS_SECRET, audience=AUDIENCE, http=http
+        f"http://127.0.0.1:{free_port()}/introspect", RS_ID, RS_SECRET, audience=AUDIENCE, http=http
     )
     with pytest.raises(TemporarilyUnavailable):
         await verifier.verify("some-token")

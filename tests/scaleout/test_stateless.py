@@ -88,7 +88,7 @@ def test_session_and_csrf_cookies_work_on_either_instance(pair: tuple[Instance, 
         forged = browser.post_form(b, "/login", page, username=ALICE[0], password=ALICE[1], csrf_token="forged")
         assert forged.status_code == 403, forged.text[:300]
 
-        logout = browser.http.post(f"{b.base}/logout")
+        logout = browser.http.post(f"{b.base}/logout", headers={"Origin": ISSUER})  # the browser's origin: the issuer
         assert logout.status_code == 200
         again = browser.authorize(a, [*authorize_pairs(client_id="app"), ("prompt", "none")])
         assert redirect_params(again, SPA_CB)["error"] == "login_required", "A sees B's logout"

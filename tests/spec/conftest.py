@@ -6,11 +6,12 @@ Clients (all in the default tenant):
 ==================  ============  ======================================  ==========================================
 client              type          redirect URIs                           used for
 ==================  ============  ======================================  ==========================================
-spa                 public        http://127.0.0.1:9999/cb                the happy path, loopback rule, codes
+spa                 public        http://127.0.0.1:9999/cb                the happy path, codes; its port is pinned
 spa-b               public        http://127.0.0.1:9999/cb                "code issued to A, redeemed by B"
 spa2                public        …/cb and …/other                        redirect_uri required with two registered
 withquery           public        http://127.0.0.1:9999/cb?app=1          registered query retained
-native6             public        http://[::1]:8888/cb                    IPv6 loopback, any port
+native              public        http://127.0.0.1/cb                     loopback registered without port: any port
+native6             public        http://[::1]/cb                         IPv6 loopback, any port
 spa-norefresh       public        http://127.0.0.1:9999/cb                no refresh_token grant → no refresh token
 spa-grace           public        http://127.0.0.1:9999/cb                refresh_grace_seconds=30
 web                 confidential  https://app.example/cb                  client authentication, CORS origin
@@ -41,6 +42,7 @@ from pixie.tokens.keys import KeyRing
 from spec.support import (
     CC_CB,
     IPV6_CB,
+    NATIVE_CB,
     PASSWORDS,
     QUERY_CB,
     SCOPES,
@@ -62,6 +64,7 @@ _PUBLIC = {
     "spa-b": [SPA_CB],
     "spa2": [SPA_CB, SPA_CB_OTHER],
     "withquery": [QUERY_CB],
+    "native": [NATIVE_CB],
     "native6": [IPV6_CB],
     "prompt-none-app": [SPA_CB],
     "subset-app": [SPA_CB],
@@ -72,6 +75,7 @@ _CONSENTED = {
     "spa": SPA_CB,
     "spa-b": SPA_CB,
     "withquery": QUERY_CB,
+    "native": NATIVE_CB,
     "native6": IPV6_CB,
     "spa-norefresh": SPA_CB,
     "spa-grace": SPA_CB,

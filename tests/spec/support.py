@@ -28,7 +28,8 @@ TLS = ssl.create_default_context()
 SPA_CB = "http://127.0.0.1:9999/cb"
 SPA_CB_OTHER = "http://127.0.0.1:9999/other"
 QUERY_CB = "http://127.0.0.1:9999/cb?app=1"
-IPV6_CB = "http://[::1]:8888/cb"
+NATIVE_CB = "http://127.0.0.1/cb"  # registered without a port: any port (RFC 8252 §7.3)
+IPV6_CB = "http://[::1]/cb"
 WEB_CB = "https://app.example/cb"
 CC_CB = "https://cc.example/cb"
 WEB_SECRET = "web-client-secret-0123456789-abcdefghijkl"

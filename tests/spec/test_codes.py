@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from spec.support import (
+    NATIVE_CB,
     SPA_CB,
     WEB_SECRET,
     Browser,
@@ -88,7 +89,6 @@ REDIRECT_URI_AT_TOKEN = [
     pytest.param(SPA_CB, "http://127.0.0.1:9999/other", id="different[RFC6749-4.1.3]"),
     pytest.param(SPA_CB, None, id="missing-though-sent[RFC6749-4.1.3]"),
     pytest.param(SPA_CB, SPA_CB + "/", id="trailing-slash[RFC6749-4.1.3]"),
-    pytest.param("http://127.0.0.1:4444/cb", SPA_CB, id="loopback-other-port[RFC8252-7.3]"),
     pytest.param(None, "http://127.0.0.1:4444/cb", id="not-sent-but-different[RFC6749-4.1.3]"),
 ]
 
@@ -111,7 +111,6 @@ def test_redirect_uri_binding(
     ("at_authorize", "at_token"),
     [
         pytest.param(SPA_CB, SPA_CB, id="identical"),
-        pytest.param("http://127.0.0.1:4444/cb", "http://127.0.0.1:4444/cb", id="identical-loopback-port"),
         pytest.param(None, None, id="omitted-both"),
         pytest.param(None, SPA_CB, id="omitted-then-registered"),
     ],
@@ -127,6 +126,27 @@ def test_redirect_uri_binding_controls(
         code = alice.code(authorize_pairs(challenge=proof.challenge, redirect_uri=at_authorize), at_authorize)
     response = token_request(http, code, proof.verifier, redirect_uri=at_token)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("at_token", "accepted"),
+    [
+        pytest.param("http://127.0.0.1:4444/cb", True, id="identical-loopback-port"),
+        pytest.param(NATIVE_CB, False, id="loopback-as-registered[RFC8252-7.3]"),
+        pytest.param("http://127.0.0.1:5555/cb", False, id="loopback-other-port[RFC8252-7.3]"),
+    ],
+)
+def test_loopback_redirect_uri_binding(alice: Browser, http: httpx.Client, at_token: str, accepted: bool) -> None:
+    """RFC 6749 §4.1.3 with RFC 8252 §7.3: a code requested for any port of a loopback URI registered without one
+    (client ``native``) is bound to the URI actually used, port included."""
+    proof = Pkce.new()
+    used = "http://127.0.0.1:4444/cb"
+    code = alice.code(authorize_pairs(client_id="native", challenge=proof.challenge, redirect_uri=used), used)
+    response = token_request(http, code, proof.verifier, client_id="native", redirect_uri=at_token)
+    if accepted:
+        assert response.status_code == 200, response.text
+    else:
+        assert_json_error(response, "invalid_grant")
 
 
 def test_unknown_code(http: httpx.Client) -> None:

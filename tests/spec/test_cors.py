@@ -16,7 +16,7 @@ from spec.support import SPA_CB, Browser, Pixie, Pkce, authorize_pairs
 
 SPA_ORIGIN = "http://127.0.0.1:9999"
 WEB_ORIGIN = "https://app.example"
-IPV6_ORIGIN = "http://[::1]:8888"
+IPV6_ORIGIN = "http://[::1]"  # native6 registered http://[::1]/cb
 
 _TOKEN_ERROR = {
     "grant_type": "authorization_code",

@@ -44,7 +44,7 @@ def _consent_expired(pixie: Pixie, browser: Browser, alice: Browser) -> httpx.Re
 
 
 def _signed_out(pixie: Pixie, browser: Browser, alice: Browser) -> httpx.Response:
-    return browser.http.post("/logout")
+    return browser.http.post("/logout", headers={"Origin": pixie.origin})
 
 
 PAGES = [

@@ -7,6 +7,8 @@ OAuth 2.1 §2.3.1.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from pixie.management import InvalidRegistration, validate_redirect_uri
@@ -15,6 +17,7 @@ from spec.support import (
     SPA_CB,
     WEB_CB,
     Browser,
+    Pixie,
     assert_error_page,
     authorize_pairs,
     redirect_params,
@@ -113,20 +116,22 @@ def test_untrusted_request_is_shown_not_redirected(browser: Browser, pairs: list
     assert not any(name.startswith("pixie-") for name in response.cookies), "no pending request may be created"
 
 
-# Client spa registered http://127.0.0.1:9999/cb; native6 registered http://[::1]:8888/cb.
+# Client native registered http://127.0.0.1/cb and native6 http://[::1]/cb, both without a port: any port is
+# accepted. Client spa registered http://127.0.0.1:9999/cb, naming its port: matched exactly.
 LOOPBACK_ACCEPTED = [
-    pytest.param("spa", "http://127.0.0.1:9999/cb", id="same-port"),
-    pytest.param("spa", "http://127.0.0.1:1234/cb", id="other-port"),
-    pytest.param("spa", "http://127.0.0.1:65535/cb", id="highest-port"),
-    pytest.param("spa", "http://127.0.0.1/cb", id="no-port"),
-    pytest.param("native6", "http://[::1]:4321/cb", id="ipv6-other-port"),
+    pytest.param("native", "http://127.0.0.1/cb", id="no-port-as-registered"),
+    pytest.param("native", "http://127.0.0.1:1234/cb", id="any-port[RFC8252-7.3]"),
+    pytest.param("native", "http://127.0.0.1:65535/cb", id="highest-port[RFC8252-7.3]"),
+    pytest.param("native", "http://127.0.0.1:80/cb", id="default-port-written[RFC8252-7.3]"),
+    pytest.param("native6", "http://[::1]:4321/cb", id="ipv6-any-port[RFC8252-7.3]"),
+    pytest.param("spa", "http://127.0.0.1:9999/cb", id="pinned-port-as-registered"),
 ]
 
 
 @pytest.mark.parametrize(("client_id", "redirect_uri"), LOOPBACK_ACCEPTED)
 def test_loopback_redirect_any_port(alice: Browser, client_id: str, redirect_uri: str) -> None:
-    """RFC 8252 §7.3: the server MUST allow any port for loopback IP redirect URIs; the response goes to exactly
-    the presented URI, port included."""
+    """RFC 8252 §7.3: the server MUST allow any port for loopback IP redirect URIs — registered, as native apps do,
+    without one; the response goes to exactly the presented URI, port included."""
     params = redirect_params(
         alice.authorize(authorize_pairs(client_id=client_id, redirect_uri=redirect_uri)), redirect_uri
     )
@@ -134,18 +139,20 @@ def test_loopback_redirect_any_port(alice: Browser, client_id: str, redirect_uri
 
 
 LOOPBACK_REFUSED = [
-    pytest.param("spa", "http://127.0.0.1:1234/other", id="other-path"),
-    pytest.param("spa", "http://127.0.0.1:1234/cb/", id="other-port-trailing-slash"),
-    pytest.param("spa", "http://127.0.0.1:1234/cb?x=1", id="other-port-extra-query"),
-    pytest.param("spa", "http://127.0.0.1:1234/cb#x", id="other-port-fragment"),
-    pytest.param("spa", "http://localhost:9999/cb", id="localhost-same-port[RFC8252-8.3]"),
-    pytest.param("spa", "http://localhost:1234/cb", id="localhost-other-port[RFC8252-8.3]"),
-    pytest.param("spa", "http://[::1]:9999/cb", id="ipv6-for-ipv4-registration"),
-    pytest.param("spa", "https://127.0.0.1:1234/cb", id="https-other-port"),
-    pytest.param("spa", "http://127.0.0.2:1234/cb", id="other-loopback-ip"),
-    pytest.param("spa", "http://2130706433:1234/cb", id="decimal-ip"),
-    pytest.param("spa", "http://127.1:1234/cb", id="short-ip"),
-    pytest.param("spa", "http://user@127.0.0.1:1234/cb", id="userinfo"),
+    pytest.param("spa", "http://127.0.0.1:1234/cb", id="pinned-port-other-port[RFC9700-4.1.3]"),
+    pytest.param("spa", "http://127.0.0.1/cb", id="pinned-port-no-port[RFC9700-4.1.3]"),
+    pytest.param("native", "http://127.0.0.1:1234/other", id="other-path"),
+    pytest.param("native", "http://127.0.0.1:1234/cb/", id="other-port-trailing-slash"),
+    pytest.param("native", "http://127.0.0.1:1234/cb?x=1", id="other-port-extra-query"),
+    pytest.param("native", "http://127.0.0.1:1234/cb#x", id="other-port-fragment"),
+    pytest.param("native", "http://localhost/cb", id="localhost-no-port[RFC8252-8.3]"),
+    pytest.param("native", "http://localhost:1234/cb", id="localhost-other-port[RFC8252-8.3]"),
+    pytest.param("native", "http://[::1]:9999/cb", id="ipv6-for-ipv4-registration"),
+    pytest.param("native", "https://127.0.0.1:1234/cb", id="https-other-port"),
+    pytest.param("native", "http://127.0.0.2:1234/cb", id="other-loopback-ip"),
+    pytest.param("native", "http://2130706433:1234/cb", id="decimal-ip"),
+    pytest.param("native", "http://127.1:1234/cb", id="short-ip"),
+    pytest.param("native", "http://user@127.0.0.1:1234/cb", id="userinfo"),
     pytest.param("native6", "http://[::1]:4321/other", id="ipv6-other-path"),
     pytest.param("native6", "http://127.0.0.1:8888/cb", id="ipv4-for-ipv6-registration"),
 ]
@@ -153,10 +160,31 @@ LOOPBACK_REFUSED = [
 
 @pytest.mark.parametrize(("client_id", "redirect_uri"), LOOPBACK_REFUSED)
 def test_loopback_exception_is_only_the_port(alice: Browser, client_id: str, redirect_uri: str) -> None:
-    """RFC 8252 §7.3 relaxes the port only; path, query, host and scheme still match exactly (RFC 9700 §4.1.3).
-    RFC 8252 §8.3: ``localhost`` is not the loopback IP literal. Even a signed-in user gets our page."""
+    """RFC 8252 §7.3 relaxes the port only, and only of a loopback URI registered without one; path, query, host
+    and scheme still match exactly, and a registered port is kept (RFC 9700 §4.1.3). RFC 8252 §8.3: ``localhost``
+    is not the loopback IP literal. Even a signed-in user gets our page."""
     response = alice.authorize(authorize_pairs(client_id=client_id, redirect_uri=redirect_uri))
     assert_error_page(response, 400)
+
+
+def _admin_pairs(redirect_uri: str) -> list[tuple[str, str]]:
+    return authorize_pairs(client_id="pixie-admin", redirect_uri=redirect_uri, scope="pixie:admin")
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["fresh-browser", "signed-in"])
+def test_dashboard_client_code_never_goes_to_another_port(
+    pixie: Pixie, browser: Browser, alice: Browser, signed_in: bool
+) -> None:
+    """RFC 9700 §4.1.3: the dashboard's own client ``pixie-admin`` is registered with ``{issuer}/admin/callback``;
+    on a loopback issuer, a listener on another port of the administrator's machine must not receive its
+    ``pixie:admin`` code through one navigation of the administrator's browser. The request is refused on our page
+    (never redirected); the exact URI starts the sign-in (the control)."""
+    assert urlsplit(pixie.issuer).hostname == "127.0.0.1"
+    agent = alice if signed_in else browser
+    for attack in ("http://127.0.0.1:1/admin/callback", "http://127.0.0.1/admin/callback"):
+        assert_error_page(agent.authorize(_admin_pairs(attack)), 400)
+    started = browser.authorize(_admin_pairs(f"{pixie.issuer}/admin/callback"))
+    assert started.status_code == 303 and urlsplit(started.headers["location"]).path == "/login"
 
 
 def test_omitted_redirect_uri_uses_the_only_registered_one(alice: Browser) -> None:

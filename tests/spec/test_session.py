@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -185,13 +186,43 @@ def test_logout_ends_the_session(pixie: Pixie, dave: Browser) -> None:
         assert _step(replay.authorize(authorize_pairs())) == "/login"
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:9999", "http://127.0.0.1"])
-def test_logout_from_foreign_origin_is_refused(pixie: Pixie, dave: Browser, origin: str) -> None:
-    """RFC 9700 §4.7 (CSRF): a cross-origin POST /logout (forced logout) is refused and the session survives."""
-    response = dave.http.post("/logout", headers={"Origin": origin})
+FOREIGN_ORIGINS = [
+    pytest.param("https://evil.example", id="other-site"),
+    pytest.param("http://127.0.0.1:9999", id="other-port"),
+    pytest.param("http://127.0.0.1", id="no-port"),
+    pytest.param("null", id="null[RFC6454-7.3]"),
+    pytest.param(None, id="missing"),
+    pytest.param("{origin}/", id="trailing-slash"),
+    pytest.param("{origin}.evil.example", id="suffix"),
+    pytest.param("{origin}0", id="longer-port"),
+    pytest.param("https://{host}", id="other-scheme"),
+    pytest.param("{origin}, https://evil.example", id="list"),
+]
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_logout_from_foreign_origin_is_refused(pixie: Pixie, dave: Browser, origin: str | None) -> None:
+    """RFC 9700 §4.7 (CSRF), RFC 6454 §5: a POST /logout whose ``Origin`` is not exactly this server's (a forced
+    logout from another site or another port of this host, a hidden ``null`` origin, or none at all) is refused
+    and the session survives."""
+    host = urlsplit(pixie.origin).netloc
+    headers = {} if origin is None else {"Origin": origin.format(origin=pixie.origin, host=host)}
+    response = dave.http.post("/logout", headers=headers)
     assert_error_page(response, 403)
     assert not [h for h in response.headers.get_list("set-cookie") if h.startswith("pixie-session=")]
     assert _step(dave.authorize(authorize_pairs())) == "client"
+
+
+def test_logout_from_a_page_hiding_its_origin(pixie: Pixie, dave: Browser) -> None:
+    """Fetch standard: a form POST from a ``no-referrer`` page (every Pixie page) says ``Origin: null``; W3C Fetch
+    Metadata §2.1: the browser's ``Sec-Fetch-Site`` tells ours (``same-origin``) from another port's
+    (``same-site``) — only the former logs out."""
+    refused = dave.http.post("/logout", headers={"Origin": "null", "Sec-Fetch-Site": "same-site"})
+    assert_error_page(refused, 403)
+    assert _step(dave.authorize(authorize_pairs())) == "client"
+    response = dave.http.post("/logout", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200
+    assert _step(dave.authorize(authorize_pairs())) == "/login"
 
 
 def test_logout_is_post_only(pixie: Pixie, dave: Browser) -> None:
@@ -211,7 +242,7 @@ async def _seed_https(database_url: str) -> None:
         await register_client(
             storage, "default", "spa", redirect_uris=[SPA_CB], public=True, scopes=["properties:read"]
         )
-        await create_user(storage, "default", "dave", PASSWORDS["dave"])
+        await create_user(storage, "default", "dave", PASSWORDS["dave"], roles=["admin"])  # may use /admin
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +289,57 @@ def test_https_issuer_cookies_are_secure_host_prefixed(https_issuer: str) -> Non
         assert header.startswith("__Host-"), header
         assert "secure" in attributes and "httponly" in attributes, header
         assert attributes.get("path") == "/" and "domain" not in attributes, header
+
+
+class _ManualJar:
+    """Cookies kept by hand for an https issuer served over http (httpx, like a browser, keeps Secure cookies off
+    plain http): every Set-Cookie is recorded, and sent back as one Cookie header."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http, self.jar = http, SimpleCookie()
+        self.set_cookies: list[str] = []
+
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")  # the issuer's https URL, over http
+        cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in self.jar.items() if morsel.value)
+        response = self.http.request(method, target, headers={"Cookie": cookies}, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookies.append(header)
+            self.jar.load(header)
+        return response
+
+
+def test_https_issuer_dashboard_cookies_are_secure_host_prefixed(https_issuer: str) -> None:
+    """RFC 6265bis §4.1.3.2: on an https issuer the dashboard's cookies (the sign-in flow's and the admin
+    session's) are Secure, ``__Host-`` prefixed, Path=/ and without Domain, like the SSO session's; the unprefixed
+    name opens nothing."""
+    with httpx.Client(base_url=https_issuer, verify=TLS, timeout=20) as http:
+        browser = _ManualJar(http)
+        started = browser.send("GET", "/admin")
+        assert started.status_code == 303
+        to_login = browser.send("GET", started.headers["location"])
+        page = browser.send("GET", to_login.headers["location"])
+        data = {**hidden_fields(page.text), "username": "dave", "password": PASSWORDS["dave"]}
+        response = browser.send("POST", "/login", data=data)
+        if urlsplit(response.headers["location"]).path == "/consent":
+            page = browser.send("GET", response.headers["location"])
+            response = browser.send("POST", "/consent", data={**hidden_fields(page.text), "decision": "approve"})
+        assert urlsplit(response.headers["location"]).path == "/admin/callback", response.headers["location"]
+        callback = browser.send("GET", response.headers["location"])
+        assert callback.status_code == 303 and callback.headers["location"] == "/admin", callback.text[:300]
+        assert "Flow analytics" in browser.send("GET", "/admin").text
+
+        names = {header.partition("=")[0] for header in browser.set_cookies}
+        assert {"__Host-pixie-admin-flow", "__Host-pixie-admin"} <= names, names
+        for header in browser.set_cookies:
+            if header.startswith("__Host-pixie-admin") and "max-age=0" not in header.lower():
+                attributes = _attributes(header)
+                assert "secure" in attributes and "httponly" in attributes, header
+                assert attributes.get("path") == "/" and "domain" not in attributes, header
+        session = browser.jar["__Host-pixie-admin"].value
+        unprefixed = http.get("/admin", headers={"Cookie": f"pixie-admin={session}"})
+        assert unprefixed.status_code == 303
 
 
 @pytest.mark.parametrize(("last_seen_ago", "recorded"), [(5, False), (120, True)])

@@ -11,6 +11,9 @@ acme       ``alice``; public ``app`` → SPA_CB; confidential ``rs`` (acme's sec
 globex     ``bob``; public ``app`` → GLOBEX_CB (same client id, another redirect URI); confidential ``rs``
            (globex's secret); title "Globex sign-in", colour #f59e0b
 =========  ==================================================================================================
+
+Each tenant's ``app`` has the audience ``rs``: its tokens are meant for that tenant's resource server ``rs``, which
+may therefore introspect them (RFC 7662 §4).
 """
 
 from __future__ import annotations
@@ -73,7 +76,9 @@ async def _seed(database_url: str) -> None:
         for name, (title, color) in THEMES.items():
             await create_tenant(storage, keyring, name, display_name=name.capitalize(), settings=None)
             await update_tenant_settings(storage, name, {"login_title": title, "brand_color": color})
-            await register_client(storage, name, "app", redirect_uris=[REDIRECTS[name]], public=True, scopes=SCOPES)
+            await register_client(
+                storage, name, "app", redirect_uris=[REDIRECTS[name]], public=True, scopes=SCOPES, audiences=["rs"]
+            )
             await register_client(
                 storage,
                 name,

@@ -136,8 +136,8 @@ def test_resource_verifier_takes_a_tenant_issuer_without_special_casing(
     acme, globex = f"{server.origin}/t/acme", f"{server.origin}/t/globex"
 
     async def check() -> tuple[str, str]:
-        good = JWTVerifier(acme, acme)
-        wrong = JWTVerifier(globex, acme)
+        good = JWTVerifier(acme, "rs")  # acme's app is registered with the audience "rs"
+        wrong = JWTVerifier(globex, "rs")
         try:
             verified = await good.verify(access)
             with pytest.raises(InvalidToken) as refused:

@@ -5,40 +5,55 @@
 any user of any app; the dashboard redeems the code in-process and admits the user only when the token carries
 ``pixie:admin``, which only holders of the ``admin`` role can receive (:data:`pixie.scopes.BUILTIN_SCOPE_ROLES`).
 
-The flow's state and PKCE verifier, and afterwards the admin session, live in cookies sealed with AES-GCM under a
-key derived from the master key: the browser holds them but can neither read nor forge them.
+The flow's state and PKCE verifier live in a cookie sealed with AES-GCM under a key derived from the master key:
+the browser holds it but can neither read nor forge it, and it is short-lived and spent by the flow itself.
 
-Spec: RFC 7636 §4 (PKCE), RFC 6749 §10.12 (state against CSRF), RFC 9207 (iss), RFC 8252 §7.3 (loopback ports).
+The admin session that follows is kept server-side (``storage.admin_sessions``): the cookie carries a random
+256-bit session id, the database only its SHA-256. Every dashboard request looks the session up with its user and
+admits it only while the session is unexpired and not revoked, and the user exists, is enabled and still holds
+the ``admin`` role; so a session ends at logout, at once when its administrator is disabled or loses the role,
+and after :data:`SESSION_SECONDS` in any case. A session refused for its user is revoked on the spot, so
+re-enabling the user later does not revive it.
+
+Spec: RFC 7636 §4 (PKCE), RFC 6749 §10.12 (state against CSRF), RFC 9207 (iss); OWASP Session Management Cheat
+Sheet (server-side sessions, invalidation at logout and on privilege change).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from pixie import pkce
+from pixie import pkce, scopes
 from pixie.management import register_client
-from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest, new_token
+from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret, new_token
 from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.storage.records import AdminSession, User
 from pixie.tenancy import DEFAULT_TENANT
+from pixie.types import Timestamp
 
 __all__ = [
     "ADMIN_CLIENT_ID",
     "ADMIN_SCOPE",
-    "AdminSession",
+    "FLOW_SECONDS",
+    "SESSION_SECONDS",
     "FlowState",
     "SessionSealer",
+    "end_admin_session",
     "ensure_admin_client",
+    "holds_admin_role",
     "new_flow_state",
+    "signed_in_admin",
+    "start_admin_session",
 ]
 
 ADMIN_CLIENT_ID = "pixie-admin"
 ADMIN_SCOPE = "pixie:admin"
 FLOW_SECONDS = 600
 SESSION_SECONDS = 8 * 3600
+MAX_SESSION_ID_LENGTH = 128  # a session id is 43 characters; anything much longer is not worth hashing
 
 
 @dataclass(frozen=True)
@@ -48,19 +63,13 @@ class FlowState:
     expires_at: float
 
 
-@dataclass(frozen=True)
-class AdminSession:
-    subject: str
-    expires_at: float
-
-
 def new_flow_state(now: float) -> FlowState:
     """A fresh 256-bit state and PKCE verifier for one dashboard sign-in."""
     return FlowState(state=new_token(32), verifier=pkce.generate_verifier(), expires_at=now + FLOW_SECONDS)
 
 
 class SessionSealer:
-    """Seals small JSON values into cookie strings (AES-GCM, purpose-bound), and opens them."""
+    """Seals the sign-in flow's state into a cookie string (AES-GCM, purpose-bound), and opens it."""
 
     def __init__(self, master_key: bytes) -> None:
         self._key = derive_key(master_key, "pixie-admin-cookies")
@@ -88,15 +97,6 @@ class SessionSealer:
             return None
         return FlowState(state=str(value["s"]), verifier=str(value["v"]), expires_at=float(value["e"]))
 
-    def seal_session(self, session: AdminSession) -> str:
-        return self._seal("session", {"sub": session.subject, "e": session.expires_at})
-
-    def open_session(self, sealed: str | None, now: float) -> AdminSession | None:
-        value = self._open("session", sealed)
-        if value is None or not isinstance(value.get("e"), float | int) or value["e"] <= now:
-            return None
-        return AdminSession(subject=str(value["sub"]), expires_at=float(value["e"]))
-
 
 async def ensure_admin_client(storage: Storage, issuer: str) -> None:
     """Register the dashboard's own public client in the default tenant, once."""
@@ -116,5 +116,49 @@ async def ensure_admin_client(storage: Storage, issuer: str) -> None:
         return
 
 
-def session_expiry(now: float | None = None) -> float:
-    return (now or time.time()) + SESSION_SECONDS
+def holds_admin_role(user: User) -> bool:
+    """Whether ``user`` may still hold ``pixie:admin`` (the gate of :data:`pixie.scopes.BUILTIN_SCOPE_ROLES`)."""
+    return bool(scopes.permitted([ADMIN_SCOPE], user.roles, ()))
+
+
+async def start_admin_session(storage: Storage, user_id: str, now: Timestamp) -> str:
+    """Store a new admin session for ``user_id`` and return its id, for the cookie (only its SHA-256 is stored).
+
+    Spec: OWASP Session Management Cheat Sheet (session ids of at least 64 bits of entropy; here 256).
+    """
+    session_id = new_token(32)
+    await storage.admin_sessions.create(
+        AdminSession(
+            tenant_id=DEFAULT_TENANT,
+            session_hash=hash_secret(session_id),
+            user_id=user_id,
+            created_at=now,
+            expires_at=now + SESSION_SECONDS,
+        )
+    )
+    return session_id
+
+
+async def signed_in_admin(storage: Storage, session_id: str | None, now: Timestamp) -> User | None:
+    """The administrator whose session ``session_id`` is, or None: no such session, expired or revoked, or its
+    user gone, disabled or without the ``admin`` role. A live session refused for its user is revoked, so it stays
+    ended whatever happens to the user afterwards."""
+    if not session_id or len(session_id) > MAX_SESSION_ID_LENGTH:
+        return None
+    session_hash = hash_secret(session_id)
+    found = await storage.admin_sessions.get(DEFAULT_TENANT, session_hash)
+    if found is None:
+        return None
+    session, user = found
+    if not session.live(now):
+        return None
+    if user is None or user.disabled or not holds_admin_role(user):
+        await storage.admin_sessions.revoke(DEFAULT_TENANT, session_hash, now)
+        return None
+    return user
+
+
+async def end_admin_session(storage: Storage, session_id: str | None, now: Timestamp) -> None:
+    """Revoke the admin session ``session_id`` (nothing happens for an unknown one)."""
+    if session_id and len(session_id) <= MAX_SESSION_ID_LENGTH:
+        await storage.admin_sessions.revoke(DEFAULT_TENANT, hash_secret(session_id), now)

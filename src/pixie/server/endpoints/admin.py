@@ -4,11 +4,16 @@
 - ``GET /admin`` — the dashboard (or the start of the sign-in flow); ``?range=1h|24h|7d&tenant=..&client=..``.
 - ``GET /admin/callback`` — the redirect URI of the dashboard's own client.
 - ``GET /admin/charts/{name}.svg`` — one chart, same query parameters.
-- ``POST /admin/logout`` — ends the dashboard session (the SSO session stays).
+- ``POST /admin/logout`` — ends the dashboard session (the SSO session stays); only from this server's own origin
+  (:mod:`pixie.server.origins`).
+
+The session is server-side and checked on every request (:func:`pixie.server.admin_session.signed_in_admin`); its
+cookie, like the flow's, is HttpOnly, SameSite=Lax, and ``__Host-`` prefixed and Secure on an https issuer.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -22,20 +27,26 @@ from pixie.security import constant_time_equals
 from pixie.server.admin_session import (
     ADMIN_CLIENT_ID,
     ADMIN_SCOPE,
-    AdminSession,
+    FLOW_SECONDS,
+    SESSION_SECONDS,
     SessionSealer,
+    end_admin_session,
     new_flow_state,
-    session_expiry,
+    signed_in_admin,
+    start_admin_session,
 )
 from pixie.server.charts import CHART_NAMES, render_chart
 from pixie.server.context import AppContext, context_of
-from pixie.server.cookies import clear_cookie, read_cookie, set_cookie
+from pixie.server.cookies import admin_cookie_name, clear_cookie, read_cookie, set_cookie
 from pixie.server.grants.authorization_code import exchange_code
-from pixie.storage.records import Tenant
+from pixie.server.origins import from_issuer_origin
+from pixie.storage.records import Tenant, User
 from pixie.tenancy import DEFAULT_TENANT
 from pixie.tokens.validation import own_access_token_claims
 
 __all__ = ["admin_callback", "admin_chart", "admin_logout", "dashboard"]
+
+log = logging.getLogger("pixie.server.admin")
 
 FLOW_COOKIE = "pixie-admin-flow"
 SESSION_COOKIE = "pixie-admin"
@@ -52,12 +63,31 @@ async def _default_tenant(ctx: AppContext) -> Tenant:
     return tenant
 
 
-def _signed_in(request: Request, ctx: AppContext) -> AdminSession | None:
-    return _sealer(ctx).open_session(read_cookie(request, SESSION_COOKIE), time.time())
+def _session_cookie(ctx: AppContext) -> str:
+    return admin_cookie_name(SESSION_COOKIE, ctx.settings.issuer)
 
 
-def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
+def _flow_cookie(ctx: AppContext) -> str:
+    return admin_cookie_name(FLOW_COOKIE, ctx.settings.issuer)
+
+
+async def _signed_in(request: Request, ctx: AppContext) -> User | None:
+    """The administrator signed in to the dashboard in this browser, checked against storage on every request."""
+    return await signed_in_admin(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
+
+
+async def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
     issuer = ctx.issuer(tenant)
+    client = await ctx.storage.clients.get(tenant.id, ADMIN_CLIENT_ID)
+    if client is not None and f"{issuer}/admin/callback" not in client.redirect_uris:
+        # Matched exactly, like every registered redirect URI: a database first opened under another issuer
+        # (another port included) keeps the old callback, and /authorize refuses the sign-in on its error page.
+        log.warning(
+            "the dashboard client %s is registered with %s, not %s/admin/callback: /admin cannot sign anyone in",
+            ADMIN_CLIENT_ID,
+            ", ".join(client.redirect_uris),
+            issuer,
+        )
     flow = new_flow_state(time.time())
     query = urlencode(
         {
@@ -71,7 +101,9 @@ def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
         }
     )
     response = RedirectResponse(f"{issuer}/authorize?{query}", status_code=303)
-    set_cookie(response, name=FLOW_COOKIE, value=_sealer(ctx).seal_flow(flow), max_age=600, issuer=issuer)
+    set_cookie(
+        response, name=_flow_cookie(ctx), value=_sealer(ctx).seal_flow(flow), max_age=FLOW_SECONDS, issuer=issuer
+    )
     return response
 
 
@@ -84,7 +116,7 @@ async def admin_callback(request: Request) -> Response:
     ctx = context_of(request)
     tenant = await _default_tenant(ctx)
     issuer, now = ctx.issuer(tenant), time.time()
-    flow = _sealer(ctx).open_flow(read_cookie(request, FLOW_COOKIE), now)
+    flow = _sealer(ctx).open_flow(read_cookie(request, _flow_cookie(ctx)), now)
     params = request.query_params
     if flow is None or not constant_time_equals(params.get("state", ""), flow.state):
         return ctx.error_page(InvalidRequest("this dashboard sign-in is unknown or has expired; start again"), tenant)
@@ -128,11 +160,9 @@ async def admin_callback(request: Request) -> Response:
         )
     else:
         response = RedirectResponse("/admin", status_code=303)
-        session = AdminSession(subject=str(claims["sub"]), expires_at=session_expiry(now))
-        set_cookie(
-            response, name=SESSION_COOKIE, value=_sealer(ctx).seal_session(session), max_age=8 * 3600, issuer=issuer
-        )
-    clear_cookie(response, name=FLOW_COOKIE, issuer=issuer)
+        session_id = await start_admin_session(ctx.storage, str(claims["sub"]), now)
+        set_cookie(response, name=_session_cookie(ctx), value=session_id, max_age=SESSION_SECONDS, issuer=issuer)
+    clear_cookie(response, name=_flow_cookie(ctx), issuer=issuer)
     return response
 
 
@@ -159,9 +189,8 @@ async def _summary(ctx: AppContext, range_name: str, tenant: Tenant, client: str
 
 async def dashboard(request: Request) -> Response:
     ctx = context_of(request)
-    session = _signed_in(request, ctx)
-    if session is None:
-        return _start_sign_in(ctx, await _default_tenant(ctx))
+    if await _signed_in(request, ctx) is None:
+        return await _start_sign_in(ctx, await _default_tenant(ctx))
     range_name, tenant, client = await _selection(request, ctx)
     summary = await _summary(ctx, range_name, tenant, client)
     tenants = [t.id for t in await ctx.storage.tenants.list()]
@@ -186,7 +215,7 @@ async def dashboard(request: Request) -> Response:
 async def admin_chart(request: Request) -> Response:
     ctx = context_of(request)
     name = request.path_params["name"]
-    if _signed_in(request, ctx) is None:
+    if await _signed_in(request, ctx) is None:
         return Response("sign in at /admin first\n", 401, media_type="text/plain")
     if name not in CHART_NAMES:
         return Response("no such chart\n", 404, media_type="text/plain")
@@ -200,11 +229,19 @@ async def admin_chart(request: Request) -> Response:
 
 
 async def admin_logout(request: Request) -> Response:
+    """End the dashboard session server-side and clear its cookie. Refused unless the request comes from this
+    server's own origin (no forced logout from another site or another port of this host). The dashboard's form
+    posts with ``Origin: null`` (every Pixie page has ``Referrer-Policy: no-referrer``) and is recognised by its
+    ``Sec-Fetch-Site: same-origin``: see :mod:`pixie.server.origins`.
+
+    Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7; OWASP Session Management Cheat Sheet (invalidate at logout).
+    """
     ctx = context_of(request)
     tenant = await _default_tenant(ctx)
-    origin = request.headers.get("origin")
-    if origin not in (None, "null") and not ctx.issuer(tenant).startswith(str(origin)):
+    issuer = ctx.issuer(tenant)
+    if not from_issuer_origin(request, issuer):
         return ctx.error_page(InvalidRequest("sign-out must be requested from this site"), tenant, status=403)
+    await end_admin_session(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
     response = ctx.page("message.html", tenant, title="Signed out", message="You left the dashboard.")
-    clear_cookie(response, name=SESSION_COOKIE, issuer=ctx.issuer(tenant))
+    clear_cookie(response, name=_session_cookie(ctx), issuer=issuer)
     return response

@@ -8,6 +8,10 @@ People get such a token through a user flow (only holders of the ``admin`` role 
 :data:`pixie.scopes.BUILTIN_SCOPE_ROLES`); automation uses a confidential client of the default tenant registered
 with scope ``pixie:admin`` and the ``client_credentials`` grant.
 
+The token's client and user are checked on every call too: a token of a disabled or deleted client or user, or
+of a user who no longer holds the ``admin`` role, is refused at once (users are read afresh; clients through the
+server's client cache, so a client disabled on another instance or by the CLI counts within 5 s).
+
 Failures: no token → 401 with a bare ``Bearer`` challenge; a bad token → 401 ``invalid_token``; a token without
 the scope → 403 ``insufficient_scope`` (RFC 6750 §3.1). Bad input → 400, unknown tenant/client/user → 404, a
 duplicate → 409, all as ``{"error", "error_description"}``. No response ever holds a password, a hash or a sealed
@@ -40,9 +44,10 @@ from pixie.management import (
     set_user_disabled,
 )
 from pixie.management import update_tenant_settings as apply_settings
-from pixie.server.admin_session import ADMIN_SCOPE
+from pixie.server.admin_session import ADMIN_SCOPE, holds_admin_role
 from pixie.server.context import AppContext, context_of
 from pixie.server.json_input import parse_json
+from pixie.server.protocol.token_introspection import token_parties, token_user
 from pixie.server.rendering import json_response
 from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant, TenantSettings, User
@@ -76,7 +81,8 @@ def _bearer_failure(exc: OAuthError, *, scope: str | None = None) -> Response:
 
 
 async def _authorize(request: Request, ctx: AppContext) -> Response | None:
-    """None when the request carries a valid admin token of the default tenant; else the 401/403 to send.
+    """None when the request carries a valid admin token of the default tenant, whose client and user are enabled
+    and whose user (if any) still holds the ``admin`` role; else the 401/403 to send.
 
     Spec: RFC 6750 §2.1 (header), §3 and §3.1 (challenges); RFC 9068 §4 (validation, ``aud``)."""
     header = request.headers.get("authorization")
@@ -102,6 +108,12 @@ async def _authorize(request: Request, ctx: AppContext) -> Response | None:
         return _bearer_failure(InvalidToken("the access token was revoked"))
     if ADMIN_SCOPE not in str(claims.get("scope", "")).split(" "):
         return _bearer_failure(InsufficientScope("the pixie:admin scope is required"), scope=ADMIN_SCOPE)
+    parties = await token_parties(ctx.storage, DEFAULT_TENANT, str(claims.get("client_id", "")), token_user(claims))
+    if parties is None:
+        return _bearer_failure(InvalidToken("the client or user of this access token is disabled or gone"))
+    user = parties[1]
+    if user is not None and not holds_admin_role(user):
+        return _bearer_failure(InvalidToken("the user of this access token is no longer an administrator"))
     return None
 
 

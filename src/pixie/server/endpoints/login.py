@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from urllib.parse import urlsplit
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -39,6 +38,7 @@ from pixie.server.flow import (
     redirect_error,
     start_session,
 )
+from pixie.server.origins import from_issuer_origin
 from pixie.server.ratelimit import SignInAttempt
 from pixie.storage.records import AuthorizationRequest, Tenant, User
 
@@ -175,14 +175,14 @@ async def _check_password(ctx: AppContext, user: User | None, password: str) -> 
 
 
 async def logout(request: Request) -> Response:
-    """End this browser's SSO session. Refused when the request comes from another origin (forced logout)."""
+    """End this browser's SSO session. Refused unless the request comes from this server's own origin (no forced
+    logout from another site or another port of this host): see :mod:`pixie.server.origins`.
+
+    Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7."""
     ctx, tenant = await tenant_of(request)
     issuer = ctx.issuer(tenant)
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        expected = urlsplit(issuer)
-        if origin != f"{expected.scheme}://{expected.netloc}":
-            return ctx.error_page(InvalidRequest("logout must be requested from this site"), tenant, status=403)
+    if not from_issuer_origin(request, issuer):
+        return ctx.error_page(InvalidRequest("logout must be requested from this site"), tenant, status=403)
     name = session_cookie_name(tenant, issuer)
     value = read_cookie(request, name)
     now = time.time()

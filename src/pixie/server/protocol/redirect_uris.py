@@ -1,4 +1,12 @@
-"""Redirect URIs: exact matching with the loopback-port exception, and building the response URL."""
+"""Redirect URIs: exact matching with the loopback-port exception, and building the response URL.
+
+The loopback exception (RFC 8252 §7.3) exists for native apps that listen on a port the operating system picks at
+the time of the request; such an app registers its loopback URI without a port (``http://127.0.0.1/callback``),
+and any port is then accepted. A registered loopback URI that names a port is matched exactly like any other: the
+registrant said where it listens. This keeps, for one, the dashboard's own client (``{issuer}/admin/callback``
+on a loopback issuer such as ``http://127.0.0.1:8000``) from sending its ``pixie:admin`` code to whatever else
+listens on another port of the administrator's machine.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +34,22 @@ def _is_loopback_http(uri: str) -> bool:
         return False
 
 
+def _names_no_port(uri: str) -> bool:
+    """Whether the authority of ``uri`` has no port (not even an empty one: ``http://127.0.0.1:/cb`` names one)."""
+    netloc = urlsplit(uri).netloc
+    return not netloc.rpartition("]")[2].count(":")
+
+
 def match_redirect_uri(registered: Sequence[str], presented: str) -> bool:
-    """True iff ``presented`` equals a registered URI character for character — except that for an ``http``
-    loopback IP literal the port may differ, since native apps bind an ephemeral port.
+    """True iff ``presented`` equals a registered URI character for character — except that a registered ``http``
+    loopback IP literal URI that names no port accepts any port, since native apps bind an ephemeral port.
 
     No normalisation: case, trailing slashes, extra path segments or query parameters all make a mismatch; a URI
-    holding a control character or a space matches nothing.
+    holding a control character or a space matches nothing. A registered loopback URI with a port is matched exactly
+    (see the module docstring).
 
-    Spec: RFC 3986 §2, RFC 9700 §4.1.3 (exact matching), RFC 8252 §7.3 (loopback, any port), OAuth 2.1 §2.3.1.
+    Spec: RFC 3986 §2, RFC 9700 §4.1.3 (exact matching), RFC 8252 §7.3 (loopback, any port), OAuth 2.1 §2.3.1 and
+    §8.4.2.
     """
     if _CONTROL_OR_SPACE.search(presented):
         return False  # before any comparison: see _CONTROL_OR_SPACE
@@ -47,7 +63,7 @@ def match_redirect_uri(registered: Sequence[str], presented: str) -> bool:
     except ValueError:
         return False
     for candidate in registered:
-        if not _is_loopback_http(candidate):
+        if not _is_loopback_http(candidate) or not _names_no_port(candidate):
             continue
         have = urlsplit(candidate)
         if (
