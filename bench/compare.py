@@ -118,7 +118,21 @@ def _seed(env: dict[str, str], pixie: Path = PIXIE) -> None:
             "--scope",
             "api:read",
         ],
-        ["clients", "create", "bench-public", "--public", "--redirect-uri", REDIRECT, *grants, "--scope", "api:read"],
+        # Its tokens are addressed to bench-confidential, the resource server that introspects them (RFC 7662 §4:
+        # Pixie answers only the token's client or a client in its audience).
+        [
+            "clients",
+            "create",
+            "bench-public",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            *grants,
+            "--scope",
+            "api:read",
+            "--audience",
+            "bench-confidential",
+        ],
     ]
     for command in commands:
         subprocess.run([str(pixie), *command], env=env, capture_output=True, check=True)

@@ -109,7 +109,20 @@ def _env(workdir: Path) -> dict[str, str]:
 def _seed(env: dict[str, str]) -> None:
     grants = ["--grant-type", "authorization_code", "--grant-type", "refresh_token"]
     commands = [
-        ["clients", "create", PUBLIC_CLIENT, "--public", "--redirect-uri", REDIRECT, *grants, "--scope", SCOPE],
+        # Its tokens are addressed to the resource server, which may then introspect them (RFC 7662 §4).
+        [
+            "clients",
+            "create",
+            PUBLIC_CLIENT,
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            *grants,
+            "--scope",
+            SCOPE,
+            "--audience",
+            RS_CLIENT,
+        ],
         # The resource server: a confidential client that only introspects.
         [
             "clients",
