@@ -107,7 +107,9 @@ class At(Browser):
         return False
 
     def logout(self) -> None:
-        assert self.http.post("/logout").status_code == 200
+        # A state-changing POST names its origin, as a browser does (pixie.server.origins).
+        origin = f"{self.http.base_url.scheme}://{self.http.base_url.netloc.decode()}"
+        assert self.http.post("/logout", headers={"Origin": origin}).status_code == 200
         assert self.session_cookie() is None
 
     def device_cookies(self) -> dict[str, str]:
