@@ -7,8 +7,9 @@ The protocol lives once, without I/O, in :mod:`pixie.client.flows`; :class:`OAut
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pixie.lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "AsyncOAuthClient",
@@ -81,14 +82,4 @@ else:
         "login_with_browser": "pixie.client.loopback",
     }
 
-    def __getattr__(name: str) -> object:
-        try:
-            module = _SOURCES[name]
-        except KeyError:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = _lazy_exports(__name__, _SOURCES, globals(), __all__)

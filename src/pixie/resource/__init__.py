@@ -14,8 +14,9 @@ Spec: RFC 9068 (JWT access tokens), RFC 7662 (introspection), RFC 6750 (bearer u
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pixie.lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "AccessToken",
@@ -46,14 +47,4 @@ else:
         "requires_scopes": "pixie.resource.middleware",
     }
 
-    def __getattr__(name: str) -> object:
-        try:
-            module = _SOURCES[name]
-        except KeyError:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = _lazy_exports(__name__, _SOURCES, globals(), __all__)

@@ -15,11 +15,21 @@ import asyncpg
 
 from pixie.storage.interfaces import AlreadyExists, StorageError, StorageUnavailable
 
-__all__ = ["describe", "is_unavailable", "translate"]
+__all__ = [
+    "UNAVAILABLE_CLASSES",
+    "UNAVAILABLE_STATES",
+    "UNIQUE_VIOLATION",
+    "describe",
+    "is_unavailable",
+    "translate",
+]
 
-_UNIQUE_VIOLATION = "23505"
-_UNAVAILABLE_CLASSES = frozenset({"08", "28", "53", "57"})
-_UNAVAILABLE_STATES = frozenset({"3D000"})
+UNIQUE_VIOLATION = "23505"
+UNAVAILABLE_CLASSES = frozenset({"08", "28", "53", "57"})
+"""SQLSTATE classes: 08 connection, 28 credentials, 53 resources (too many connections, disk full), 57 operator
+intervention (shutdown, cannot connect now)."""
+UNAVAILABLE_STATES = frozenset({"3D000"})
+"""The database does not exist."""
 
 
 def describe(exc: BaseException) -> str:
@@ -36,7 +46,7 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate: str | None = exc.sqlstate  # None on asyncpg's client-side classes
-        return sqlstate is not None and (sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_STATES)
+        return sqlstate is not None and (sqlstate[:2] in UNAVAILABLE_CLASSES or sqlstate in UNAVAILABLE_STATES)
     return False
 
 
@@ -45,7 +55,7 @@ def translate(exc: BaseException, *, connection_lost: bool = False) -> BaseExcep
     connection the call ran on is closed now (whatever the error was)."""
     if isinstance(exc, StorageError):
         return exc
-    if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _UNIQUE_VIOLATION:
+    if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == UNIQUE_VIOLATION:
         return AlreadyExists(f"duplicate key: {describe(exc)}")
     if (connection_lost and isinstance(exc, Exception)) or is_unavailable(exc):
         return StorageUnavailable(f"database unavailable: {describe(exc)}")

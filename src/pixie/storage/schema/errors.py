@@ -14,32 +14,13 @@ from contextlib import contextmanager
 from sqlalchemy import exc as sa_exc
 
 from pixie.storage.interfaces import AlreadyExists, StorageError, StorageUnavailable
+from pixie.storage.pg.errors import UNAVAILABLE_CLASSES, UNAVAILABLE_STATES, UNIQUE_VIOLATION
+from pixie.storage.sqlite.errors import DUPLICATE_KEY_CODES, UNAVAILABLE_CODES
 
 __all__ = ["describe", "is_unavailable", "is_unique_violation", "translate_errors"]
 
-# sqlite3 extended result codes (https://www.sqlite.org/rescode.html).
-_SQLITE_CONSTRAINT_PRIMARYKEY = 1555
-_SQLITE_CONSTRAINT_UNIQUE = 2067
-# Primary codes meaning "the file cannot be used now" (as opposed to SQLITE_ERROR = a bad statement).
-_SQLITE_UNAVAILABLE = frozenset(
-    {
-        5,  # SQLITE_BUSY: busy_timeout ran out
-        6,  # SQLITE_LOCKED
-        7,  # SQLITE_NOMEM
-        8,  # SQLITE_READONLY
-        10,  # SQLITE_IOERR
-        13,  # SQLITE_FULL
-        14,  # SQLITE_CANTOPEN
-        15,  # SQLITE_PROTOCOL
-        26,  # SQLITE_NOTADB
-    }
-)
-# PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient resources (too many connections,
-# disk full), 57 operator intervention (shutdown, cannot connect now, statement timeout), 28 bad credentials.
-_PG_UNAVAILABLE_CLASSES = frozenset({"08", "28", "53", "57"})
-_PG_UNAVAILABLE_STATES = frozenset({"3D000"})  # the database does not exist
 
-
+# The drivers' own classification, applied to the driver errors SQLAlchemy wraps while it checks and migrates.
 def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
     value = getattr(exc.orig, "sqlstate", None)
     return value if isinstance(value, str) else None
@@ -54,10 +35,7 @@ def is_unique_violation(exc: BaseException) -> bool:
     """True for a duplicate primary or unique key on either backend."""
     if not isinstance(exc, sa_exc.IntegrityError):
         return False
-    return _sqlstate(exc) == "23505" or _sqlite_code(exc) in (
-        _SQLITE_CONSTRAINT_PRIMARYKEY,
-        _SQLITE_CONSTRAINT_UNIQUE,
-    )
+    return _sqlstate(exc) == UNIQUE_VIOLATION or _sqlite_code(exc) in DUPLICATE_KEY_CODES
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -72,10 +50,10 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     sqlstate = _sqlstate(exc)
     if sqlstate is not None:
-        return sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE_STATES
+        return sqlstate[:2] in UNAVAILABLE_CLASSES or sqlstate in UNAVAILABLE_STATES
     code = _sqlite_code(exc)
     if code is not None:
-        return code & 0xFF in _SQLITE_UNAVAILABLE
+        return code & 0xFF in UNAVAILABLE_CODES
     cause = exc.orig.__cause__ if exc.orig is not None else None
     return isinstance(exc, sa_exc.OperationalError) or isinstance(cause, OSError)
 

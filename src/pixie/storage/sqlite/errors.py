@@ -13,14 +13,14 @@ import sqlite3
 
 from pixie.storage.interfaces import AlreadyExists, StorageUnavailable
 
-__all__ = ["is_busy", "translate"]
+__all__ = ["DUPLICATE_KEY_CODES", "UNAVAILABLE_CODES", "is_busy", "translate"]
 
-# sqlite3 extended result codes (https://www.sqlite.org/rescode.html).
-_SQLITE_CONSTRAINT_PRIMARYKEY = 1555
-_SQLITE_CONSTRAINT_UNIQUE = 2067
+# sqlite3 result codes (https://www.sqlite.org/rescode.html).
+DUPLICATE_KEY_CODES = frozenset({1555, 2067})
+"""Extended codes of a primary-key and a unique violation."""
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-_UNAVAILABLE = frozenset(
+UNAVAILABLE_CODES = frozenset(
     {
         _SQLITE_BUSY,
         _SQLITE_LOCKED,
@@ -33,6 +33,7 @@ _UNAVAILABLE = frozenset(
         26,  # SQLITE_NOTADB
     }
 )
+"""Primary codes meaning the file cannot be used right now (as opposed to SQLITE_ERROR, a bad statement)."""
 
 
 def _primary_code(exc: sqlite3.Error) -> int | None:
@@ -51,11 +52,8 @@ def translate(exc: sqlite3.Error) -> Exception:
     first line only (no SQL, no parameters)."""
     lines = str(exc).strip().splitlines()
     message = lines[0] if lines else type(exc).__name__
-    if isinstance(exc, sqlite3.IntegrityError) and getattr(exc, "sqlite_errorcode", None) in (
-        _SQLITE_CONSTRAINT_PRIMARYKEY,
-        _SQLITE_CONSTRAINT_UNIQUE,
-    ):
+    if isinstance(exc, sqlite3.IntegrityError) and getattr(exc, "sqlite_errorcode", None) in DUPLICATE_KEY_CODES:
         return AlreadyExists(f"duplicate key: {message}")
-    if _primary_code(exc) in _UNAVAILABLE:
+    if _primary_code(exc) in UNAVAILABLE_CODES:
         return StorageUnavailable(f"database unavailable: {message}")
     return exc
