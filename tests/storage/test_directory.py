@@ -144,6 +144,27 @@ async def test_clients_listed_by_id_and_disabled(clients: ClientStore) -> None:
     assert not await clients.set_disabled(TENANT, "nope", True)
 
 
+async def test_update_replaces_every_field_but_the_key(clients: ClientStore) -> None:
+    """The stored client becomes the given one (a cached one at once too); another tenant's is left alone."""
+    await clients.create(f.client())
+    await clients.create(f.client(OTHER))
+    assert await clients.get(TENANT, "spa") is not None  # cached, where the store is the cache
+    changed = f.client(
+        redirect_uris=("https://app.example/new",),
+        scopes=("a",),
+        name="Renamed",
+        secret_hash="cd" * 32,
+        audiences=("x",),
+        refresh_grace_seconds=7,
+        access_token_ttl=60,
+        disabled=True,
+    )
+    assert await clients.update(changed)
+    assert await clients.get(TENANT, "spa") == changed
+    assert await clients.get(OTHER, "spa") == f.client(OTHER)
+    assert not await clients.update(f.client(client_id="nope"))
+
+
 # --- users -------------------------------------------------------------------------------------------------------
 
 

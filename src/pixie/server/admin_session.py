@@ -22,7 +22,9 @@ Sheet (server-side sessions, invalidation at logout and on privilege change).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,8 @@ from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.storage.records import AdminSession, User
 from pixie.tenancy import DEFAULT_TENANT
 from pixie.types import Timestamp
+
+log = logging.getLogger("pixie.server.admin")
 
 __all__ = [
     "ADMIN_CLIENT_ID",
@@ -98,16 +102,24 @@ class SessionSealer:
         return FlowState(state=str(value["s"]), verifier=str(value["v"]), expires_at=float(value["e"]))
 
 
-async def ensure_admin_client(storage: Storage, issuer: str) -> None:
-    """Register the dashboard's own public client in the default tenant, once."""
-    if await storage.clients.get(DEFAULT_TENANT, ADMIN_CLIENT_ID) is not None:
+async def ensure_admin_client(storage: Storage, issuer: str, *, follow_issuer: bool = False) -> None:
+    """Register the dashboard's own public client in the default tenant, once. With ``follow_issuer`` (a server
+    starting, not a CLI command), also point its one redirect URI at this server's ``{issuer}/admin/callback`` when it
+    names another address: the issuer is the operator's to set, and the callback is this server's own page, so the
+    client's code still goes nowhere else (exact matching, RFC 9700 §4.1.3)."""
+    callback = f"{issuer}/admin/callback"
+    found = await storage.clients.get(DEFAULT_TENANT, ADMIN_CLIENT_ID)
+    if found is not None:
+        if follow_issuer and found.redirect_uris != (callback,):
+            await storage.clients.update(dataclasses.replace(found, redirect_uris=(callback,)))
+            log.info("the dashboard's client now signs in at %s (it was %s)", callback, ", ".join(found.redirect_uris))
         return
     try:
         await register_client(
             storage,
             DEFAULT_TENANT,
             ADMIN_CLIENT_ID,
-            redirect_uris=[f"{issuer}/admin/callback"],
+            redirect_uris=[callback],
             public=True,
             scopes=[ADMIN_SCOPE],
             grant_types=["authorization_code"],

@@ -138,9 +138,10 @@ def settings_from_env(
 
 
 @asynccontextmanager
-async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRing]]:
+async def open_backend(settings: Settings, *, serving: bool = False) -> AsyncIterator[tuple[Storage, KeyRing]]:
     """Open and migrate the database, check the master key against it (:func:`check_master_key`) and make sure the
-    default tenant and its keys exist; close on exit. Shared by the server's lifespan and every CLI command."""
+    default tenant and its keys exist; close on exit. Shared by the server's lifespan (``serving``: the dashboard's
+    client then follows this server's issuer) and every CLI command."""
     try:
         normalize_url(settings.database_url)
     except ValueError as exc:  # a URL of another kind: the user's to fix, not a fault
@@ -159,7 +160,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[tuple[Storage, KeyRi
         await check_master_key(settings, keyring)
         await ensure_default_tenant(storage, keyring)
         await keyring.check_signer(DEFAULT_TENANT, str(settings.master_key_source))
-        await ensure_admin_client(storage, settings.issuer)
+        await ensure_admin_client(storage, settings.issuer, follow_issuer=serving)
         yield storage, keyring
 
 
@@ -222,7 +223,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
         # A key file these settings were to write may have been written since they were made (by another app of
         # this process, or another process starting on the same new database): then its key is the one.
         live = settings.reread_pending_key()
-        async with open_backend(live) as (stored, keyring):
+        async with open_backend(live, serving=True) as (stored, keyring):
             # The composition root picks the hot-path cache here: every token request looks its client up.
             storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
             audit = AuditLog(live.audit_log) if live.audit_log else None

@@ -61,3 +61,8 @@ class CachedClientStore:
         changed = await self._inner.set_disabled(tenant_id, client_id, disabled)
         self._entries.pop((tenant_id, client_id), None)
         return changed
+
+    async def update(self, client: Client) -> bool:
+        changed = await self._inner.update(client)
+        self._entries.pop((client.tenant_id, client.client_id), None)
+        return changed

@@ -100,6 +100,10 @@ class ClientStore(Protocol):
     async def set_disabled(self, tenant_id: TenantId, client_id: str, disabled: bool) -> bool:
         """False when no such client. Used by: admin API."""
 
+    async def update(self, client: Client) -> bool:
+        """Store every field of ``client`` over the client of the same tenant and ``client_id``; False when there is
+        none. Used by: the server's start-up (the dashboard's own client follows the server's address)."""
+
 
 class UserStore(Protocol):
     async def create(self, user: User) -> None:

@@ -28,6 +28,12 @@ LIST_CLIENTS = CLIENT.select("tenant_id = :tenant_id", order_by="client_id")
 DISABLE_CLIENT = Statement(
     "UPDATE clients SET disabled = :disabled WHERE tenant_id = :tenant_id AND client_id = :client_id"
 )
+_CLIENT_KEY = ("tenant_id", "client_id")
+UPDATE_CLIENT = Statement(
+    "UPDATE clients SET "  # noqa: S608 (column names come from code)
+    + ", ".join(f"{name} = :{name}" for name in CLIENT.column_names if name not in _CLIENT_KEY)
+    + " WHERE tenant_id = :tenant_id AND client_id = :client_id"
+)
 
 GET_USER = USER.select("tenant_id = :tenant_id AND user_id = :user_id")
 GET_USER_BY_NAME = USER.select("tenant_id = :tenant_id AND username = :username")
@@ -91,6 +97,9 @@ class SqlClientStore:
     async def set_disabled(self, tenant_id: TenantId, client_id: str, disabled: bool) -> bool:
         params = {"tenant_id": tenant_id, "client_id": client_id, "disabled": disabled}
         return await self._db.execute(DISABLE_CLIENT, params) == 1
+
+    async def update(self, client: Client) -> bool:
+        return await self._db.execute(UPDATE_CLIENT, CLIENT.encode(client)) == 1
 
 
 class SqlUserStore:
