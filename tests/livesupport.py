@@ -66,12 +66,16 @@ def run_pixie(args: list[str], env: Mapping[str, str], stdin: str | None = None)
 
 
 @contextmanager
-def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeout: float = 30) -> Iterator[None]:
-    """Start a long-running ``pixie`` command (serve, demo) and wait until ``ready_url`` answers. Its output goes
-    to a temporary file, not a pipe: a pipe nobody reads fills up (the audit log writes a line per event) and
-    stalls the server."""
+def pixie_process(
+    args: list[str], env: Mapping[str, str], ready_url: str, timeout: float = 30, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Start a long-running ``pixie`` command (serve, demo, gateway) and wait until ``ready_url`` answers; yield the
+    process. Its output goes to a temporary file, not a pipe: a pipe nobody reads fills up (the audit log writes a
+    line per event) and stalls the server."""
     with tempfile.TemporaryFile(mode="w+") as output:
-        proc = subprocess.Popen([PIXIE, *args], env=dict(env), stdout=output, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [PIXIE, *args], cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT, text=True
+        )
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -85,8 +89,8 @@ def pixie_process(args: list[str], env: Mapping[str, str], ready_url: str, timeo
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError("pixie did not become ready")
-                time.sleep(0.1)
-            yield
+                time.sleep(0.05)
+            yield proc
         finally:
             proc.terminate()
             try:

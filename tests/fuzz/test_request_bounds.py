@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import select
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,11 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from fuzz.support import RawResponse, raw_get, raw_request
-from livesupport import PIXIE, cli_env, free_port, run_pixie
+from livesupport import cli_env, free_port, pixie_process, run_pixie
 
 MAX_LINE = 16 * 1024
 MAX_HEAD = 64 * 1024
@@ -58,32 +55,8 @@ def pixie_server(args: list[str], env: Mapping[str, str], ready_path: str = "/he
     """Start ``pixie ARGS --port P`` and wait until ``ready_path`` answers; yield its address and process id."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile(mode="w+") as output:
-        proc = subprocess.Popen(
-            [PIXIE, *args, "--port", str(port)], env=dict(env), stdout=output, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    output.seek(0)
-                    raise RuntimeError(f"pixie exited early ({proc.returncode}): {output.read()[-4000:]}")
-                try:
-                    if httpx.get(base + ready_path, timeout=1).status_code < 500:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("pixie did not become ready")
-                time.sleep(0.1)
-            yield Served(base, port, proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with pixie_process([*args, "--port", str(port)], env, base + ready_path) as proc:
+        yield Served(base, port, proc.pid)
 
 
 def _env(workdir: Path, **extra: str) -> dict[str, str]:

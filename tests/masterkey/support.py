@@ -6,15 +6,13 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from livesupport import PIXIE
+from livesupport import PIXIE, pixie_process
 
 CLIENT_SECRET = "masterkey-suite-client-secret-0000000000"
 
@@ -55,31 +53,8 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
 def serving(args: list[str], env: Mapping[str, str], cwd: Path, port: int) -> Iterator[str]:
     """Run a long-running ``pixie`` command (``serve``, ``demo``) from ``cwd`` until it answers; yield its URL."""
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile(mode="w+") as output:
-        process = subprocess.Popen(
-            [PIXIE, *args, "--port", str(port)], cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    output.seek(0)
-                    raise AssertionError(f"pixie exited ({process.returncode}): {output.read()[-4000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "pixie did not become ready"
-                time.sleep(0.05)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with pixie_process([*args, "--port", str(port)], env, f"{base}/healthz", cwd=cwd):
+        yield base
 
 
 def client_credentials(base: str) -> httpx.Response:
