@@ -105,6 +105,7 @@ LAYERS: dict[str, Layer] = {
     "pixie.resource.verifier": PROTOCOL,
     "pixie.cli": EDGE,
     "pixie.demo": EDGE,
+    "pixie.testing": EDGE,
     **STORAGE_LAYERS,
 }
 
