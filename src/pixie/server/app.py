@@ -51,6 +51,7 @@ from pixie.server.endpoints import (
     discovery,
     health,
     login,
+    site,
     theme,
     token,
     token_management,
@@ -85,6 +86,7 @@ log = logging.getLogger("pixie.server")
 def tenant_routes() -> list[BaseRoute]:
     """Routes every tenant has; mounted at ``/`` for the default tenant and at ``/t/{tenant}`` for the others."""
     return [
+        Route("/", site.home, methods=["GET"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
@@ -106,6 +108,7 @@ def _routes() -> list[BaseRoute]:
         Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/favicon.ico", site.favicon, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin", admin.dashboard, methods=["GET"]),
         Route("/admin/callback", admin.admin_callback, methods=["GET"]),

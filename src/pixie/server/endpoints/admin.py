@@ -242,6 +242,12 @@ async def admin_logout(request: Request) -> Response:
     if not from_issuer_origin(request, issuer):
         return ctx.error_page(InvalidRequest("sign-out must be requested from this site"), tenant, status=403)
     await end_admin_session(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
-    response = ctx.page("message.html", tenant, title="Signed out", message="You left the dashboard.")
+    response = ctx.page(
+        "message.html",
+        tenant,
+        title="Signed out",
+        message="You left the dashboard.",
+        links=[("/admin", "Back to the dashboard")],
+    )
     clear_cookie(response, name=_session_cookie(ctx), issuer=issuer)
     return response
