@@ -36,6 +36,7 @@ import uvicorn
 from pixie.client import OAuthClient, TokenSet
 from pixie.config import Settings
 from pixie.management import create_user, register_client
+from pixie.security import constant_time_equals
 from pixie.server.app import create_app
 from pixie.server.context import AppContext
 from pixie.tenancy import DEFAULT_TENANT
@@ -243,7 +244,7 @@ class PixieTestServer:
         the user already made, so tests sharing one server can each say which users they need."""
         existing = self._users.get(username)
         if existing is not None:
-            if password is not None and password != existing.password:
+            if password is not None and not constant_time_equals(password, existing.password):
                 raise ValueError(f"user {username!r} already exists with another password")
             return existing
         chosen = password if password is not None else secrets.token_urlsafe(18)
