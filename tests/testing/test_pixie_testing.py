@@ -77,9 +77,15 @@ def test_each_call_signs_in_anew_and_users_are_added_once(pixie_server: PixieTes
 
 def test_a_registered_client_gets_only_its_scopes(pixie_server: PixieTestServer) -> None:
     """A client you register is held to its scopes, as in production: asking for another is ``invalid_scope``
-    (RFC 6749 §4.1.2.1), reported by the client library as the server's refusal."""
+    (RFC 6749 §4.1.2.1), reported by the client library as the server's refusal. Registering it again with the same
+    settings returns it; with others is an error."""
     pixie_server.add_user("alice")
     narrow = pixie_server.add_client("narrow-app", scope="reports:read")
+    assert pixie_server.add_client("narrow-app", scope=["reports:read"]) == narrow
+    with pytest.raises(ValueError, match="differently"):
+        pixie_server.add_client("narrow-app", scope="reports:read reports:write")
+    with pytest.raises(ValueError, match="differently"):
+        pixie_server.add_client("pixie-testing-app")
     with pytest.raises(ServerRefused) as refused:
         pixie_server.token_for("alice", client=narrow, scope="reports:delete")
     assert refused.value.error == "invalid_scope"

@@ -105,6 +105,7 @@ class PixieTestServer:
         self._server: uvicorn.Server | None = None
         self._app: Any = None
         self._clients: dict[str, RegisteredClient] = {}
+        self._settings: dict[str, tuple[object, ...]] = {}  # what add_client was given, per client id
         self._users: dict[str, RegisteredUser] = {}
         self.issuer = ""
 
@@ -219,14 +220,20 @@ class PixieTestServer:
         confidential: bool = False,
         client_credentials: bool = False,
     ) -> RegisteredClient:
-        """Register a client that may ask for ``scope`` (space-separated or a list; empty: any scope) and whose
-        tokens carry ``audience`` as ``aud`` (empty: the issuer). Public unless ``confidential`` (then a secret is
-        generated: ``.secret``); ``client_credentials`` adds that grant (confidential clients only).
+        """Register a client that may ask for exactly ``scope`` (space-separated or a list) and whose tokens carry
+        ``audience`` as ``aud`` (empty: the issuer). Public unless ``confidential`` (then a secret is generated:
+        ``.secret``); ``client_credentials`` adds that grant (confidential clients only). Registering the same id
+        again with the same settings returns the client already made (tests sharing one server may each ask);
+        with other settings it is an error.
 
         Spec: RFC 6749 §2, RFC 8707 (audience), RFC 9068 §2.2 (``aud``).
         """
-        if client_id in self._clients:
-            raise ValueError(f"client {client_id!r} is already registered on this test server")
+        wanted = (redirect_uri, _scopes(scope), _scopes(audience), confidential, client_credentials)
+        existing = self._clients.get(client_id)
+        if existing is not None:
+            if client_id in _OWN_CLIENTS or self._settings.get(client_id) != wanted:
+                raise ValueError(f"client {client_id!r} is already registered on this test server, differently")
+            return existing
         grants = ["authorization_code", "refresh_token"] + (["client_credentials"] if client_credentials else [])
         registered = self._register(
             client_id,
@@ -237,6 +244,7 @@ class PixieTestServer:
             grant_types=grants,
         )
         self._clients[client_id] = registered
+        self._settings[client_id] = wanted
         return registered
 
     def add_user(self, username: str, password: str | None = None, *, roles: Sequence[str] = ()) -> RegisteredUser:
