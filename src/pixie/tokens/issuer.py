@@ -80,6 +80,9 @@ class TokenIssuer:
         }
         if auth_time is not None:
             claims["auth_time"] = int(auth_time)
-        signer = await self._keyring.signer(tenant.id)
+        try:
+            signer = await self._keyring.signer(tenant.id, tenant.settings.signing_alg)
+        except LookupError:  # a ring made under another algorithm setting: its active key still signs
+            signer = await self._keyring.signer(tenant.id)
         token = signer.sign(claims, typ="at+jwt")
         return AccessToken(token=token, jti=jti, expires_at=issued_at + ttl, expires_in=ttl, claims=claims)
