@@ -19,11 +19,13 @@ from pixie.security import hash_secret, new_id, new_token
 from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.storage.records import Client, Tenant, TenantSettings, User
 from pixie.tenancy import DEFAULT_TENANT, change_settings, validate_tenant_name
+from pixie.tokens.issuer import ID_TOKEN_ALGS
 from pixie.tokens.keys import KeyRing
 from pixie.types import ClientAuthMethod, ClientType, TenantId
 
 __all__ = [
     "GRANT_TYPES",
+    "ID_TOKEN_ALGS",
     "InvalidRegistration",
     "NewClient",
     "NotFound",
@@ -41,8 +43,7 @@ __all__ = [
 ]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-ID_TOKEN_ALGS = ("ES256", "RS256")
-"""The algorithms a client may choose for its ID tokens (RS256 is the one OpenID Connect Core §15.1 requires)."""
+
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
