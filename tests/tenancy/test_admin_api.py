@@ -243,6 +243,42 @@ def test_users_per_tenant(server: Server, admin: AdminApi) -> None:
     assert admin.ok("POST", f"/tenants/globex/users/{username}/enable")["disabled"] is False
 
 
+def test_user_profiles(admin: AdminApi, http: httpx.Client) -> None:
+    """OpenID Connect Core §5.1 claims through the API: given at creation, changed by PATCH (absent fields stay, an
+    empty string clears one), refused when malformed; client logout URIs and ID token algorithm at registration."""
+    username = _name("profiled")
+    body = {"username": username, "password": "correct-horse-battery", "name": "Carol Ng", "email": "carol@example.com"}
+    created = admin.ok("POST", "/tenants/globex/users", body, status=201)
+    assert (created["name"], created["email"], created["email_verified"]) == ("Carol Ng", "carol@example.com", False)
+    assert created["given_name"] is None
+    changed = admin.ok("PATCH", f"/tenants/globex/users/{username}", {"given_name": "Carol", "email_verified": True})
+    assert (changed["given_name"], changed["name"], changed["email_verified"]) == ("Carol", "Carol Ng", True)
+    cleared = admin.ok("PATCH", f"/tenants/globex/users/{username}", {"name": ""})
+    assert cleared["name"] is None and cleared["given_name"] == "Carol"
+    bad = admin.call("PATCH", f"/tenants/globex/users/{username}", {"email": "nope"})
+    assert_json_error(bad, "invalid_request")
+    unknown = admin.call("PATCH", f"/tenants/globex/users/{username}", {"password": "x"})
+    assert_json_error(unknown, "invalid_request")
+    tenant = _name("oidc")  # a tenant of its own: the others' key sets are counted elsewhere
+    admin.ok("POST", "/tenants", {"name": tenant}, status=201)
+    client = admin.ok(
+        "POST",
+        f"/tenants/{tenant}/clients",
+        {
+            "client_id": _name("rp"),
+            "public": True,
+            "redirect_uris": ["http://127.0.0.1:9999/rp"],
+            "post_logout_redirect_uris": ["http://127.0.0.1:9999/bye"],
+            "id_token_signed_response_alg": "RS256",
+        },
+        status=201,
+    )
+    assert client["post_logout_redirect_uris"] == ["http://127.0.0.1:9999/bye"]
+    assert client["id_token_signed_response_alg"] == "RS256"
+    # The tenant's RS256 line is published at registration, before any ID token needs it.
+    assert "RSA" in {key["kty"] for key in http.get(f"/t/{tenant}/jwks.json").json()["keys"]}
+
+
 def test_openapi_document_describes_the_admin_api(http: httpx.Client) -> None:
     document = http.get("/openapi.json").json()
     schemathesis.openapi.from_dict(document)  # valid OpenAPI 3.1
