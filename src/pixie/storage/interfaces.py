@@ -44,6 +44,7 @@ __all__ = [
     "ConsentStore",
     "EventStore",
     "KeyStore",
+    "ProofReplayStore",
     "RefreshTokenStore",
     "SessionStore",
     "Storage",
@@ -256,6 +257,15 @@ class AccessTokenDenyList(Protocol):
         """Used by: housekeeping."""
 
 
+class ProofReplayStore(Protocol):
+    async def first_use(self, tenant_id: TenantId, replay_key: str, expires_at: Timestamp) -> bool:
+        """Record a DPoP proof until ``expires_at``; True iff this call recorded it, False if it was already
+        there (a replay, on this instance or any other). Used by: the token endpoint's DPoP check."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Across all tenants (bulk), forget proofs whose window has passed. Used by: housekeeping."""
+
+
 class KeyStore(Protocol):
     async def add(self, key: SigningKey) -> None:
         """Used by: key ring (first key, rotation)."""
@@ -325,6 +335,7 @@ class Storage:
     codes: CodeStore
     refresh: RefreshTokenStore
     denylist: AccessTokenDenyList
+    proofs: ProofReplayStore
     keys: KeyStore
     events: EventStore
     admin_sessions: AdminSessionStore

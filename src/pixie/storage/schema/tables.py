@@ -19,6 +19,7 @@ __all__ = [
     "authorization_requests",
     "clients",
     "consents",
+    "dpop_proofs",
     "event_batches",
     "metadata",
     "refresh_families",
@@ -235,6 +236,15 @@ revoked_access_tokens = sa.Table(
     metadata,
     _tenant(),
     sa.Column("jti", sa.String(), primary_key=True),
+    _time("expires_at"),
+    sa.Index(None, "expires_at"),  # purge_expired
+)
+
+dpop_proofs = sa.Table(
+    "dpop_proofs",
+    metadata,
+    _tenant(),
+    sa.Column("replay_key", sa.String(), primary_key=True),  # SHA-256 of the key's thumbprint and the proof's jti
     _time("expires_at"),
     sa.Index(None, "expires_at"),  # purge_expired
 )

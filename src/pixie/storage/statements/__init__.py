@@ -15,6 +15,7 @@ from pixie.storage.interfaces import ConsentStore, RefreshTokenStore, Storage
 from pixie.storage.statements.admin_sessions import SqlAdminSessionStore
 from pixie.storage.statements.authorization import SqlAuthorizationRequestStore, SqlCodeStore
 from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
+from pixie.storage.statements.dpop import SqlProofReplayStore
 from pixie.storage.statements.driver import Driver
 from pixie.storage.statements.events import SqlEventStore
 from pixie.storage.statements.keys import SqlKeyStore
@@ -36,6 +37,7 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         codes=SqlCodeStore(db),
         refresh=refresh,
         denylist=SqlAccessTokenDenyList(db),
+        proofs=SqlProofReplayStore(db),
         keys=SqlKeyStore(db),
         events=SqlEventStore(db),
         admin_sessions=SqlAdminSessionStore(db),

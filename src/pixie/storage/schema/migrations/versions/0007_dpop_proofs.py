@@ -1,0 +1,39 @@
+"""DPoP proofs are remembered for their window, so that a replayed proof fails on every instance.
+
+Revision ID: 0007
+Revises: 0004
+Create Date: 2026-12-07
+
+``dpop_proofs`` holds one row per accepted proof (keyed by a digest of the client key's thumbprint and the proof's
+``jti``) until the proof's window has passed; housekeeping deletes the rest.
+
+Written by hand and frozen, like 0001.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "dpop_proofs",
+        sa.Column("tenant_id", sa.String(), nullable=False),
+        sa.Column("replay_key", sa.String(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "replay_key", name="pk_dpop_proofs"),
+    )
+    op.create_index("ix_dpop_proofs_expires_at", "dpop_proofs", ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_dpop_proofs_expires_at", table_name="dpop_proofs")
+    op.drop_table("dpop_proofs")
