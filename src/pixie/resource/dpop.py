@@ -32,6 +32,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from pixie.errors import InvalidDPoPProof, UseDPoPNonce
 from pixie.resource import jws
+from pixie.security import constant_time_equals
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -232,11 +233,11 @@ class ProofChecker:
         issued_at = self._issued_at(claims.get("iat"))
         if nonce is not None:
             sent = claims.get("nonce")
-            if not isinstance(sent, str) or sent != nonce:
+            if not isinstance(sent, str) or not constant_time_equals(sent, nonce):
                 raise UseDPoPNonce(nonce, "the DPoP proof must carry the server's current nonce")
         if access_token is not None:
             ath = claims.get("ath")
-            if not isinstance(ath, str) or ath != access_token_hash(access_token):
+            if not isinstance(ath, str) or not constant_time_equals(ath, access_token_hash(access_token)):
                 raise InvalidDPoPProof("the DPoP proof's ath does not match the access token")
         jkt = key.key.thumbprint()
         replay_key = hashlib.sha256(f"{jkt} {jti}".encode()).hexdigest()

@@ -202,6 +202,8 @@ class RefreshFamily:
     absolute_expires_at: Timestamp
     revoked_at: Timestamp | None = None
     revoked_reason: str | None = None
+    dpop_jkt: str | None = None
+    """The thumbprint of the DPoP key a public client's refresh tokens are bound to (RFC 9449 §5), if any."""
 
 
 @dataclass(frozen=True)

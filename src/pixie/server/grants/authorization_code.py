@@ -29,6 +29,7 @@ from pixie.errors import (
 from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
 from pixie.server.protocol.redirect_uris import match_redirect_uri
+from pixie.server.protocol.sender_constraint import token_type
 from pixie.storage.interfaces import ClientStore, Storage
 from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
@@ -265,6 +266,7 @@ async def exchange_code(
     tokens: TokenIssuer,
     events: EventSink,
     now: Timestamp,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
     """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
     code cannot be tried twice; a second redemption revokes what the first produced.
@@ -302,10 +304,11 @@ async def exchange_code(
         scopes=record.scopes,
         now=now,
         auth_time=record.auth_time,
+        dpop_jkt=dpop_jkt,
     )
     response: dict[str, Any] = {
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type(dpop_jkt),
         "expires_in": access.expires_in,
         "scope": " ".join(record.scopes),
     }
@@ -325,6 +328,7 @@ async def exchange_code(
                 auth_time=record.auth_time,
                 created_at=now,
                 absolute_expires_at=now + absolute_ttl,
+                dpop_jkt=dpop_jkt if client.client_type == "public" else None,
             ),
             RefreshToken(
                 tenant_id=tenant.id,

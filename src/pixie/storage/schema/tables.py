@@ -207,6 +207,7 @@ refresh_families = sa.Table(
     _time("absolute_expires_at"),
     _time("revoked_at", nullable=True),
     _text("revoked_reason", nullable=True),
+    _text("dpop_jkt", nullable=True),  # the DPoP key public clients' refresh tokens are bound to (migration 0007)
 )
 
 refresh_tokens = sa.Table(

@@ -1,11 +1,13 @@
-"""DPoP proofs are remembered for their window, so that a replayed proof fails on every instance.
+"""DPoP: proofs are remembered for their window, so that a replayed proof fails on every instance, and refresh
+families record the key their tokens are bound to.
 
 Revision ID: 0007
 Revises: 0004
 Create Date: 2026-12-07
 
 ``dpop_proofs`` holds one row per accepted proof (keyed by a digest of the client key's thumbprint and the proof's
-``jti``) until the proof's window has passed; housekeeping deletes the rest.
+``jti``) until the proof's window has passed; housekeeping deletes the rest. ``refresh_families.dpop_jkt`` is the
+RFC 7638 thumbprint of the key a public client's refresh tokens are bound to (NULL: not bound).
 
 Written by hand and frozen, like 0001.
 """
@@ -32,8 +34,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "replay_key", name="pk_dpop_proofs"),
     )
     op.create_index("ix_dpop_proofs_expires_at", "dpop_proofs", ["expires_at"])
+    with op.batch_alter_table("refresh_families") as batch:
+        batch.add_column(sa.Column("dpop_jkt", sa.String(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("refresh_families") as batch:
+        batch.drop_column("dpop_jkt")
     op.drop_index("ix_dpop_proofs_expires_at", table_name="dpop_proofs")
     op.drop_table("dpop_proofs")
