@@ -137,7 +137,7 @@ def test_client_proofs_pass_the_checker_with_ath_and_nonce() -> None:
         method="GET",
         url="https://api.example/things",
         access_token="tok",
-        nonce="n1",
+        nonces=["n1"],
     )
     assert checked.jkt == key.thumbprint
     ed = DPoPKey.generate("EdDSA")
@@ -197,12 +197,13 @@ def test_bad_proofs_are_refused_naming_the_check(kwargs: dict[str, Any], check: 
 def test_a_missing_or_stale_nonce_asks_for_the_current_one() -> None:
     for claims in ({}, {"nonce": "old"}):
         with pytest.raises(UseDPoPNonce) as asked:
-            checker().check(proof(claims=claims), method="POST", url=URL, nonce="fresh")
+            checker().check(proof(claims=claims), method="POST", url=URL, nonces=["fresh", "previous"])
         rendered = asked.value.render_json()
         assert rendered.headers["DPoP-Nonce"] == "fresh"
         assert json.loads(rendered.body)["error"] == "use_dpop_nonce"
         assert rendered.headers["Cache-Control"] == "no-store"
-    assert checker().check(proof(claims={"nonce": "fresh"}), method="POST", url=URL, nonce="fresh")
+    for nonce in ("fresh", "previous"):
+        assert checker().check(proof(claims={"nonce": nonce}), method="POST", url=URL, nonces=["fresh", "previous"])
 
 
 def test_a_tampered_payload_fails_the_signature() -> None:

@@ -11,7 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from livesupport import run_coroutine
 from pixie.client.dpop import DPoPKey
+from pixie.management import create_tenant, register_client
+from pixie.server.protocol.sender_constraint import DPoPNonces
+from pixie.storage.records import TenantSettings
+from pixie.storage.schema import open_storage
+from pixie.tokens.keys import KeyRing
+from spec.conftest import MASTER_KEY
 from spec.support import (
     WEB_SECRET,
     Browser,
@@ -149,3 +156,61 @@ def test_metadata_advertises_the_proof_algorithms(http: httpx.Client) -> None:
     algorithms = http.get("/.well-known/oauth-authorization-server").json()["dpop_signing_alg_values_supported"]
     assert {"ES256", "EdDSA", "PS256", "RS256"} <= set(algorithms)
     assert not any(alg.startswith("HS") or alg == "none" for alg in algorithms)
+
+
+@pytest.fixture(scope="module")
+def nonce_tenant(pixie: Pixie) -> str:
+    """A tenant that requires the server's nonce in DPoP proofs, with a client-credentials client."""
+
+    async def seed() -> None:
+        async with open_storage(f"sqlite:///{pixie.db_path}") as storage:
+            keyring = KeyRing(storage.keys, MASTER_KEY)
+            await create_tenant(storage, keyring, "nonces", settings=TenantSettings(dpop_nonce=True))
+            await register_client(
+                storage,
+                "nonces",
+                "cc",
+                redirect_uris=[],
+                public=False,
+                secret=WEB_SECRET,
+                scopes=["properties:read"],
+                grant_types=["client_credentials"],
+            )
+
+    run_coroutine(seed())
+    return f"{pixie.base}/t/nonces"
+
+
+def test_a_tenant_may_require_the_servers_nonce(http: httpx.Client, nonce_tenant: str) -> None:
+    key = DPoPKey.generate()
+
+    def request(nonce: str | None) -> httpx.Response:
+        proof = key.proof("POST", f"{nonce_tenant}/token", nonce=nonce)
+        return http.post(
+            f"{nonce_tenant}/token",
+            data={"grant_type": "client_credentials"},
+            auth=("cc", WEB_SECRET),
+            headers={"DPoP": proof},
+        )
+
+    asked = request(None)
+    assert assert_json_error(asked, "use_dpop_nonce")["error"] == "use_dpop_nonce"
+    nonce = asked.headers["DPoP-Nonce"]
+    assert_json_error(request("made-up-nonce"), "use_dpop_nonce")
+    issued = request(nonce)
+    assert issued.status_code == 200, issued.text
+    assert issued.headers["DPoP-Nonce"] == nonce  # still current: the next proof may use it
+    assert issued.json()["token_type"] == "DPoP"
+
+
+def test_nonces_are_the_same_on_every_instance_and_roll_over() -> None:
+    """Stateless nonces: two instances with one master key agree; a period later the old nonce is still accepted,
+    two periods later it is not."""
+    one, two = DPoPNonces(MASTER_KEY), DPoPNonces(MASTER_KEY)
+    now = 1_800_000_000.0
+    assert one.accepted("t", now) == two.accepted("t", now)
+    assert one.accepted("t", now) != one.accepted("u", now)
+    assert DPoPNonces(b"another-master-key-of-32-bytes!!").accepted("t", now) != one.accepted("t", now)
+    current = one.accepted("t", now)[0]
+    assert one.accepted("t", now + one.period)[1] == current
+    assert current not in one.accepted("t", now + 2 * one.period)

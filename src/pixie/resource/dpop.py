@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -186,10 +186,11 @@ class ProofChecker:
         method: str,
         url: str,
         access_token: str | None = None,
-        nonce: str | None = None,
+        nonces: Sequence[str] = (),
     ) -> Proof:
         """Check one proof sent with a request to ``method url``. With ``access_token``, the proof must carry its
-        hash (``ath``); with ``nonce``, the server's current nonce (otherwise :class:`UseDPoPNonce`).
+        hash (``ath``); with ``nonces``, one of the server's nonces (otherwise :class:`UseDPoPNonce` asks for the
+        first, the current one).
 
         Spec: RFC 9449 §4.3 steps 2–12 (step 1, one ``DPoP`` header, is the caller's).
         """
@@ -231,10 +232,10 @@ class ProofChecker:
         if not matches:
             raise InvalidDPoPProof("the DPoP proof's htu does not match this request's URL")
         issued_at = self._issued_at(claims.get("iat"))
-        if nonce is not None:
+        if nonces:
             sent = claims.get("nonce")
-            if not isinstance(sent, str) or not constant_time_equals(sent, nonce):
-                raise UseDPoPNonce(nonce, "the DPoP proof must carry the server's current nonce")
+            if not isinstance(sent, str) or not any(constant_time_equals(sent, nonce) for nonce in nonces):
+                raise UseDPoPNonce(nonces[0], "the DPoP proof must carry the server's current nonce")
         if access_token is not None:
             ath = claims.get("ath")
             if not isinstance(ath, str) or not constant_time_equals(ath, access_token_hash(access_token)):

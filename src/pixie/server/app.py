@@ -58,6 +58,7 @@ from pixie.server.endpoints import (
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.pages import Pages
 from pixie.server.prometheus import Metrics
+from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.routing import IndexedRouter
 from pixie.server.webhook_delivery import WebhookDispatcher
@@ -246,6 +247,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
                 events=events,
                 limiter=limiter,
                 metrics=metrics,
+                dpop_nonces=DPoPNonces(live.master_key),
             )
             await asyncio.to_thread(passwords.warm_up)
             if freeze_heap:

@@ -56,6 +56,9 @@ class TenantSettings:
     (others get a token without it, RFC 6749 §3.3). Scopes not listed are open to every user."""
     webhooks: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     """Webhook subscriptions ``(url, sealed secret, event kinds)``; see :mod:`pixie.webhooks`."""
+    dpop_nonce: bool = False
+    """Require the server's nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof made in advance
+    by a compromised client then stops working when the nonce changes."""
 
 
 @dataclass(frozen=True)

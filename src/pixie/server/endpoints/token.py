@@ -86,12 +86,14 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
     if grant_type not in IMPLEMENTED_GRANTS or grant_type not in tenant.settings.allowed_grant_types:
         raise UnsupportedGrantType(f"grant_type {safe_text(grant_type)} is not supported")
     issuer, now, events = ctx.issuer(tenant), time.time(), ctx.events
+    nonces = ctx.dpop_nonces.accepted(tenant.id, now) if tenant.settings.dpop_nonce and ctx.dpop_nonces else []
     dpop_jkt = await proof_key(
         request.headers.getlist("dpop"),
         url=f"{issuer}/token",
         checker=ctx.dpop,
         proofs=ctx.storage.proofs,
         tenant_id=tenant.id,
+        nonces=nonces,
     )
     if grant_type == "authorization_code":
         result = await exchange_code(
@@ -128,4 +130,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             now=now,
             dpop_jkt=dpop_jkt,
         )
-    return json_response(result, no_store=True)
+    response = json_response(result, no_store=True)
+    if nonces:
+        response.headers["DPoP-Nonce"] = nonces[0]  # the current one, for the client's next proof (RFC 9449 §8.2)
+    return response
