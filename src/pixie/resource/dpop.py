@@ -20,6 +20,7 @@ Spec: RFC 9449 §4.2 (the proof), §4.3 (checking it), §6.1 (``jkt``), §8 (non
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,8 +28,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
-
-from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from pixie.errors import InvalidDPoPProof, UseDPoPNonce
 from pixie.resource import jws
@@ -62,6 +61,7 @@ DEFAULT_WINDOW = 60
 DEFAULT_FUTURE_SKEW = 5
 """Seconds a proof's ``iat`` may lie in the future, for clocks slightly ahead of ours."""
 
+_KEYS_LIMIT = 4096
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -125,6 +125,7 @@ def _is_hex(text: str) -> bool:
     return len(text) == 2 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_htu(url: str) -> str:
     """``url`` as DPoP compares it: without query and fragment, scheme and host in lower case, the scheme's
     default port left out, an empty path as ``/``, percent-encodings normalised. Raises ``ValueError`` for anything
@@ -173,6 +174,7 @@ class ProofChecker:
         self.window = window
         self.future_skew = future_skew
         self._clock = clock
+        self._keys: dict[bytes, tuple[jws.VerificationKey, str]] = {}
 
     @property
     def advertised_algorithms(self) -> list[str]:
@@ -202,17 +204,7 @@ class ProofChecker:
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() != PROOF_TYPE:
             raise InvalidDPoPProof("the DPoP proof's typ must be dpop+jwt")
-        jwk = header.get("jwk")
-        if not isinstance(jwk, dict):
-            raise InvalidDPoPProof("the DPoP proof's header has no jwk object")
-        if _PRIVATE_MEMBERS.intersection(jwk):
-            raise InvalidDPoPProof("the DPoP proof's jwk must be a public key")
-        try:
-            key = jws.import_jwk(jwk)
-        except jws.JWSError:
-            raise InvalidDPoPProof("the DPoP proof's jwk is not a usable public key") from None
-        if not isinstance(key.key, ECKey | RSAKey | OKPKey):  # pragma: no cover - import_jwk returns only these
-            raise InvalidDPoPProof("the DPoP proof's jwk is not a usable public key")
+        key, jkt = self._header_key(compact)
         try:
             claims = self._jws.verify(compact, key)
         except jws.JWSError as exc:
@@ -240,7 +232,6 @@ class ProofChecker:
             ath = claims.get("ath")
             if not isinstance(ath, str) or not constant_time_equals(ath, access_token_hash(access_token)):
                 raise InvalidDPoPProof("the DPoP proof's ath does not match the access token")
-        jkt = key.key.thumbprint()
         replay_key = hashlib.sha256(f"{jkt} {jti}".encode()).hexdigest()
         return Proof(
             jkt=jkt,
@@ -250,6 +241,29 @@ class ProofChecker:
             replay_key=replay_key,
             jwk=MappingProxyType(key.key.as_dict(private=False)),
         )
+
+    def _header_key(self, compact: jws.Compact) -> tuple[jws.VerificationKey, str]:
+        """The proof's public key and its thumbprint. A client sends the same header (``typ``, ``alg``, ``jwk``)
+        with every proof, so the imported key is remembered by the header's bytes: importing (point validation) and
+        hashing the thumbprint cost more than the signature check. The memo is emptied when full, so distinct
+        headers cannot grow it."""
+        segment = compact.header_segment
+        found = self._keys.get(segment)
+        if found is not None:
+            return found
+        jwk = compact.header.get("jwk")
+        if not isinstance(jwk, dict):
+            raise InvalidDPoPProof("the DPoP proof's header has no jwk object")
+        if _PRIVATE_MEMBERS.intersection(jwk):
+            raise InvalidDPoPProof("the DPoP proof's jwk must be a public key")
+        try:
+            key = jws.import_jwk(jwk)
+        except jws.JWSError:
+            raise InvalidDPoPProof("the DPoP proof's jwk is not a usable public key") from None
+        if len(self._keys) >= _KEYS_LIMIT:
+            self._keys.clear()
+        self._keys[segment] = found = (key, key.key.thumbprint())
+        return found
 
     def _issued_at(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -262,6 +262,12 @@ class Compact:
 
     __slots__ = ("_signature", "alg", "header", "kid")
 
+    @property
+    def header_segment(self) -> bytes:
+        """The header as it was sent (base64url): the same bytes always decode to the same header."""
+        segment: bytes = self._signature.segments["header"]
+        return segment
+
     def __init__(self, signature: CompactSignature, header: Mapping[str, Any], alg: str, kid: str | None) -> None:
         self._signature = signature
         self.header = header
