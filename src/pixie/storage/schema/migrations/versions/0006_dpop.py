@@ -1,8 +1,8 @@
 """DPoP: proofs are remembered for their window, so that a replayed proof fails on every instance, and refresh
 families record the key their tokens are bound to.
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 
 ``dpop_proofs`` holds one row per accepted proof (keyed by a digest of the client key's thumbprint and the proof's
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
