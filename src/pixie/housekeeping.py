@@ -33,13 +33,14 @@ class PurgeReport:
     refresh_families: int
     denied_access_tokens: int
     dpop_proofs: int
+    pushed_requests: int
     events: int
 
 
 async def purge(storage: Storage, now: Timestamp, *, events_retention_days: float = 0) -> PurgeReport:
     """Delete expired pending requests, codes, SSO sessions, dashboard sessions (expired or ended), refresh families,
-    deny-list entries and remembered DPoP proofs, and flow events older than ``events_retention_days`` (0 keeps
-    them), across all tenants."""
+    deny-list entries, remembered DPoP proofs and unused pushed requests, and flow events older than
+    ``events_retention_days`` (0 keeps them), across all tenants."""
     return PurgeReport(
         authorization_requests=await storage.requests.purge_expired(now),
         authorization_codes=await storage.codes.purge_expired(now),
@@ -48,6 +49,7 @@ async def purge(storage: Storage, now: Timestamp, *, events_retention_days: floa
         refresh_families=await storage.refresh.purge_expired(now),
         denied_access_tokens=await storage.denylist.purge_expired(now),
         dpop_proofs=await storage.proofs.purge_expired(now),
+        pushed_requests=await storage.pushed.purge_expired(now),
         events=(await storage.events.purge_before(now - events_retention_days * 86400) if events_retention_days else 0),
     )
 

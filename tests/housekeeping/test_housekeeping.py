@@ -74,6 +74,7 @@ async def test_purge_counts(storage: Storage) -> None:
         "refresh_families": 0,
         "denied_access_tokens": 0,
         "dpop_proofs": 0,
+        "pushed_requests": 0,
         "events": 0,
     }
 

@@ -20,6 +20,7 @@ __all__ = [
     "Consent",
     "Event",
     "EventData",
+    "PushedRequest",
     "RefreshFamily",
     "RefreshRotation",
     "RefreshToken",
@@ -59,6 +60,8 @@ class TenantSettings:
     dpop_nonce: bool = False
     """Require the server's nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof made in advance
     by a compromised client then stops working when the nonce changes."""
+    require_pushed_authorization_requests: bool = False
+    """Every client's authorization requests must be pushed first (RFC 9126 §5, §6)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class Client:
     id_token_signed_response_alg: str | None = None
     """The algorithm of this client's ID tokens; None: the tenant's ``signing_alg`` (OpenID Connect Registration
     §2)."""
+    dpop_bound_access_tokens: bool = False
+    """Every token request of this client must carry a DPoP proof (RFC 9449 §5.2)."""
+    require_pushed_authorization_requests: bool = False
+    """This client's authorization requests must be pushed first (RFC 9126 §6)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,22 @@ class AuthorizationRequest:
     """OpenID Connect ``max_age``: a session older than this many seconds must sign in again."""
     login_hint: str | None = None
     """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
+    dpop_jkt: str | None = None
+    """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
+
+
+@dataclass(frozen=True)
+class PushedRequest:
+    """An authorization request pushed by an authenticated client (RFC 9126), waiting for its ``request_uri`` at
+    ``/authorize``. ``uri_hash`` is the SHA-256 of the ``request_uri``'s random part; ``parameters`` the request's
+    parameters as a JSON array of name/value pairs, exactly as validated."""
+
+    tenant_id: TenantId
+    uri_hash: str
+    client_id: str
+    parameters: str
+    created_at: Timestamp
+    expires_at: Timestamp
 
 
 @dataclass(frozen=True)
@@ -199,6 +222,8 @@ class AuthorizationCode:
     nonce: str | None = None
     sid: str | None = None
     """The OpenID Connect session id of the SSO session that signed in (the ID token's ``sid``)."""
+    dpop_jkt: str | None = None
+    """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,12 @@ async def metadata(request: Request) -> Response:
     """``GET /.well-known/oauth-authorization-server`` (and ``…/t/{tenant}``, the RFC 8414 §3.1 path-inserted form)."""
     context, tenant = await tenant_of(request)
     grants = tuple(g for g in IMPLEMENTED_GRANTS if g in tenant.settings.allowed_grant_types)
-    document = metadata_document(context.issuer(tenant), grants, context.dpop.advertised_algorithms)
+    document = metadata_document(
+        context.issuer(tenant),
+        grants,
+        context.dpop.advertised_algorithms,
+        require_pushed_requests=tenant.settings.require_pushed_authorization_requests,
+    )
     return json_response(document, max_age=300)
 
 

@@ -43,7 +43,12 @@ async def openid_configuration(request: Request) -> Response:
     plus the OpenID Provider fields. Spec: OpenID Connect Discovery 1.0 §4."""
     ctx, tenant = await tenant_of(request)
     grants = tuple(g for g in IMPLEMENTED_GRANTS if g in tenant.settings.allowed_grant_types)
-    oauth = metadata_document(ctx.issuer(tenant), grants, ctx.dpop.advertised_algorithms)
+    oauth = metadata_document(
+        ctx.issuer(tenant),
+        grants,
+        ctx.dpop.advertised_algorithms,
+        require_pushed_requests=tenant.settings.require_pushed_authorization_requests,
+    )
     document = discovery_document(oauth, signing_alg=tenant.settings.signing_alg, scopes=OPENID_SCOPES)
     return json_response(document, max_age=300)
 

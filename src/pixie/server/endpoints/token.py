@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from pixie.errors import (
     InvalidClient,
+    InvalidDPoPProof,
     InvalidRequest,
     OAuthError,
     TooManyRequests,
@@ -95,6 +96,8 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
         tenant_id=tenant.id,
         nonces=nonces,
     )
+    if dpop_jkt is None and client.dpop_bound_access_tokens:
+        raise InvalidDPoPProof("this client must send a DPoP proof (dpop_bound_access_tokens)")
     if grant_type == "authorization_code":
         result = await exchange_code(
             form,

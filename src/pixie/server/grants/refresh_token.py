@@ -20,7 +20,7 @@ from pixie import scopes as scope_rules
 from pixie.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from pixie.events import EventSink, RefreshReuseDetected, RefreshRotated, TokenIssued
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret
-from pixie.server.protocol.sender_constraint import check_refresh_binding, token_type
+from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
@@ -97,7 +97,7 @@ async def refresh(
         raise InvalidGrant("refresh token was issued to another client")
     if family.revoked_at is not None:
         raise InvalidGrant("refresh token is revoked")
-    check_refresh_binding(family.dpop_jkt, dpop_jkt)  # before anything is spent
+    check_binding(family.dpop_jkt, dpop_jkt, "refresh token")  # before anything is spent
     if current.used_at is not None:
         return await _reused(storage, events, client, tenant, family, current, token, scope_param, now)
     requested = scope_rules.parse_requested(scope_param)

@@ -11,12 +11,16 @@ __all__ = ["metadata_document"]
 
 
 def metadata_document(
-    issuer: str, grant_types: tuple[str, ...], dpop_algorithms: Sequence[str] = DPOP_ALGORITHMS
+    issuer: str,
+    grant_types: tuple[str, ...],
+    dpop_algorithms: Sequence[str] = DPOP_ALGORITHMS,
+    *,
+    require_pushed_requests: bool = False,
 ) -> dict[str, Any]:
     """The RFC 8414 §2 document for one issuer, advertising exactly Pixie's capabilities.
 
     Spec: RFC 8414 §2, §3; RFC 9207 §3 (``authorization_response_iss_parameter_supported``); RFC 7636 §4.3;
-    RFC 9449 §5.1 (``dpop_signing_alg_values_supported``).
+    RFC 9449 §5.1 (``dpop_signing_alg_values_supported``); RFC 9126 §5 (pushed authorization requests).
     """
     return {
         "issuer": issuer,
@@ -25,6 +29,8 @@ def metadata_document(
         "jwks_uri": f"{issuer}/jwks.json",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": require_pushed_requests,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(grant_types),

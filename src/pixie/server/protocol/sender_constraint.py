@@ -25,7 +25,7 @@ from pixie.security import constant_time_equals, derive_key
 from pixie.storage.interfaces import ProofReplayStore
 from pixie.types import TenantId
 
-__all__ = ["NONCE_PERIOD", "DPoPNonces", "check_refresh_binding", "proof_key", "token_type"]
+__all__ = ["NONCE_PERIOD", "DPoPNonces", "check_binding", "proof_key", "token_type"]
 
 NONCE_PERIOD = 300
 """Seconds a server nonce is current; the previous one is still accepted, so a nonce lives 5 to 10 minutes."""
@@ -77,17 +77,17 @@ async def proof_key(
     return proof.jkt
 
 
-def check_refresh_binding(bound_to: str | None, presented: str | None) -> None:
-    """A refresh token bound to a key is used only with a proof from that key.
+def check_binding(bound_to: str | None, presented: str | None, what: str) -> None:
+    """A grant (``what``: "code", "refresh token") bound to a key is used only with a proof from that key.
 
-    Spec: RFC 9449 §5 (refresh tokens of public clients are bound to the key).
+    Spec: RFC 9449 §5 (refresh tokens of public clients are bound to the key), §10 (a code to ``dpop_jkt``).
     """
     if bound_to is None:
         return
     if presented is None:
-        raise InvalidDPoPProof("this refresh token is bound to a DPoP key: send a DPoP proof")
+        raise InvalidDPoPProof(f"this {what} is bound to a DPoP key: send a DPoP proof")
     if not constant_time_equals(bound_to, presented):
-        raise InvalidDPoPProof("the DPoP proof's key is not the one this refresh token is bound to")
+        raise InvalidDPoPProof(f"the DPoP proof's key is not the one this {what} is bound to")
 
 
 def token_type(dpop_jkt: str | None) -> str:

@@ -19,6 +19,7 @@ from pixie.storage.statements.dpop import SqlProofReplayStore
 from pixie.storage.statements.driver import Driver
 from pixie.storage.statements.events import SqlEventStore
 from pixie.storage.statements.keys import SqlKeyStore
+from pixie.storage.statements.pushed import SqlPushedRequestStore
 from pixie.storage.statements.refresh import SqlAccessTokenDenyList
 from pixie.storage.statements.sessions import SqlSessionStore
 
@@ -38,6 +39,7 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         refresh=refresh,
         denylist=SqlAccessTokenDenyList(db),
         proofs=SqlProofReplayStore(db),
+        pushed=SqlPushedRequestStore(db),
         keys=SqlKeyStore(db),
         events=SqlEventStore(db),
         admin_sessions=SqlAdminSessionStore(db),
