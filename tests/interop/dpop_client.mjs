@@ -1,5 +1,5 @@
 // oauth4webapi's own DPoP support, run against Pixie by test_oauth4webapi_dpop.py.
-//   node dpop_client.mjs start  ISSUER CLIENT_ID REDIRECT_URI SCOPE KEY_FILE
+//   node dpop_client.mjs start  ISSUER CLIENT_ID REDIRECT_URI SCOPE KEY_FILE [par]
 //   node dpop_client.mjs finish ISSUER CLIENT_ID REDIRECT_URI STATE VERIFIER CALLBACK_URL KEY_FILE API_URL
 // The key pair is made by the library (extractable, so that the two commands share it through KEY_FILE).
 // Prints one JSON line.
@@ -43,18 +43,29 @@ async function withNonceRetry(send, process) {
   }
 }
 
-async function start(scope, keyFile) {
+// With "par", the request is pushed (its DPoP proof binds the code) and only client_id + request_uri travel
+// through the browser; otherwise the parameters go in the query, dpop_jkt among them.
+async function start(scope, keyFile, mode) {
   const as = await discover();
   const pair = await saveKeyPair(keyFile);
   const dpop = oauth.DPoP(client, pair);
   const verifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
-  const url = new URL(as.authorization_endpoint);
-  url.search = new URLSearchParams({
+  const params = new URLSearchParams({
     client_id: clientId, redirect_uri: redirectUri, response_type: "code", scope, state,
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
-    dpop_jkt: await dpop.calculateThumbprint(),
-  }).toString();
+  });
+  const url = new URL(as.authorization_endpoint);
+  if (mode === "par") {
+    const pushed = await withNonceRetry(
+      () => oauth.pushedAuthorizationRequest(as, client, oauth.None(), params, { DPoP: dpop, ...insecure }),
+      (response) => oauth.processPushedAuthorizationResponse(as, client, response),
+    );
+    url.search = new URLSearchParams({ client_id: clientId, request_uri: pushed.request_uri }).toString();
+  } else {
+    params.set("dpop_jkt", await dpop.calculateThumbprint());
+    url.search = params.toString();
+  }
   return { url: url.href, state, verifier, dpop_algs: as.dpop_signing_alg_values_supported };
 }
 
@@ -99,6 +110,6 @@ async function finish(state, verifier, callbackUrl, keyFile, apiUrl) {
 }
 
 const output = command === "start"
-  ? await start(rest[0], rest[1])
+  ? await start(rest[0], rest[1], rest[2])
   : await finish(rest[0], rest[1], rest[2], rest[3], rest[4]);
 console.log(JSON.stringify(output));

@@ -44,6 +44,15 @@ async def _seed(database_url: str) -> None:
                 storage, tenant, "interop", redirect_uris=[REDIRECT], public=True, scopes=["properties:read"]
             )
             await create_user(storage, tenant, "bob", "bob-password-1")
+        await register_client(
+            storage,
+            "default",
+            "interop-par",
+            redirect_uris=[REDIRECT],
+            public=True,
+            scopes=["properties:read"],
+            require_pushed_authorization_requests=True,
+        )
 
 
 @requires_scopes("properties:read")
@@ -80,21 +89,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
             yield base, {"default": default_api, "nonces": nonces_api}
 
 
-@pytest.mark.parametrize("tenant", list(TENANTS))
+@pytest.mark.parametrize(
+    ("tenant", "client_id", "mode"),
+    [("default", "interop", "query"), ("nonces", "interop", "query"), ("default", "interop-par", "par")],
+    ids=["query", "server-nonces", "pushed-request"],
+)
 def test_oauth4webapi_signs_in_calls_and_refreshes_with_dpop(
-    served: tuple[str, dict[str, str]], tenant: str, tmp_path: Path
+    served: tuple[str, dict[str, str]], tenant: str, client_id: str, mode: str, tmp_path: Path
 ) -> None:
+    """The code is bound to the library's key: by ``dpop_jkt`` in the query, or by its proof at ``/par`` for a
+    client that must push its requests."""
     base, apis = served
     issuer = base + TENANTS[tenant]
     key_file = str(tmp_path / "key.json")
-    started = node("dpop_client.mjs", "start", issuer, "interop", REDIRECT, "properties:read", key_file)
+    started = node("dpop_client.mjs", "start", issuer, client_id, REDIRECT, "properties:read", key_file, mode)
     assert {"ES256", "EdDSA"} <= set(started["dpop_algs"])  # type: ignore[arg-type]
     callback = browse_to_callback(str(started["url"]), REDIRECT, "bob", "bob-password-1")
     result: dict[str, Any] = node(
         "dpop_client.mjs",
         "finish",
         issuer,
-        "interop",
+        client_id,
         REDIRECT,
         str(started["state"]),
         str(started["verifier"]),
@@ -104,7 +119,7 @@ def test_oauth4webapi_signs_in_calls_and_refreshes_with_dpop(
     )
     assert result["token_type"].lower() == "dpop"
     assert result["api_status"] == 200, result
-    assert result["api_body"] == {"sub_is_set": True, "client_id": "interop"}
+    assert result["api_body"] == {"sub_is_set": True, "client_id": client_id}
     assert result["refreshed_token_type"].lower() == "dpop"
     assert result["thief_error"] == "invalid_dpop_proof"
     assert result["owner_refreshed_again"] is True
