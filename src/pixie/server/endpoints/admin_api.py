@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from pixie.management import (
+    ID_TOKEN_ALGS,
     InvalidRegistration,
     NotFound,
     Profile,
@@ -294,6 +295,9 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
     tenant = await _tenant(ctx, request.path_params["tenant"])
     data = await _body(request, _CLIENT_FIELDS, frozenset({"client_id", "public"}))
     client_id = _typed(data, "client_id", str)
+    id_token_alg = _typed(data, "id_token_signed_response_alg", str)
+    if id_token_alg in ID_TOKEN_ALGS and id_token_alg != tenant.settings.signing_alg:
+        await ctx.keyring.ensure(tenant.id, id_token_alg)  # published now, well before its first ID token
     try:
         created = await register_client(
             ctx.storage,
@@ -309,7 +313,7 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
             refresh_idle_ttl=_typed(data, "refresh_idle_ttl", int),
             refresh_absolute_ttl=_typed(data, "refresh_absolute_ttl", int),
             post_logout_redirect_uris=_typed(data, "post_logout_redirect_uris", list, []),
-            id_token_signed_response_alg=_typed(data, "id_token_signed_response_alg", str),
+            id_token_signed_response_alg=id_token_alg,
             dpop_bound_access_tokens=_typed(data, "dpop_bound_access_tokens", bool, False),
             require_pushed_authorization_requests=_typed(data, "require_pushed_authorization_requests", bool, False),
         )
