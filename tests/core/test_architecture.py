@@ -100,6 +100,8 @@ LAYERS: dict[str, Layer] = {
     "pixie.client.errors": PROTOCOL,
     "pixie.client.flows": PROTOCOL,
     "pixie.client.models": PROTOCOL,
+    "pixie.client.par": PROTOCOL,
+    "pixie.client.token_response": PROTOCOL,
     "pixie.client.oidc": PROTOCOL,
     "pixie.client.tokens": PROTOCOL,
     "pixie.resource": EDGE,

@@ -15,16 +15,21 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from joserfc import jws
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 
+from pixie.client.discovery import json_object
+from pixie.client.errors import ProtocolViolation, bearer_error
+from pixie.client.models import HttpRequest, HttpResponse
 from pixie.resource.dpop import access_token_hash, normalize_htu
 
-__all__ = ["DPoPKey"]
+__all__ = ["DPoPKey", "ProofSender", "asks_for_nonce"]
 
 _ALGORITHMS = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
 
@@ -109,3 +114,62 @@ class DPoPKey:
         header = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk}
         payload = json.dumps(claims, separators=(",", ":")).encode("utf-8")
         return jws.serialize_compact(header, payload, self._key, registry=_REGISTRY)
+
+
+def asks_for_nonce(response: HttpResponse) -> bool:
+    """Whether the server refused for want of its DPoP nonce: ``use_dpop_nonce`` as a token endpoint error (400)
+    or as a resource server's ``DPoP`` challenge (401).
+
+    Spec: RFC 9449 §8, §9.
+    """
+    if response.status == 401:
+        return bearer_error(response.headers.get("www-authenticate"), ("dpop",)) == "use_dpop_nonce"
+    if response.status != 400:
+        return False
+    try:
+        body = json_object(response, "error response")
+    except ProtocolViolation:
+        return False
+    return body.get("error") == "use_dpop_nonce"
+
+
+class ProofSender:
+    """Adds DPoP proofs to requests and keeps each origin's latest server nonce (a generator step of the sans-I/O
+    flows, and the same rule for :class:`pixie.client.auth.BearerAuth`).
+
+    Spec: RFC 9449 §4.2, §8–9.
+    """
+
+    def __init__(self) -> None:
+        self._nonces: dict[str, str] = {}
+
+    def nonce_for(self, url: str) -> str | None:
+        return self._nonces.get(_origin(url))
+
+    def note(self, url: str, response_headers: Mapping[str, str]) -> bool:
+        """Remember a new ``DPoP-Nonce`` the server sent for ``url``'s origin; True when it changed."""
+        nonce = response_headers.get("dpop-nonce")
+        origin = _origin(url)
+        if not nonce or nonce == self._nonces.get(origin):
+            return False
+        self._nonces[origin] = nonce
+        return True
+
+    def send(
+        self, request: HttpRequest, key: DPoPKey | None, *, access_token: str | None = None
+    ) -> Generator[HttpRequest, HttpResponse, HttpResponse]:
+        """Send ``request`` with a proof of ``key`` (as it is, without a key). A server that asks for its nonce gets
+        the request once more with it."""
+        if key is None:
+            return (yield request)
+        for attempt in range(2):
+            proof = key.proof(request.method, request.url, access_token=access_token, nonce=self.nonce_for(request.url))
+            response = yield replace(request, headers={**request.headers, "DPoP": proof})
+            if not self.note(request.url, response.headers) or attempt or not asks_for_nonce(response):
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
