@@ -11,6 +11,8 @@ import click
 import uvicorn
 
 from pixie.cli.main import cli
+from pixie.resource.credentials import MemoryReplayCache, ReplayCache, ResourceDPoP
+from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.gateway import Gateway, RouteRule, parse_route
 from pixie.resource.verifier import JWTVerifier
 from pixie.server.http_limits import HttpLimits, limited_httptools
@@ -58,6 +60,17 @@ def _routes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     is_flag=True,
     help="Also pass the caller's Authorization header upstream (default: stripped; X-Pixie-* says who called).",
 )
+@click.option(
+    "--public-origin",
+    metavar="URL",
+    help="The origin clients address (https://api.example) when a proxy in front changes it: DPoP proofs name it.",
+)
+@click.option(
+    "--dpop-replay-redis",
+    metavar="URL",
+    help="Remember DPoP proofs in this Redis (redis://host:port/db), shared by every gateway instance "
+    "(default: in this process only).",
+)
 @click.option("--insecure-allow-http", is_flag=True, help="Accept an http issuer off loopback (never in production).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -69,11 +82,14 @@ def gateway(
     routes: tuple[RouteRule, ...],
     public_paths: tuple[str, ...],
     forward_authorization: bool,
+    public_origin: str | None,
+    dpop_replay_redis: str | None,
     insecure_allow_http: bool,
     host: str,
     port: int,
 ) -> None:
-    """Run a reverse proxy that forwards only requests with a valid bearer token from ISSUER."""
+    """Run a reverse proxy that forwards only requests with a valid access token from ISSUER: a Bearer token, or a
+    DPoP-bound token with its proof."""
     issuer = issuer.rstrip("/")
     if not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http(s) URL", param_hint="--upstream")
@@ -83,7 +99,10 @@ def gateway(
                 "must be https off loopback (or pass --insecure-allow-http)", param_hint="--issuer"
             )
         log.warning("INSECURE: accepting tokens from an http issuer off loopback; its keys can be tampered with")
+    if public_origin is not None and urlsplit(public_origin).scheme not in ("http", "https"):
+        raise click.BadParameter("must be an http(s) origin", param_hint="--public-origin")
     verifier = JWTVerifier(issuer, audience or issuer)
+    replay: ReplayCache = RedisReplayCache(dpop_replay_redis) if dpop_replay_redis else MemoryReplayCache()
     app = Gateway(
         upstream,
         verifier,
@@ -91,6 +110,7 @@ def gateway(
         require_scopes=require_scope,
         public_paths=public_paths,
         forward_authorization=forward_authorization,
+        dpop=ResourceDPoP(replay=replay, origin=public_origin),
     )
     click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience or issuer})")
     # proxy_headers=False: the gateway is the edge; X-Forwarded-For from a caller must not replace its address.

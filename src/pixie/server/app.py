@@ -52,6 +52,7 @@ from pixie.server.endpoints import (
     health,
     login,
     openid,
+    par,
     site,
     theme,
     token,
@@ -60,6 +61,7 @@ from pixie.server.endpoints import (
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.pages import Pages
 from pixie.server.prometheus import Metrics
+from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.routing import IndexedRouter
 from pixie.server.webhook_delivery import WebhookDispatcher
@@ -95,6 +97,7 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/introspect", token_management.introspect, methods=["POST"]),
+        Route("/par", with_cors(par.par, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
         Route("/theme.css", theme.theme_css, methods=["GET"]),
         Route("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
@@ -257,6 +260,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
                 events=events,
                 limiter=limiter,
                 metrics=metrics,
+                dpop_nonces=DPoPNonces(live.master_key),
             )
             await asyncio.to_thread(passwords.warm_up)
             if freeze_heap:
