@@ -83,6 +83,8 @@ def test_without_hint_the_user_confirms(pixie: Pixie) -> None:
         {"post_logout_redirect_uri": RP_BYE},  # no client to check it against
         {"client_id": "nobody", "post_logout_redirect_uri": RP_BYE},
         {"id_token_hint": "not-a-token", "post_logout_redirect_uri": RP_BYE},
+        {"client_id": "rp\x00", "post_logout_redirect_uri": RP_BYE},  # PostgreSQL text cannot hold NUL
+        {"client_id": "rp", "post_logout_redirect_uri": RP_BYE, "state": "s" * 9000},
     ],
 )
 def test_never_redirects_to_an_unregistered_uri(pixie: Pixie, params: dict[str, str]) -> None:
