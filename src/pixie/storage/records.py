@@ -170,6 +170,8 @@ class AuthorizationRequest:
     """OpenID Connect ``max_age``: a session older than this many seconds must sign in again."""
     login_hint: str | None = None
     """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
+    response_mode: str | None = None
+    """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ authorization_requests = sa.Table(
     _text("nonce", nullable=True),  # OpenID Connect request parameters: migration 0005
     sa.Column("max_age", sa.Integer(), nullable=True),
     _text("login_hint", nullable=True),
+    _text("response_mode", nullable=True),
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 
