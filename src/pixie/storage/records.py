@@ -196,6 +196,8 @@ class PushedRequest:
     parameters: str
     created_at: Timestamp
     expires_at: Timestamp
+    response_mode: str | None = None
+    """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,7 @@ authorization_requests = sa.Table(
     sa.Column("max_age", sa.Integer(), nullable=True),
     _text("login_hint", nullable=True),
     _text("dpop_jkt", nullable=True),  # migration 0006
+    _text("response_mode", nullable=True),
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 
