@@ -182,6 +182,8 @@ class AuthorizationRequest:
     """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
     dpop_jkt: str | None = None
     """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
+    response_mode: str | None = None
+    """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,6 @@ class PushedRequest:
     parameters: str
     created_at: Timestamp
     expires_at: Timestamp
-    response_mode: str | None = None
-    """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
 
 
 @dataclass(frozen=True)
