@@ -147,8 +147,11 @@ def test_db_purge_reports_counts(env: dict[str, str], tmp_path: Path) -> None:
     assert json.loads(run_pixie(["db", "purge"], env).stdout)["sso_sessions"] == 0
 
 
-def test_unknown_tenant_is_a_usage_error(env: dict[str, str]) -> None:
-    assert_one_line_error(run_pixie(["keys", "list", "--tenant", "ghost"], env), 2)
+def test_unknown_tenant_is_one_line(env: dict[str, str]) -> None:
+    """A tenant that does not exist is not a usage error (it may exist later): exit 1, no usage block."""
+    result = run_pixie(["keys", "list", "--tenant", "ghost"], env)
+    assert_one_line_error(result, 1)
+    assert result.stderr.startswith("pixie: error: no tenant named 'ghost'")
 
 
 def test_tenants_create_and_list(env: dict[str, str]) -> None:
@@ -157,7 +160,7 @@ def test_tenants_create_and_list(env: dict[str, str]) -> None:
     assert json.loads(created.stdout)["issuer"].endswith("/t/acme")
     assert_one_line_error(run_pixie(["tenants", "create", "acme"], env), 1)
     assert_one_line_error(run_pixie(["tenants", "create", "Bad_Name"], env), 2)
-    names = [json.loads(line)["tenant"] for line in run_pixie(["tenants", "list"], env).stdout.splitlines()]
+    names = [tenant["tenant"] for tenant in json.loads(run_pixie(["tenants", "list", "--json"], env).stdout)]
     assert names == ["acme", "default"]
 
 

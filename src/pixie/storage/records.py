@@ -18,6 +18,7 @@ __all__ = [
     "Client",
     "CodeRedemption",
     "Consent",
+    "EndedAccess",
     "Event",
     "EventData",
     "RefreshFamily",
@@ -87,6 +88,8 @@ class Client:
     refresh_idle_ttl: int | None = None
     refresh_absolute_ttl: int | None = None
     disabled: bool = False
+    logo_uri: str | None = None
+    """An https URL of the client's logo (RFC 7591 §2), shown beside ``name`` on the sign-in and consent pages."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,18 @@ class User:
     created_at: Timestamp
     roles: tuple[str, ...] = ()
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class EndedAccess:
+    """What ending an account's access took away, in one transaction: the refresh-token families revoked, the live
+    access tokens recorded on them (or on the codes that started them) deny-listed, and, for a user, the SSO and
+    dashboard sessions revoked. Unredeemed codes and pending authorization requests of the account go too."""
+
+    refresh_families: int = 0
+    access_tokens: int = 0
+    sso_sessions: int = 0
+    admin_sessions: int = 0
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ clients = sa.Table(
     sa.Column("refresh_idle_ttl", sa.Integer(), nullable=True),
     sa.Column("refresh_absolute_ttl", sa.Integer(), nullable=True),
     _flag("disabled"),
+    _text("logo_uri", nullable=True),  # migration 0006
 )
 
 users = sa.Table(
