@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "clients": Command(("pixie.cli.admin", "pixie.cli.clients"), "server", "Register and manage OAuth clients."),
     "db": Command(("pixie.cli.admin",), "server", "Database maintenance."),
     "demo": Command(("pixie.cli.serve",), "server", "Seed and serve the demo (server, Property API and SPA)."),
+    "doctor": Command(("pixie.cli.doctor",), "server", "Check this configuration against RFC 9700."),
     "gateway": Command(("pixie.cli.gateway",), "server", "Run a token-checking reverse proxy."),
     "keys": Command(("pixie.cli.admin",), "server", "Signing keys: list and rotate."),
     "login": Command(("pixie.cli.login",), None, "Sign in as a native app through a loopback redirect."),
