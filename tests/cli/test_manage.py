@@ -117,6 +117,9 @@ def test_clients_update(env: dict[str, str], tmp_path: Path) -> None:
     narrowed = json.loads(ok(["clients", "update", "spa", "--scope", "a:read", "--json"], env))
     assert narrowed["scope"] == "a:read" and narrowed["ended"]["refresh_families"] == 0
     assert json.loads(ok(["clients", "show", "spa", "--json"], env)) | {"ended": None} == narrowed | {"ended": None}
+    logo = "https://cdn.example/pm.png"
+    assert json.loads(ok(["clients", "update", "spa", "--logo-uri", logo, "--json"], env))["logo_uri"] == logo
+    assert json.loads(ok(["clients", "update", "spa", "--logo-uri", "", "--json"], env))["logo_uri"] is None
     cleared = json.loads(ok(["clients", "update", "spa", "--audience", "urn:x", "--json"], env))
     assert cleared["audiences"] == ["urn:x"]
     assert json.loads(ok(["clients", "update", "spa", "--no-audience", "--json"], env))["audiences"] == []
@@ -138,6 +141,7 @@ def test_rotate_secret(env: dict[str, str], tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "manage.db") as db:
         (stored,) = db.execute("select secret_hash from clients where client_id = 'svc'").fetchone()
     assert stored == hashlib.sha256(chosen.encode()).hexdigest()
+    fails(["clients", "rotate-secret", "svc", "--secret-stdin"], env, 2, "no secret", stdin="")
     human = run_pixie(["clients", "rotate-secret", "svc"], env)
     assert human.returncode == 0 and "client secret:" in human.stdout and "shown once" in human.stderr
 
@@ -171,6 +175,9 @@ def test_clients_disable_enable_delete(env: dict[str, str], tmp_path: Path) -> N
         (["clients", "update", "spa", "--name", "x" * 101], 2, "client name"),
         (["clients", "update", "spa", "--scope", "bad\u0001scope"], 2, "scope"),
         (["clients", "rotate-secret", "spa"], 2, "public"),
+        (["clients", "update", "spa", "--logo-uri", "http://cdn.example/logo.png"], 2, "https URL"),
+        (["clients", "update", "spa", "--logo-uri", "javascript:alert(1)"], 2, "https URL"),
+        (["clients", "enable", "ghost"], 1, "no client 'ghost'"),
         (["clients", "delete", "pixie-admin"], 2, "dashboard"),
         (["clients", "update", "pixie-admin", "--name", "x"], 2, "dashboard"),
         (["clients", "show"], 2, "Missing argument 'CLIENT_ID'"),
@@ -215,6 +222,7 @@ def test_users_list_show_disable_enable_delete(env: dict[str, str]) -> None:
     [
         (["users", "show", "ghost"], None, 1, "no user named 'ghost'"),
         (["users", "disable", "ghost"], None, 1, "no user named 'ghost'"),
+        (["users", "enable", "ghost"], None, 1, "no user named 'ghost'"),
         (["users", "delete", "ghost"], None, 1, "no user named 'ghost'"),
         (["users", "set-password", "ghost", "--password-stdin"], "long-enough-pw\n", 1, "no user named 'ghost'"),
         (["users", "set-password", "alice"], None, 2, "--password-stdin"),
