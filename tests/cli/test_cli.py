@@ -201,7 +201,14 @@ def test_demo_seeds_client_and_users(env: dict[str, str], tmp_path: Path) -> Non
         assert httpx.get(url).json()["issuer"] == f"http://127.0.0.1:{port}"
         assert httpx.get(f"http://127.0.0.1:{port}/api/properties").status_code == 401  # the API is served too
     with sqlite3.connect(tmp_path / "cli.db") as db:
-        assert db.execute("select count(*) from clients where client_id = 'pixie-demo-spa'").fetchone() == (1,)
+        assert db.execute("select name from clients where client_id = 'pixie-demo-spa'").fetchone() == (
+            "Property Manager",
+        )
+        # Names people read on the sign-in pages: the demo names its organisation; the dashboard's client is named.
+        assert db.execute("select display_name from tenants").fetchall() == [("Pixie Demo Properties",)]
+        assert db.execute("select name from clients where client_id = 'pixie-admin'").fetchone() == (
+            "Pixie administration",
+        )
         users = db.execute("select username from users where username in ('alice', 'bob') order by 1").fetchall()
         assert users == [("alice",), ("bob",)]
     assert (tmp_path / "cli-demo.db").exists()  # the demo's own data, beside the Pixie database

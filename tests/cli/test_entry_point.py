@@ -77,3 +77,10 @@ def test_failure_table_names_real_exceptions(module: str, name: str, code: int, 
     failure = getattr(importlib.import_module(module), name)
     assert isinstance(failure, type) and issubclass(failure, Exception)
     assert entry._known_failure(failure()) == (default, code)
+
+
+def test_the_default_tenant_is_spelled_alike() -> None:
+    """``pixie.cli.main`` spells the default tenant's name itself, so that ``--help`` imports no storage code."""
+    from pixie.tenancy import DEFAULT_TENANT
+
+    assert entry.DEFAULT_TENANT == DEFAULT_TENANT
