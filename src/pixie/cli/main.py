@@ -59,7 +59,7 @@ COMMANDS: dict[str, Command] = {
     "doctor": Command(("pixie.cli.doctor",), "server", "Check this configuration against RFC 9700."),
     "gateway": Command(("pixie.cli.gateway",), "server", "Run a token-checking reverse proxy."),
     "keys": Command(("pixie.cli.admin",), "server", "Signing keys: list and rotate."),
-    "login": Command(("pixie.cli.login",), None, "Sign in as a native app through a loopback redirect."),
+    "login": Command(("pixie.cli.login",), None, "Sign in through the browser (RFC 8252 loopback redirect)."),
     "secret": Command(("pixie.cli.secret",), "server", "The master key that seals signing keys at rest."),
     "serve": Command(("pixie.cli.serve",), "server", "Run the authorization server."),
     "stats": Command(("pixie.cli.stats",), "server", "Print the sign-in funnel and failure reasons."),
@@ -224,8 +224,16 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list of ``pixie --help``, from :data:`COMMANDS`: no command is imported to be listed."""
-        rows = [(name, COMMANDS[name].help) for name in self.list_commands(ctx)]
+        """The command list of ``pixie --help``, from :data:`COMMANDS`: no command is imported to be listed. A command
+        whose extra is not installed says which it needs."""
+        missing = {extra: bool(missing_requirements(extra)) for extra in {c.extra for c in COMMANDS.values()} if extra}
+        rows = [
+            (
+                name,
+                f"(needs pixie-oauth[{command.extra}])" if command.extra and missing[command.extra] else command.help,
+            )
+            for name, command in ((name, COMMANDS[name]) for name in self.list_commands(ctx))
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
