@@ -103,6 +103,7 @@ async def test_client_round_trip(clients: ClientStore) -> None:
         secret_hash=f.token_hash(),
         audiences=("https://api.example", "https://other.example"),
         name="Back office",
+        logo_uri="https://cdn.example/back-office.png",
         refresh_grace_seconds=30,
         access_token_ttl=600,
         refresh_idle_ttl=3600,

@@ -114,6 +114,7 @@ clients = sa.Table(
     _text("id_token_signed_response_alg", nullable=True),
     _flag("dpop_bound_access_tokens"),  # migration 0006
     _flag("require_pushed_authorization_requests"),
+    _text("logo_uri", nullable=True),  # migration 0007
 )
 
 users = sa.Table(
