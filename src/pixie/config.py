@@ -120,12 +120,15 @@ class RateLimits:
     authorize_pending_per_ip: str = "300 per 10 minutes"
     """Authorization requests one address may leave pending (stored for login or consent) within the window, across
     tenants: what one address can add to the database. Match the window to the tenants' ``request_ttl``."""
+    register_per_ip: str = "20/hour"
+    """Dynamic client registrations (``POST /register``) from one address, across tenants: what one address can add
+    to the database through an open registration endpoint."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RateLimits:
         """``PIXIE_RATE_LIMIT_LOGIN_IP``, ``PIXIE_RATE_LIMIT_LOGIN_USER``, ``PIXIE_RATE_LIMIT_TOKEN_CLIENT``,
         ``PIXIE_RATE_LIMIT_TOKEN_IP``, ``PIXIE_RATE_LIMIT_AUTHORIZE_IP``, ``PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP``,
-        ``PIXIE_LOGIN_LOCKOUT_AFTER``; each falls back to the default."""
+        ``PIXIE_RATE_LIMIT_REGISTER_IP``, ``PIXIE_LOGIN_LOCKOUT_AFTER``; each falls back to the default."""
         base = cls()
         lockout = env.get("PIXIE_LOGIN_LOCKOUT_AFTER")
         if lockout is not None and not lockout.isdigit():
@@ -138,6 +141,7 @@ class RateLimits:
             token_per_ip=env.get("PIXIE_RATE_LIMIT_TOKEN_IP", base.token_per_ip),
             authorize_per_ip=env.get("PIXIE_RATE_LIMIT_AUTHORIZE_IP", base.authorize_per_ip),
             authorize_pending_per_ip=env.get("PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP", base.authorize_pending_per_ip),
+            register_per_ip=env.get("PIXIE_RATE_LIMIT_REGISTER_IP", base.register_per_ip),
         )
 
 

@@ -24,9 +24,11 @@ Class tree::
     ├── InsufficientScope         insufficient_scope         403   RFC 6750 §3.1
     ├── UnsupportedTokenType      unsupported_token_type     400   RFC 7009 §2.2.1
     ├── RequestNotSupported       request_not_supported      400   OpenID Connect Core §3.1.2.6
-    └── InteractionRequired       interaction_required       400   OpenID Connect Core §3.1.2.6 (prompt=none)
-        ├── LoginRequired         login_required
-        └── ConsentRequired       consent_required
+    ├── InteractionRequired       interaction_required       400   OpenID Connect Core §3.1.2.6 (prompt=none)
+    │   ├── LoginRequired         login_required
+    │   └── ConsentRequired       consent_required
+    ├── InvalidRedirectUri        invalid_redirect_uri       400   RFC 7591 §3.2.2
+    └── InvalidClientMetadata     invalid_client_metadata    400   RFC 7591 §3.2.2
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ __all__ = [
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
+    "InvalidClientMetadata",
     "InvalidDPoPProof",
     "InvalidGrant",
+    "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
     "InvalidToken",
@@ -328,6 +332,22 @@ class UseDPoPNonce(OAuthError):
         return Rendered(rendered.status, rendered.body, {**rendered.headers, "DPoP-Nonce": self.nonce})
 
 
+class InvalidRedirectUri(OAuthError):
+    """Dynamic registration: a redirect URI that Pixie would never redirect to. Spec: RFC 7591 §3.2.2."""
+
+    error = "invalid_redirect_uri"
+    status = 400
+    default_description = "a redirect URI is not acceptable"
+
+
+class InvalidClientMetadata(OAuthError):
+    """Dynamic registration: a metadata field with a value Pixie refuses. Spec: RFC 7591 §3.2.2."""
+
+    error = "invalid_client_metadata"
+    status = 400
+    default_description = "the client metadata is not acceptable"
+
+
 class RequestNotSupported(OAuthError):
     """OpenID Connect Core §3.1.2.6: the ``request`` and ``request_uri`` parameters (request objects)."""
 
@@ -358,6 +378,8 @@ _BY_CODE: dict[str, type[OAuthError]] = {
         InvalidDPoPProof,
         UseDPoPNonce,
         RequestNotSupported,
+        InvalidRedirectUri,
+        InvalidClientMetadata,
     )
 }
 

@@ -19,7 +19,14 @@ from pixie.storage.interfaces import Storage
 from pixie.tokens.keys import KeyRing, RotationReport
 from pixie.types import TenantId, Timestamp
 
-__all__ = ["PurgeReport", "purge", "retire_after_for", "rotate_due_keys", "run_periodically"]
+__all__ = [
+    "PurgeReport",
+    "purge",
+    "remove_idle_registered_clients",
+    "retire_after_for",
+    "rotate_due_keys",
+    "run_periodically",
+]
 
 log = logging.getLogger("pixie.housekeeping")
 
@@ -35,12 +42,15 @@ class PurgeReport:
     dpop_proofs: int
     pushed_requests: int
     events: int
+    registration_tokens: int = 0
+    idle_registered_clients: int = 0
 
 
 async def purge(storage: Storage, now: Timestamp, *, events_retention_days: float = 0) -> PurgeReport:
     """Delete expired pending requests, codes, SSO sessions, dashboard sessions (expired or ended), refresh families,
-    deny-list entries, remembered DPoP proofs and unused pushed requests, and flow events older than
-    ``events_retention_days`` (0 keeps them), across all tenants."""
+    deny-list entries, remembered DPoP proofs, unused pushed requests and expired initial access tokens, flow
+    events older than ``events_retention_days`` (0 keeps them), and idle self-registered clients, across all
+    tenants."""
     return PurgeReport(
         authorization_requests=await storage.requests.purge_expired(now),
         authorization_codes=await storage.codes.purge_expired(now),
@@ -51,7 +61,29 @@ async def purge(storage: Storage, now: Timestamp, *, events_retention_days: floa
         dpop_proofs=await storage.proofs.purge_expired(now),
         pushed_requests=await storage.pushed.purge_expired(now),
         events=(await storage.events.purge_before(now - events_retention_days * 86400) if events_retention_days else 0),
+        registration_tokens=await storage.registration_tokens.purge_expired(now),
+        idle_registered_clients=await remove_idle_registered_clients(storage, now),
     )
+
+
+async def remove_idle_registered_clients(storage: Storage, now: Timestamp, *, batch: int = 500) -> int:
+    """Delete self-registered clients (RFC 7591) that received no token for their tenant's
+    ``registration_idle_days`` (never used: counted from registration), with everything issued to them.
+
+    Candidates idle for at least a day (the shortest setting) are read in bounded batches and each is checked
+    against its own tenant's setting, so a busy open registration endpoint cannot grow the database without
+    bound. Spec: RFC 7591 §5 (an open registration endpoint and resource exhaustion)."""
+    removed = 0
+    limits: dict[TenantId, float] = {}
+    candidates = await storage.clients.list_idle_registered(now - 86400, limit=batch)
+    for client in candidates:
+        if client.tenant_id not in limits:
+            tenant = await storage.tenants.get(client.tenant_id)
+            limits[client.tenant_id] = (tenant.settings.registration_idle_days if tenant else 0) * 86400.0
+        idle = (client.last_used_at or client.created_at) < now - limits[client.tenant_id]
+        if idle and await storage.clients.delete(client.tenant_id, client.client_id, now) is not None:
+            removed += 1
+    return removed
 
 
 async def retire_after_for(storage: Storage, tenant_id: TenantId, default_ttl: int) -> float:

@@ -370,10 +370,13 @@ async def register_client(
     require_pushed_authorization_requests: bool = False,
     name: str = "",
     logo_uri: str | None = None,
+    registration_access_token_hash: str | None = None,
+    created_at: float | None = None,
 ) -> NewClient:
     """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
     (256 bits, returned once). Secrets are stored as SHA-256 hashes only. Without ``refresh_grace_seconds`` the
-    client gets its tenant's ``refresh_grace_seconds`` setting (0 unless changed).
+    client gets its tenant's ``refresh_grace_seconds`` setting (0 unless changed). A client that registers itself
+    (:mod:`pixie.registration`) carries the hash of its registration access token.
 
     Spec: RFC 6749 §2, RFC 7591 §2 (metadata rules), OAuth 2.1 §2.1 (client types).
     """
@@ -416,7 +419,7 @@ async def register_client(
         grant_types=grants,
         scopes=scope_list,
         audiences=tuple(dict.fromkeys(audiences)),
-        created_at=time.time(),
+        created_at=time.time() if created_at is None else created_at,
         secret_hash=hash_secret(plaintext) if plaintext is not None else None,
         refresh_grace_seconds=refresh_grace_seconds,
         access_token_ttl=access_token_ttl,
@@ -428,6 +431,7 @@ async def register_client(
         require_pushed_authorization_requests=require_pushed_authorization_requests,
         name=fields.name,
         logo_uri=fields.logo_uri,
+        registration_access_token_hash=registration_access_token_hash,
     )
     await storage.clients.create(client)
     return NewClient(client=client, secret=plaintext)

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pixie import scopes as scope_rules
 from pixie.storage.interfaces import TenantStore
 from pixie.storage.records import Tenant, TenantSettings
 from pixie.types import TenantId, Timestamp
 
 __all__ = [
     "DEFAULT_TENANT",
+    "REGISTRATION_POLICIES",
     "SETTING_FLAGS",
     "SETTING_LIMITS",
     "TENANT_GRANT_TYPES",
@@ -66,16 +68,27 @@ def normalize_brand_color(value: str) -> str:
     return "#" + ("".join(ch * 2 for ch in digits) if len(digits) == 3 else digits)
 
 
-SETTING_FLAGS = ("dpop_nonce", "require_pushed_authorization_requests")
-"""Tenant settings that are on or off: DPoP server nonces (RFC 9449 §8) and required pushed requests (RFC 9126)."""
+SETTING_FLAGS = (
+    "dpop_nonce",
+    "require_pushed_authorization_requests",
+    "client_metadata_documents",
+    "insecure_client_metadata_loopback",
+)
+"""Tenant settings that are on or off: DPoP server nonces (RFC 9449 §8), required pushed requests (RFC 9126),
+https URLs as client ids (OAuth Client ID Metadata Document), and, for development only, such documents
+served from loopback addresses."""
+REGISTRATION_POLICIES = ("off", "token", "open")
+"""Who may register a client at ``/register`` (RFC 7591): nobody, holders of an initial access token, anyone."""
+_IDLE_DAYS = (1, 3650)
 
 
 def change_settings(settings: TenantSettings, changes: Mapping[str, object]) -> TenantSettings:
     """``settings`` with ``changes`` applied, every value checked (``ValueError`` with a one-line reason).
 
     Accepted keys: the numeric ones in :data:`SETTING_LIMITS`, ``allowed_grant_types`` (a non-empty list drawn
-    from :data:`TENANT_GRANT_TYPES`), ``login_title`` (1-80 printable characters), ``brand_color``, and the flags
-    in :data:`SETTING_FLAGS`.
+    from :data:`TENANT_GRANT_TYPES`), ``login_title`` (1-80 printable characters), ``brand_color``, the flags
+    in :data:`SETTING_FLAGS`, ``registration`` (one of :data:`REGISTRATION_POLICIES`), ``registration_scopes`` (a
+    list of scopes, or a space-separated string) and ``registration_idle_days`` (1-3650).
     """
     values: dict[str, Any] = {}
     for name, value in changes.items():
@@ -98,12 +111,40 @@ def change_settings(settings: TenantSettings, changes: Mapping[str, object]) -> 
             values[name] = title
         elif name == "brand_color":
             values[name] = normalize_brand_color(str(value))
+        elif name == "registration":
+            if value not in REGISTRATION_POLICIES:
+                raise ValueError(f"registration must be one of: {', '.join(REGISTRATION_POLICIES)}")
+            values[name] = value
+        elif name == "registration_scopes":
+            words = value.split() if isinstance(value, str) else value
+            if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
+                raise ValueError("registration_scopes must be a list of scopes")
+            try:
+                values[name] = scope_rules.parse(" ".join(words))
+            except ValueError as exc:
+                raise ValueError(f"registration_scopes: {exc}") from None
+        elif name == "registration_idle_days":
+            low, high = _IDLE_DAYS
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"registration_idle_days must be a whole number of days from {low} to {high}")
+            values[name] = value
         elif name in SETTING_FLAGS:
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false")
             values[name] = value
         else:
-            known = sorted([*SETTING_LIMITS, *SETTING_FLAGS, "allowed_grant_types", "login_title", "brand_color"])
+            known = sorted(
+                [
+                    *SETTING_LIMITS,
+                    *SETTING_FLAGS,
+                    "allowed_grant_types",
+                    "login_title",
+                    "brand_color",
+                    "registration",
+                    "registration_scopes",
+                    "registration_idle_days",
+                ]
+            )
             raise ValueError(f"unknown setting {str(name)[:40]!r}; known: {', '.join(known)}")
     changed = dataclasses.replace(settings, **values)
     if changed.refresh_idle_ttl > changed.refresh_absolute_ttl:
@@ -131,6 +172,11 @@ def tenant_view(tenant: Tenant, base: str) -> dict[str, Any]:
             "signing_alg": settings.signing_alg,
             "dpop_nonce": settings.dpop_nonce,
             "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+            "registration": settings.registration,
+            "registration_scopes": list(settings.registration_scopes),
+            "registration_idle_days": settings.registration_idle_days,
+            "client_metadata_documents": settings.client_metadata_documents,
+            "insecure_client_metadata_loopback": settings.insecure_client_metadata_loopback,
         },
     }
 

@@ -76,6 +76,8 @@ async def test_purge_counts(storage: Storage) -> None:
         "dpop_proofs": 0,
         "pushed_requests": 0,
         "events": 0,
+        "registration_tokens": 0,
+        "idle_registered_clients": 0,
     }
 
 

@@ -26,7 +26,7 @@ from pixie.management import (
     update_tenant_settings,
 )
 from pixie.storage.interfaces import AlreadyExists
-from pixie.tenancy import SETTING_LIMITS, TENANT_GRANT_TYPES, tenant_view
+from pixie.tenancy import REGISTRATION_POLICIES, SETTING_LIMITS, TENANT_GRANT_TYPES, tenant_view
 from pixie.types import TenantId
 
 __all__ = ["tenants"]
@@ -221,6 +221,27 @@ def _seconds(name: str) -> click.IntRange:
     default=None,
     help="Every client must push its authorization requests first (RFC 9126).",
 )
+@click.option(
+    "--registration",
+    type=click.Choice(REGISTRATION_POLICIES),
+    help="Dynamic client registration at /register (RFC 7591): off, token (initial access token) or open.",
+)
+@click.option("--registration-scopes", help='Scopes self-registered clients may ask for, e.g. "mcp:tools".')
+@click.option(
+    "--registration-idle-days",
+    type=click.IntRange(1, 3650),
+    help="Remove self-registered clients that received no token for this many days (default 30).",
+)
+@click.option(
+    "--client-metadata-documents/--no-client-metadata-documents",
+    default=None,
+    help="Accept https URLs as client ids and read the client's metadata there (Client ID Metadata Documents).",
+)
+@click.option(
+    "--insecure-client-metadata-loopback/--no-insecure-client-metadata-loopback",
+    default=None,
+    help="Development only: fetch client metadata documents from loopback addresses, over http too.",
+)
 @database_option
 def tenant_settings(
     name: str,
@@ -234,6 +255,11 @@ def tenant_settings(
     brand_color: str | None,
     dpop_nonce: bool | None,
     require_par: bool | None,
+    registration: str | None,
+    registration_scopes: str | None,
+    registration_idle_days: int | None,
+    client_metadata_documents: bool | None,
+    insecure_client_metadata_loopback: bool | None,
     database_url: str,
 ) -> None:
     """Show tenant NAME's settings, or change the ones given; print the tenant as JSON."""
@@ -249,6 +275,11 @@ def tenant_settings(
             "brand_color": brand_color,
             "dpop_nonce": dpop_nonce,
             "require_pushed_authorization_requests": require_par,
+            "registration": registration,
+            "registration_scopes": registration_scopes,
+            "registration_idle_days": registration_idle_days,
+            "client_metadata_documents": client_metadata_documents,
+            "insecure_client_metadata_loopback": insecure_client_metadata_loopback,
         }.items()
         if value is not None
     }

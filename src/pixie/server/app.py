@@ -43,6 +43,7 @@ from pixie.server.endpoints import (
     login,
     openid,
     par,
+    registration,
     site,
     theme,
     token,
@@ -88,6 +89,8 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/theme.css", theme.theme_css, methods=["GET"]),
         Route("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
         Route("/end_session", openid.end_session, methods=["GET", "POST"]),
+        Route("/register", registration.register_client, methods=["POST"]),
+        Route("/register/{client_id}", registration.registered_client, methods=["GET", "DELETE"]),
     ]
 
 

@@ -14,7 +14,7 @@ out by failing on purpose:
 
 ``/authorize`` is counted per address, across tenants (they share one database): every request, and apart from that
 the requests that leave something pending in the database, so one address cannot fill it. Token requests are
-counted per client and per address.
+counted per client and per address; dynamic client registrations per address, across tenants.
 
 Counters live in the ``limits`` package's storage: in process memory by default, or in Redis
 (``PIXIE_REDIS_URL``) so that several instances share them. When Redis stops answering, the limiter logs it once,
@@ -63,6 +63,7 @@ def parse_limits(limits: RateLimits) -> dict[str, RateLimitItem | None]:
         ("token_ip", limits.token_per_ip, "PIXIE_RATE_LIMIT_TOKEN_IP"),
         ("authorize_ip", limits.authorize_per_ip, "PIXIE_RATE_LIMIT_AUTHORIZE_IP"),
         ("authorize_pending", limits.authorize_pending_per_ip, "PIXIE_RATE_LIMIT_AUTHORIZE_PENDING_IP"),
+        ("register_ip", limits.register_per_ip, "PIXIE_RATE_LIMIT_REGISTER_IP"),
     )
     items: dict[str, RateLimitItem | None] = {}
     for name, value, variable in named:
@@ -182,6 +183,14 @@ class RateLimiter:
         if item is None or not ip:
             return None
         return await self._spend(SlidingWindowCounterRateLimiter, item, "authorize_pending", _ALL_TENANTS, ip)
+
+    # -- /register --------------------------------------------------------------------------------------------------
+
+    async def register_from_ip(self, ip: str | None) -> int | None:
+        """Count a dynamic client registration from ``ip``, whatever the tenant (RFC 7591 §5: an open endpoint
+        must not let one party fill the database)."""
+        item = self._items["register_ip"]
+        return None if item is None or not ip else await self._hit(item, "register_ip", _ALL_TENANTS, ip)
 
     # -- sign-in ----------------------------------------------------------------------------------------------------
 

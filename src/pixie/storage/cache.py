@@ -8,6 +8,8 @@ an instance that has the client cached.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -66,6 +68,17 @@ class CachedClientStore:
         changed = await self._inner.update(client)
         self._entries.pop((client.tenant_id, client.client_id), None)
         return changed
+
+    async def touch(self, tenant_id: TenantId, client_id: str, now: Timestamp, *, every: float = 3600.0) -> None:
+        """Write through, and mark the cached record as just used, so the requests that follow (which check
+        ``last_used_at`` first) do not write again within ``every`` seconds."""
+        await self._inner.touch(tenant_id, client_id, now, every=every)
+        hit = self._entries.get((tenant_id, client_id))
+        if hit is not None:
+            self._entries[(tenant_id, client_id)] = (hit[0], dataclasses.replace(hit[1], last_used_at=now))
+
+    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
+        return await self._inner.list_idle_registered(before, limit=limit)
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         return await self._inner.end_access(tenant_id, client_id, reason, now)

@@ -28,6 +28,7 @@ from pixie.storage.records import (
     RefreshFamily,
     RefreshRotation,
     RefreshToken,
+    RegistrationToken,
     SigningKey,
     SsoSession,
     Tenant,
@@ -49,6 +50,7 @@ __all__ = [
     "ProofReplayStore",
     "PushedRequestStore",
     "RefreshTokenStore",
+    "RegistrationTokenStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -111,6 +113,15 @@ class ClientStore(Protocol):
         """Store every field of ``client`` over the client of the same tenant and ``client_id``; False when there is
         none. Used by: the server's start-up (the dashboard's own client follows the server's address), CLI
         ``clients update`` and ``clients rotate-secret``."""
+
+    async def touch(self, tenant_id: TenantId, client_id: str, now: Timestamp, *, every: float = 3600.0) -> None:
+        """Record that the client received tokens at ``now``, unless that was already recorded less than ``every``
+        seconds before (a conditional UPDATE: one write per client per window, whatever the traffic).
+        Used by: the token endpoint, for self-registered clients."""
+
+    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
+        """Self-registered clients (with a registration access token) last used, or else created, before
+        ``before``, across tenants, at most ``limit``. Used by: housekeeping."""
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         """In one transaction: revoke every live refresh-token family of the client (``reason`` recorded on each),
@@ -370,6 +381,23 @@ class EventStore(Protocol):
         many events went. Used by: housekeeping (the events retention)."""
 
 
+class RegistrationTokenStore(Protocol):
+    async def create(self, token: RegistrationToken) -> None:
+        """Used by: CLI ``registration-tokens create``."""
+
+    async def get(self, tenant_id: TenantId, token_id: str) -> RegistrationToken | None:
+        """Used by: the registration endpoint (checking an initial access token)."""
+
+    async def list(self, tenant_id: TenantId) -> builtins.list[RegistrationToken]:
+        """Oldest first. Used by: CLI ``registration-tokens list``."""
+
+    async def delete(self, tenant_id: TenantId, token_id: str) -> bool:
+        """False when there is no such token. Used by: CLI ``registration-tokens revoke``."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Used by: housekeeping."""
+
+
 @dataclass(frozen=True)
 class Storage:
     """Every store of one backend, built by the composition root."""
@@ -388,3 +416,4 @@ class Storage:
     keys: KeyStore
     events: EventStore
     admin_sessions: AdminSessionStore
+    registration_tokens: RegistrationTokenStore

@@ -25,6 +25,7 @@ __all__ = [
     "RefreshFamily",
     "RefreshRotation",
     "RefreshToken",
+    "RegistrationToken",
     "SigningKey",
     "SsoSession",
     "Tenant",
@@ -63,6 +64,18 @@ class TenantSettings:
     by a compromised client then stops working when the nonce changes."""
     require_pushed_authorization_requests: bool = False
     """Every client's authorization requests must be pushed first (RFC 9126 §5, §6)."""
+    registration: str = "off"
+    """Dynamic client registration (RFC 7591): ``off``, ``token`` (an initial access token from ``pixie
+    registration-tokens create`` is required) or ``open`` (anyone may register a public client)."""
+    registration_scopes: tuple[str, ...] = ()
+    """The scopes a self-registered client may ask for (besides the OpenID Connect ones)."""
+    registration_idle_days: int = 30
+    """Self-registered clients that received no token for this many days are removed by housekeeping."""
+    client_metadata_documents: bool = False
+    """Accept an https URL as ``client_id`` and read the client's metadata from it (OAuth Client ID Metadata
+    Document)."""
+    insecure_client_metadata_loopback: bool = False
+    """Development only: client metadata documents may be fetched from loopback addresses, over http too."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,25 @@ class Client:
     """This client's authorization requests must be pushed first (RFC 9126 §6)."""
     logo_uri: str | None = None
     """An https URL of the client's logo (RFC 7591 §2), shown beside ``name`` on the sign-in and consent pages."""
+    registration_access_token_hash: str | None = None
+    """SHA-256 of the registration access token (RFC 7592 §3) of a client that registered itself (RFC 7591);
+    None for a client an administrator registered. Such clients are removed when unused for the tenant's
+    ``registration_idle_days``."""
+    last_used_at: Timestamp | None = None
+    """When the client last received tokens, recorded at most about once an hour (see
+    :meth:`~pixie.storage.interfaces.ClientStore.touch`); None: never, or not tracked."""
+
+
+@dataclass(frozen=True)
+class RegistrationToken:
+    """An initial access token for dynamic client registration (RFC 7591 §3): ``token_id`` is its public part
+    (listed and revoked by it), ``token_hash`` the SHA-256 of the whole token."""
+
+    tenant_id: TenantId
+    token_id: str
+    token_hash: str
+    created_at: Timestamp
+    expires_at: Timestamp | None = None
 
 
 @dataclass(frozen=True)

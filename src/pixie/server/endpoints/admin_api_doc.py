@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixie.server.openapi import ApiFragment
-from pixie.tenancy import SETTING_LIMITS, TENANT_GRANT_TYPES
+from pixie.tenancy import REGISTRATION_POLICIES, SETTING_LIMITS, TENANT_GRANT_TYPES
 
 __all__ = ["admin_api_fragment"]
 
@@ -72,6 +72,15 @@ def _settings(*, every: bool) -> JSON:
         "brand_color": _string(pattern="^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", description="#rgb or #rrggbb"),
         "dpop_nonce": {"type": "boolean", "description": "Require the server's nonce in DPoP proofs."},
         "require_pushed_authorization_requests": {"type": "boolean", "description": "Every request pushed (PAR)."},
+        "registration": {"enum": list(REGISTRATION_POLICIES), "description": "Dynamic client registration (RFC 7591)."},
+        "registration_scopes": {
+            "type": "array",
+            "items": _string(pattern="^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$"),
+            "description": "Scopes self-registered clients may ask for.",
+        },
+        "registration_idle_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "client_metadata_documents": {"type": "boolean", "description": "https URLs as client ids."},
+        "insecure_client_metadata_loopback": {"type": "boolean", "description": "Development only."},
     }
     if every:
         properties["signing_alg"] = _string()

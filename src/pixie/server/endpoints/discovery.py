@@ -26,6 +26,8 @@ async def metadata(request: Request) -> Response:
         tenant.settings.signing_alg,
         dpop_algorithms=context.dpop.advertised_algorithms,
         require_pushed_requests=tenant.settings.require_pushed_authorization_requests,
+        registration=tenant.settings.registration != "off",
+        client_id_metadata_documents=tenant.settings.client_metadata_documents,
     )
     return json_response(document, max_age=300)
 

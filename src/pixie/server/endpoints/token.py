@@ -33,6 +33,9 @@ from pixie.storage.records import Tenant
 
 __all__ = ["token"]
 
+_TOUCH_EVERY = 3600.0
+"""Seconds between two records of a self-registered client's last use (its idle limit is counted in days)."""
+
 
 async def token(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
@@ -133,6 +136,10 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             now=now,
             dpop_jkt=dpop_jkt,
         )
+    if client.registration_access_token_hash is not None and (client.last_used_at or 0) < now - _TOUCH_EVERY:
+        # A self-registered client's last use decides when housekeeping removes it: written at most once per
+        # window (the cached record is marked too, so the requests that follow skip this).
+        await ctx.storage.clients.touch(tenant.id, client.client_id, now, every=_TOUCH_EVERY)
     response = json_response(result, no_store=True)
     if nonces:
         response.headers["DPoP-Nonce"] = nonces[0]  # the current one, for the client's next proof (RFC 9449 §8.2)

@@ -16,13 +16,17 @@ def metadata_document(
     dpop_algorithms: Sequence[str] = DPOP_ALGORITHMS,
     *,
     require_pushed_requests: bool = False,
+    registration: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     """The RFC 8414 §2 document for one issuer, advertising exactly Pixie's capabilities.
 
     Spec: RFC 8414 §2, §3; RFC 9207 §3 (``authorization_response_iss_parameter_supported``); RFC 7636 §4.3;
-    RFC 9449 §5.1 (``dpop_signing_alg_values_supported``); RFC 9126 §5 (pushed authorization requests).
+    RFC 9449 §5.1 (``dpop_signing_alg_values_supported``); RFC 9126 §5 (pushed authorization requests); RFC 8414
+    §2 (``registration_endpoint``, named only when the tenant offers RFC 7591 registration); OAuth Client ID
+    Metadata Document §4 (``client_id_metadata_document_supported``).
     """
-    return {
+    document: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -41,3 +45,8 @@ def metadata_document(
         "authorization_response_iss_parameter_supported": True,
         "dpop_signing_alg_values_supported": list(dpop_algorithms),
     }
+    if registration:
+        document["registration_endpoint"] = f"{issuer}/register"
+    if client_id_metadata_documents:
+        document["client_id_metadata_document_supported"] = True
+    return document

@@ -104,12 +104,21 @@ def provider_metadata(
     *,
     dpop_algorithms: Sequence[str] = DPOP_ALGORITHMS,
     require_pushed_requests: bool = False,
+    registration: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     """The one metadata document Pixie serves at both well-known addresses: RFC 8414's fields and OpenID
     Discovery's (registered AS metadata too, RFC 8414 §7.1.2), so a client reading either finds the same values.
 
     Spec: RFC 8414 §2, §3; OpenID Connect Discovery 1.0 §3, §4."""
-    oauth = metadata_document(issuer, grant_types, dpop_algorithms, require_pushed_requests=require_pushed_requests)
+    oauth = metadata_document(
+        issuer,
+        grant_types,
+        dpop_algorithms,
+        require_pushed_requests=require_pushed_requests,
+        registration=registration,
+        client_id_metadata_documents=client_id_metadata_documents,
+    )
     return discovery_document(oauth, signing_alg=signing_alg, scopes=OPENID_SCOPES)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "pushed_requests",
     "refresh_families",
     "refresh_tokens",
+    "registration_tokens",
     "revoked_access_tokens",
     "signing_keys",
     "sso_sessions",
@@ -115,6 +116,9 @@ clients = sa.Table(
     _flag("dpop_bound_access_tokens"),  # migration 0006
     _flag("require_pushed_authorization_requests"),
     _text("logo_uri", nullable=True),  # migration 0007
+    _text("registration_access_token_hash", nullable=True),  # migration 0009
+    _time("last_used_at", nullable=True),
+    sa.Index(None, "registration_access_token_hash"),  # list_idle_registered: self-registered clients only
 )
 
 users = sa.Table(
@@ -275,6 +279,17 @@ pushed_requests = sa.Table(
     _time("expires_at"),
     sa.Index(None, "expires_at"),  # purge_expired
 )
+
+registration_tokens = sa.Table(
+    "registration_tokens",
+    metadata,
+    _tenant(),
+    sa.Column("token_id", sa.String(), primary_key=True),
+    _text("token_hash"),
+    _time("created_at"),
+    _time("expires_at", nullable=True),
+)
+"""Initial access tokens for dynamic client registration (migration 0009)."""
 
 dpop_proofs = sa.Table(
     "dpop_proofs",

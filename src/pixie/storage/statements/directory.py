@@ -37,6 +37,16 @@ UPDATE_CLIENT = Statement(
     + " WHERE tenant_id = :tenant_id AND client_id = :client_id"
 )
 
+# Conditional, so concurrent instances write the row at most once per window (see ClientStore.touch).
+TOUCH_CLIENT = Statement(
+    "UPDATE clients SET last_used_at = :now WHERE tenant_id = :tenant_id AND client_id = :client_id "
+    "AND (last_used_at IS NULL OR last_used_at < :stale)"
+)
+IDLE_REGISTERED = CLIENT.select(
+    "registration_access_token_hash IS NOT NULL AND COALESCE(last_used_at, created_at) < :before",
+    order_by="tenant_id, client_id LIMIT :limit",
+)
+
 GET_USER = USER.select("tenant_id = :tenant_id AND user_id = :user_id")
 GET_USER_BY_NAME = USER.select("tenant_id = :tenant_id AND username = :username")
 LIST_USERS = USER.select("tenant_id = :tenant_id", order_by="username")
@@ -110,6 +120,14 @@ class SqlClientStore:
 
     async def update(self, client: Client) -> bool:
         return await self._db.execute(UPDATE_CLIENT, CLIENT.encode(client)) == 1
+
+    async def touch(self, tenant_id: TenantId, client_id: str, now: Timestamp, *, every: float = 3600.0) -> None:
+        params = {"tenant_id": tenant_id, "client_id": client_id, "now": now, "stale": now - every}
+        await self._db.execute(TOUCH_CLIENT, params)
+
+    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
+        rows = await self._db.fetch_all(IDLE_REGISTERED, {"before": before, "limit": limit}, bulk=True)
+        return [CLIENT.decode(row) for row in rows]
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         return await end_account_access(self._db, "client_id", tenant_id, client_id, reason, now)
