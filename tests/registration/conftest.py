@@ -2,7 +2,8 @@
 
 Tenants: ``default`` registers openly (scopes ``notes:read notes:write`` may be registered), ``tok`` only with an
 initial access token (made here, :attr:`Server.initial_token`), ``closed`` not at all (the default policy).
-User ``alice`` exists in ``default``.
+``docs`` accepts client metadata documents, from loopback too (the development setting); ``strict`` accepts them
+from global addresses only. User ``alice`` exists in ``default`` and ``docs``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ async def _seed(database_url: str) -> str:
         await create_tenant(storage, keyring, "tok", settings=None)
         await update_tenant_settings(storage, "tok", {"registration": "token", "registration_scopes": ["notes:read"]})
         await create_tenant(storage, keyring, "closed", settings=None)
+        await create_tenant(storage, keyring, "docs", settings=None)
+        await update_tenant_settings(
+            storage,
+            "docs",
+            {
+                "client_metadata_documents": True,
+                "insecure_client_metadata_loopback": True,
+                "registration_scopes": "notes:read",
+            },
+        )
+        await create_user(storage, "docs", "alice", PASSWORD)
+        await create_tenant(storage, keyring, "strict", settings=None)
+        await update_tenant_settings(storage, "strict", {"client_metadata_documents": True})
         await create_user(storage, "default", "alice", PASSWORD)
         return (await create_registration_token(storage, "tok")).token
 

@@ -30,6 +30,7 @@ from pixie.events import BufferedEventSink, EventOutlet, EventSink, NullEventSin
 from pixie.housekeeping import run_periodically
 from pixie.server import openapi
 from pixie.server.backend import check_master_key, open_backend, rotation_hint, settings_from_env
+from pixie.server.client_documents import MetadataDocumentClients
 from pixie.server.context import AppContext
 from pixie.server.cors import CorsPolicy, with_cors
 from pixie.server.edge import Edge
@@ -135,9 +136,11 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
         live = settings.reread_pending_key()
         async with open_backend(live, serving=True) as (stored, keyring):
             # The composition root picks the hot-path cache here: every token request looks its client up.
-            storage = dataclasses.replace(stored, clients=CachedClientStore(stored.clients))
+            tenants = TenantResolver(stored.tenants)
+            # Clients known by their metadata document's URL are fetched (and cached) in front of the database.
+            clients = MetadataDocumentClients(CachedClientStore(stored.clients), tenants)
+            storage = dataclasses.replace(stored, clients=clients)
             audit = AuditLog(live.audit_log) if live.audit_log else None
-            tenants = TenantResolver(storage.tenants)
             webhooks = WebhookDispatcher(tenants, live.master_key, backoff=live.webhook_backoff)
             outlets: list[EventOutlet] = [webhooks] if audit is None else [audit, webhooks]
             stored_events = BufferedEventSink(storage.events, outlets=outlets, count=metrics.record_event)
