@@ -48,7 +48,7 @@ test: lint typecheck pytest
 # Re-pin constraints.txt from a fresh resolution of pyproject.toml, every extra included (run on purpose, then commit).
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/pip install --quiet -e '.[server,fastapi,test,bench]'
+	.lockvenv/bin/pip install --quiet -e '.[server,fastapi,test,bench,mcp]'
 	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^pixie' > constraints.txt
 	rm -rf .lockvenv
 

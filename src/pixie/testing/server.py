@@ -35,7 +35,7 @@ import uvicorn
 
 from pixie.client import OAuthClient, TokenSet
 from pixie.config import Settings
-from pixie.management import create_user, register_client
+from pixie.management import create_user, register_client, update_tenant_settings
 from pixie.security import constant_time_equals
 from pixie.server.app import create_app
 from pixie.server.context import AppContext
@@ -311,6 +311,19 @@ class PixieTestServer:
             start = oauth.start_authorization(chosen.redirect_uri, requested)
             callback = self._sign_in(http, start.url, user, chosen.redirect_uri)
             return oauth.complete_authorization(start.transaction, callback)
+
+    def update_settings(self, **changes: object) -> None:
+        """Change the default tenant's settings, checked as ``pixie tenants settings`` checks them, and applied at
+        once: for instance ``update_settings(registration="open", registration_scopes=["notes:read"])`` lets
+        clients register themselves (RFC 7591), as an MCP client does."""
+        self._call(update_tenant_settings(self._context.storage, DEFAULT_TENANT, changes))
+        self._context.tenants.invalidate(DEFAULT_TENANT)
+
+    def sign_in(self, username: str, authorize_url: str, redirect_uri: str) -> str:
+        """Play ``username`` in a browser sent to ``authorize_url`` by some other client (a third-party library
+        under test): sign in, approve consent, and return the URL Pixie redirected back to (code, state, iss)."""
+        with httpx.Client(timeout=30) as http:
+            return self._sign_in(http, authorize_url, self._user(username), redirect_uri)
 
     def _sign_in(self, http: httpx.Client, authorize_url: str, user: RegisteredUser, redirect_uri: str) -> str:
         """Follow the interaction pages from ``authorize_url`` to the redirect to the client; return its URL."""
