@@ -44,6 +44,8 @@ REGISTERED_ERRORS = frozenset(
         "login_required",
         "consent_required",
         "request_not_supported",  # OpenID Connect Core §3.1.2.6
+        "invalid_redirect_uri",  # RFC 7591 §3.2.2 (dynamic client registration)
+        "invalid_client_metadata",
     }
 )
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_description
