@@ -6,7 +6,8 @@ and the database; :func:`examine` returns one :class:`Finding` per problem, each
 rests on and the command that fixes it. ``error`` findings make the command exit 1: something an attacker can use
 today. ``warning`` findings weaken a defence; ``info`` findings are worth knowing.
 
-Registration policy (RFC 7591) is not checked: this release has no dynamic client registration to leave open.
+Registration (RFC 7591) and client metadata documents are checked too: an open endpoint without a per-address limit,
+and the development setting that fetches documents from loopback.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def examine(deployment: Deployment) -> list[Finding]:
         *_clients(deployment),
         *_proxy(deployment),
         *_rate_limits(deployment),
+        *_registration(deployment),
         *_metrics(deployment),
     ]
     order = {"error": 0, "warning": 1, "info": 2}
@@ -215,6 +217,42 @@ def _lifetimes(d: Deployment) -> Iterable[Finding]:
                 "RFC 9700 §4.10",
                 f"pixie clients update {client.client_id} --tenant {tenant.id} --access-token-ttl 300",
             )
+
+
+def _registration(d: Deployment) -> Iterable[Finding]:
+    """RFC 7591 §5: an open registration endpoint must not let one party fill the database; the loopback fetching of
+    client metadata documents is for development only (it lets any client id make the server call itself)."""
+    tenant = d.tenant
+    settings = tenant.settings
+    if settings.registration == "open":
+        if not d.rate_limits.register_per_ip:
+            yield Finding(
+                "registration-rate-limit",
+                "error",
+                f"tenant {tenant.id!r} lets anyone register clients and PIXIE_RATE_LIMIT_REGISTER_IP is off: one"
+                " address can register without bound",
+                "RFC 7591 §5",
+                "unset PIXIE_RATE_LIMIT_REGISTER_IP (20/hour), or pixie tenants settings"
+                f" {tenant.id} --registration token",
+            )
+        else:
+            yield Finding(
+                "registration-open",
+                "info",
+                f"tenant {tenant.id!r} lets anyone register a public client (unused ones are removed after"
+                f" {settings.registration_idle_days} days)",
+                "RFC 7591 §3, §5",
+                f"pixie tenants settings {tenant.id} --registration token",
+            )
+    if settings.client_metadata_documents and settings.insecure_client_metadata_loopback:
+        yield Finding(
+            "client-metadata-loopback",
+            "error" if _is_https(d.issuer) else "warning",
+            f"tenant {tenant.id!r} fetches client metadata documents from loopback addresses over http: any client"
+            " id can make the server request its own host",
+            "draft-ietf-oauth-client-id-metadata-document §6",
+            f"pixie tenants settings {tenant.id} --no-insecure-client-metadata-loopback",
+        )
 
 
 def _loopback(host: str) -> bool:
