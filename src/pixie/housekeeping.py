@@ -70,19 +70,15 @@ async def remove_idle_registered_clients(storage: Storage, now: Timestamp, *, ba
     """Delete self-registered clients (RFC 7591) that received no token for their tenant's
     ``registration_idle_days`` (never used: counted from registration), with everything issued to them.
 
-    Candidates idle for at least a day (the shortest setting) are read in bounded batches and each is checked
-    against its own tenant's setting, so a busy open registration endpoint cannot grow the database without
-    bound. Spec: RFC 7591 §5 (an open registration endpoint and resource exhaustion)."""
+    Tenant by tenant, at most ``batch`` per tenant and round (the next round takes the rest), so a busy open
+    registration endpoint cannot grow the database without bound and one round stays short.
+    Spec: RFC 7591 §5 (an open registration endpoint and resource exhaustion)."""
     removed = 0
-    limits: dict[TenantId, float] = {}
-    candidates = await storage.clients.list_idle_registered(now - 86400, limit=batch)
-    for client in candidates:
-        if client.tenant_id not in limits:
-            tenant = await storage.tenants.get(client.tenant_id)
-            limits[client.tenant_id] = (tenant.settings.registration_idle_days if tenant else 0) * 86400.0
-        idle = (client.last_used_at or client.created_at) < now - limits[client.tenant_id]
-        if idle and await storage.clients.delete(client.tenant_id, client.client_id, now) is not None:
-            removed += 1
+    for tenant in await storage.tenants.list():
+        before = now - tenant.settings.registration_idle_days * 86400.0
+        for client in await storage.clients.list_idle_registered(tenant.id, before, limit=batch):
+            if await storage.clients.delete(tenant.id, client.client_id, now) is not None:
+                removed += 1
     return removed
 
 

@@ -43,7 +43,11 @@ async def test_idle_self_registered_clients_are_listed(storage: Storage) -> None
     await storage.clients.create(client(client_id="idle", registration_access_token_hash=token_hash(), created_at=NOW))
     await storage.clients.create(client(client_id="used", registration_access_token_hash=token_hash(), created_at=NOW))
     await storage.clients.touch(TENANT, "used", NOW + 40 * 86400)
-    idle = await storage.clients.list_idle_registered(NOW + 31 * 86400)
+    await storage.clients.create(
+        client(OTHER, client_id="idle", registration_access_token_hash=token_hash(), created_at=NOW)
+    )
+    idle = await storage.clients.list_idle_registered(TENANT, NOW + 31 * 86400)
     assert [c.client_id for c in idle] == ["idle"]
-    assert await storage.clients.list_idle_registered(NOW - 1) == []
-    assert len(await storage.clients.list_idle_registered(NOW + 50 * 86400, limit=1)) == 1
+    assert await storage.clients.list_idle_registered(TENANT, NOW - 1) == []
+    assert len(await storage.clients.list_idle_registered(TENANT, NOW + 50 * 86400, limit=1)) == 1
+    assert len(await storage.clients.list_idle_registered(OTHER, NOW + 50 * 86400)) == 1

@@ -205,8 +205,10 @@ class MetadataDocumentClients:
     async def touch(self, tenant_id: TenantId, client_id: str, now: Timestamp, *, every: float = 3600.0) -> None:
         await self._inner.touch(tenant_id, client_id, now, every=every)
 
-    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
-        return await self._inner.list_idle_registered(before, limit=limit)
+    async def list_idle_registered(
+        self, tenant_id: TenantId, before: Timestamp, *, limit: int = 500
+    ) -> builtins.list[Client]:
+        return await self._inner.list_idle_registered(tenant_id, before, limit=limit)
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         return await self._inner.end_access(tenant_id, client_id, reason, now)

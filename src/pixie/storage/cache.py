@@ -77,8 +77,10 @@ class CachedClientStore:
         if hit is not None:
             self._entries[(tenant_id, client_id)] = (hit[0], dataclasses.replace(hit[1], last_used_at=now))
 
-    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
-        return await self._inner.list_idle_registered(before, limit=limit)
+    async def list_idle_registered(
+        self, tenant_id: TenantId, before: Timestamp, *, limit: int = 500
+    ) -> builtins.list[Client]:
+        return await self._inner.list_idle_registered(tenant_id, before, limit=limit)
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         return await self._inner.end_access(tenant_id, client_id, reason, now)

@@ -119,9 +119,11 @@ class ClientStore(Protocol):
         seconds before (a conditional UPDATE: one write per client per window, whatever the traffic).
         Used by: the token endpoint, for self-registered clients."""
 
-    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
-        """Self-registered clients (with a registration access token) last used, or else created, before
-        ``before``, across tenants, at most ``limit``. Used by: housekeeping."""
+    async def list_idle_registered(
+        self, tenant_id: TenantId, before: Timestamp, *, limit: int = 500
+    ) -> builtins.list[Client]:
+        """The tenant's self-registered clients (with a registration access token) last used, or else created,
+        before ``before``, at most ``limit``. Used by: housekeeping."""
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
         """In one transaction: revoke every live refresh-token family of the client (``reason`` recorded on each),

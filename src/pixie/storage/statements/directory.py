@@ -43,8 +43,9 @@ TOUCH_CLIENT = Statement(
     "AND (last_used_at IS NULL OR last_used_at < :stale)"
 )
 IDLE_REGISTERED = CLIENT.select(
-    "registration_access_token_hash IS NOT NULL AND COALESCE(last_used_at, created_at) < :before",
-    order_by="tenant_id, client_id LIMIT :limit",
+    "tenant_id = :tenant_id AND registration_access_token_hash IS NOT NULL "
+    "AND COALESCE(last_used_at, created_at) < :before",
+    order_by="client_id LIMIT :limit",
 )
 
 GET_USER = USER.select("tenant_id = :tenant_id AND user_id = :user_id")
@@ -125,8 +126,11 @@ class SqlClientStore:
         params = {"tenant_id": tenant_id, "client_id": client_id, "now": now, "stale": now - every}
         await self._db.execute(TOUCH_CLIENT, params)
 
-    async def list_idle_registered(self, before: Timestamp, *, limit: int = 500) -> builtins.list[Client]:
-        rows = await self._db.fetch_all(IDLE_REGISTERED, {"before": before, "limit": limit}, bulk=True)
+    async def list_idle_registered(
+        self, tenant_id: TenantId, before: Timestamp, *, limit: int = 500
+    ) -> builtins.list[Client]:
+        params = {"tenant_id": tenant_id, "before": before, "limit": limit}
+        rows = await self._db.fetch_all(IDLE_REGISTERED, params, bulk=True)
         return [CLIENT.decode(row) for row in rows]
 
     async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
