@@ -92,14 +92,19 @@ def _check_host(uri: str, host: str) -> None:
         )
 
 
-def validate_redirect_uri(uri: str) -> str:
+def validate_redirect_uri(uri: str, *, public: bool = False) -> str:
     """An absolute URI (RFC 3986 §4.3) of URI characters only, without fragment (RFC 6749 §3.1.2) or user
     information (RFC 9110 §4.2.4); its host, if it has one, a host name or IP address; https, or http only on a
-    loopback IP (RFC 8252 §7.3), or a private-use scheme with a dot for native apps (RFC 8252 §7.1). ``localhost`` is
-    refused (RFC 8252 §8.3).
+    loopback IP (RFC 8252 §7.3), or a private-use scheme with a dot for native apps (RFC 8252 §7.1).
+
+    ``http://localhost:PORT/…`` is accepted for a ``public`` client only, and only with its port: a browser app on a
+    development server (Vite, Next.js) is served from that origin, and the browser sends the user back to it. Such a
+    URI is matched exactly, port included, like any other; the any-port loopback rule applies to IP literals
+    registered without a port alone, so a name that DNS or ``/etc/hosts`` resolves never widens a match. Native apps
+    and confidential clients still get the RFC 8252 §8.3 refusal (use ``127.0.0.1`` or ``[::1]``).
 
     Spec: RFC 3986 §2, §3.2, §4.3; RFC 6749 §3.1.2; RFC 8252 §7, §8.3; RFC 9110 §4.2.4; RFC 9700 §2.1, §4.1;
-    OAuth 2.1 §2.3.
+    OAuth 2.1 §2.3, §8.4.2.
     """
     try:
         parts = urlsplit(uri)
@@ -134,7 +139,17 @@ def validate_redirect_uri(uri: str) -> str:
             raise InvalidRegistration(f"redirect URI {uri!r} has no host")
     elif scheme == "http":
         if parts.hostname == "localhost":
-            raise InvalidRegistration(f"redirect URI {uri!r}: use 127.0.0.1 or [::1], not localhost (RFC 8252 §8.3)")
+            if not public:
+                raise InvalidRegistration(
+                    f"redirect URI {uri!r}: http://localhost is for public browser apps in development; "
+                    "use https, or 127.0.0.1 or [::1] for a native app (RFC 8252 §8.3)"
+                )
+            if not parts.port:
+                raise InvalidRegistration(
+                    f"redirect URI {uri!r}: name the development server's port (http://localhost:5173/callback); "
+                    "it is matched exactly"
+                )
+            return uri
         if parts.hostname not in _LOOPBACK:
             raise InvalidRegistration(f"redirect URI {uri!r} must use https unless its host is a loopback address")
     elif "." not in scheme:
@@ -276,7 +291,7 @@ async def register_client(
         raise InvalidRegistration("a public client cannot use client_credentials (RFC 6749 §4.4)")
     if "authorization_code" in grants and not redirect_uris:
         raise InvalidRegistration("the authorization_code grant needs at least one --redirect-uri")
-    uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in redirect_uris))
+    uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in redirect_uris))
     try:
         scope_list = scope_rules.parse(" ".join(scopes))
     except ValueError as exc:
