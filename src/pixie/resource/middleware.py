@@ -11,10 +11,13 @@ violation), since letting them through unauthenticated would be a hole, not a fe
 A missing token gets ``error="invalid_token"`` too, so that clients have one code to react to (RFC 6750 §3.1 says
 the error code SHOULD be left out when no credentials were sent: a deliberate choice against that SHOULD).
 
+With ``cors_origins`` the middleware also speaks CORS (:class:`~pixie.resource.cors.CorsMiddleware`): preflights
+are answered before authentication, and responses, errors included, are readable by those origins only.
+
 ``requires_scopes`` guards one endpoint: 401 without a token in ``scope["auth"]``, 403 ``insufficient_scope`` with
 the needed ``scope`` in the challenge when a scope is missing.
 
-Spec: RFC 6750 §2.1, §3, §3.1.
+Spec: RFC 6750 §2.1, §3, §3.1; Fetch Standard §3.2 (CORS).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError, Rendered, safe_text
+from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
@@ -115,9 +119,10 @@ class BearerAuthMiddleware:
 
     ``public_paths``: path prefixes (matched per segment: ``/docs`` covers ``/docs/x``, not ``/docsecret``) that
     need no token; there ``scope["auth"]`` is None. ``on_error`` turns an :class:`OAuthError` into the ASGI app
-    that answers (default: :func:`error_app` with this ``realm``).
+    that answers (default: :func:`error_app` with this ``realm``). ``cors_origins``: origins of browser apps that
+    may call the API (``["https://app.example"]``), or an async check of the ``Origin`` header; empty: no CORS.
 
-    Spec: RFC 6750 §2.1, §3.
+    Spec: RFC 6750 §2.1, §3; Fetch Standard §3.2.
     """
 
     def __init__(
@@ -128,14 +133,20 @@ class BearerAuthMiddleware:
         realm: str = "pixie",
         public_paths: Sequence[str] = (),
         on_error: Callable[[OAuthError], ASGIApp] | None = None,
+        cors_origins: AllowedOrigins = (),
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.realm = realm
         self.public_paths = tuple(public_paths)
         self.on_error = on_error or (lambda error: error_app(error, realm=self.realm))
+        check = origin_check(cors_origins)
+        self._entry: ASGIApp = CorsMiddleware(self._authenticate, check) if check is not None else self._authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
