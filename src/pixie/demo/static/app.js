@@ -1,6 +1,6 @@
-// The demo SPA: sign in with pixie-pkce.js, list properties and tenants, add a property when allowed.
+// The demo SPA: sign in with @pixie-oauth/browser (served from ./sdk/), list properties and tenants, add a property when allowed.
 // Every value from the API is put on the page with textContent (never innerHTML).
-import { OAuthError, PixieAuth, bearerChallenge } from "./pixie-pkce.js";
+import { OAuthError, PixieAuth, bearerChallenge } from "./sdk/index.js";
 
 // Not a token: only "this tab was signed in", so a reload can ask the SSO session again (prompt=none).
 const RESUME_KEY = "pixie-demo:resume";
