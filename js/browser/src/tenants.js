@@ -188,7 +188,13 @@ export class PixieTenants {
    * @returns {Promise<StartResult>}
    */
   start({ url = window.location.href, silent = true } = {}) {
-    if (!this.#started) this.#started = this.isCallback(url) ? this.#callback(url, silent) : this.#resume(url, silent);
+    if (!this.#started) {
+      this.#started = (async () => {
+        // Tenants being added now (say, by several React providers mounting together) take part.
+        await Promise.allSettled([...this.#adding.values()]);
+        return this.isCallback(url) ? this.#callback(url, silent) : this.#resume(url, silent);
+      })();
+    }
     return this.#started;
   }
 
