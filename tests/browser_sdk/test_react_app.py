@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -30,7 +30,6 @@ from starlette.routing import Route
 
 from livesupport import cli_env, free_port, pixie_process, run_pixie, serve_in_thread
 
-CHROMIUM = "/usr/bin/chromium"
 APP = Path(__file__).resolve().parent / "app"
 BUILT = APP / "dist" / "app.js"
 AUDIENCE = "urn:pixie:test:property-api"
@@ -146,23 +145,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     result = run_pixie(list(args), env, stdin=stdin)
     assert result.returncode == 0, (args, result.stderr)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium driven by Playwright; never a downloaded browser."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass
