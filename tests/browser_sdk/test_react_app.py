@@ -232,6 +232,10 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
 
     traffic.reset()
     panel.locator("button.signin").click()
+    page.wait_for_url(f"{world.issuer}/login?*")
+    page.go_back()  # changed their mind: back at the app (reloaded, or restored from the back/forward cache)
+    expect(panel.locator(".status")).to_have_text("signed-out")
+    panel.locator("button.signin").click()
     _sign_in_at_pixie(page, world.issuer, "default", world.single)
     expect(panel.locator(".status")).to_have_text("signed-in")
     assert page.url == start  # the callback URL (and its code) replaced by where the user started

@@ -352,6 +352,8 @@ export class PixieAuth {
     if (prompt) params.prompt = prompt;
     if (flow.nonce) params.nonce = flow.nonce;
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    // Back from the authorization server into this very page (the back/forward cache): signing in works again.
+    window.addEventListener("pageshow", () => (this.#navigation = null), { once: true });
     window.location.assign(url.toString());
   }
 
