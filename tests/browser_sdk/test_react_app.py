@@ -172,7 +172,9 @@ class Traffic:
 
 
 def _open(browser: Browser) -> tuple[Page, Traffic]:
-    page = browser.new_context().new_page()
+    context = browser.new_context()
+    context.clock.install()  # the page's timers, so that a token refresh can be brought forward
+    page = context.new_page()
     traffic = Traffic()
     page.on("request", traffic.record)
     page.on("pageerror", lambda error: traffic.errors.append(str(error)))
@@ -254,6 +256,15 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
     assert page.url == start
     assert _call_api(page, "default")["sub"] == first["sub"]
     _assert_nothing_stored(page)
+
+    # A minute before the access token expires it is refreshed, and the component re-renders with the new one.
+    traffic.reset()
+    expires = panel.locator(".expires").inner_text()
+    page.clock.fast_forward("04:30")
+    expect(panel.locator(".expires")).not_to_have_text(expires)
+    assert traffic.token_grants == ["refresh_token"]
+    expect(panel.locator(".status")).to_have_text("signed-in")
+    assert _call_api(page, "default")["sub"] == first["sub"]
 
     traffic.reset()
     panel.locator("button.signout").click()

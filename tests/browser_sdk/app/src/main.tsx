@@ -33,6 +33,7 @@ function Panel({ tenant }: { tenant: Tenant }) {
       <p className="user">{auth.user === null ? "no user" : String(auth.user.sub)}</p>
       <p className="error">{describe(auth.error)}</p>
       <p className="result">{result}</p>
+      <p className="expires">{auth.auth?.expiresAt ?? ""}</p>
       <button className="signin" onClick={() => void auth.signIn()} disabled={auth.status === "loading"}>
         Sign in
       </button>
