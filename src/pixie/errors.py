@@ -23,6 +23,7 @@ Class tree::
     ├── InvalidToken              invalid_token              401   RFC 6750 §3.1
     ├── InsufficientScope         insufficient_scope         403   RFC 6750 §3.1
     ├── UnsupportedTokenType      unsupported_token_type     400   RFC 7009 §2.2.1
+    ├── RequestNotSupported       request_not_supported      400   OpenID Connect Core §3.1.2.6
     └── InteractionRequired       interaction_required       400   OpenID Connect Core §3.1.2.6 (prompt=none)
         ├── LoginRequired         login_required
         └── ConsentRequired       consent_required
@@ -48,6 +49,7 @@ __all__ = [
     "LoginRequired",
     "OAuthError",
     "Rendered",
+    "RequestNotSupported",
     "ServerError",
     "TemporarilyUnavailable",
     "TooManyRequests",
@@ -281,6 +283,14 @@ class ConsentRequired(InteractionRequired):
     default_description = "the user has not consented to this client and scope and prompt=none was given"
 
 
+class RequestNotSupported(OAuthError):
+    """OpenID Connect Core §3.1.2.6: the ``request`` and ``request_uri`` parameters (request objects)."""
+
+    error = "request_not_supported"
+    status = 400
+    default_description = "request objects (request, request_uri) are not supported"
+
+
 _BY_CODE: dict[str, type[OAuthError]] = {
     cls.error: cls
     for cls in (
@@ -300,6 +310,7 @@ _BY_CODE: dict[str, type[OAuthError]] = {
         InteractionRequired,
         LoginRequired,
         ConsentRequired,
+        RequestNotSupported,
     )
 }
 

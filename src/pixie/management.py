@@ -19,14 +19,17 @@ from pixie.security import hash_secret, new_id, new_token
 from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.storage.records import Client, Tenant, TenantSettings, User
 from pixie.tenancy import DEFAULT_TENANT, change_settings, validate_tenant_name
+from pixie.tokens.issuer import ID_TOKEN_ALGS
 from pixie.tokens.keys import KeyRing
 from pixie.types import ClientAuthMethod, ClientType, TenantId
 
 __all__ = [
     "GRANT_TYPES",
+    "ID_TOKEN_ALGS",
     "InvalidRegistration",
     "NewClient",
     "NotFound",
+    "Profile",
     "create_tenant",
     "create_tenants",
     "create_user",
@@ -35,10 +38,12 @@ __all__ = [
     "set_tenant_disabled",
     "set_user_disabled",
     "update_tenant_settings",
+    "update_user_profile",
     "validate_redirect_uri",
 ]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -274,6 +279,8 @@ async def register_client(
     access_token_ttl: int | None = None,
     refresh_idle_ttl: int | None = None,
     refresh_absolute_ttl: int | None = None,
+    post_logout_redirect_uris: Sequence[str] = (),
+    id_token_signed_response_alg: str | None = None,
 ) -> NewClient:
     """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
     (256 bits, returned once). Secrets are stored as SHA-256 hashes only. Without ``refresh_grace_seconds`` the
@@ -310,6 +317,9 @@ async def register_client(
             raise InvalidRegistration(f"{name} must be a positive number of seconds")
     if refresh_idle_ttl and refresh_absolute_ttl and refresh_idle_ttl > refresh_absolute_ttl:
         raise InvalidRegistration("refresh idle timeout cannot exceed the absolute lifetime")
+    logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in post_logout_redirect_uris))
+    if id_token_signed_response_alg is not None and id_token_signed_response_alg not in ID_TOKEN_ALGS:
+        raise InvalidRegistration(f"the ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
     client_type: ClientType = "public" if public else "confidential"
     plaintext: str | None = None
     if not public:
@@ -334,15 +344,60 @@ async def register_client(
         access_token_ttl=access_token_ttl,
         refresh_idle_ttl=refresh_idle_ttl,
         refresh_absolute_ttl=refresh_absolute_ttl,
+        post_logout_redirect_uris=logout_uris,
+        id_token_signed_response_alg=id_token_signed_response_alg,
     )
     await storage.clients.create(client)
     return NewClient(client=client, secret=plaintext)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """A user's OpenID Connect standard claims as given to a command; None leaves a field as it is (on update)."""
+
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+
+    def applied_to(self, user: User) -> User:
+        """``user`` with these fields checked and set; an empty string clears a field.
+
+        Spec: OpenID Connect Core 1.0 §5.1 (``name``, ``given_name``, ``family_name``, ``email``, ``email_verified``).
+        """
+        changes: dict[str, object] = {}
+        for field_name in ("name", "given_name", "family_name"):
+            value = getattr(self, field_name)
+            if value is not None:
+                value = value.strip()
+                if len(value) > 255 or not value.isprintable():
+                    raise InvalidRegistration(f"{field_name} must be at most 255 printable characters")
+                changes[field_name] = value or None
+        if self.email is not None:
+            email = self.email.strip()
+            if email and not _EMAIL.fullmatch(email):
+                raise InvalidRegistration(f"{email[:64]!r} is not an email address")
+            changes["email"] = email or None
+        if self.email_verified is not None:
+            changes["email_verified"] = self.email_verified
+        return replace(user, **changes)  # type: ignore[arg-type]
+
+
+_EMAIL = re.compile(r"[^\s@\x00-\x1f\x7f]{1,64}@[^\s@\x00-\x1f\x7f]{1,189}\.[^\s@\x00-\x1f\x7f.]{1,63}")
+"""Plausibly an address (local part, ``@``, a domain with a dot); whether it is theirs is ``email_verified``."""
+
+
 async def create_user(
-    storage: Storage, tenant_id: TenantId, username: str, password: str, *, roles: Sequence[str] = ()
+    storage: Storage,
+    tenant_id: TenantId,
+    username: str,
+    password: str,
+    *,
+    roles: Sequence[str] = (),
+    profile: Profile | None = None,
 ) -> User:
-    """A user with an Argon2id password hash and a random, stable ``sub``."""
+    """A user with an Argon2id password hash, a random, stable ``sub`` and an optional profile."""
     username = username.strip()
     if not username or len(username) > 255 or not username.isprintable():
         raise InvalidRegistration("username must be 1-255 printable characters")
@@ -354,11 +409,14 @@ async def create_user(
         tenant_id=tenant_id,
         user_id=new_id(),
         username=username,
-        # Argon2id takes ~150 ms of CPU on purpose: off the event loop, so a server creating users keeps serving.
-        password_hash=await asyncio.to_thread(hash_password, password),
+        password_hash="",
         created_at=time.time(),
         roles=tuple(dict.fromkeys(roles)),
     )
+    if profile is not None:
+        user = profile.applied_to(user)
+    # Argon2id takes ~150 ms of CPU on purpose: off the event loop, so a server creating users keeps serving.
+    user = replace(user, password_hash=await asyncio.to_thread(hash_password, password))
     await storage.users.create(user)
     return replace(user, password_hash="")
 
@@ -370,3 +428,13 @@ async def set_user_disabled(storage: Storage, tenant_id: TenantId, username: str
         raise NotFound(f"no user named {username[:64]!r} in tenant {tenant_id!r}")
     await storage.users.set_disabled(tenant_id, user.user_id, disabled)
     return replace(user, disabled=disabled, password_hash="")
+
+
+async def update_user_profile(storage: Storage, tenant_id: TenantId, username: str, profile: Profile) -> User:
+    """Change a user's profile claims (found by username); fields left None stay as they are."""
+    user = await storage.users.get_by_username(tenant_id, username)
+    if user is None:
+        raise NotFound(f"no user named {username[:64]!r} in tenant {tenant_id!r}")
+    updated = profile.applied_to(user)
+    await storage.users.set_profile(updated)
+    return replace(updated, password_hash="")

@@ -7,7 +7,12 @@ from collections.abc import Collection, Iterable, Sequence
 
 from pixie.errors import InvalidScope
 
-__all__ = ["BUILTIN_SCOPE_ROLES", "describe", "parse", "parse_requested", "permitted"]
+__all__ = ["BUILTIN_SCOPE_ROLES", "OPENID_SCOPES", "describe", "parse", "parse_requested", "permitted"]
+
+OPENID_SCOPES = ("openid", "profile", "email")
+"""The OpenID Connect scopes Pixie knows. Every client of the authorization-code grant may ask for them, registered
+or not: they release who signed in (an ID token, userinfo claims), never access to an API.
+Spec: OpenID Connect Core 1.0 §3.1.2.1 (``openid``), §5.4 (``profile``, ``email``)."""
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -63,6 +68,9 @@ _DESCRIPTIONS = {
     "tenants:read": "View the tenants of your properties",
     "pixie:admin": "Administer this Pixie server",
     "offline_access": "Stay signed in when you are away",
+    "openid": "Know who you are (your account identifier)",
+    "profile": "See your name",
+    "email": "See your email address",
 }
 
 

@@ -26,6 +26,7 @@ REGISTERED = {
     "interaction_required": (errors.InteractionRequired, 400),
     "login_required": (errors.LoginRequired, 400),
     "consent_required": (errors.ConsentRequired, 400),
+    "request_not_supported": (errors.RequestNotSupported, 400),
 }
 
 

@@ -243,6 +243,38 @@ def test_users_per_tenant(server: Server, admin: AdminApi) -> None:
     assert admin.ok("POST", f"/tenants/globex/users/{username}/enable")["disabled"] is False
 
 
+def test_user_profiles(admin: AdminApi) -> None:
+    """OpenID Connect Core §5.1 claims through the API: given at creation, changed by PATCH (absent fields stay, an
+    empty string clears one), refused when malformed; client logout URIs and ID token algorithm at registration."""
+    username = _name("profiled")
+    body = {"username": username, "password": "correct-horse-battery", "name": "Carol Ng", "email": "carol@example.com"}
+    created = admin.ok("POST", "/tenants/globex/users", body, status=201)
+    assert (created["name"], created["email"], created["email_verified"]) == ("Carol Ng", "carol@example.com", False)
+    assert created["given_name"] is None
+    changed = admin.ok("PATCH", f"/tenants/globex/users/{username}", {"given_name": "Carol", "email_verified": True})
+    assert (changed["given_name"], changed["name"], changed["email_verified"]) == ("Carol", "Carol Ng", True)
+    cleared = admin.ok("PATCH", f"/tenants/globex/users/{username}", {"name": ""})
+    assert cleared["name"] is None and cleared["given_name"] == "Carol"
+    bad = admin.call("PATCH", f"/tenants/globex/users/{username}", {"email": "nope"})
+    assert_json_error(bad, "invalid_request")
+    unknown = admin.call("PATCH", f"/tenants/globex/users/{username}", {"password": "x"})
+    assert_json_error(unknown, "invalid_request")
+    client = admin.ok(
+        "POST",
+        "/tenants/globex/clients",
+        {
+            "client_id": _name("rp"),
+            "public": True,
+            "redirect_uris": ["http://127.0.0.1:9999/rp"],
+            "post_logout_redirect_uris": ["http://127.0.0.1:9999/bye"],
+            "id_token_signed_response_alg": "ES256",
+        },
+        status=201,
+    )
+    assert client["post_logout_redirect_uris"] == ["http://127.0.0.1:9999/bye"]
+    assert client["id_token_signed_response_alg"] == "ES256"
+
+
 def test_openapi_document_describes_the_admin_api(http: httpx.Client) -> None:
     document = http.get("/openapi.json").json()
     schemathesis.openapi.from_dict(document)  # valid OpenAPI 3.1

@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -14,12 +15,23 @@ from pixie.cli.main import cli, database_option, open_storage, run_async, tenant
 from pixie.config import DEFAULT_EVENTS_RETENTION_DAYS
 from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
-from pixie.management import GRANT_TYPES, InvalidRegistration, create_user, register_client
+from pixie.management import (
+    GRANT_TYPES,
+    ID_TOKEN_ALGS,
+    InvalidRegistration,
+    NotFound,
+    Profile,
+    create_user,
+    register_client,
+    update_user_profile,
+)
 from pixie.storage.interfaces import AlreadyExists
-from pixie.storage.records import Client, Tenant
+from pixie.storage.records import Client, Tenant, User
 from pixie.types import TenantId
 
 __all__ = ["clients", "db", "keys", "users"]
+
+F = TypeVar("F", bound=Any)
 
 
 def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:
@@ -42,6 +54,8 @@ def _client_json(client: Client, secret: str | None) -> str:
         "access_token_ttl": client.access_token_ttl,
         "refresh_idle_ttl": client.refresh_idle_ttl,
         "refresh_absolute_ttl": client.refresh_absolute_ttl,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
     }
     if secret is not None:
         data["client_secret"] = secret
@@ -78,6 +92,18 @@ def clients() -> None:
 @click.option("--access-token-ttl", type=click.IntRange(min=1), help="Access-token lifetime in seconds.")
 @click.option("--refresh-idle-ttl", type=click.IntRange(min=1), help="Refresh idle timeout in seconds.")
 @click.option("--refresh-absolute-ttl", type=click.IntRange(min=1), help="Refresh family lifetime in seconds.")
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Exact URI where OpenID Connect logout (end_session) may send the browser back (repeatable).",
+)
+@click.option(
+    "--id-token-alg",
+    type=click.Choice(ID_TOKEN_ALGS),
+    default=None,
+    help="Algorithm of this client's ID tokens (default: the tenant's signing algorithm).",
+)
 @tenant_option
 @database_option
 def create_client(
@@ -93,6 +119,8 @@ def create_client(
     access_token_ttl: int | None,
     refresh_idle_ttl: int | None,
     refresh_absolute_ttl: int | None,
+    post_logout_redirect_uris: tuple[str, ...],
+    id_token_alg: str | None,
     tenant: str,
     database_url: str,
 ) -> None:
@@ -104,7 +132,10 @@ def create_client(
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            found = _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            if id_token_alg is not None and id_token_alg != found.settings.signing_alg:
+                # Publish the client's key now, well before its first ID token (a key is published before it signs).
+                await opened.keyring.ensure(tenant, id_token_alg)
             try:
                 created = await register_client(
                     opened.storage,
@@ -120,6 +151,8 @@ def create_client(
                     access_token_ttl=access_token_ttl,
                     refresh_idle_ttl=refresh_idle_ttl,
                     refresh_absolute_ttl=refresh_absolute_ttl,
+                    post_logout_redirect_uris=post_logout_redirect_uris,
+                    id_token_signed_response_alg=id_token_alg,
                 )
             except AlreadyExists:
                 raise AlreadyExists(f"client {client_id!r} already exists in tenant {tenant!r}") from None
@@ -133,16 +166,63 @@ def users() -> None:
     """Manage users."""
 
 
+def _profile_options(func: F) -> F:
+    """``--name --given-name --family-name --email --email-verified/--email-unverified``: the OpenID Connect
+    standard claims a user's profile holds (Core §5.1)."""
+    for option in reversed(
+        [
+            click.option("--name", help="Full name (the OpenID Connect name claim)."),
+            click.option("--given-name", help="Given (first) name."),
+            click.option("--family-name", help="Family (last) name."),
+            click.option("--email", help="Email address."),
+            click.option(
+                "--email-verified/--email-unverified",
+                default=None,
+                help="Whether the email address is known to be the user's.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _user_json(tenant: str, user: User) -> str:
+    return json.dumps(
+        {
+            "tenant": tenant,
+            "username": user.username,
+            "sub": user.user_id,
+            "roles": list(user.roles),
+            "name": user.name,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "email": user.email,
+            "email_verified": user.email_verified,
+        }
+    )
+
+
 @users.command("create")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--role", "roles", multiple=True, help="Role (repeatable), e.g. admin.")
+@_profile_options
 @tenant_option
 @database_option
 def create_user_command(
-    username: str, password_stdin: bool, roles: tuple[str, ...], tenant: str, database_url: str
+    username: str,
+    password_stdin: bool,
+    roles: tuple[str, ...],
+    name: str | None,
+    given_name: str | None,
+    family_name: str | None,
+    email: str | None,
+    email_verified: bool | None,
+    tenant: str,
+    database_url: str,
 ) -> None:
-    """Create USERNAME with an Argon2id-hashed password."""
+    """Create USERNAME with an Argon2id-hashed password (and, optionally, a profile)."""
+    profile = Profile(name, given_name, family_name, email, email_verified)
     if not password_stdin:
         raise click.UsageError("pass the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
@@ -153,12 +233,40 @@ def create_user_command(
         async with open_storage(database_url) as opened:
             _require_tenant(await opened.storage.tenants.get(tenant), tenant)
             try:
-                user = await create_user(opened.storage, tenant, username, password, roles=roles)
+                user = await create_user(opened.storage, tenant, username, password, roles=roles, profile=profile)
             except AlreadyExists:
                 raise AlreadyExists(f"user {username!r} already exists in tenant {tenant!r}") from None
-            return json.dumps(
-                {"tenant": tenant, "username": user.username, "sub": user.user_id, "roles": list(user.roles)}
-            )
+            return _user_json(tenant, user)
+
+    click.echo(run_async(run()))
+
+
+@users.command("update")
+@click.argument("username")
+@_profile_options
+@tenant_option
+@database_option
+def update_user_command(
+    username: str,
+    name: str | None,
+    given_name: str | None,
+    family_name: str | None,
+    email: str | None,
+    email_verified: bool | None,
+    tenant: str,
+    database_url: str,
+) -> None:
+    """Change USERNAME's profile; options left out stay as they are, an empty value clears one."""
+    profile = Profile(name, given_name, family_name, email, email_verified)
+
+    async def run() -> str:
+        async with open_storage(database_url) as opened:
+            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            try:
+                user = await update_user_profile(opened.storage, tenant, username, profile)
+            except NotFound as exc:
+                raise click.ClickException(str(exc)) from None
+            return _user_json(tenant, user)
 
     click.echo(run_async(run()))
 

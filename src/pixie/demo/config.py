@@ -40,12 +40,35 @@ class DemoUser:
     roles: tuple[str, ...]
     access: str
     """What the user may do, in words printed at start-up."""
+    given_name: str = ""
+    family_name: str = ""
+    email: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
 
 
 USERS = (
-    DemoUser("alice", "alice-demo-password", (MANAGER_ROLE,), "property manager: read and add properties"),
-    DemoUser("bob", "bob-demo-password", (), "read only: properties and tenants"),
-    DemoUser("admin", "admin-demo-password", ("admin",), "administrator: the /admin analytics dashboard"),
+    DemoUser(
+        "alice",
+        "alice-demo-password",
+        (MANAGER_ROLE,),
+        "property manager: read and add properties",
+        "Alice",
+        "Smith",
+        "alice@example.com",
+    ),
+    DemoUser("bob", "bob-demo-password", (), "read only: properties and tenants", "Bob", "Jones", "bob@example.com"),
+    DemoUser(
+        "admin",
+        "admin-demo-password",
+        ("admin",),
+        "administrator: the /admin analytics dashboard",
+        "Ada",
+        "Admin",
+        "admin@example.com",
+    ),
 )
 
 

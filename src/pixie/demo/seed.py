@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import replace
 
 from pixie.demo.config import API_AUDIENCE, CLIENT_ID, SCOPE_ROLES, SCOPES, USERS, redirect_uri
-from pixie.management import create_user, register_client
+from pixie.management import Profile, create_user, register_client
 from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.tenancy import DEFAULT_TENANT
 
@@ -44,9 +44,12 @@ async def seed_pixie(storage: Storage, issuer: str) -> list[str]:
         )
 
     for user in USERS:
+        profile = Profile(user.name, user.given_name, user.family_name, user.email, email_verified=True)
         with contextlib.suppress(AlreadyExists):
-            await create_user(storage, tenant.id, user.username, user.password, roles=user.roles)
+            await create_user(storage, tenant.id, user.username, user.password, roles=user.roles, profile=profile)
         stored = await storage.users.get_by_username(tenant.id, user.username)
+        if stored is not None and stored.email is None and stored.name is None:
+            await storage.users.set_profile(profile.applied_to(stored))  # seeded by a demo without profiles
         if stored is None or stored.disabled or set(stored.roles) != set(user.roles):
             warnings.append(f"user {user.username} in this database differs from the demo's; its access may differ")
     return warnings

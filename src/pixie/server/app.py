@@ -51,6 +51,7 @@ from pixie.server.endpoints import (
     discovery,
     health,
     login,
+    openid,
     theme,
     token,
     token_management,
@@ -94,17 +95,25 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/introspect", token_management.introspect, methods=["POST"]),
         Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
         Route("/theme.css", theme.theme_css, methods=["GET"]),
+        Route("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
+        Route("/end_session", openid.end_session, methods=["GET", "POST"]),
     ]
 
 
 def _routes() -> list[BaseRoute]:
     well_known = "/.well-known/oauth-authorization-server"
     metadata = with_cors(discovery.metadata, methods="GET")
+    openid_well_known = "/.well-known/openid-configuration"
+    openid_configuration = with_cors(openid.openid_configuration, methods="GET")
     return [
         Route(well_known, metadata, methods=["GET", "OPTIONS"]),
         # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
         Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
+        # OpenID Connect Discovery §4: the issuer followed by the well-known path (and RFC 8414's form, for tenants).
+        Route(openid_well_known, openid_configuration, methods=["GET", "OPTIONS"]),
+        Route("/t/{tenant}" + openid_well_known, openid_configuration, methods=["GET", "OPTIONS"]),
+        Route(openid_well_known + "/t/{tenant}", openid_configuration, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin", admin.dashboard, methods=["GET"]),

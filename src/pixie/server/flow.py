@@ -18,6 +18,7 @@ from pixie.security import constant_time_equals, hash_secret, new_token
 from pixie.server.context import AppContext
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name, set_cookie
 from pixie.server.grants.authorization_code import issue_code
+from pixie.server.protocol.openid import session_id
 from pixie.server.protocol.redirect_uris import add_query
 from pixie.storage.records import AuthorizationRequest, Consent, SsoSession, Tenant, User
 from pixie.types import Timestamp
@@ -29,6 +30,7 @@ __all__ = [
     "attach_session_cookie",
     "check_csrf",
     "current_user",
+    "end_session_of",
     "finish_with_code",
     "interaction_redirect",
     "next_step",
@@ -57,9 +59,12 @@ def scopes_for(tenant: Tenant, pending: AuthorizationRequest, user: User) -> tup
     return permitted(pending.scopes, user.roles, tenant.settings.scope_roles)
 
 
-def redirect_to_client(ctx: AppContext, tenant: Tenant, uri: str, params: list[tuple[str, str]]) -> Response:
-    """303 to the client's (already validated) redirect URI, always with ``iss`` (RFC 9207 §2)."""
-    if not any(name == "iss" for name, _ in params):
+def redirect_to_client(
+    ctx: AppContext, tenant: Tenant, uri: str, params: list[tuple[str, str]], *, with_iss: bool = True
+) -> Response:
+    """303 to the client's (already validated) redirect URI, with ``iss`` on authorization responses (RFC 9207
+    §2; ``with_iss=False`` for the post-logout redirect, which is no authorization response)."""
+    if with_iss and not any(name == "iss" for name, _ in params):
         params = [*params, ("iss", ctx.issuer(tenant))]
     return RedirectResponse(add_query(uri, params), status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -104,6 +109,15 @@ async def start_session(ctx: AppContext, tenant: Tenant, user: User, now: Timest
     return session, value
 
 
+async def end_session_of(ctx: AppContext, tenant: Tenant, session: SsoSession, now: Timestamp) -> None:
+    """End an SSO session: revoke it, and every refresh-token family signed in through it (their access tokens are
+    deny-listed with them), so signing out signs the apps out too.
+
+    Spec: OpenID Connect RP-Initiated Logout 1.0 §2; RFC 9700 §4.14.2 (revocation on logout)."""
+    await ctx.storage.sessions.revoke(tenant.id, session.session_hash, now)
+    await ctx.storage.refresh.revoke_session(tenant.id, session_id(session.session_hash), "logout", now)
+
+
 class UnreadableForm(InvalidRequest):
     """A login or consent form Pixie will not read; the endpoint shows it on the error page (400)."""
 
@@ -143,9 +157,11 @@ async def finish_with_code(
     auth_time: Timestamp,
     now: Timestamp,
     *,
+    session: SsoSession,
     stored: bool = True,
 ) -> Response:
-    """End the request with a code: 303 to the client with ``code``, ``state`` and ``iss``.
+    """End the request with a code: 303 to the client with ``code``, ``state`` and ``iss``. The code remembers
+    ``session`` (its ``sid``), whose end revokes what the code produces.
 
     A stored pending request is deleted first, and only the caller that deleted it issues a code, so a double
     submit of the consent form cannot mint two codes. (The SSO fast path never stores the request.)
@@ -154,7 +170,13 @@ async def finish_with_code(
         return ctx.error_page(InvalidRequest("this sign-in request was already completed"), tenant)
     granted = replace(pending, scopes=scopes_for(tenant, pending, user))
     code = await issue_code(
-        ctx.storage, tenant=tenant, request=granted, user_id=user.user_id, auth_time=auth_time, now=now
+        ctx.storage,
+        tenant=tenant,
+        request=granted,
+        user_id=user.user_id,
+        auth_time=auth_time,
+        now=now,
+        sid=session_id(session.session_hash),
     )
     ctx.events.emit(
         CodeIssued(
@@ -179,6 +201,7 @@ async def next_step(
     tenant: Tenant,
     pending: AuthorizationRequest,
     signed_in: SignedIn | None,
+    now: Timestamp,
     *,
     just_logged_in: bool = False,
 ) -> Literal["login", "consent", "code"] | OAuthError:
@@ -186,9 +209,13 @@ async def next_step(
     (``prompt=none`` when interaction would be needed).
 
     Spec: RFC 6749 §4.1.1 (authenticate, then obtain an authorization decision); OpenID Connect Core §3.1.2.1
-    ``prompt`` semantics, which Pixie follows for ``none``, ``login`` and ``consent``.
+    ``prompt`` semantics, which Pixie follows for ``none``, ``login`` and ``consent``, and ``max_age`` (a session
+    signed in longer ago must sign in again), §3.1.2.3.
     """
-    if signed_in is None or ("login" in pending.prompt and not just_logged_in):
+    too_old = (
+        signed_in is not None and pending.max_age is not None and now - signed_in.session.auth_time > pending.max_age
+    )
+    if signed_in is None or (("login" in pending.prompt or too_old) and not just_logged_in):
         return LoginRequired() if "none" in pending.prompt else "login"
     granted = scopes_for(tenant, pending, signed_in.user)
     if pending.scopes and not granted:

@@ -121,6 +121,10 @@ class UserStore(Protocol):
     async def set_password_hash(self, tenant_id: TenantId, user_id: str, password_hash: str) -> bool:
         """Replace a hash (Argon2 parameter upgrade on login). Used by: login."""
 
+    async def set_profile(self, user: User) -> bool:
+        """Replace the user's profile claims (name, given_name, family_name, email, email_verified) with ``user``'s;
+        False when no such user. Used by: CLI ``users update``, admin API."""
+
     async def set_disabled(self, tenant_id: TenantId, user_id: str, disabled: bool) -> bool:
         """False when no such user. A disabled user cannot sign in and their SSO sessions stop counting.
         Used by: admin API."""
@@ -239,6 +243,10 @@ class RefreshTokenStore(Protocol):
     async def revoke_family(self, tenant_id: TenantId, family_id: str, reason: str, now: Timestamp) -> bool:
         """Revoke every token of the family and deny-list the live access tokens recorded on it.
         True iff this call revoked it. Used by: refresh grant (reuse), code replay, revocation, logout."""
+
+    async def revoke_session(self, tenant_id: TenantId, sid: str, reason: str, now: Timestamp) -> int:
+        """Revoke every live family issued from the SSO session ``sid`` (each as :meth:`revoke_family`); the number
+        revoked. Used by: RP-Initiated Logout (``end_session``), logout."""
 
     async def purge_expired(self, now: Timestamp, *, revoked_retention: float = 86400.0) -> int:
         """Delete families past their absolute lifetime, and families revoked more than ``revoked_retention``

@@ -87,10 +87,18 @@ class Client:
     refresh_idle_ttl: int | None = None
     refresh_absolute_ttl: int | None = None
     disabled: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    """Where RP-Initiated Logout may send the browser afterwards (exact match, like ``redirect_uris``)."""
+    id_token_signed_response_alg: str | None = None
+    """The algorithm of this client's ID tokens; None: the tenant's ``signing_alg`` (OpenID Connect Registration
+    §2)."""
 
 
 @dataclass(frozen=True)
 class User:
+    """A person who signs in. The profile fields are the OpenID Connect standard claims Pixie releases by scope
+    (``profile``: name, given_name, family_name; ``email``: email, email_verified)."""
+
     tenant_id: TenantId
     user_id: str
     username: str
@@ -98,6 +106,11 @@ class User:
     created_at: Timestamp
     roles: tuple[str, ...] = ()
     disabled: bool = False
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,12 @@ class AuthorizationRequest:
     expires_at: Timestamp
     user_id: str | None = None
     auth_time: Timestamp | None = None
+    nonce: str | None = None
+    """OpenID Connect ``nonce``, echoed in the ID token (Core §3.1.2.1)."""
+    max_age: int | None = None
+    """OpenID Connect ``max_age``: a session older than this many seconds must sign in again."""
+    login_hint: str | None = None
+    """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,9 @@ class AuthorizationCode:
     family_id: str | None = None
     access_jti: str | None = None
     access_expires_at: Timestamp | None = None
+    nonce: str | None = None
+    sid: str | None = None
+    """The OpenID Connect session id of the SSO session that signed in (the ID token's ``sid``)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,8 @@ class RefreshFamily:
     absolute_expires_at: Timestamp
     revoked_at: Timestamp | None = None
     revoked_reason: str | None = None
+    sid: str | None = None
+    """The SSO session this authorization came from (its ``sid``): ending that session revokes the family."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ tenant and kid as associated data), each with the fingerprint of the master key 
 that a process given another master key is stopped at start-up (:meth:`KeyRing.check_master_key`) instead of
 failing every token request; :func:`reseal_keys` moves them to a new master key (``pixie secret rotate``).
 
+A tenant's ring may hold keys of several algorithms (its ``signing_alg`` for every token, and another that a client
+asked for its ID tokens, such as RS256, which OpenID Connect Core §15.1 requires an OpenID Provider to offer): each
+algorithm has its own next → active → retiring line, rotated together.
+
 Signers are cached per tenant for ``cache_ttl`` seconds: another instance's rotation is picked up within that
 bound, and since the new key was published as ``next`` beforehand, a token signed meanwhile with the old key still
 verifies (the old key is ``retiring``, still in the JWKS).
@@ -15,6 +19,7 @@ verifies (the old key is ``retiring``, still in the JWKS).
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -80,11 +85,12 @@ class KeyRing:
         """The master key's fingerprint, recorded as ``sealed_by`` on every key this ring stores."""
         self._cache_ttl = cache_ttl
         self._clock = clock
-        self._signers: dict[TenantId, tuple[Timestamp, Signer]] = {}
+        self._signers: dict[tuple[TenantId, str | None], tuple[Timestamp, Signer]] = {}
         self._jwks: dict[TenantId, tuple[Timestamp, dict[str, Any]]] = {}
 
     def invalidate(self, tenant_id: TenantId) -> None:
-        self._signers.pop(tenant_id, None)
+        for cached in [entry for entry in self._signers if entry[0] == tenant_id]:
+            self._signers.pop(cached, None)
         self._jwks.pop(tenant_id, None)
 
     async def list(self, tenant_id: TenantId) -> list[SigningKey]:
@@ -133,18 +139,20 @@ class KeyRing:
             ) from None
 
     async def ensure(self, tenant_id: TenantId, alg: str = "ES256") -> bool:
-        """Give a tenant an active and a next key if it has no active key. True iff this call activated one.
+        """Give a tenant an active and a next key of ``alg`` if it has no active key of ``alg``. True iff this call
+        activated one.
 
         Safe when several instances start on a new database at once: the first key is added as ``next`` and the
         oldest ``next`` key is promoted with a compare-and-set, so exactly one becomes active.
         """
-        if any(k.state is KeyState.ACTIVE for k in await self._store.list(tenant_id)):
+        alg = signing.canonical_alg(alg)
+        if any(k.state is KeyState.ACTIVE for k in await self._list_alg(tenant_id, alg)):
             return False
         now = self._clock()
-        keys = await self._store.list(tenant_id)
+        keys = await self._list_alg(tenant_id, alg)
         if not any(k.state is KeyState.NEXT for k in keys):
             await self._add(tenant_id, alg, KeyState.NEXT, now)
-            keys = await self._store.list(tenant_id)
+            keys = await self._list_alg(tenant_id, alg)
         if any(k.state is KeyState.ACTIVE for k in keys):
             return False
         pending = [k for k in keys if k.state is KeyState.NEXT]
@@ -154,7 +162,7 @@ class KeyRing:
             # an earlier timestamp) and both promote. Whoever activated checks afterwards; the later of the two sees
             # both and puts back all but the smallest kid (a compare-and-set: racing demotions agree). A demoted key
             # stays published as next, so anything it signed in that instant still verifies.
-            active = sorted(k.kid for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE)
+            active = sorted(k.kid for k in await self._list_alg(tenant_id, alg) if k.state is KeyState.ACTIVE)
             for kid in active[1:]:
                 await self._store.set_state(tenant_id, kid, KeyState.NEXT, now, expected=KeyState.ACTIVE)
             activated = pending[0].kid == active[0] if active else activated
@@ -169,7 +177,10 @@ class KeyRing:
         lifetime so no live token loses its key). Raises :class:`RotationConflict` when another rotation of the
         tenant ran at the same time (that rotation stands) or no ``next`` key had been published yet (one is now)."""
         now = self._clock()
-        report = await self._rotate(tenant_id, await self._store.list(tenant_id), alg, retire_after, now)
+        alg = signing.canonical_alg(alg)
+        keys = await self._store.list(tenant_id)
+        report = await self._rotate(tenant_id, _of_alg(keys, alg), alg, retire_after, now)
+        await self._rotate_others(tenant_id, keys, alg, retire_after, now, every_seconds=0.0)
         if report is None:
             raise RotationConflict(
                 f"tenant {tenant_id!r}: another rotation ran at the same time, or no next key was published yet;"
@@ -188,10 +199,30 @@ class KeyRing:
         been published as ``next``, and every rotation adds exactly one ``next`` key.
         """
         now = self._clock()
+        alg = signing.canonical_alg(alg)
         keys = await self._store.list(tenant_id)
-        if not _due(keys, every_seconds, now):
+        await self._rotate_others(tenant_id, keys, alg, retire_after, now, every_seconds=every_seconds)
+        if not _due(_of_alg(keys, alg), every_seconds, now):
             return None
-        return await self._rotate(tenant_id, keys, alg, retire_after, now)
+        return await self._rotate(tenant_id, _of_alg(keys, alg), alg, retire_after, now)
+
+    async def _rotate_others(
+        self,
+        tenant_id: TenantId,
+        keys: Sequence[SigningKey],
+        alg: str,
+        retire_after: float,
+        now: Timestamp,
+        *,
+        every_seconds: float,
+    ) -> None:
+        """Rotate the lines of the algorithms other than ``alg`` that have an active key (``every_seconds`` > 0:
+        only those due), so that a key kept for ID tokens ages like the tenant's main key."""
+        others = sorted({k.alg for k in keys if k.state is KeyState.ACTIVE} - {alg})
+        for other in others:
+            line = _of_alg(keys, other)
+            if every_seconds <= 0 or _due(line, every_seconds, now):
+                await self._rotate(tenant_id, line, other, retire_after, now)
 
     async def _rotate(
         self, tenant_id: TenantId, keys: Sequence[SigningKey], alg: str, retire_after: float, now: Timestamp
@@ -244,21 +275,35 @@ class KeyRing:
         """True when the active key has signed for ``every_seconds`` (``every_seconds`` <= 0: never)."""
         return _due(await self._store.list(tenant_id), every_seconds, self._clock())
 
-    async def signer(self, tenant_id: TenantId) -> Signer:
-        """The active key (the most recently activated one if a race left two). Raises ``LookupError`` when the
-        tenant has none (call :meth:`ensure` first)."""
+    async def signer(self, tenant_id: TenantId, alg: str | None = None) -> Signer:
+        """The active key of ``alg`` (any algorithm when None; the most recently activated one if a race left two).
+        Raises ``LookupError`` when the tenant has none (call :meth:`ensure` first)."""
         now = self._clock()
-        cached = self._signers.get(tenant_id)
+        cached = self._signers.get((tenant_id, alg))
         if cached is not None and cached[0] > now:
             return cached[1]
         keys = [k for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE]
+        if alg is not None:
+            keys = _of_alg(keys, signing.canonical_alg(alg))
         if not keys:
-            raise LookupError(f"tenant {tenant_id!r} has no active signing key")
+            raise LookupError(f"tenant {tenant_id!r} has no active {alg or ''} signing key")
         record = max(keys, key=lambda k: (k.activated_at or k.created_at, k.kid))
         pem = decrypt_at_rest(self._wrap_key, record.private_key_encrypted, _context(tenant_id, record.kid))
         signer = Signer(kid=record.kid, alg=record.alg, key=signing.load_private_key(record.alg, pem))
-        self._signers[tenant_id] = (now + self._cache_ttl, signer)
+        self._signers[(tenant_id, alg)] = (now + self._cache_ttl, signer)
         return signer
+
+    async def signer_for(self, tenant_id: TenantId, alg: str) -> Signer:
+        """The active key of ``alg``, made (published and activated, as :meth:`ensure` does) when the tenant has
+        none yet: how a tenant gets its first key of an algorithm a client asked for."""
+        try:
+            return await self.signer(tenant_id, alg)
+        except LookupError:
+            await self.ensure(tenant_id, alg)
+            return await self.signer(tenant_id, alg)
+
+    async def _list_alg(self, tenant_id: TenantId, alg: str) -> builtins.list[SigningKey]:
+        return _of_alg(await self._store.list(tenant_id), alg)
 
     async def jwks(self, tenant_id: TenantId) -> dict[str, Any]:
         """The published JWK set: next, active and retiring keys (RFC 7517 §5)."""
@@ -297,6 +342,10 @@ class KeyRing:
         record = self._record(tenant_id, alg, state, now)
         await self._store.add(record)
         return record.kid
+
+
+def _of_alg(keys: Iterable[SigningKey], alg: str) -> list[SigningKey]:
+    return [k for k in keys if k.alg == alg]
 
 
 def _due(keys: Sequence[SigningKey], every_seconds: float, now: Timestamp) -> bool:

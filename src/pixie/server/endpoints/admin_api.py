@@ -37,11 +37,13 @@ from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthE
 from pixie.management import (
     InvalidRegistration,
     NotFound,
+    Profile,
     create_tenant,
     create_user,
     register_client,
     set_tenant_disabled,
     set_user_disabled,
+    update_user_profile,
 )
 from pixie.management import update_tenant_settings as apply_settings
 from pixie.server.admin_session import ADMIN_SCOPE, holds_admin_role
@@ -257,13 +259,25 @@ def client_view(client: Client) -> dict[str, Any]:
         "access_token_ttl": client.access_token_ttl,
         "refresh_idle_ttl": client.refresh_idle_ttl,
         "refresh_absolute_ttl": client.refresh_absolute_ttl,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
 
 
 _CLIENT_LIFETIMES = {"refresh_grace_seconds", "access_token_ttl", "refresh_idle_ttl", "refresh_absolute_ttl"}
-_CLIENT_FIELDS = {"client_id", "public", "redirect_uris", "grant_types", "scope", "audiences", *_CLIENT_LIFETIMES}
+_CLIENT_OIDC = {"post_logout_redirect_uris", "id_token_signed_response_alg"}
+_CLIENT_FIELDS = {
+    "client_id",
+    "public",
+    "redirect_uris",
+    "grant_types",
+    "scope",
+    "audiences",
+    *_CLIENT_LIFETIMES,
+    *_CLIENT_OIDC,
+}
 
 
 async def list_clients(request: Request, ctx: AppContext) -> Response:
@@ -290,6 +304,8 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
             access_token_ttl=_typed(data, "access_token_ttl", int),
             refresh_idle_ttl=_typed(data, "refresh_idle_ttl", int),
             refresh_absolute_ttl=_typed(data, "refresh_absolute_ttl", int),
+            post_logout_redirect_uris=_typed(data, "post_logout_redirect_uris", list, []),
+            id_token_signed_response_alg=_typed(data, "id_token_signed_response_alg", str),
         )
     except AlreadyExists:
         raise ApiError(409, "already_exists", f"client {client_id!r} already exists in tenant {tenant.id!r}") from None
@@ -334,7 +350,26 @@ def user_view(user: User) -> dict[str, Any]:
         "roles": list(user.roles),
         "disabled": user.disabled,
         "created_at": user.created_at,
+        "name": user.name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "email": user.email,
+        "email_verified": user.email_verified,
     }
+
+
+_PROFILE_FIELDS = {"name", "given_name", "family_name", "email", "email_verified"}
+
+
+def _profile(data: Mapping[str, Any]) -> Profile:
+    """The profile fields of a request body (OpenID Connect Core §5.1 claims); absent ones stay None."""
+    return Profile(
+        name=_typed(data, "name", str),
+        given_name=_typed(data, "given_name", str),
+        family_name=_typed(data, "family_name", str),
+        email=_typed(data, "email", str),
+        email_verified=_typed(data, "email_verified", bool),
+    )
 
 
 async def list_users(request: Request, ctx: AppContext) -> Response:
@@ -344,15 +379,29 @@ async def list_users(request: Request, ctx: AppContext) -> Response:
 
 async def create_user_endpoint(request: Request, ctx: AppContext) -> Response:
     tenant = await _tenant(ctx, request.path_params["tenant"])
-    data = await _body(request, {"username", "password", "roles"}, frozenset({"username", "password"}))
+    allowed = {"username", "password", "roles", *_PROFILE_FIELDS}
+    data = await _body(request, allowed, frozenset({"username", "password"}))
     username = _typed(data, "username", str)
     try:
         user = await create_user(
-            ctx.storage, tenant.id, username, _typed(data, "password", str), roles=_typed(data, "roles", list, [])
+            ctx.storage,
+            tenant.id,
+            username,
+            _typed(data, "password", str),
+            roles=_typed(data, "roles", list, []),
+            profile=_profile(data),
         )
     except AlreadyExists:
         raise ApiError(409, "already_exists", f"user {username!r} already exists in tenant {tenant.id!r}") from None
     return json_response(user_view(user), status=201, no_store=True)
+
+
+async def update_user_endpoint(request: Request, ctx: AppContext) -> Response:
+    """Change a user's profile claims; fields left out stay, an empty string clears one."""
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    data = await _body(request, _PROFILE_FIELDS)
+    user = await update_user_profile(ctx.storage, tenant.id, request.path_params["username"], _profile(data))
+    return json_response(user_view(user), no_store=True)
 
 
 def _user_switch(disabled: bool) -> Handler:
@@ -380,6 +429,7 @@ def admin_api_routes() -> list[BaseRoute]:
         ("/tenants/{tenant}/clients/{client_id}/enable", "POST", _client_switch(False)),
         ("/tenants/{tenant}/users", "GET", list_users),
         ("/tenants/{tenant}/users", "POST", create_user_endpoint),
+        ("/tenants/{tenant}/users/{username}", "PATCH", update_user_endpoint),
         ("/tenants/{tenant}/users/{username}/disable", "POST", _user_switch(True)),
         ("/tenants/{tenant}/users/{username}/enable", "POST", _user_switch(False)),
     ]

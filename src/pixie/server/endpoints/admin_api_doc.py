@@ -91,9 +91,21 @@ def _schemas() -> JSON:
         "access_token_ttl": _nullable_int(),
         "refresh_idle_ttl": _nullable_int(),
         "refresh_absolute_ttl": _nullable_int(),
+        "post_logout_redirect_uris": _strings(),
+        "id_token_signed_response_alg": {"type": ["string", "null"]},
         "disabled": {"type": "boolean"},
         "created_at": {"type": "number"},
     }
+    profile: JSON = {
+        "name": _string(maxLength=255),
+        "given_name": _string(maxLength=255),
+        "family_name": _string(maxLength=255),
+        "email": _string(description="An email address; an empty string clears it."),
+        "email_verified": {"type": "boolean"},
+    }
+    names = ("name", "given_name", "family_name", "email")
+    shown_profile: JSON = {name: {"type": ["string", "null"]} for name in names}
+    shown_profile["email_verified"] = {"type": "boolean"}
     new_client = {**client, "client_secret": _string(description="Generated; shown only in this answer.")}
     return {
         "AdminError": _object(
@@ -134,6 +146,8 @@ def _schemas() -> JSON:
                 "access_token_ttl": {"type": "integer", "minimum": 1},
                 "refresh_idle_ttl": {"type": "integer", "minimum": 1},
                 "refresh_absolute_ttl": {"type": "integer", "minimum": 1},
+                "post_logout_redirect_uris": _strings(),
+                "id_token_signed_response_alg": {"enum": ["ES256", "RS256"]},
             },
             required=("client_id", "public"),
         ),
@@ -145,13 +159,15 @@ def _schemas() -> JSON:
                 "roles": _strings(),
                 "disabled": {"type": "boolean"},
                 "created_at": {"type": "number"},
+                **shown_profile,
             },
-            required=("tenant", "username", "sub", "roles", "disabled", "created_at"),
+            required=("tenant", "username", "sub", "roles", "disabled", "created_at", *shown_profile),
         ),
         "AdminNewUser": _object(
-            {"username": _string(minLength=1, maxLength=255), "password": _string(), "roles": _strings()},
+            {"username": _string(minLength=1, maxLength=255), "password": _string(), "roles": _strings(), **profile},
             required=("username", "password"),
         ),
+        "AdminUserProfile": _object(profile),
     }
 
 
@@ -262,6 +278,14 @@ def admin_api_fragment() -> ApiFragment:
                 status="201",
                 body="AdminNewUser",
                 conflict=True,
+            ),
+        },
+        p + "/{tenant}/users/{username}": {
+            "parameters": _params("tenant", "username"),
+            "patch": _operation(
+                "Change a user's profile (OpenID Connect claims): fields left out stay",
+                user_ref,
+                body="AdminUserProfile",
             ),
         },
         p + "/{tenant}/users/{username}/disable": {

@@ -91,13 +91,21 @@ async def authorize(request: Request) -> Response:
         )
     )
     signed_in = await current_user(request, ctx, tenant, now, client_id=pending.client_id)
-    step = await next_step(ctx, tenant, pending, signed_in)
+    step = await next_step(ctx, tenant, pending, signed_in, now)
     if step == "code":
         assert signed_in is not None
         if now - signed_in.session.last_seen_at >= _touch_interval(signed_in.session.idle_ttl):
             await ctx.storage.sessions.touch(tenant.id, signed_in.session.session_hash, now)
         return await finish_with_code(
-            request, ctx, tenant, pending, signed_in.user, signed_in.session.auth_time, now, stored=False
+            request,
+            ctx,
+            tenant,
+            pending,
+            signed_in.user,
+            signed_in.session.auth_time,
+            now,
+            session=signed_in.session,
+            stored=False,
         )
     if not isinstance(step, str):
         params = step.redirect_params(state=pending.state, iss=ctx.issuer(tenant))

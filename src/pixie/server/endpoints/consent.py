@@ -86,7 +86,14 @@ async def consent(request: Request) -> Response:
         granted = scopes_for(tenant, pending, signed_in.user)
         await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, granted, now)
         return await finish_with_code(
-            request, ctx, tenant, pending, signed_in.user, pending.auth_time or signed_in.session.auth_time, now
+            request,
+            ctx,
+            tenant,
+            pending,
+            signed_in.user,
+            pending.auth_time or signed_in.session.auth_time,
+            now,
+            session=signed_in.session,
         )
     if decision == "deny":
         if not await ctx.storage.requests.delete(tenant.id, pending.request_id):

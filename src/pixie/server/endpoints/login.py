@@ -21,7 +21,6 @@ from starlette.responses import Response
 from pixie.errors import InvalidRequest
 from pixie.events import LoginFailed, LoginSucceeded, RateLimited
 from pixie.passwords import dummy_verify, verify_password
-from pixie.security import hash_secret
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, session_cookie_name
 from pixie.server.device_cookies import DeviceCookies
@@ -31,6 +30,7 @@ from pixie.server.flow import (
     attach_session_cookie,
     check_csrf,
     current_user,
+    end_session_of,
     finish_with_code,
     interaction_redirect,
     next_step,
@@ -89,7 +89,7 @@ async def login(request: Request) -> Response:
         csrf = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id)) or ""
         if not check_csrf(request, ctx, tenant, pending, csrf):
             return ctx.error_page(_EXPIRED, tenant)
-        return _login_page(ctx, tenant, pending, csrf, error=None)
+        return _login_page(ctx, tenant, pending, csrf, error=None, username=pending.login_hint or "")
 
     try:
         form = await read_page_form(request)
@@ -143,9 +143,9 @@ async def login(request: Request) -> Response:
     )
     session, cookie_value = await start_session(ctx, tenant, user, now)
     await ctx.storage.requests.set_user(tenant.id, pending.request_id, user.user_id, session.auth_time)
-    step = await next_step(ctx, tenant, pending, SignedIn(session, user), just_logged_in=True)
+    step = await next_step(ctx, tenant, pending, SignedIn(session, user), now, just_logged_in=True)
     if step == "code":
-        response = await finish_with_code(request, ctx, tenant, pending, user, session.auth_time, now)
+        response = await finish_with_code(request, ctx, tenant, pending, user, session.auth_time, now, session=session)
     elif isinstance(step, str):
         response = interaction_redirect(ctx, tenant, step, pending)
     else:
@@ -175,8 +175,9 @@ async def _check_password(ctx: AppContext, user: User | None, password: str) -> 
 
 
 async def logout(request: Request) -> Response:
-    """End this browser's SSO session. Refused unless the request comes from this server's own origin (no forced
-    logout from another site or another port of this host): see :mod:`pixie.server.origins`.
+    """End this browser's SSO session and the refresh-token families signed in through it. Refused unless the
+    request comes from this server's own origin (no forced logout from another site or another port of this host):
+    see :mod:`pixie.server.origins`.
 
     Spec: RFC 9700 §4.7 (CSRF), RFC 6454 §5 and §7."""
     ctx, tenant = await tenant_of(request)
@@ -188,7 +189,7 @@ async def logout(request: Request) -> Response:
     now = time.time()
     signed_in: SignedIn | None = await current_user(request, ctx, tenant, now)
     if value and signed_in is not None:
-        await ctx.storage.sessions.revoke(tenant.id, hash_secret(value), now)
+        await end_session_of(ctx, tenant, signed_in.session, now)
     response = ctx.page("message.html", tenant, title="Signed out", message="You are signed out.")
     clear_cookie(response, name=name, issuer=issuer)
     return response

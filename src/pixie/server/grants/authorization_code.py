@@ -6,12 +6,13 @@
 2. :func:`issue_code` — after login and consent.
 3. :func:`exchange_code` — the token request.
 
-Spec: RFC 6749 §4.1, RFC 7636, RFC 9700 §2.1.1 and §4.2.4, OAuth 2.1 §4.1.
+Spec: RFC 6749 §4.1, RFC 7636, RFC 9700 §2.1.1 and §4.2.4, OAuth 2.1 §4.1; OpenID Connect Core 1.0 §3.1 (the
+code flow: request parameters, ID token at the token endpoint).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from pixie.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    RequestNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
     safe_text,
@@ -57,7 +59,13 @@ _AUTHORIZE_PARAMS = (
     "code_challenge",
     "code_challenge_method",
     "prompt",
+    "nonce",
+    "max_age",
+    "login_hint",
+    "response_mode",
 )
+_MAX_NONCE = 512
+_MAX_LOGIN_HINT = 255
 
 
 MAX_AUTHORIZE_PARAMETERS = 64
@@ -92,6 +100,9 @@ class ValidatedAuthorization:
     code_challenge: str
     code_challenge_method: str
     prompt: tuple[str, ...]
+    nonce: str | None = None
+    max_age: int | None = None
+    login_hint: str | None = None
 
 
 def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -179,7 +190,7 @@ async def validate_authorization_request(
         raise fail(exc) from None
     if not requested:
         requested = client.scopes  # RFC 6749 §3.3: a documented default when scope is omitted
-    unknown = [s for s in requested if s not in client.scopes]
+    unknown = [s for s in requested if s not in client.scopes and s not in scope_rules.OPENID_SCOPES]
     if unknown:
         raise fail(InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}"))
     prompt = tuple(dict.fromkeys(p for p in params.get("prompt", "").split(" ") if p))
@@ -187,6 +198,7 @@ async def validate_authorization_request(
         raise fail(InvalidRequest("prompt may be none, login or consent"))
     if "none" in prompt and len(prompt) > 1:
         raise fail(InvalidRequest("prompt=none cannot be combined with other values"))
+    nonce, max_age, login_hint = _openid_parameters(params, fail)
     return ValidatedAuthorization(
         client=client,
         redirect_uri=redirect_uri,
@@ -196,7 +208,40 @@ async def validate_authorization_request(
         code_challenge=challenge,
         code_challenge_method=method,
         prompt=prompt,
+        nonce=nonce,
+        max_age=max_age,
+        login_hint=login_hint,
     )
+
+
+def _openid_parameters(
+    params: Mapping[str, str], fail: Callable[[OAuthError], RedirectableError]
+) -> tuple[str | None, int | None, str | None]:
+    """``nonce``, ``max_age`` and ``login_hint``, checked. ``response_mode`` may only be ``query``;
+    ``id_token_hint``, ``ui_locales``, ``claims_locales`` and ``display`` are accepted and ignored (the login page
+    has one language and one layout, and the signed-in user decides). ``request`` objects are not supported.
+
+    Spec: OpenID Connect Core 1.0 §3.1.2.1, §3.1.2.6 (``request_not_supported``), §6;
+    OAuth 2.0 Multiple Response Type Encoding Practices §2.1 (``response_mode``).
+    """
+    mode = params.get("response_mode")
+    if mode is not None and mode != "query":
+        raise fail(InvalidRequest("response_mode may only be query"))
+    if "request" in params or "request_uri" in params:
+        raise fail(RequestNotSupported())
+    nonce = params.get("nonce")
+    if nonce is not None and not 0 < len(nonce) <= _MAX_NONCE:
+        raise fail(InvalidRequest(f"nonce must be 1-{_MAX_NONCE} characters"))
+    max_age: int | None = None
+    if "max_age" in params:
+        raw = params["max_age"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+            raise fail(InvalidRequest("max_age must be a whole number of seconds"))
+        max_age = int(raw)
+    login_hint = params.get("login_hint") or None
+    if login_hint is not None and (len(login_hint) > _MAX_LOGIN_HINT or not login_hint.isprintable()):
+        login_hint = None  # only a hint: one that cannot be a username is dropped, not an error
+    return nonce, max_age, login_hint
 
 
 def new_pending_request(
@@ -218,6 +263,9 @@ def new_pending_request(
         csrf_hash=hash_secret(csrf_token),
         created_at=now,
         expires_at=now + tenant.settings.request_ttl,
+        nonce=validated.nonce,
+        max_age=validated.max_age,
+        login_hint=validated.login_hint,
     )
 
 
@@ -229,10 +277,13 @@ async def issue_code(
     user_id: str,
     auth_time: Timestamp,
     now: Timestamp,
+    sid: str | None = None,
 ) -> str:
-    """Create a single-use code bound to client, redirect URI, scope, user and PKCE challenge; return it once.
+    """Create a single-use code bound to client, redirect URI, scope, user and PKCE challenge; return it once. It
+    keeps the request's ``nonce`` and the signed-in session's ``sid`` for the ID token.
 
-    Spec: RFC 6749 §4.1.2, RFC 9700 §4.2.4 (short-lived, single use), OAuth 2.1 §4.1.2.
+    Spec: RFC 6749 §4.1.2, RFC 9700 §4.2.4 (short-lived, single use), OAuth 2.1 §4.1.2; OpenID Connect Core 1.0
+    §3.1.2.1 (``nonce``).
     """
     secret = new_opaque_secret()
     await storage.codes.create(
@@ -250,6 +301,8 @@ async def issue_code(
             correlation_id=request.correlation_id,
             created_at=now,
             expires_at=now + min(tenant.settings.code_ttl, 60),
+            nonce=request.nonce,
+            sid=sid,
         )
     )
     return secret.value
@@ -309,6 +362,18 @@ async def exchange_code(
         "expires_in": access.expires_in,
         "scope": " ".join(record.scopes),
     }
+    if "openid" in record.scopes:
+        response["id_token"] = await tokens.id_token(
+            tenant=tenant,
+            issuer=issuer,
+            client=client,
+            subject=record.user_id,
+            now=now,
+            auth_time=record.auth_time,
+            nonce=record.nonce,
+            sid=record.sid,
+            access_token=access.token,
+        )
     family_id: str | None = None
     if "refresh_token" in client.grant_types and "refresh_token" in tenant.settings.allowed_grant_types:
         family_id = new_id()
@@ -325,6 +390,7 @@ async def exchange_code(
                 auth_time=record.auth_time,
                 created_at=now,
                 absolute_expires_at=now + absolute_ttl,
+                sid=record.sid,
             ),
             RefreshToken(
                 tenant_id=tenant.id,

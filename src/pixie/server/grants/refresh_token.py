@@ -77,7 +77,8 @@ async def refresh(
 ) -> dict[str, Any]:
     """Exchange a refresh token for a new access token and a new refresh token.
 
-    Spec: RFC 6749 §6, RFC 9700 §4.14.2, OAuth 2.1 §4.3.
+    Spec: RFC 6749 §6, RFC 9700 §4.14.2, OAuth 2.1 §4.3; OpenID Connect Core 1.0 §12.2 (an ID token on refresh
+    when the grant included ``openid``).
     """
     if "refresh_token" not in client.grant_types:
         raise UnauthorizedClient("this client may not use the refresh token grant")
@@ -127,6 +128,18 @@ async def refresh(
         "refresh_token": successor.value,
     }
     sealed = None
+    if "openid" in scopes and family.user_id is not None:
+        # Core §12.2: same iss, sub, aud and auth_time as at sign-in; no nonce.
+        response["id_token"] = await tokens.id_token(
+            tenant=tenant,
+            issuer=issuer,
+            client=client,
+            subject=family.user_id,
+            now=now,
+            auth_time=family.auth_time,
+            sid=family.sid,
+            access_token=access.token,
+        )
     if client.refresh_grace_seconds > 0:
         sealed = _seal_retry(token, digest, scope_param, response, access.expires_at)
     rotation = await storage.refresh.rotate(

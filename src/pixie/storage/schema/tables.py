@@ -108,6 +108,8 @@ clients = sa.Table(
     sa.Column("refresh_idle_ttl", sa.Integer(), nullable=True),
     sa.Column("refresh_absolute_ttl", sa.Integer(), nullable=True),
     _flag("disabled"),
+    _strings("post_logout_redirect_uris"),  # migration 0005
+    _text("id_token_signed_response_alg", nullable=True),
 )
 
 users = sa.Table(
@@ -120,7 +122,14 @@ users = sa.Table(
     _time("created_at"),
     _strings("roles"),
     _flag("disabled"),
-    sa.UniqueConstraint("tenant_id", "username"),
+    _text("name", nullable=True),  # profile columns: migration 0005
+    _text("given_name", nullable=True),
+    _text("family_name", nullable=True),
+    _text("email", nullable=True),
+    _flag("email_verified"),
+    # Led by username (migration 0005): led by tenant_id, a never-analyzed PostgreSQL planned the join of a user by
+    # its key as a scan of this index over the whole tenant once the table's rows widened.
+    sa.UniqueConstraint("username", "tenant_id"),
 )
 
 sso_sessions = sa.Table(
@@ -166,6 +175,9 @@ authorization_requests = sa.Table(
     _time("expires_at"),
     _text("user_id", nullable=True),
     _time("auth_time", nullable=True),
+    _text("nonce", nullable=True),  # OpenID Connect request parameters: migration 0005
+    sa.Column("max_age", sa.Integer(), nullable=True),
+    _text("login_hint", nullable=True),
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 
@@ -189,6 +201,8 @@ authorization_codes = sa.Table(
     _text("family_id", nullable=True),
     _text("access_jti", nullable=True),
     _time("access_expires_at", nullable=True),
+    _text("nonce", nullable=True),  # migration 0005
+    _text("sid", nullable=True),
     sa.Index(None, "family_id", "tenant_id"),  # revoke_family deny-lists the code's access token (migration 0003)
     sa.Index(None, "expires_at"),  # purge_expired
 )
@@ -206,6 +220,8 @@ refresh_families = sa.Table(
     _time("absolute_expires_at"),
     _time("revoked_at", nullable=True),
     _text("revoked_reason", nullable=True),
+    _text("sid", nullable=True),  # migration 0005
+    sa.Index(None, "sid", "tenant_id"),  # end_session: the families of one SSO session (led by sid, as 0003)
 )
 
 refresh_tokens = sa.Table(

@@ -39,6 +39,10 @@ GET_USER = USER.select("tenant_id = :tenant_id AND user_id = :user_id")
 GET_USER_BY_NAME = USER.select("tenant_id = :tenant_id AND username = :username")
 LIST_USERS = USER.select("tenant_id = :tenant_id", order_by="username")
 DISABLE_USER = Statement("UPDATE users SET disabled = :disabled WHERE tenant_id = :tenant_id AND user_id = :user_id")
+SET_PROFILE = Statement(
+    "UPDATE users SET name = :name, given_name = :given_name, family_name = :family_name, email = :email, "
+    "email_verified = :email_verified WHERE tenant_id = :tenant_id AND user_id = :user_id"
+)
 SET_PASSWORD = Statement(
     "UPDATE users SET password_hash = :password_hash WHERE tenant_id = :tenant_id AND user_id = :user_id"
 )
@@ -128,3 +132,16 @@ class SqlUserStore:
     async def set_disabled(self, tenant_id: TenantId, user_id: str, disabled: bool) -> bool:
         params = {"tenant_id": tenant_id, "user_id": user_id, "disabled": disabled}
         return await self._db.execute(DISABLE_USER, params) == 1
+
+    async def set_profile(self, user: User) -> bool:
+        """Store ``user``'s profile fields (name, given_name, family_name, email, email_verified) only."""
+        params = {
+            "tenant_id": user.tenant_id,
+            "user_id": user.user_id,
+            "name": user.name,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "email": user.email,
+            "email_verified": user.email_verified,
+        }
+        return await self._db.execute(SET_PROFILE, params) == 1

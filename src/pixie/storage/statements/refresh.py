@@ -67,6 +67,10 @@ DENY = Statement(
     "INSERT INTO revoked_access_tokens (tenant_id, jti, expires_at) VALUES (:tenant_id, :jti, :expires_at) "
     "ON CONFLICT DO NOTHING"
 )
+SESSION_FAMILIES = Statement(
+    "SELECT family_id FROM refresh_families WHERE tenant_id = :tenant_id AND sid = :sid AND revoked_at IS NULL "
+    "ORDER BY family_id"
+)
 IS_DENIED = Statement("SELECT 1 FROM revoked_access_tokens WHERE tenant_id = :tenant_id AND jti = :jti")
 PURGE_DENIED = Statement("DELETE FROM revoked_access_tokens WHERE expires_at <= :now")
 # Tokens first, explicitly rather than by cascade.
@@ -169,6 +173,15 @@ class SqlRefreshTokenStore(abc.ABC):
         params = {"tenant_id": tenant_id, "family_id": family_id, "reason": reason, "now": now}
         revoked, _ = await self._db.transaction([(REVOKE_FAMILY, [params]), (DENY_FAMILY, [params])])
         return revoked == 1
+
+    async def revoke_session(self, tenant_id: TenantId, sid: str, reason: str, now: Timestamp) -> int:
+        """Revoke every live family that came from the SSO session ``sid`` (as :meth:`revoke_family` does each);
+        the number this call revoked. Spec: OpenID Connect RP-Initiated Logout 1.0 §2."""
+        rows = await self._db.fetch_all(SESSION_FAMILIES, {"tenant_id": tenant_id, "sid": sid})
+        revoked = 0
+        for row in rows:
+            revoked += await self.revoke_family(tenant_id, str(row[0]), reason, now)
+        return revoked
 
     async def purge_expired(self, now: Timestamp, *, revoked_retention: float = 86400.0) -> int:
         """Across all tenants (bulk), in one transaction; the number of families. A revoked family is kept a while
