@@ -317,7 +317,7 @@ async def register_client(
             raise InvalidRegistration(f"{name} must be a positive number of seconds")
     if refresh_idle_ttl and refresh_absolute_ttl and refresh_idle_ttl > refresh_absolute_ttl:
         raise InvalidRegistration("refresh idle timeout cannot exceed the absolute lifetime")
-    logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in post_logout_redirect_uris))
+    logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in post_logout_redirect_uris))
     if id_token_signed_response_alg is not None and id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise InvalidRegistration(f"the ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
     client_type: ClientType = "public" if public else "confidential"

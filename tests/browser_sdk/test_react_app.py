@@ -33,7 +33,9 @@ from livesupport import cli_env, free_port, pixie_process, run_pixie, serve_in_t
 APP = Path(__file__).resolve().parent / "app"
 BUILT = APP / "dist" / "app.js"
 AUDIENCE = "urn:pixie:test:property-api"
-SCOPE = "properties:read"
+SCOPE = "openid properties:read"
+"""What the app asks for: ``openid`` brings an ID token (its claims become ``user``); the APIs need the other."""
+API_SCOPE = "properties:read"
 USERS = {"default": ("alice", "alice-react-password"), "globex": ("gina", "gina-react-password")}
 STORAGE_DUMP = "() => JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})"
 
@@ -117,7 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 pixie_process(
                     [
                         *("gateway", "--upstream", upstream_base, "--issuer", tenant_issuer),
-                        *("--audience", AUDIENCE, "--require-scope", SCOPE, "--port", str(gateway_port)),
+                        *("--audience", AUDIENCE, "--require-scope", API_SCOPE, "--port", str(gateway_port)),
                         *("--cors-origin", single, "--cors-origin", multi),
                     ],
                     env,
@@ -214,7 +216,7 @@ def _call_api(page: Page, tenant: str) -> dict[str, Any]:
     status, _, body = panel.locator(".result").inner_text().partition(" ")
     assert status == "200", body
     answer: dict[str, Any] = json.loads(body)
-    assert answer["scope"] == SCOPE and answer["sub"]
+    assert answer["scope"] == SCOPE and answer["sub"]  # the gateway's X-Pixie-Scope: sorted
     return answer
 
 
@@ -245,8 +247,8 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
     assert traffic.authorize[0]["code_challenge_method"] == ["S256"]
     expect(panel.locator(".scopes")).to_have_text(SCOPE)
     expect(panel.locator(".can-read")).to_have_text("true")
-    expect(panel.locator(".user")).to_have_text("no user")  # no ID token without OpenID Connect
     first = _call_api(page, "default")
+    expect(panel.locator(".user")).to_have_text(first["sub"])  # the ID token's sub: the API's caller
 
     traffic.reset()
     page.reload()
@@ -264,6 +266,7 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
     expect(panel.locator(".expires")).not_to_have_text(expires)
     assert traffic.token_grants == ["refresh_token"]
     expect(panel.locator(".status")).to_have_text("signed-in")
+    expect(panel.locator(".user")).to_have_text(first["sub"])  # a refreshed ID token names the same user
     assert _call_api(page, "default")["sub"] == first["sub"]
 
     traffic.reset()
@@ -300,6 +303,8 @@ def test_two_tenants_on_one_page(browser: Browser, world: World) -> None:
     assert [query.get("prompt") for query in traffic.authorize] == [None, ["none"]]
     alice, gina = _call_api(page, "default"), _call_api(page, "globex")
     assert alice["sub"] != gina["sub"]  # each tenant's token reached its own API, for its own user
+    expect(default.locator(".user")).to_have_text(alice["sub"])  # and each tenant's ID token names its own user
+    expect(globex.locator(".user")).to_have_text(gina["sub"])
 
     traffic.reset()
     page.reload()
