@@ -239,8 +239,22 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
     page.wait_for_url(f"{world.issuer}/login?*")
     page.go_back()  # changed their mind: back at the app (reloaded, or restored from the back/forward cache)
     expect(panel.locator(".status")).to_have_text("signed-out")
+
+    # Denied at the consent page: the app gets the OAuthError (status "error") and its own URL back.
     panel.locator("button.signin").click()
-    _sign_in_at_pixie(page, world.issuer, "default", world.single)
+    username, password = USERS["default"]
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{world.issuer}/consent?*")
+    page.click("button[value=deny]")
+    expect(panel.locator(".status")).to_have_text("error")
+    expect(panel.locator(".error")).to_have_text("OAuthError access_denied")
+    assert page.url == start and traffic.token_grants == []
+
+    panel.locator("button.signin").click()  # signed in at Pixie now: straight to the consent page
+    page.wait_for_url(f"{world.issuer}/consent?*")
+    page.click("button[value=approve]")
     expect(panel.locator(".status")).to_have_text("signed-in")
     assert page.url == start  # the callback URL (and its code) replaced by where the user started
     assert traffic.token_grants == ["authorization_code"]  # strict mode ran the effects twice: one exchange
