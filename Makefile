@@ -35,7 +35,7 @@ $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 
-# A strict third-party client (oauth4webapi) for the interoperability tests, from the npm registry.
+# Third-party clients (oauth4webapi, openid-client) for the interoperability tests, from the npm registry.
 tests/interop/node_modules/.installed: tests/interop/package.json tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --silent
 	touch $@

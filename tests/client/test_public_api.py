@@ -14,7 +14,7 @@ import pixie.client
 
 CLIENT = Path(pixie.client.__file__).parent
 MODULES = ["aio", "auth", "discovery", "errors", "flows", "loopback", "models", "sync", "tokens"]
-SANS_IO = ["discovery.py", "errors.py", "flows.py", "models.py", "tokens.py"]
+SANS_IO = ["discovery.py", "errors.py", "flows.py", "models.py", "oidc.py", "tokens.py"]
 HTTP_AND_FRAMEWORKS = {"httpx", "starlette", "uvicorn", "h11", "httpcore", "requests", "aiohttp", "http"}
 
 

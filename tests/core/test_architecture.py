@@ -99,6 +99,7 @@ LAYERS: dict[str, Layer] = {
     "pixie.client.errors": PROTOCOL,
     "pixie.client.flows": PROTOCOL,
     "pixie.client.models": PROTOCOL,
+    "pixie.client.oidc": PROTOCOL,
     "pixie.client.tokens": PROTOCOL,
     "pixie.resource": EDGE,
     "pixie.resource.jws": PROTOCOL,

@@ -43,6 +43,7 @@ REGISTERED_ERRORS = frozenset(
         "interaction_required",
         "login_required",
         "consent_required",
+        "request_not_supported",  # OpenID Connect Core §3.1.2.6
     }
 )
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_description

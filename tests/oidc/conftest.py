@@ -1,7 +1,8 @@
 """One real Pixie server for the OpenID Connect suite, on loopback, backed by a fresh SQLite file.
 
 Clients (default tenant): ``rp`` (public, ES256 ID tokens, logout URI ``…/bye``), ``rp-rs`` (public, RS256 ID
-tokens), ``web`` (confidential, no refresh grant), ``plain`` (public, no OpenID scopes asked). Users: ``alice``
+tokens), ``web`` (confidential, no refresh grant), ``plain`` (public, no OpenID scopes asked), ``cli`` (native app,
+loopback redirect ``http://127.0.0.1/callback``). Users: ``alice``
 (full profile, verified email), ``bob`` (no profile), ``dave`` (for tests that end sessions). A second tenant,
 ``acme``, has no clients: it is there for per-tenant discovery.
 """
@@ -41,6 +42,9 @@ async def _seed(database_url: str) -> dict[str, str]:
             storage, "default", "web", public=False, secret=WEB_SECRET, grant_types=["authorization_code"], **common
         )
         await register_client(storage, "default", "plain", public=True, **common)
+        await register_client(
+            storage, "default", "cli", public=True, redirect_uris=["http://127.0.0.1/callback"], scopes=SCOPES
+        )
         users = {}
         for username, password in PASSWORDS.items():
             fields = PROFILES.get(username)

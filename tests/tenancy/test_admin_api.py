@@ -243,7 +243,7 @@ def test_users_per_tenant(server: Server, admin: AdminApi) -> None:
     assert admin.ok("POST", f"/tenants/globex/users/{username}/enable")["disabled"] is False
 
 
-def test_user_profiles(admin: AdminApi) -> None:
+def test_user_profiles(admin: AdminApi, http: httpx.Client) -> None:
     """OpenID Connect Core §5.1 claims through the API: given at creation, changed by PATCH (absent fields stay, an
     empty string clears one), refused when malformed; client logout URIs and ID token algorithm at registration."""
     username = _name("profiled")
@@ -259,20 +259,24 @@ def test_user_profiles(admin: AdminApi) -> None:
     assert_json_error(bad, "invalid_request")
     unknown = admin.call("PATCH", f"/tenants/globex/users/{username}", {"password": "x"})
     assert_json_error(unknown, "invalid_request")
+    tenant = _name("oidc")  # a tenant of its own: the others' key sets are counted elsewhere
+    admin.ok("POST", "/tenants", {"name": tenant}, status=201)
     client = admin.ok(
         "POST",
-        "/tenants/globex/clients",
+        f"/tenants/{tenant}/clients",
         {
             "client_id": _name("rp"),
             "public": True,
             "redirect_uris": ["http://127.0.0.1:9999/rp"],
             "post_logout_redirect_uris": ["http://127.0.0.1:9999/bye"],
-            "id_token_signed_response_alg": "ES256",
+            "id_token_signed_response_alg": "RS256",
         },
         status=201,
     )
     assert client["post_logout_redirect_uris"] == ["http://127.0.0.1:9999/bye"]
-    assert client["id_token_signed_response_alg"] == "ES256"
+    assert client["id_token_signed_response_alg"] == "RS256"
+    # The tenant's RS256 line is published at registration, before any ID token needs it.
+    assert "RSA" in {key["kty"] for key in http.get(f"/t/{tenant}/jwks.json").json()["keys"]}
 
 
 def test_openapi_document_describes_the_admin_api(http: httpx.Client) -> None:

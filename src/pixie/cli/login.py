@@ -1,4 +1,5 @@
-"""``pixie login``: sign in as a native app through the system browser and print the token response.
+"""``pixie login``: sign in as a native app through the system browser and print the token response (with
+``--scope openid`` the validated ID token's claims too, as ``id_token_claims``).
 
 With ``--token-file`` the session is kept in a file only you can read (0600) and reused on the next run: a still
 valid access token is printed as is, an expiring one is refreshed first, and the browser opens only when the file
@@ -77,4 +78,7 @@ def login(
     except httpx.TransportError as exc:
         # One line, with the server named: "ConnectError: All connection attempts failed" alone says too little.
         raise ConnectionError(f"cannot reach {issuer}: {exc or type(exc).__name__}") from None
-    click.echo(json.dumps(tokens.as_response(), indent=2))
+    printed = tokens.as_response()
+    if tokens.claims is not None:
+        printed["id_token_claims"] = dict(tokens.claims)  # validated: signature, iss, aud, exp, nonce
+    click.echo(json.dumps(printed, indent=2))

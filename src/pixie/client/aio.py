@@ -11,8 +11,9 @@ from typing import TypeVar
 
 import httpx
 
-from pixie.client.flows import AuthMethod, ClientAuth, Flow, OAuthFlows
+from pixie.client.flows import ClientAuth, Flow, OAuthFlows
 from pixie.client.models import (
+    AuthMethod,
     AuthorizationStart,
     AuthorizationTransaction,
     HttpRequest,
@@ -71,10 +72,19 @@ class AsyncOAuthClient:
         return await self._run(self.flows.discover())
 
     async def start_authorization(
-        self, redirect_uri: str, scope: str | None = None, *, extra_params: Iterable[tuple[str, str]] = ()
+        self,
+        redirect_uri: str,
+        scope: str | None = None,
+        *,
+        extra_params: Iterable[tuple[str, str]] = (),
+        max_age: int | None = None,
     ) -> AuthorizationStart:
-        """The URL to send the user to, and the transaction to keep. Spec: RFC 6749 §4.1.1, RFC 7636 §4.3."""
-        return await self._run(self.flows.start_authorization(redirect_uri, scope, extra_params=extra_params))
+        """The URL to send the user to, and the transaction to keep. With ``openid`` in ``scope`` a nonce is sent and
+        the ID token checked at completion (``max_age``: how old a sign-in may be). Spec: RFC 6749 §4.1.1, RFC 7636
+        §4.3, OpenID Connect Core 1.0 §3.1.2.1."""
+        return await self._run(
+            self.flows.start_authorization(redirect_uri, scope, extra_params=extra_params, max_age=max_age)
+        )
 
     async def complete_authorization(self, transaction: AuthorizationTransaction, callback_url: str) -> TokenSet:
         """Check the callback and redeem its code. Spec: RFC 6749 §4.1.2–§4.1.4, RFC 9207 §2.4."""
@@ -83,6 +93,18 @@ class AsyncOAuthClient:
     async def refresh(self, tokens: TokenSet, scope: str | None = None) -> TokenSet:
         """Spec: RFC 6749 §6."""
         return await self._run(self.flows.refresh(tokens, scope))
+
+    async def userinfo(self, tokens: TokenSet) -> dict[str, object]:
+        """The signed-in user's claims (``sub`` checked against the ID token). Spec: OpenID Connect Core 1.0 §5.3."""
+        return await self._run(self.flows.userinfo(tokens))
+
+    async def end_session_url(
+        self, tokens: TokenSet | None = None, *, post_logout_redirect_uri: str | None = None, state: str | None = None
+    ) -> str:
+        """The server's logout URL for these tokens' session. Spec: OpenID Connect RP-Initiated Logout 1.0 §2."""
+        return await self._run(
+            self.flows.end_session_url(tokens, post_logout_redirect_uri=post_logout_redirect_uri, state=state)
+        )
 
     async def client_credentials(self, scope: str | None = None, *, extra: Mapping[str, str] | None = None) -> TokenSet:
         """Spec: RFC 6749 §4.4."""

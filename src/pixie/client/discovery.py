@@ -112,6 +112,8 @@ def process_discovery_response(
         revocation_endpoint=endpoint("revocation_endpoint", required=False),
         introspection_endpoint=endpoint("introspection_endpoint", required=False),
         jwks_uri=endpoint("jwks_uri", required=False),
+        userinfo_endpoint=endpoint("userinfo_endpoint", required=False),
+        end_session_endpoint=endpoint("end_session_endpoint", required=False),
         code_challenge_methods_supported=methods,
         token_endpoint_auth_methods_supported=strings("token_endpoint_auth_methods_supported"),
         authorization_response_iss_parameter_supported=iss_supported,

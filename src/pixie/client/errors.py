@@ -27,6 +27,8 @@ iss_mismatch            ``iss`` differs from the issuer the request was sent to 
 invalid_callback        no ``code`` and no ``error``, or a parameter repeated                 RFC 6749 §4.1.2
 transaction_used        the authorization transaction was already completed                   RFC 9700 §2.1, §4.7.1
 transaction_expired     the authorization transaction is older than its 10-minute lifetime    RFC 9700 §4.7.1
+invalid_id_token        an ID token missing, or failing a check (signature, iss, aud, nonce)  OIDC Core §3.1.3.7
+invalid_userinfo        the userinfo answer names another ``sub`` than the ID token           OIDC Core §5.3.2
 ======================  ====================================================================  =====================
 
 Transport failures are not protocol errors: they stay ``httpx`` exceptions. A sign-in through the browser that
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from pixie.client.models import HttpResponse
 
-__all__ = ["PROTOCOL_VIOLATION_CODES", "ProtocolViolation", "ServerRefused"]
+__all__ = ["PROTOCOL_VIOLATION_CODES", "ProtocolViolation", "ServerRefused", "bearer_error"]
 
 PROTOCOL_VIOLATION_CODES: Final = frozenset(
     {
@@ -56,6 +58,8 @@ PROTOCOL_VIOLATION_CODES: Final = frozenset(
         "invalid_callback",
         "transaction_used",
         "transaction_expired",
+        "invalid_id_token",
+        "invalid_userinfo",
     }
 )
 
@@ -107,3 +111,20 @@ class ProtocolViolation(Exception):
 
     def __repr__(self) -> str:
         return f"ProtocolViolation(code={self.code!r}, message={str(self)!r})"
+
+
+def bearer_error(www_authenticate: str | None) -> str | None:
+    """The ``error`` of a ``WWW-Authenticate: Bearer`` challenge (``invalid_token``, ...), else None.
+
+    Spec: RFC 6750 §3, §3.1.
+    """
+    if not www_authenticate:
+        return None
+    scheme, _, params = www_authenticate.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    for part in params.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "error":
+            return value.strip().strip('"') or None
+    return None

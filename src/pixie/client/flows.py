@@ -13,17 +13,19 @@ import math
 import secrets
 import time
 from collections.abc import Generator, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, TypeVar
+from dataclasses import replace
+from typing import TypeAlias, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from pixie import pkce
+from pixie.client import oidc
 from pixie.client.discovery import check_url, discovery_request, json_object, process_discovery_response
-from pixie.client.errors import ProtocolViolation, ServerRefused
+from pixie.client.errors import ProtocolViolation, ServerRefused, bearer_error
 from pixie.client.models import (
     TRANSACTION_LIFETIME,
     AuthorizationStart,
     AuthorizationTransaction,
+    ClientAuth,
     HttpRequest,
     HttpResponse,
     ServerMetadata,
@@ -46,43 +48,21 @@ __all__ = [
 
 T = TypeVar("T")
 Flow: TypeAlias = Generator[HttpRequest, HttpResponse, T]
-AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 
 _RESERVED_AUTHORIZE_PARAMS = frozenset(
-    {"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "max_age",
+    }
 )
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-
-
-@dataclass(frozen=True)
-class ClientAuth:
-    """Who the client is and how it authenticates at the token endpoint. A public client has no secret (``none``);
-    a confidential one defaults to HTTP Basic, or to ``client_secret_post`` when the server supports only that.
-
-    Spec: RFC 6749 §2.3.1, OAuth 2.1 §2.4.1, RFC 8414 §2 (``token_endpoint_auth_methods_supported``).
-    """
-
-    client_id: str
-    client_secret: str | None = field(default=None, repr=False)
-    method: AuthMethod | None = None
-
-    def __post_init__(self) -> None:
-        if not self.client_id:
-            raise ValueError("client_id must not be empty")
-        if self.method == "none" and self.client_secret is not None:
-            raise ValueError("auth method 'none' is for public clients: drop the secret")
-        if self.method in ("client_secret_basic", "client_secret_post") and not self.client_secret:
-            raise ValueError(f"auth method {self.method!r} needs a client secret")
-
-    def method_for(self, metadata: ServerMetadata) -> AuthMethod:
-        if self.method is not None:
-            return self.method
-        if self.client_secret is None:
-            return "none"
-        supported = metadata.token_endpoint_auth_methods_supported
-        if supported and "client_secret_basic" not in supported and "client_secret_post" in supported:
-            return "client_secret_post"
-        return "client_secret_basic"
 
 
 def start_authorization(
@@ -93,11 +73,14 @@ def start_authorization(
     *,
     extra_params: Iterable[tuple[str, str]] = (),
     now: float | None = None,
+    max_age: int | None = None,
 ) -> AuthorizationStart:
     """The authorization URL and its transaction: a fresh S256 verifier and a fresh 128-bit ``state`` every time;
-    the endpoint's own query is kept. The transaction expires after :data:`TRANSACTION_LIFETIME`.
+    the endpoint's own query is kept. The transaction expires after :data:`TRANSACTION_LIFETIME`. When ``scope``
+    holds ``openid`` a fresh ``nonce`` is sent too (and ``max_age`` when given), for the ID token to bring back.
 
-    Spec: RFC 6749 §4.1.1, §3.1 (query retained); RFC 7636 §4.1–§4.3; RFC 9700 §2.1.1.
+    Spec: RFC 6749 §4.1.1, §3.1 (query retained); RFC 7636 §4.1–§4.3; RFC 9700 §2.1.1; OpenID Connect Core 1.0
+    §3.1.2.1 (``nonce``, ``max_age``).
     """
     if metadata.authorization_endpoint is None:
         raise ValueError("the server's metadata has no authorization_endpoint")
@@ -111,6 +94,13 @@ def start_authorization(
     if scope:
         params.append(("scope", scope))
     params += [("state", state), ("code_challenge", pkce.create_challenge(verifier)), ("code_challenge_method", "S256")]
+    nonce = oidc.new_nonce() if scope and "openid" in scope.split() else None
+    if nonce is not None:
+        params.append(("nonce", nonce))
+    if max_age is not None:
+        if max_age < 0:
+            raise ValueError("max_age must not be negative")
+        params.append(("max_age", str(max_age)))
     parts = urlsplit(metadata.authorization_endpoint)
     query = "&".join(q for q in (parts.query, urlencode(params + extra, quote_via=quote)) if q)
     transaction = AuthorizationTransaction(
@@ -121,6 +111,8 @@ def start_authorization(
         code_verifier=verifier,
         scope=scope or None,
         expires_at=(time.time() if now is None else now) + TRANSACTION_LIFETIME,
+        nonce=nonce,
+        max_age=max_age,
     )
     return AuthorizationStart(urlunsplit(parts._replace(query=query, fragment="")), transaction)
 
@@ -300,23 +292,6 @@ def process_token_response(
     )
 
 
-def bearer_error(www_authenticate: str | None) -> str | None:
-    """The ``error`` of a ``WWW-Authenticate: Bearer`` challenge (``invalid_token``, ...), else None.
-
-    Spec: RFC 6750 §3, §3.1.
-    """
-    if not www_authenticate:
-        return None
-    scheme, _, params = www_authenticate.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    for part in params.split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "error":
-            return value.strip().strip('"') or None
-    return None
-
-
 class OAuthFlows:
     """The client's protocol, one generator per operation: each yields :class:`HttpRequest` values and receives
     :class:`HttpResponse` values; its return value is the result. Metadata is fetched once and cached for
@@ -336,6 +311,7 @@ class OAuthFlows:
         self.insecure_allow_http = insecure_allow_http
         self.metadata_ttl = metadata_ttl
         self._metadata: tuple[float, ServerMetadata] | None = None
+        self._keys = oidc.KeyCache()
 
     def discover(self) -> Flow[ServerMetadata]:
         """The server's validated metadata, from the cache when fresh. Spec: RFC 8414 §3."""
@@ -348,28 +324,71 @@ class OAuthFlows:
         return metadata
 
     def start_authorization(
-        self, redirect_uri: str, scope: str | None = None, *, extra_params: Iterable[tuple[str, str]] = ()
+        self,
+        redirect_uri: str,
+        scope: str | None = None,
+        *,
+        extra_params: Iterable[tuple[str, str]] = (),
+        max_age: int | None = None,
     ) -> Flow[AuthorizationStart]:
-        """Spec: RFC 6749 §4.1.1, RFC 7636 §4.3."""
+        """Spec: RFC 6749 §4.1.1, RFC 7636 §4.3; OpenID Connect Core 1.0 §3.1.2.1 (``openid`` in ``scope``)."""
         metadata = yield from self.discover()
-        return start_authorization(metadata, self.client.client_id, redirect_uri, scope, extra_params=extra_params)
+        return start_authorization(
+            metadata, self.client.client_id, redirect_uri, scope, extra_params=extra_params, max_age=max_age
+        )
 
     def complete_authorization(self, transaction: AuthorizationTransaction, callback_url: str) -> Flow[TokenSet]:
-        """Check the callback, then redeem the code. Spec: RFC 6749 §4.1.2–§4.1.4, RFC 9207 §2.4, RFC 7636 §4.5."""
+        """Check the callback, then redeem the code; for an OpenID sign-in, validate the ID token too.
+        Spec: RFC 6749 §4.1.2–§4.1.4, RFC 9207 §2.4, RFC 7636 §4.5; OpenID Connect Core 1.0 §3.1.3.5–§3.1.3.7."""
         if transaction.issuer != self.issuer or transaction.client_id != self.client.client_id:
             raise ValueError("this transaction was started by another issuer or client")
         metadata = yield from self.discover()
         code = process_callback(transaction, callback_url, metadata)
         response = yield authorization_code_request(metadata, self.client, transaction, code)
-        return process_token_response(response, requested_scope=transaction.scope)
+        tokens = process_token_response(response, requested_scope=transaction.scope)
+        if transaction.nonce is None:
+            return tokens
+        checked = yield from oidc.checked_id_token(
+            metadata, self.client.client_id, tokens, self._keys, nonce=transaction.nonce, max_age=transaction.max_age
+        )
+        return checked
 
     def refresh(self, tokens: TokenSet, scope: str | None = None) -> Flow[TokenSet]:
-        """Spec: RFC 6749 §6."""
+        """A new ID token that comes with the refresh is validated (same ``sub``); without one the old is kept.
+        Spec: RFC 6749 §6; OpenID Connect Core 1.0 §12.2."""
         if tokens.refresh_token is None:
             raise LookupError("these tokens came without a refresh token; sign in again")
         metadata = yield from self.discover()
         response = yield refresh_request(metadata, self.client, tokens.refresh_token, scope)
-        return process_token_response(response, previous=tokens, requested_scope=scope)
+        refreshed = process_token_response(response, previous=tokens, requested_scope=scope)
+        if "id_token" in refreshed.raw:
+            subject = str(tokens.claims["sub"]) if tokens.claims and "sub" in tokens.claims else None
+            checked = yield from oidc.checked_id_token(
+                metadata, self.client.client_id, refreshed, self._keys, subject=subject
+            )
+            return checked
+        return replace(refreshed, id_token=tokens.id_token, claims=tokens.claims)
+
+    def userinfo(self, tokens: TokenSet) -> Flow[dict[str, object]]:
+        """The signed-in user's claims from the userinfo endpoint; ``sub`` must be the ID token's.
+        Spec: OpenID Connect Core 1.0 §5.3."""
+        metadata = yield from self.discover()
+        response = yield oidc.userinfo_request(metadata, tokens.access_token)
+        subject = str(tokens.claims["sub"]) if tokens.claims and "sub" in tokens.claims else None
+        return oidc.process_userinfo_response(response, subject)
+
+    def end_session_url(
+        self, tokens: TokenSet | None = None, *, post_logout_redirect_uri: str | None = None, state: str | None = None
+    ) -> Flow[str]:
+        """Where to send the browser to sign out at the server. Spec: OpenID Connect RP-Initiated Logout 1.0 §2."""
+        metadata = yield from self.discover()
+        return oidc.end_session_url(
+            metadata,
+            id_token_hint=tokens.id_token if tokens is not None else None,
+            client_id=self.client.client_id,
+            post_logout_redirect_uri=post_logout_redirect_uri,
+            state=state,
+        )
 
     def client_credentials(self, scope: str | None = None, *, extra: Mapping[str, str] | None = None) -> Flow[TokenSet]:
         """Spec: RFC 6749 §4.4."""

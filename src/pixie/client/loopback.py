@@ -161,6 +161,7 @@ def login_with_browser(
     http: httpx.Client | None = None,
     extra_params: Iterable[tuple[str, str]] = (),
     insecure_allow_http: bool = False,
+    max_age: int | None = None,
 ) -> TokenSet:
     """Sign the user in through their browser and return the tokens.
 
@@ -169,7 +170,8 @@ def login_with_browser(
     :class:`TimeoutError` when no sign-in came back within ``timeout`` seconds, :class:`ServerRefused` when the
     server or the user refused, :class:`ProtocolViolation` when the response cannot be trusted.
 
-    The client must be registered with the redirect URI ``http://127.0.0.1/callback`` (any port matches).
+    The client must be registered with the redirect URI ``http://127.0.0.1/callback`` (any port matches). With
+    ``openid`` in ``scope`` the ID token is validated and its claims are the result's :attr:`TokenSet.claims`.
 
     Spec: RFC 8252 §7.3, §8.3; RFC 7636; RFC 9207 §2.4.
     """
@@ -180,7 +182,7 @@ def login_with_browser(
         thread = threading.Thread(target=server.serve_forever, name="pixie-login-callback", daemon=True)
         thread.start()
         try:
-            start = client.start_authorization(server.redirect_uri, scope, extra_params=extra_params)
+            start = client.start_authorization(server.redirect_uri, scope, extra_params=extra_params, max_age=max_age)
             server.transaction = start.transaction
             _show(start.url, open_browser, timeout)
             if not server.finished.wait(timeout):

@@ -8,11 +8,13 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
+    "AuthMethod",
     "AuthorizationStart",
     "AuthorizationTransaction",
+    "ClientAuth",
     "HttpRequest",
     "HttpResponse",
     "ServerMetadata",
@@ -61,6 +63,8 @@ class ServerMetadata:
     revocation_endpoint: str | None = None
     introspection_endpoint: str | None = None
     jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
     code_challenge_methods_supported: tuple[str, ...] = ()
     token_endpoint_auth_methods_supported: tuple[str, ...] = ()
     authorization_response_iss_parameter_supported: bool = False
@@ -87,6 +91,9 @@ class AuthorizationTransaction:
     scope: str | None
     expires_at: float
     consumed: bool = False
+    nonce: str | None = field(default=None, repr=False)
+    """The OpenID Connect ``nonce`` sent (when ``openid`` was asked for): the ID token must bring it back."""
+    max_age: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +105,8 @@ class AuthorizationTransaction:
             "scope": self.scope,
             "expires_at": self.expires_at,
             "consumed": self.consumed,
+            "nonce": self.nonce,
+            "max_age": self.max_age,
         }
 
     @classmethod
@@ -112,6 +121,8 @@ class AuthorizationTransaction:
                 scope=None if data.get("scope") is None else str(data["scope"]),
                 expires_at=float(data["expires_at"]),
                 consumed=bool(data.get("consumed", False)),
+                nonce=None if data.get("nonce") is None else str(data["nonce"]),
+                max_age=None if data.get("max_age") is None else int(data["max_age"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a serialised authorization transaction: {exc}") from None
@@ -139,6 +150,10 @@ class TokenSet:
     scope: str | None = None
     issued_at: float = 0.0
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    """The OpenID Connect ID token, validated (see :attr:`claims`); None unless ``openid`` was asked for."""
+    claims: Mapping[str, Any] | None = None
+    """The validated ID token's claims: who signed in (``sub``), when (``auth_time``), at which issuer."""
 
     def refresh_at(self, margin: float) -> float | None:
         """When to refresh: ``margin`` seconds before expiry, but never earlier than half-way through the lifetime
@@ -173,6 +188,8 @@ class TokenSet:
             "scope": self.scope,
             "issued_at": self.issued_at,
             "raw": dict(self.raw),
+            "id_token": self.id_token,
+            "claims": None if self.claims is None else dict(self.claims),
         }
 
     @classmethod
@@ -187,9 +204,45 @@ class TokenSet:
                 scope=None if data.get("scope") is None else str(data["scope"]),
                 issued_at=float(data.get("issued_at", 0.0)),
                 raw=dict(data.get("raw") or {}),
+                id_token=None if data.get("id_token") is None else str(data["id_token"]),
+                claims=None if data.get("claims") is None else dict(data["claims"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a serialised token set: {exc}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+
+
+@dataclass(frozen=True)
+class ClientAuth:
+    """Who the client is and how it authenticates at the token endpoint. A public client has no secret (``none``);
+    a confidential one defaults to HTTP Basic, or to ``client_secret_post`` when the server supports only that.
+
+    Spec: RFC 6749 §2.3.1, OAuth 2.1 §2.4.1, RFC 8414 §2 (``token_endpoint_auth_methods_supported``).
+    """
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    method: AuthMethod | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_id:
+            raise ValueError("client_id must not be empty")
+        if self.method == "none" and self.client_secret is not None:
+            raise ValueError("auth method 'none' is for public clients: drop the secret")
+        if self.method in ("client_secret_basic", "client_secret_post") and not self.client_secret:
+            raise ValueError(f"auth method {self.method!r} needs a client secret")
+
+    def method_for(self, metadata: ServerMetadata) -> AuthMethod:
+        if self.method is not None:
+            return self.method
+        if self.client_secret is None:
+            return "none"
+        supported = metadata.token_endpoint_auth_methods_supported
+        if supported and "client_secret_basic" not in supported and "client_secret_post" in supported:
+            return "client_secret_post"
+        return "client_secret_basic"

@@ -104,16 +104,15 @@ def _routes() -> list[BaseRoute]:
     well_known = "/.well-known/oauth-authorization-server"
     metadata = with_cors(discovery.metadata, methods="GET")
     openid_well_known = "/.well-known/openid-configuration"
-    openid_configuration = with_cors(openid.openid_configuration, methods="GET")
     return [
         Route(well_known, metadata, methods=["GET", "OPTIONS"]),
         # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
         Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
         # OpenID Connect Discovery §4: the issuer followed by the well-known path (and RFC 8414's form, for tenants).
-        Route(openid_well_known, openid_configuration, methods=["GET", "OPTIONS"]),
-        Route("/t/{tenant}" + openid_well_known, openid_configuration, methods=["GET", "OPTIONS"]),
-        Route(openid_well_known + "/t/{tenant}", openid_configuration, methods=["GET", "OPTIONS"]),
+        Route(openid_well_known, metadata, methods=["GET", "OPTIONS"]),
+        Route("/t/{tenant}" + openid_well_known, metadata, methods=["GET", "OPTIONS"]),
+        Route(openid_well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin", admin.dashboard, methods=["GET"]),

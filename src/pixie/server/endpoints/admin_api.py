@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from pixie.management import (
+    ID_TOKEN_ALGS,
     InvalidRegistration,
     NotFound,
     Profile,
@@ -290,6 +291,9 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
     tenant = await _tenant(ctx, request.path_params["tenant"])
     data = await _body(request, _CLIENT_FIELDS, frozenset({"client_id", "public"}))
     client_id = _typed(data, "client_id", str)
+    id_token_alg = _typed(data, "id_token_signed_response_alg", str)
+    if id_token_alg in ID_TOKEN_ALGS and id_token_alg != tenant.settings.signing_alg:
+        await ctx.keyring.ensure(tenant.id, id_token_alg)  # published now, well before its first ID token
     try:
         created = await register_client(
             ctx.storage,
@@ -305,7 +309,7 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
             refresh_idle_ttl=_typed(data, "refresh_idle_ttl", int),
             refresh_absolute_ttl=_typed(data, "refresh_absolute_ttl", int),
             post_logout_redirect_uris=_typed(data, "post_logout_redirect_uris", list, []),
-            id_token_signed_response_alg=_typed(data, "id_token_signed_response_alg", str),
+            id_token_signed_response_alg=id_token_alg,
         )
     except AlreadyExists:
         raise ApiError(409, "already_exists", f"client {client_id!r} already exists in tenant {tenant.id!r}") from None

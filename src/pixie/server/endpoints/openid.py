@@ -1,4 +1,4 @@
-"""OpenID Connect endpoints: ``/.well-known/openid-configuration``, ``/userinfo`` and ``/end_session``.
+"""OpenID Connect endpoints: ``/userinfo`` and ``/end_session`` (discovery is :mod:`.discovery`'s).
 
 Thin handlers: parse, call :mod:`pixie.server.protocol.openid`, render.
 
@@ -15,16 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
-from pixie.scopes import OPENID_SCOPES
 from pixie.security import constant_time_equals, new_token
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import clear_cookie, read_cookie, session_cookie_name, set_cookie
 from pixie.server.flow import SignedIn, UnreadableForm, current_user, end_session_of, read_page_form, redirect_to_client
-from pixie.server.grants import IMPLEMENTED_GRANTS
-from pixie.server.protocol.metadata import metadata_document
 from pixie.server.protocol.openid import (
     LogoutRequest,
-    discovery_document,
     session_id,
     user_claims,
     validate_logout_request,
@@ -34,17 +30,7 @@ from pixie.server.rendering import json_response
 from pixie.storage.records import Tenant
 from pixie.tokens.validation import own_access_token_claims, own_id_token_claims
 
-__all__ = ["end_session", "openid_configuration", "userinfo"]
-
-
-async def openid_configuration(request: Request) -> Response:
-    """``GET /.well-known/openid-configuration`` (under ``/t/{tenant}`` for other tenants): the RFC 8414 document
-    plus the OpenID Provider fields. Spec: OpenID Connect Discovery 1.0 §4."""
-    ctx, tenant = await tenant_of(request)
-    grants = tuple(g for g in IMPLEMENTED_GRANTS if g in tenant.settings.allowed_grant_types)
-    oauth = metadata_document(ctx.issuer(tenant), grants)
-    document = discovery_document(oauth, signing_alg=tenant.settings.signing_alg, scopes=OPENID_SCOPES)
-    return json_response(document, max_age=300)
+__all__ = ["end_session", "userinfo"]
 
 
 def _bearer(error: OAuthError, *, scope: str | None = None) -> Response:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pixie.errors import InvalidRequest
 from pixie.scopes import OPENID_SCOPES
+from pixie.server.protocol.metadata import metadata_document
 from pixie.storage.records import Client, User
 from pixie.tokens.issuer import ID_TOKEN_ALGS
 from pixie.tokens.signing import canonical_alg
@@ -24,6 +25,7 @@ __all__ = [
     "CLAIMS_BY_SCOPE",
     "LogoutRequest",
     "discovery_document",
+    "provider_metadata",
     "session_id",
     "user_claims",
     "validate_logout_request",
@@ -92,6 +94,14 @@ def discovery_document(oauth_metadata: dict[str, Any], *, signing_alg: str, scop
         "backchannel_logout_supported": False,
         "userinfo_signing_alg_values_supported": [],
     }
+
+
+def provider_metadata(issuer: str, grant_types: tuple[str, ...], signing_alg: str) -> dict[str, Any]:
+    """The one metadata document Pixie serves at both well-known addresses: RFC 8414's fields and OpenID
+    Discovery's (registered AS metadata too, RFC 8414 §7.1.2), so a client reading either finds the same values.
+
+    Spec: RFC 8414 §2, §3; OpenID Connect Discovery 1.0 §3, §4."""
+    return discovery_document(metadata_document(issuer, grant_types), signing_alg=signing_alg, scopes=OPENID_SCOPES)
 
 
 @dataclass(frozen=True)
