@@ -283,6 +283,15 @@ def test_one_tenant_sign_in_api_reload_sign_out(browser: Browser, world: World) 
     expect(panel.locator(".user")).to_have_text(first["sub"])  # a refreshed ID token names the same user
     assert _call_api(page, "default")["sub"] == first["sub"]
 
+    # silent={false}: a page load that must not leave for the authorization server stays signed out.
+    traffic.reset()
+    page.goto(f"{world.single}/quiet?silent=0")
+    expect(panel.locator(".status")).to_have_text("signed-out")
+    assert traffic.authorize == [] and traffic.token_grants == []
+    page.goto(start)
+    expect(panel.locator(".status")).to_have_text("signed-in")
+    assert [query["prompt"] for query in traffic.authorize] == [["none"]]
+
     traffic.reset()
     panel.locator("button.signout").click()
     expect(panel.locator(".status")).to_have_text("signed-out")

@@ -50,6 +50,7 @@ function Panel({ tenant }: { tenant: Tenant }) {
 async function main(): Promise<void> {
   const config: Config = await (await fetch("/config.json")).json();
   const single = config.tenants.length === 1;
+  const silent = new URLSearchParams(window.location.search).get("silent") !== "0"; // ?silent=0: silent={false}
   const root = createRoot(document.getElementById("root") as HTMLElement);
   root.render(
     <StrictMode>
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
           clientId={config.clientId}
           redirectUri={config.redirectUri}
           scope={config.scope}
+          silent={silent}
         >
           <Panel tenant={tenant} />
         </PixieProvider>
