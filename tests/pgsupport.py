@@ -3,7 +3,6 @@ name, since every test folder may have one)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,15 +11,14 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-__all__ = ["DEFAULT_POSTGRES_URL", "temporary_postgres_database"]
+from services import postgres_server_url
 
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+__all__ = ["temporary_postgres_database"]
 
 
 def _postgres_server() -> URL:
-    return make_url(os.environ.get("PIXIE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)).set(
-        drivername="postgresql+asyncpg"
-    )
+    """The run's PostgreSQL server (configured, the machine's or embedded: :mod:`services` decides)."""
+    return make_url(postgres_server_url()).set(drivername="postgresql+asyncpg")
 
 
 def _libpq_dsn(url: URL) -> str:
@@ -40,7 +38,7 @@ async def _postgres_admin() -> AsyncIterator[asyncpg.Connection]:
     if failure is not None:  # outside the except block: the report shows this line, not a chained traceback
         pytest.fail(
             f"PostgreSQL at {server.render_as_string(hide_password=True)} cannot be reached ({failure}). "
-            "Start it (.ci/run does) or set PIXIE_TEST_POSTGRES_URL.",
+            "Start it (.ci/run does), or fix or unset PIXIE_TEST_POSTGRES_URL.",
             pytrace=False,
         )
     try:

@@ -3,6 +3,10 @@
 Plain functions over :class:`~pixie.storage.records.Event` values, shared by the dashboard (``/admin``) and
 ``pixie stats`` so both always show the same numbers.
 
+The dashboard's own sign-ins (client :data:`DASHBOARD_CLIENT_ID`) are an administrator looking at the numbers, not
+an app's users: they are left out unless that client is asked for by name. Otherwise an administrator's first view
+would count their own sign-in, still being finished as the page renders, as a flow that never completed.
+
 The funnel follows each flow by its correlation id (minted at ``/authorize``, carried to the token exchange):
 a flow counts at a stage when it reached that stage or any later one, so a returning user whose SSO session made
 login unnecessary still counts as "signed in".
@@ -17,7 +21,10 @@ from dataclasses import dataclass
 
 from pixie.storage.records import Event
 
-__all__ = ["RANGES", "Bucket", "Summary", "range_window", "summarize"]
+__all__ = ["DASHBOARD_CLIENT_ID", "RANGES", "Bucket", "Summary", "range_window", "summarize"]
+
+DASHBOARD_CLIENT_ID = "pixie-admin"
+"""The client through which administrators sign in to ``/admin`` (registered by the server itself)."""
 
 RANGES: dict[str, tuple[float, int]] = {"1h": (3600.0, 12), "24h": (86400.0, 24), "7d": (7 * 86400.0, 28)}
 """Selectable time ranges: (length in seconds, number of buckets on the time axis)."""
@@ -108,8 +115,8 @@ def _percentile(sorted_values: Sequence[float], fraction: float) -> float | None
 def summarize(
     events: Iterable[Event], *, since: float, until: float, buckets: int, client_id: str | None = None
 ) -> Summary:
-    """Everything the dashboard and ``pixie stats`` show, for events in ``[since, until)`` (optionally one
-    client's)."""
+    """Everything the dashboard and ``pixie stats`` show, for events in ``[since, until)``: one client's, or every
+    client's but the dashboard's own."""
     width = (until - since) / buckets
     successes, failures = [0] * buckets, [0] * buckets
     refreshes, reuse = [0] * buckets, [0] * buckets
@@ -120,7 +127,10 @@ def summarize(
     durations: list[float] = []
     count = 0
     for event in events:
-        if not since <= event.created_at < until or (client_id is not None and event.client_id != client_id):
+        if not since <= event.created_at < until:
+            continue
+        wanted = event.client_id == client_id if client_id is not None else event.client_id != DASHBOARD_CLIENT_ID
+        if not wanted:
             continue
         count += 1
         slot = min(buckets - 1, int((event.created_at - since) // width))

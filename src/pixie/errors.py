@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -42,6 +43,7 @@ __all__ = [
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -57,6 +59,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDPoPNonce",
     "error_class_for",
     "safe_text",
 ]
@@ -129,10 +132,18 @@ class OAuthError(Exception):
         params.append(("iss", iss))
         return params
 
-    def www_authenticate(self, *, realm: str | None = None, scope: str | None = None) -> str:
-        """The ``WWW-Authenticate: Bearer`` challenge for this error.
+    def www_authenticate(
+        self,
+        *,
+        realm: str | None = None,
+        scope: str | None = None,
+        scheme: str = "Bearer",
+        algs: Sequence[str] = (),
+    ) -> str:
+        """The ``WWW-Authenticate`` challenge for this error: ``Bearer``, or ``DPoP`` with the proof algorithms
+        the resource server accepts (``algs``).
 
-        Spec: RFC 6750 §3.
+        Spec: RFC 6750 §3, RFC 9449 §7.1.
         """
         params: list[str] = []
         if realm is not None:
@@ -141,7 +152,9 @@ class OAuthError(Exception):
         params.append(f'error_description="{self.description}"')
         if scope is not None:
             params.append(f'scope="{safe_text(scope, 1000)}"')
-        return "Bearer " + ", ".join(params)
+        if algs:
+            params.append(f'algs="{" ".join(algs)}"')
+        return f"{scheme} " + ", ".join(params)
 
     def render_bearer(self, *, realm: str | None = None, scope: str | None = None) -> Rendered:
         """A protected resource's error response: challenge header plus JSON body.
@@ -283,6 +296,38 @@ class ConsentRequired(InteractionRequired):
     default_description = "the user has not consented to this client and scope and prompt=none was given"
 
 
+class InvalidDPoPProof(OAuthError):
+    """A DPoP proof that fails a check. At the token endpoint a 400 with the JSON error; at a resource server a 401
+    with a ``DPoP`` challenge (:meth:`www_authenticate` with ``scheme="DPoP"``).
+
+    Spec: RFC 9449 §5 (token endpoint), §7.1 (resource server), §12.1 (the code).
+    """
+
+    error = "invalid_dpop_proof"
+    status = 400
+    default_description = "the DPoP proof is invalid"
+
+
+class UseDPoPNonce(OAuthError):
+    """The server wants its nonce in the DPoP proof: the response carries the nonce in a ``DPoP-Nonce`` header,
+    and the client retries once with it.
+
+    Spec: RFC 9449 §8 (authorization server), §9 (resource server), §12.1 (the code).
+    """
+
+    error = "use_dpop_nonce"
+    status = 400
+    default_description = "the DPoP proof must carry the server's nonce"
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def render_json(self) -> Rendered:
+        rendered = super().render_json()
+        return Rendered(rendered.status, rendered.body, {**rendered.headers, "DPoP-Nonce": self.nonce})
+
+
 class RequestNotSupported(OAuthError):
     """OpenID Connect Core §3.1.2.6: the ``request`` and ``request_uri`` parameters (request objects)."""
 
@@ -310,6 +355,8 @@ _BY_CODE: dict[str, type[OAuthError]] = {
         InteractionRequired,
         LoginRequired,
         ConsentRequired,
+        InvalidDPoPProof,
+        UseDPoPNonce,
         RequestNotSupported,
     )
 }

@@ -32,13 +32,15 @@ class PurgeReport:
     admin_sessions: int
     refresh_families: int
     denied_access_tokens: int
+    dpop_proofs: int
+    pushed_requests: int
     events: int
 
 
 async def purge(storage: Storage, now: Timestamp, *, events_retention_days: float = 0) -> PurgeReport:
-    """Delete expired pending requests, codes, SSO sessions, dashboard sessions (expired or ended), refresh families
-    and deny-list entries, and flow events older than ``events_retention_days`` (0 keeps them), across all
-    tenants."""
+    """Delete expired pending requests, codes, SSO sessions, dashboard sessions (expired or ended), refresh families,
+    deny-list entries, remembered DPoP proofs and unused pushed requests, and flow events older than
+    ``events_retention_days`` (0 keeps them), across all tenants."""
     return PurgeReport(
         authorization_requests=await storage.requests.purge_expired(now),
         authorization_codes=await storage.codes.purge_expired(now),
@@ -46,6 +48,8 @@ async def purge(storage: Storage, now: Timestamp, *, events_retention_days: floa
         admin_sessions=await storage.admin_sessions.purge_expired(now),
         refresh_families=await storage.refresh.purge_expired(now),
         denied_access_tokens=await storage.denylist.purge_expired(now),
+        dpop_proofs=await storage.proofs.purge_expired(now),
+        pushed_requests=await storage.pushed.purge_expired(now),
         events=(await storage.events.purge_before(now - events_retention_days * 86400) if events_retention_days else 0),
     )
 

@@ -281,6 +281,8 @@ async def register_client(
     refresh_absolute_ttl: int | None = None,
     post_logout_redirect_uris: Sequence[str] = (),
     id_token_signed_response_alg: str | None = None,
+    dpop_bound_access_tokens: bool = False,
+    require_pushed_authorization_requests: bool = False,
 ) -> NewClient:
     """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
     (256 bits, returned once). Secrets are stored as SHA-256 hashes only. Without ``refresh_grace_seconds`` the
@@ -346,6 +348,8 @@ async def register_client(
         refresh_absolute_ttl=refresh_absolute_ttl,
         post_logout_redirect_uris=logout_uris,
         id_token_signed_response_alg=id_token_signed_response_alg,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
     await storage.clients.create(client)
     return NewClient(client=client, secret=plaintext)

@@ -23,6 +23,7 @@ from pixie.types import TenantId, Timestamp
 
 __all__ = [
     "DEFAULT_TENANT",
+    "SETTING_FLAGS",
     "SETTING_LIMITS",
     "TENANT_GRANT_TYPES",
     "TenantResolver",
@@ -65,11 +66,16 @@ def normalize_brand_color(value: str) -> str:
     return "#" + ("".join(ch * 2 for ch in digits) if len(digits) == 3 else digits)
 
 
+SETTING_FLAGS = ("dpop_nonce", "require_pushed_authorization_requests")
+"""Tenant settings that are on or off: DPoP server nonces (RFC 9449 §8) and required pushed requests (RFC 9126)."""
+
+
 def change_settings(settings: TenantSettings, changes: Mapping[str, object]) -> TenantSettings:
     """``settings`` with ``changes`` applied, every value checked (``ValueError`` with a one-line reason).
 
     Accepted keys: the numeric ones in :data:`SETTING_LIMITS`, ``allowed_grant_types`` (a non-empty list drawn
-    from :data:`TENANT_GRANT_TYPES`), ``login_title`` (1-80 printable characters) and ``brand_color``.
+    from :data:`TENANT_GRANT_TYPES`), ``login_title`` (1-80 printable characters), ``brand_color``, and the flags
+    in :data:`SETTING_FLAGS`.
     """
     values: dict[str, Any] = {}
     for name, value in changes.items():
@@ -92,8 +98,12 @@ def change_settings(settings: TenantSettings, changes: Mapping[str, object]) -> 
             values[name] = title
         elif name == "brand_color":
             values[name] = normalize_brand_color(str(value))
+        elif name in SETTING_FLAGS:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+            values[name] = value
         else:
-            known = sorted([*SETTING_LIMITS, "allowed_grant_types", "login_title", "brand_color"])
+            known = sorted([*SETTING_LIMITS, *SETTING_FLAGS, "allowed_grant_types", "login_title", "brand_color"])
             raise ValueError(f"unknown setting {str(name)[:40]!r}; known: {', '.join(known)}")
     changed = dataclasses.replace(settings, **values)
     if changed.refresh_idle_ttl > changed.refresh_absolute_ttl:
@@ -119,6 +129,8 @@ def tenant_view(tenant: Tenant, base: str) -> dict[str, Any]:
             "login_title": settings.login_title,
             "brand_color": settings.brand_color,
             "signing_alg": settings.signing_alg,
+            "dpop_nonce": settings.dpop_nonce,
+            "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         },
     }
 

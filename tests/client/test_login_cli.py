@@ -120,3 +120,28 @@ def test_unreachable_issuer_is_one_line(env: dict[str, str]) -> None:
     result = run_pixie(["login", "--issuer", issuer, "--client-id", "cli", "--no-browser"], env)
     line = _assert_one_line_error(result.returncode, result.stderr)
     assert f"cannot reach {issuer}" in line
+
+
+def test_login_with_dpop_and_par_keeps_the_key_with_the_session(
+    pixie: Pixie, alice: Browser, env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--dpop --par``: the request is pushed, the tokens are DPoP-bound, the key is saved with them (never
+    printed), and the next run refreshes them with that key (RFC 9449 §5, RFC 9126)."""
+    token_file = tmp_path / "tokens.json"
+    process = LoginProcess([*_args(pixie, "short", token_file), "--dpop", "--par"], env)
+    url = process.authorization_url()
+    assert "request_uri=urn" in url and "code_challenge" not in url
+    assert alice.http.get(follow_to_callback(alice, url)).status_code == 200  # back to the command's loopback
+    code, stdout, stderr = process.finish()
+    assert code == 0, stderr
+    first = json.loads(stdout)
+    assert first["token_type"] == "DPoP" and len(first["dpop_jkt"]) == 43
+    assert '"d"' not in stdout
+    saved = json.loads(token_file.read_text())["tokens"]
+    assert saved["dpop_key"]["d"]
+    time.sleep(1.6)
+    again = run_pixie(["login", *_args(pixie, "short", token_file, timeout=3), "--dpop"], env)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["token_type"] == "DPoP" and second["dpop_jkt"] == first["dpop_jkt"]
+    assert second["access_token"] != first["access_token"]

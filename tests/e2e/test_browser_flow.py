@@ -11,41 +11,26 @@ import pytest
 from client_app import client_app
 from playwright.sync_api import Browser, expect
 
-from livesupport import free_port, run_coroutine, serve_in_thread
-from pixie.config import Settings
-from pixie.management import create_user, ensure_default_tenant, register_client
+from livesupport import free_port, serve_in_thread
 from pixie.resource import jws
-from pixie.server.app import create_app
-from pixie.storage.schema import open_storage
-from pixie.tokens.keys import KeyRing
+from pixie.testing import PixieTestServer
 
-MASTER = b"e2e-master-key-e2e-master-key-32"
-
-
-async def _seed(database_url: str, redirect_uri: str) -> None:
-    async with open_storage(database_url) as storage:
-        await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER))
-        await register_client(
-            storage,
-            "default",
-            "e2e-spa",
-            redirect_uris=[redirect_uri],
-            public=True,
-            scopes=["properties:read", "tenants:read"],
-        )
-        await create_user(storage, "default", "alice", "alice-in-wonderland")
+PASSWORD = "alice-in-wonderland"
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    as_port, app_port = free_port(), free_port()
-    issuer, app_url = f"http://127.0.0.1:{as_port}", f"http://127.0.0.1:{app_port}"
-    database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    run_coroutine(_seed(database_url, f"{app_url}/cb"))
-    settings = Settings(database_url=database_url, issuer=issuer, master_key=MASTER)
-    spa = client_app(issuer=issuer, client_id="e2e-spa", redirect_uri=f"{app_url}/cb", scope="properties:read")
-    with serve_in_thread(create_app(settings), as_port), serve_in_thread(spa, app_port):
-        yield issuer, app_url
+def servers() -> Iterator[tuple[str, str]]:
+    """A Pixie of this test alone (:mod:`pixie.testing`) with the SPA's client and alice, and the SPA."""
+    app_port = free_port()
+    app_url = f"http://127.0.0.1:{app_port}"
+    with PixieTestServer() as pixie:
+        pixie.add_client("e2e-spa", scope="properties:read tenants:read", redirect_uri=f"{app_url}/cb")
+        pixie.add_user("alice", PASSWORD)
+        spa = client_app(
+            issuer=pixie.issuer, client_id="e2e-spa", redirect_uri=f"{app_url}/cb", scope="properties:read"
+        )
+        with serve_in_thread(spa, app_port):
+            yield pixie.issuer, app_url
 
 
 def _result(page: object) -> dict[str, object]:
@@ -76,7 +61,7 @@ def test_public_client_signs_in_through_the_browser(
     expect(page.locator(".alert")).to_have_text("Invalid username or password.")
     page.screenshot(path=str(artifacts / "login-failed.png"), full_page=True)
 
-    page.fill("#password", "alice-in-wonderland")
+    page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{issuer}/consent?*")
     expect(page.locator(".scopes")).to_contain_text("View your properties")

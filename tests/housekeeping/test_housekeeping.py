@@ -73,8 +73,18 @@ async def test_purge_counts(storage: Storage) -> None:
         "admin_sessions": 0,
         "refresh_families": 0,
         "denied_access_tokens": 0,
+        "dpop_proofs": 0,
+        "pushed_requests": 0,
         "events": 0,
     }
+
+
+async def test_purge_forgets_dpop_proofs_whose_window_passed(storage: Storage) -> None:
+    now = 1_800_000_000.0
+    await storage.proofs.first_use("default", "old", now - 1)
+    await storage.proofs.first_use("default", "live", now + 30)
+    assert (await purge(storage, now)).dpop_proofs == 1
+    assert not await storage.proofs.first_use("default", "live", now + 30)
 
 
 async def test_purge_removes_ended_dashboard_sessions(storage: Storage) -> None:

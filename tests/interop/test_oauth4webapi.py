@@ -6,15 +6,12 @@ server advertises it, ``state``, and the token response shape.
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
 import pytest
+from interop_support import browse_to_callback
+from interop_support import node as run_node
 
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
@@ -23,24 +20,12 @@ from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
-HERE = Path(__file__).resolve().parent
 REDIRECT = "http://127.0.0.1:9999/cb"
 MASTER = b"interop-master-key-interop-key-32"
 
 
 def node(*args: str) -> dict[str, object]:
-    if not (HERE / "node_modules" / "oauth4webapi").is_dir():
-        pytest.fail("tests/interop/node_modules is missing: `make test` runs `npm ci` there")
-    result = subprocess.run(
-        ["node", str(HERE / "strict_client.mjs"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
+    return run_node("strict_client.mjs", *args)
 
 
 async def _seed(database_url: str) -> None:
@@ -63,23 +48,7 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _browse_to_callback(authorization_url: str) -> str:
-    """Play the user: follow redirects, fill login and consent, return the redirect to the client."""
-    form_fields = re.compile(r'name="(request|csrf_token)" value="([^"]*)"')
-    with httpx.Client() as browser:
-        response = browser.get(authorization_url)
-        while response.status_code == 303 and not response.headers["location"].startswith(REDIRECT):
-            response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
-            if "/login" in str(response.url):
-                fields = dict(form_fields.findall(response.text))
-                response = browser.post(
-                    str(response.url).split("?")[0], data={**fields, "username": "bob", "password": "bob-password-1"}
-                )
-            elif "/consent" in str(response.url):
-                fields = dict(form_fields.findall(response.text))
-                response = browser.post(str(response.url).split("?")[0], data={**fields, "decision": "approve"})
-        assert response.status_code == 303
-        location: str = response.headers["location"]
-        return location
+    return browse_to_callback(authorization_url, REDIRECT, "bob", "bob-password-1")
 
 
 def test_strict_client_completes_the_flow(issuer: str) -> None:

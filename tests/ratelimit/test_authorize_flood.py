@@ -25,6 +25,7 @@ from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
+from services import redis_url
 from spec.support import (
     PASSWORDS,
     SCOPES,
@@ -38,7 +39,6 @@ from spec.support import (
 )
 
 MASTER_KEY = b"authorize-flood-suite-master-key"
-REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _address() -> str:
@@ -62,7 +62,7 @@ def _serve(tmp: pytest.TempPathFactory, counters: str, limits: RateLimits) -> It
         database_url=database_url,
         issuer=f"http://127.0.0.1:{port}",
         master_key=MASTER_KEY,
-        redis_url=REDIS if counters == "redis" else None,
+        redis_url=redis_url() if counters == "redis" else None,
         rate_limits=limits,
     )
     with serve_in_thread(create_app(settings), port, proxy_headers=True, forwarded_allow_ips="127.0.0.1") as base:

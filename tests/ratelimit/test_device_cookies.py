@@ -26,11 +26,11 @@ from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
+from services import redis_url
 from spec.support import GENERIC_LOGIN_FAILURE, SCOPES, SPA_CB, Browser, Pixie, authorize_pairs
 
 MASTER_KEY = b"device-cookie-suite-master-key!!"
 PASSWORD = "alice-correct-horse"
-REDIS = "redis://127.0.0.1:6379/0"
 RUN = secrets.token_hex(4)
 TOO_MANY = "Too many sign-in attempts"
 
@@ -67,7 +67,7 @@ def _serve(tmp: pytest.TempPathFactory, counters: str, limits: RateLimits) -> It
         database_url=database_url,
         issuer=f"http://127.0.0.1:{port}",
         master_key=MASTER_KEY,
-        redis_url=REDIS if counters == "redis" else None,
+        redis_url=redis_url() if counters == "redis" else None,
         rate_limits=limits,
     )
     # As behind a proxy on loopback: the address a request counts against comes from X-Forwarded-For.

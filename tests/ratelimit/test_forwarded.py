@@ -27,10 +27,10 @@ from pixie.demo import config as demo_config
 from pixie.management import ensure_default_tenant, register_client
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
+from services import redis_url
 from spec.support import SCOPES, SPA_CB, authorize_pairs, hidden_fields
 
 MASTER_KEY = b"forwarded-suite-master-key-32by!"
-REDIS = "redis://127.0.0.1:6379/0"
 PER_ADDRESS = 3
 """Failed sign-ins an address may make per minute in these tests (``PIXIE_RATE_LIMIT_LOGIN_IP``)."""
 
@@ -76,7 +76,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         {
             "PIXIE_SECRET_KEY": base64.urlsafe_b64encode(MASTER_KEY).decode("ascii"),
             "PIXIE_RATE_LIMIT_LOGIN_IP": f"{PER_ADDRESS}/minute",
-            "PIXIE_REDIS_URL": REDIS,  # workers share their counters, as instances behind a balancer would
+            "PIXIE_REDIS_URL": redis_url(),  # workers share their counters, as instances behind a balancer would
         },
     )
 

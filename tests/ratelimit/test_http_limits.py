@@ -22,12 +22,12 @@ from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
+from services import redis_url
 from spec.support import SCOPES, SPA_CB, Browser, Pixie, authorize_pairs
 
 MASTER_KEY = b"ratelimit-suite-master-key-32by!"
 SECRET = "svc-secret-for-the-rate-limit-tests"
 PASSWORD = "correct-horse-battery"
-REDIS = "redis://127.0.0.1:6379/0"
 LIMITS = RateLimits(
     login_failures_per_ip="",  # every request comes from 127.0.0.1: the per-IP cap has its own test in test_limiter
     lockout_after=3,
@@ -73,7 +73,7 @@ def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pixie,
     port_a = free_port()
     issuer = f"http://127.0.0.1:{port_a}"
     settings = Settings(
-        database_url=database_url, issuer=issuer, master_key=MASTER_KEY, redis_url=REDIS, rate_limits=LIMITS
+        database_url=database_url, issuer=issuer, master_key=MASTER_KEY, redis_url=redis_url(), rate_limits=LIMITS
     )
     with ExitStack() as stack:
         base_a = stack.enter_context(serve_in_thread(create_app(settings), port_a))

@@ -1,5 +1,5 @@
-"""The rate limiter on its own, with its real counter stores: process memory, the real Redis at 127.0.0.1:6379, and
-a Redis that goes away and comes back (a real ``redis-server`` on a free port).
+"""The rate limiter on its own, with its real counter stores: process memory, the run's real Redis (:mod:`services`),
+and a Redis that goes away and comes back (a real ``redis-server`` on a free port).
 
 Spec: RFC 9700 §4.16 (brute force), RFC 6585 §4 (429 + Retry-After), ARCHITECTURE §6.7; OWASP Authentication Cheat
 Sheet (device cookies: slow unknown browsers down, lock only the device that failed).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ import pytest
 from livesupport import free_port
 from pixie.config import ConfigError, RateLimits
 from pixie.server.ratelimit import RateLimiter, SignInAttempt
+from services import redis_answers, redis_server_executable, redis_url
 
-REDIS = "redis://127.0.0.1:6379/0"
 FAST = RateLimits(
     login_failures_per_ip="4/minute",
     login_failures_per_user="6/second",
@@ -50,7 +49,7 @@ def _attempt(user: str, ip: str | None = None, device: str | None = None, tenant
 
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> RateLimiter:
-    made = RateLimiter(FAST, redis_url=REDIS if request.param == "redis" else None)
+    made = RateLimiter(FAST, redis_url=redis_url() if request.param == "redis" else None)
     yield made  # type: ignore[misc]
     if request.param == "redis":
         assert not made.degraded, "the real Redis must have answered every call"
@@ -151,7 +150,7 @@ async def test_token_requests_are_counted_per_client_and_per_ip(limiter: RateLim
 
 async def test_redis_counters_are_shared_between_instances() -> None:
     """Two instances on one Redis see each other's failures: a lock-out earned on A holds on B."""
-    a, b = RateLimiter(FAST, redis_url=REDIS), RateLimiter(FAST, redis_url=REDIS)
+    a, b = RateLimiter(FAST, redis_url=redis_url()), RateLimiter(FAST, redis_url=redis_url())
     try:
         user, ip = _name(), _ip()
         for _ in range(FAST.lockout_after):
@@ -185,9 +184,7 @@ class OwnRedis:
     """A real redis-server on a free port that a test can stop and start again."""
 
     def __init__(self) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            pytest.fail("redis-server is missing: the machine's Redis package provides it")
+        server = redis_server_executable()
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._command = [server, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
@@ -195,9 +192,8 @@ class OwnRedis:
 
     def start(self) -> None:
         self._process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ping = ["redis-cli", "-p", str(self.port), "ping"]
         deadline = time.monotonic() + 10
-        while subprocess.run(ping, capture_output=True, check=False).stdout.strip() != b"PONG":
+        while not redis_answers(self.url):
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
 

@@ -108,7 +108,8 @@ def bearer(token: str, origin: str | None = APP) -> dict[str, str]:
 
 def assert_readable_by(response: httpx.Response, origin: str) -> None:
     assert response.headers.get("access-control-allow-origin") == origin, response.headers
-    assert "www-authenticate" in response.headers["access-control-expose-headers"].lower()
+    exposed = {name.strip() for name in response.headers["access-control-expose-headers"].lower().split(",")}
+    assert {"www-authenticate", "dpop-nonce"} <= exposed  # RFC 6750 §3, RFC 9449 §9: readable by the app
     assert "access-control-allow-credentials" not in response.headers
     assert "origin" in response.headers.get("vary", "").lower()
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from faults import tcp_proxy, via_proxy
+from faults import database_proxy, via_proxy
 from lifecycle.support import refresh
 from scaleout.dbcheck import check_database, family_state
 from scaleout.load import LoadClient, LoadStats, load_figures, record_figures, run_load, settle
@@ -120,10 +119,9 @@ async def test_database_outage_mid_load_is_503_then_recovers(scaleout_db: str, w
     """Both instances reach PostgreSQL through a proxy that is cut for two seconds during the load: requests sent
     during the outage are answered 503 ``temporarily_unavailable`` (never a 500 or a trace), requests after it
     succeed without a restart, and the database is consistent."""
-    target = make_url(scaleout_db)
     stats, stop = LoadStats(), asyncio.Event()
     outages: list[tuple[float, float]] = []
-    with tcp_proxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+    with database_proxy(scaleout_db) as proxy:
         proxied = via_proxy(scaleout_db, proxy)
         with running_all(["cut-x", "cut-y"], proxied, workdir) as (x, y):
             clients = _load_clients(x, CLIENTS)

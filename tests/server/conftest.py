@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from livesupport import free_port, serve_in_thread
+from livesupport import free_port
 from pixie.config import Settings
-from pixie.server.app import create_app
+from pixie.testing import PixieTestServer
 
 MASTER_KEY = base64.urlsafe_b64decode("qvT9hG2cT0Sx3c0d4oQk8m3n2Vb7yZ1aP5sL6eR9wUc=")
 
@@ -24,8 +24,8 @@ def server_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def live_server(server_settings: Settings) -> Iterator[str]:
-    """A real Pixie server on a loopback port, backed by a fresh SQLite file. Yields its base URL (the issuer)."""
-    port = int(server_settings.issuer.rsplit(":", 1)[1])
-    with serve_in_thread(create_app(server_settings), port) as url:
-        yield url
+def live_server() -> Iterator[str]:
+    """A real Pixie server on a loopback port, backed by a fresh SQLite file (:mod:`pixie.testing`'s, of this test
+    alone). Yields its base URL (the issuer)."""
+    with PixieTestServer() as server:
+        yield server.issuer

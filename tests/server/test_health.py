@@ -10,9 +10,8 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from faults import tcp_proxy, via_proxy
+from faults import database_proxy, via_proxy
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
 from pixie.management import register_client
@@ -28,8 +27,7 @@ def _client_credentials(http: httpx.Client) -> httpx.Response:
 
 def test_readiness_follows_the_database_and_liveness_does_not(fresh_postgres_url: str) -> None:
     postgres_url = fresh_postgres_url
-    url = make_url(postgres_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+    with database_proxy(postgres_url) as proxy:
         port = free_port()
         settings = Settings(
             database_url=via_proxy(postgres_url, proxy), issuer=f"http://127.0.0.1:{port}", master_key=b"h" * 32

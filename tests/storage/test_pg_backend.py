@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from faults import tcp_proxy, via_proxy
+from faults import database_proxy, via_proxy
 from pixie.storage.interfaces import AlreadyExists, Storage, StorageUnavailable
 from pixie.storage.pg import Database, build_pg_storage, open_pg_storage
 from pixie.storage.pg.database import rowcount
@@ -257,8 +257,7 @@ async def test_a_connection_killed_while_idle_is_replaced(pg_url: str, db: Datab
 async def test_outage_fails_fast_and_recovers_without_a_restart(pg_url: str) -> None:
     """The database goes away (every connection cut, new ones refused) and comes back: calls during the outage
     raise StorageUnavailable at once, and the first call after it succeeds."""
-    url = make_url(pg_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+    with database_proxy(pg_url) as proxy:
         async with open_pg_storage(_dsn(via_proxy(pg_url, proxy))) as storage:
             await storage.clients.create(f.client())
             assert await storage.clients.get(TENANT, "spa") is not None

@@ -56,6 +56,8 @@ def _client_json(client: Client, secret: str | None) -> str:
         "refresh_absolute_ttl": client.refresh_absolute_ttl,
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     }
     if secret is not None:
         data["client_secret"] = secret
@@ -104,6 +106,8 @@ def clients() -> None:
     default=None,
     help="Algorithm of this client's ID tokens (default: the tenant's signing algorithm).",
 )
+@click.option("--require-dpop", is_flag=True, help="Every token request must carry a DPoP proof (RFC 9449).")
+@click.option("--require-par", is_flag=True, help="Authorization requests must be pushed first (RFC 9126).")
 @tenant_option
 @database_option
 def create_client(
@@ -121,6 +125,8 @@ def create_client(
     refresh_absolute_ttl: int | None,
     post_logout_redirect_uris: tuple[str, ...],
     id_token_alg: str | None,
+    require_dpop: bool,
+    require_par: bool,
     tenant: str,
     database_url: str,
 ) -> None:
@@ -153,6 +159,8 @@ def create_client(
                     refresh_absolute_ttl=refresh_absolute_ttl,
                     post_logout_redirect_uris=post_logout_redirect_uris,
                     id_token_signed_response_alg=id_token_alg,
+                    dpop_bound_access_tokens=require_dpop,
+                    require_pushed_authorization_requests=require_par,
                 )
             except AlreadyExists:
                 raise AlreadyExists(f"client {client_id!r} already exists in tenant {tenant!r}") from None

@@ -12,6 +12,8 @@ import uvicorn
 
 from pixie.cli.main import cli
 from pixie.resource.cors import normalize_origin
+from pixie.resource.credentials import MemoryReplayCache, ReplayCache, ResourceDPoP
+from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.gateway import Gateway, RouteRule, parse_route
 from pixie.resource.verifier import JWTVerifier
 from pixie.server.http_limits import HttpLimits, limited_httptools
@@ -74,6 +76,17 @@ def _origins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     metavar="ORIGIN",
     help="Origin of a browser app that may call the API, e.g. https://app.example (repeatable).",
 )
+@click.option(
+    "--public-origin",
+    metavar="URL",
+    help="The origin clients address (https://api.example) when a proxy in front changes it: DPoP proofs name it.",
+)
+@click.option(
+    "--dpop-replay-redis",
+    metavar="URL",
+    help="Remember DPoP proofs in this Redis (redis://host:port/db), shared by every gateway instance "
+    "(default: in this process only).",
+)
 @click.option("--insecure-allow-http", is_flag=True, help="Accept an http issuer off loopback (never in production).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -86,11 +99,14 @@ def gateway(
     public_paths: tuple[str, ...],
     forward_authorization: bool,
     cors_origins: tuple[str, ...],
+    public_origin: str | None,
+    dpop_replay_redis: str | None,
     insecure_allow_http: bool,
     host: str,
     port: int,
 ) -> None:
-    """Run a reverse proxy that forwards only requests with a valid bearer token from ISSUER."""
+    """Run a reverse proxy that forwards only requests with a valid access token from ISSUER: a Bearer token, or a
+    DPoP-bound token with its proof."""
     issuer = issuer.rstrip("/")
     if not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http(s) URL", param_hint="--upstream")
@@ -100,7 +116,10 @@ def gateway(
                 "must be https off loopback (or pass --insecure-allow-http)", param_hint="--issuer"
             )
         log.warning("INSECURE: accepting tokens from an http issuer off loopback; its keys can be tampered with")
+    if public_origin is not None and urlsplit(public_origin).scheme not in ("http", "https"):
+        raise click.BadParameter("must be an http(s) origin", param_hint="--public-origin")
     verifier = JWTVerifier(issuer, audience or issuer)
+    replay: ReplayCache = RedisReplayCache(dpop_replay_redis) if dpop_replay_redis else MemoryReplayCache()
     app = Gateway(
         upstream,
         verifier,
@@ -109,6 +128,7 @@ def gateway(
         public_paths=public_paths,
         forward_authorization=forward_authorization,
         cors_origins=cors_origins,
+        dpop=ResourceDPoP(replay=replay, origin=public_origin),
     )
     click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience or issuer})")
     if cors_origins:

@@ -19,6 +19,7 @@ import httpx
 from pixie.cli.main import cli
 from pixie.client import FileTokenStore, OAuthClient, ServerRefused, TokenSet, login_with_browser
 from pixie.client.discovery import check_url
+from pixie.client.dpop import DPoPKey
 
 __all__ = ["login"]
 
@@ -64,21 +65,34 @@ def _reuse(store: FileTokenStore, issuer: str, client_id: str) -> TokenSet | Non
     type=click.Path(dir_okay=False, path_type=Path),
     help="Keep the session in this file (mode 0600) and reuse it on later runs.",
 )
+@click.option("--dpop", is_flag=True, help="Ask for DPoP-bound tokens (a new key; kept in --token-file).")
+@click.option("--par", is_flag=True, help="Push the authorization request first (RFC 9126).")
 def login(
-    issuer: str, client_id: str, scope: str | None, no_browser: bool, timeout: float, token_file: Path | None
+    issuer: str,
+    client_id: str,
+    scope: str | None,
+    no_browser: bool,
+    timeout: float,
+    token_file: Path | None,
+    dpop: bool,
+    par: bool,
 ) -> None:
     """Sign in through the browser (RFC 8252 loopback redirect) and print the token response as JSON."""
     store = FileTokenStore(token_file, binding=f"{issuer} {client_id} {scope or ''}") if token_file else None
     try:
         tokens = _reuse(store, issuer, client_id) if store is not None else None
         if tokens is None:
-            tokens = login_with_browser(issuer, client_id, scope, open_browser=not no_browser, timeout=timeout)
+            tokens = login_with_browser(
+                issuer, client_id, scope, open_browser=not no_browser, timeout=timeout, dpop=dpop, push=par
+            )
             if store is not None:
                 store.save(tokens)
     except httpx.TransportError as exc:
         # One line, with the server named: "ConnectError: All connection attempts failed" alone says too little.
         raise ConnectionError(f"cannot reach {issuer}: {exc or type(exc).__name__}") from None
     printed = tokens.as_response()
+    if tokens.dpop_key is not None:
+        printed["dpop_jkt"] = DPoPKey.from_jwk(tokens.dpop_key).thumbprint  # the key itself stays in the file
     if tokens.claims is not None:
         printed["id_token_claims"] = dict(tokens.claims)  # validated: signature, iss, aud, exp, nonce
     click.echo(json.dumps(printed, indent=2))

@@ -168,6 +168,7 @@ def demo(host: str, port: int, forwarded_allow_ips: str | None, database_url: st
                 f"  issuer metadata  {issuer}/.well-known/oauth-authorization-server",
                 f"  public client    {DEMO_CLIENT_ID}  (scopes: {' '.join(DEMO_SCOPES)})",
                 f"  demo data        {demo_config.demo_database_path(settings.database_url)}",
+                f"  audit log        {demo_config.demo_audit_log_path(settings.database_url) or 'PIXIE_AUDIT_LOG'}",
                 *(f"  warning: {w}" for w in warnings),
                 "",
             ]

@@ -169,6 +169,14 @@ def _seconds(name: str) -> click.IntRange:
 )
 @click.option("--login-title", help="Heading of the sign-in page.")
 @click.option("--brand-color", help="Brand colour of the sign-in pages, #rrggbb or #rgb.")
+@click.option(
+    "--dpop-nonce/--no-dpop-nonce", default=None, help="Require the server's nonce in DPoP proofs (RFC 9449 §8)."
+)
+@click.option(
+    "--require-par/--no-require-par",
+    default=None,
+    help="Every client must push its authorization requests first (RFC 9126).",
+)
 @database_option
 def tenant_settings(
     name: str,
@@ -179,6 +187,8 @@ def tenant_settings(
     grant_types: tuple[str, ...],
     login_title: str | None,
     brand_color: str | None,
+    dpop_nonce: bool | None,
+    require_par: bool | None,
     database_url: str,
 ) -> None:
     """Show tenant NAME's settings, or change the ones given; print the tenant as JSON."""
@@ -192,6 +202,8 @@ def tenant_settings(
             "allowed_grant_types": list(grant_types) or None,
             "login_title": login_title,
             "brand_color": brand_color,
+            "dpop_nonce": dpop_nonce,
+            "require_pushed_authorization_requests": require_par,
         }.items()
         if value is not None
     }

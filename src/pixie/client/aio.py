@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import httpx
 
+from pixie.client.dpop import DPoPKey
 from pixie.client.flows import ClientAuth, Flow, OAuthFlows
 from pixie.client.models import (
     AuthMethod,
@@ -48,9 +49,12 @@ class AsyncOAuthClient:
         http: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
         insecure_allow_http: bool = False,
+        dpop: DPoPKey | bool = False,
+        push: bool = False,
     ) -> None:
         auth = ClientAuth(client_id, client_secret, auth_method)
-        self.flows = OAuthFlows(issuer, auth, insecure_allow_http=insecure_allow_http)
+        key = DPoPKey.generate() if dpop is True else dpop or None
+        self.flows = OAuthFlows(issuer, auth, insecure_allow_http=insecure_allow_http, dpop=key, push=push)
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
         self._owns_http = http is None
 

@@ -1,4 +1,6 @@
-"""Bearer tokens as an ``httpx.Auth``: attach the token; on ``401 invalid_token`` refresh once and retry.
+"""Bearer tokens as an ``httpx.Auth``: attach the token; on ``401 invalid_token`` refresh once and retry. DPoP-bound
+tokens go under the ``DPoP`` scheme with a proof of their key for each request, and a resource server's
+``use_dpop_nonce`` is answered once with its nonce.
 
 The protocol of one request is written once, as the generator :meth:`BearerAuth._flow`. It yields either a request
 to send or a :class:`_NeedToken` instruction; two small drivers run it, ``sync_auth_flow`` for ``httpx.Client`` and
@@ -6,12 +8,13 @@ to send or a :class:`_NeedToken` instruction; two small drivers run it, ``sync_a
 single-flight lock: a threading lock or an anyio lock).
 
 Spec: RFC 6750 §2.1 (Authorization header), §3.1 (``invalid_token``); RFC 6749 §6 (refresh), §4.4 (client
-credentials).
+credentials); RFC 9449 §7, §9 (DPoP at resource servers).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 
@@ -19,8 +22,9 @@ import anyio.to_thread
 import httpx
 
 from pixie.client.aio import AsyncOAuthClient
+from pixie.client.dpop import DPoPKey, ProofSender, asks_for_nonce
 from pixie.client.flows import bearer_error
-from pixie.client.models import TokenSet
+from pixie.client.models import HttpResponse, TokenSet
 from pixie.client.sync import OAuthClient
 from pixie.client.tokens import AsyncTokenManager, TokenManager, TokenStore
 from pixie.security import constant_time_equals
@@ -52,20 +56,45 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, manager: TokenManager | AsyncTokenManager) -> None:
         self.manager = manager
+        self._proofs = ProofSender()
+        self._keys: dict[str, DPoPKey] = {}
+
+    def _authorize(self, request: httpx.Request, token: str) -> bool:
+        """Put ``token`` on the request: as a Bearer token, or, when the manager's tokens are DPoP-bound, under the
+        ``DPoP`` scheme with a fresh proof of their key for this request (RFC 9449 §7.1). True for DPoP."""
+        tokens = self.manager.tokens
+        jwk = tokens.dpop_key if tokens is not None and constant_time_equals(tokens.access_token, token) else None
+        if jwk is None:
+            request.headers["Authorization"] = f"Bearer {token}"
+            request.headers.pop("DPoP", None)
+            return False
+        name = json.dumps(dict(jwk), sort_keys=True)
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = DPoPKey.from_jwk(jwk)
+        url = str(request.url)
+        request.headers["Authorization"] = f"DPoP {token}"
+        request.headers["DPoP"] = key.proof(request.method, url, access_token=token, nonce=self._proofs.nonce_for(url))
+        return True
 
     def _flow(self, request: httpx.Request) -> Generator[_Step, _Reply, None]:
         token = yield _NeedToken()
         assert isinstance(token, str)
-        request.headers["Authorization"] = f"Bearer {token}"
+        dpop = self._authorize(request, token)
         response = yield request
         assert isinstance(response, httpx.Response)
-        if response.status_code != 401 or bearer_error(response.headers.get("www-authenticate")) != "invalid_token":
+        if dpop and self._proofs.note(str(request.url), response.headers) and _asks_for_nonce(response):
+            self._authorize(request, token)  # once more, with the resource server's nonce (RFC 9449 §9)
+            response = yield request
+            assert isinstance(response, httpx.Response)
+        error = bearer_error(response.headers.get("www-authenticate"), ("bearer", "dpop"))
+        if response.status_code != 401 or error != "invalid_token":
             return
         replacement = yield _NeedToken(rejected=token)
         assert isinstance(replacement, str)
         if constant_time_equals(replacement, token):
             return  # nothing new to try: the 401 stands
-        request.headers["Authorization"] = f"Bearer {replacement}"
+        self._authorize(request, replacement)
         yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -110,6 +139,10 @@ class BearerAuth(httpx.Auth):
         # A blocking manager refreshes through a blocking client: keep it off the event loop.
         call = manager.access_token if rejected is None else functools.partial(manager.refresh, rejected)
         return await anyio.to_thread.run_sync(call)
+
+
+def _asks_for_nonce(response: httpx.Response) -> bool:
+    return asks_for_nonce(HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, b""))
 
 
 class ClientCredentialsAuth(BearerAuth):

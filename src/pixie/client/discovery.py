@@ -9,10 +9,10 @@ import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pixie.client.errors import ProtocolViolation
+from pixie.client.errors import ProtocolViolation, ServerRefused
 from pixie.client.models import HttpRequest, HttpResponse, ServerMetadata
 
-__all__ = ["check_url", "discovery_request", "json_object", "process_discovery_response"]
+__all__ = ["check_url", "discovery_request", "error_from", "json_object", "process_discovery_response"]
 
 _WELL_KNOWN = "/.well-known/oauth-authorization-server"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -54,6 +54,28 @@ def json_object(response: HttpResponse, what: str) -> dict[str, Any]:
             "not_json", f"the {what} is not a JSON object (HTTP {response.status}, {shown})", response=response
         )
     return data
+
+
+def error_from(response: HttpResponse) -> ServerRefused | ProtocolViolation:
+    """What an unsuccessful answer means: the server's OAuth error object (:class:`ServerRefused`), or a
+    :class:`ProtocolViolation` when it sent none. Spec: RFC 6749 §5.2."""
+    try:
+        body = json_object(response, f"HTTP {response.status} error response")
+    except ProtocolViolation as exc:
+        return exc
+    error = body.get("error")
+    if not isinstance(error, str) or not error:
+        return ProtocolViolation(
+            "unexpected_status", f"HTTP {response.status} without an OAuth error object", response=response
+        )
+    description, uri = body.get("error_description"), body.get("error_uri")
+    return ServerRefused(
+        error,
+        description if isinstance(description, str) else None,
+        error_uri=uri if isinstance(uri, str) else None,
+        status=response.status,
+        response=response,
+    )
 
 
 def process_discovery_response(
@@ -103,6 +125,11 @@ def process_discovery_response(
         raise ProtocolViolation(
             "invalid_metadata", "authorization_response_iss_parameter_supported is not a boolean", response=response
         )
+    require_par = doc.get("require_pushed_authorization_requests", False)
+    if not isinstance(require_par, bool):
+        raise ProtocolViolation(
+            "invalid_metadata", "require_pushed_authorization_requests is not a boolean", response=response
+        )
     token_endpoint = endpoint("token_endpoint", required=True)
     assert token_endpoint is not None
     return ServerMetadata(
@@ -117,5 +144,7 @@ def process_discovery_response(
         code_challenge_methods_supported=methods,
         token_endpoint_auth_methods_supported=strings("token_endpoint_auth_methods_supported"),
         authorization_response_iss_parameter_supported=iss_supported,
+        pushed_authorization_request_endpoint=endpoint("pushed_authorization_request_endpoint", required=False),
+        require_pushed_authorization_requests=require_par,
         raw=doc,
     )

@@ -113,15 +113,16 @@ class ProtocolViolation(Exception):
         return f"ProtocolViolation(code={self.code!r}, message={str(self)!r})"
 
 
-def bearer_error(www_authenticate: str | None) -> str | None:
-    """The ``error`` of a ``WWW-Authenticate: Bearer`` challenge (``invalid_token``, ...), else None.
+def bearer_error(www_authenticate: str | None, schemes: tuple[str, ...] = ("bearer",)) -> str | None:
+    """The ``error`` of a ``WWW-Authenticate: Bearer`` challenge (``invalid_token``, ...), else None; ``schemes``
+    names the challenges read (``("bearer", "dpop")`` for a DPoP client).
 
-    Spec: RFC 6750 §3, §3.1.
+    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1.
     """
     if not www_authenticate:
         return None
     scheme, _, params = www_authenticate.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    if scheme.lower() not in schemes:
         return None
     for part in params.split(","):
         name, _, value = part.strip().partition("=")

@@ -9,7 +9,6 @@ chains the pairs into generators that yield requests and receive responses, so :
 from __future__ import annotations
 
 import base64
-import math
 import secrets
 import time
 from collections.abc import Generator, Iterable, Mapping
@@ -19,7 +18,12 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 
 from pixie import pkce
 from pixie.client import oidc
-from pixie.client.discovery import check_url, discovery_request, json_object, process_discovery_response
+from pixie.client.discovery import (
+    check_url,
+    discovery_request,
+    process_discovery_response,
+)
+from pixie.client.dpop import DPoPKey, ProofSender
 from pixie.client.errors import ProtocolViolation, ServerRefused, bearer_error
 from pixie.client.models import (
     TRANSACTION_LIFETIME,
@@ -31,6 +35,8 @@ from pixie.client.models import (
     ServerMetadata,
     TokenSet,
 )
+from pixie.client.par import pushed_authorization_url
+from pixie.client.token_response import process_token_response
 from pixie.security import constant_time_equals
 
 __all__ = [
@@ -155,7 +161,10 @@ def process_callback(
     return code
 
 
-def _token_request(metadata: ServerMetadata, client: ClientAuth, form: list[tuple[str, str]]) -> HttpRequest:
+def _token_request(
+    metadata: ServerMetadata, client: ClientAuth, form: list[tuple[str, str]], *, endpoint: str | None = None
+) -> HttpRequest:
+    """A POST to the token endpoint (or ``endpoint``, authenticated the same way: PAR) with client authentication."""
     headers = dict(_FORM_HEADERS)
     method = client.method_for(metadata)
     if method == "client_secret_basic":
@@ -168,7 +177,7 @@ def _token_request(metadata: ServerMetadata, client: ClientAuth, form: list[tupl
         if method == "client_secret_post":
             assert client.client_secret is not None
             form.append(("client_secret", client.client_secret))
-    return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode("ascii"))
+    return HttpRequest("POST", endpoint or metadata.token_endpoint, headers, urlencode(form).encode("ascii"))
 
 
 def authorization_code_request(
@@ -215,83 +224,6 @@ def client_credentials_request(
     return _token_request(metadata, client, [*form, *extra])
 
 
-def _refused(response: HttpResponse) -> ServerRefused | ProtocolViolation:
-    try:
-        body = json_object(response, f"HTTP {response.status} error response")
-    except ProtocolViolation as exc:
-        return exc
-    error = body.get("error")
-    if not isinstance(error, str) or not error:
-        return ProtocolViolation(
-            "unexpected_status", f"HTTP {response.status} without an OAuth error object", response=response
-        )
-    description, uri = body.get("error_description"), body.get("error_uri")
-    return ServerRefused(
-        error,
-        description if isinstance(description, str) else None,
-        error_uri=uri if isinstance(uri, str) else None,
-        status=response.status,
-        response=response,
-    )
-
-
-def process_token_response(
-    response: HttpResponse,
-    *,
-    previous: TokenSet | None = None,
-    requested_scope: str | None = None,
-    now: float | None = None,
-) -> TokenSet:
-    """Validate a token endpoint reply into a :class:`TokenSet` with an absolute expiry.
-
-    200 with a JSON object; ``access_token`` a non-empty string; ``token_type`` Bearer (compared case-insensitively);
-    ``expires_in`` a non-negative number when present. ``Cache-Control`` is not checked (the server's business).
-    A refresh that returns no refresh token keeps the previous one; an omitted ``scope`` means the requested one.
-    Errors: an OAuth error object becomes :class:`ServerRefused`, anything else :class:`ProtocolViolation`.
-
-    Spec: RFC 6749 §5.1, §5.2, §6, §7.1; RFC 6750 §4.
-    """
-    if response.status != 200:
-        raise _refused(response)
-    body = json_object(response, "token response")
-
-    def bad(message: str) -> ProtocolViolation:
-        return ProtocolViolation("invalid_token_response", message, response=response)
-
-    access_token, token_type = body.get("access_token"), body.get("token_type")
-    if not isinstance(access_token, str) or not access_token:
-        raise bad("access_token is missing or not a string")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise bad(f"token_type {str(token_type)[:40]!r} is not Bearer (RFC 6750)")
-    expires_in = body.get("expires_in")
-    if expires_in is not None and (
-        isinstance(expires_in, bool)
-        or not isinstance(expires_in, int | float)
-        or not math.isfinite(expires_in)
-        or expires_in < 0
-    ):
-        raise bad(f"expires_in {str(expires_in)[:40]!r} is not a non-negative number")
-    refresh_token, scope = body.get("refresh_token"), body.get("scope")
-    if refresh_token is not None and (not isinstance(refresh_token, str) or not refresh_token):
-        raise bad("refresh_token is not a string")
-    if scope is not None and not isinstance(scope, str):
-        raise bad("scope is not a string")
-    received = time.time() if now is None else now
-    if refresh_token is None and previous is not None:
-        refresh_token = previous.refresh_token
-    if scope is None:
-        scope = requested_scope or (previous.scope if previous is not None else None)
-    return TokenSet(
-        access_token=access_token,
-        token_type="Bearer",  # noqa: S106  (a token type name, not a secret)
-        expires_at=None if expires_in is None else received + float(expires_in),
-        refresh_token=refresh_token,
-        scope=scope,
-        issued_at=received,
-        raw=body,
-    )
-
-
 class OAuthFlows:
     """The client's protocol, one generator per operation: each yields :class:`HttpRequest` values and receives
     :class:`HttpResponse` values; its return value is the result. Metadata is fetched once and cached for
@@ -305,13 +237,18 @@ class OAuthFlows:
         *,
         insecure_allow_http: bool = False,
         metadata_ttl: float = 3600.0,
+        dpop: DPoPKey | None = None,
+        push: bool = False,
     ) -> None:
         self.issuer = check_url(issuer, "issuer", insecure_allow_http=insecure_allow_http)
         self.client = client
         self.insecure_allow_http = insecure_allow_http
         self.metadata_ttl = metadata_ttl
+        self.dpop = dpop
+        self.push = push
         self._metadata: tuple[float, ServerMetadata] | None = None
         self._keys = oidc.KeyCache()
+        self._proofs = ProofSender()
 
     def discover(self) -> Flow[ServerMetadata]:
         """The server's validated metadata, from the cache when fresh. Spec: RFC 8414 §3."""
@@ -333,9 +270,16 @@ class OAuthFlows:
     ) -> Flow[AuthorizationStart]:
         """Spec: RFC 6749 §4.1.1, RFC 7636 §4.3; OpenID Connect Core 1.0 §3.1.2.1 (``openid`` in ``scope``)."""
         metadata = yield from self.discover()
-        return start_authorization(
-            metadata, self.client.client_id, redirect_uri, scope, extra_params=extra_params, max_age=max_age
+        extra = list(extra_params)
+        if self.dpop is not None and not any(name == "dpop_jkt" for name, _ in extra):
+            extra.append(("dpop_jkt", self.dpop.thumbprint))  # the code works only with this key (RFC 9449 §10)
+        started = start_authorization(
+            metadata, self.client.client_id, redirect_uri, scope, extra_params=extra, max_age=max_age
         )
+        if not (self.push or metadata.require_pushed_authorization_requests):
+            return started
+        pushed = yield from self._push(metadata, started.url)
+        return started._replace(url=pushed)
 
     def complete_authorization(self, transaction: AuthorizationTransaction, callback_url: str) -> Flow[TokenSet]:
         """Check the callback, then redeem the code; for an OpenID sign-in, validate the ID token too.
@@ -344,8 +288,9 @@ class OAuthFlows:
             raise ValueError("this transaction was started by another issuer or client")
         metadata = yield from self.discover()
         code = process_callback(transaction, callback_url, metadata)
-        response = yield authorization_code_request(metadata, self.client, transaction, code)
-        tokens = process_token_response(response, requested_scope=transaction.scope)
+        request = authorization_code_request(metadata, self.client, transaction, code)
+        response = yield from self._proofs.send(request, self.dpop)
+        tokens = process_token_response(response, requested_scope=transaction.scope, dpop_key=self.dpop)
         if transaction.nonce is None:
             return tokens
         checked = yield from oidc.checked_id_token(
@@ -359,8 +304,12 @@ class OAuthFlows:
         if tokens.refresh_token is None:
             raise LookupError("these tokens came without a refresh token; sign in again")
         metadata = yield from self.discover()
-        response = yield refresh_request(metadata, self.client, tokens.refresh_token, scope)
-        refreshed = process_token_response(response, previous=tokens, requested_scope=scope)
+        # Bound tokens are refreshed with their own key (kept with them), whatever key this client holds now.
+        key = DPoPKey.from_jwk(tokens.dpop_key) if tokens.dpop_key is not None else self.dpop
+        response = yield from self._proofs.send(
+            refresh_request(metadata, self.client, tokens.refresh_token, scope), key
+        )
+        refreshed = process_token_response(response, previous=tokens, requested_scope=scope, dpop_key=key)
         if "id_token" in refreshed.raw:
             subject = str(tokens.claims["sub"]) if tokens.claims and "sub" in tokens.claims else None
             checked = yield from oidc.checked_id_token(
@@ -373,7 +322,9 @@ class OAuthFlows:
         """The signed-in user's claims from the userinfo endpoint; ``sub`` must be the ID token's.
         Spec: OpenID Connect Core 1.0 §5.3."""
         metadata = yield from self.discover()
-        response = yield oidc.userinfo_request(metadata, tokens.access_token)
+        key = DPoPKey.from_jwk(tokens.dpop_key) if tokens.dpop_key is not None else None
+        request = oidc.userinfo_request(metadata, tokens.access_token, "DPoP" if key is not None else "Bearer")
+        response = yield from self._proofs.send(request, key, access_token=tokens.access_token)
         subject = str(tokens.claims["sub"]) if tokens.claims and "sub" in tokens.claims else None
         return oidc.process_userinfo_response(response, subject)
 
@@ -393,5 +344,17 @@ class OAuthFlows:
     def client_credentials(self, scope: str | None = None, *, extra: Mapping[str, str] | None = None) -> Flow[TokenSet]:
         """Spec: RFC 6749 §4.4."""
         metadata = yield from self.discover()
-        response = yield client_credentials_request(metadata, self.client, scope, (extra or {}).items())
-        return process_token_response(response, requested_scope=scope)
+        request = client_credentials_request(metadata, self.client, scope, (extra or {}).items())
+        response = yield from self._proofs.send(request, self.dpop)
+        return process_token_response(response, requested_scope=scope, dpop_key=self.dpop)
+
+    def _push(self, metadata: ServerMetadata, authorization_url: str) -> Flow[str]:
+        """Push the authorization request of ``authorization_url`` (with a DPoP proof when this client has a key)
+        and return the URL that carries only ``client_id`` and the ``request_uri``. Spec: RFC 9126 §2, §4."""
+        endpoint = metadata.pushed_authorization_request_endpoint
+        if endpoint is None:
+            raise ProtocolViolation("invalid_metadata", "the server has no pushed_authorization_request_endpoint")
+        pairs = [(k, v) for k, v in parse_qsl(urlsplit(authorization_url).query) if k != "client_id"]
+        request = _token_request(metadata, self.client, pairs, endpoint=endpoint)
+        response = yield from self._proofs.send(request, self.dpop)
+        return pushed_authorization_url(metadata, self.client.client_id, response)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pixie.client.dpop import DPoPKey
 from pixie.client.errors import ProtocolViolation, ServerRefused
 from pixie.client.models import AuthorizationTransaction, TokenSet
 from pixie.client.sync import OAuthClient
@@ -162,6 +163,8 @@ def login_with_browser(
     extra_params: Iterable[tuple[str, str]] = (),
     insecure_allow_http: bool = False,
     max_age: int | None = None,
+    dpop: DPoPKey | bool = False,
+    push: bool = False,
 ) -> TokenSet:
     """Sign the user in through their browser and return the tokens.
 
@@ -172,12 +175,16 @@ def login_with_browser(
 
     The client must be registered with the redirect URI ``http://127.0.0.1/callback`` (any port matches). With
     ``openid`` in ``scope`` the ID token is validated and its claims are the result's :attr:`TokenSet.claims`.
+    ``dpop`` asks for DPoP-bound tokens (the key travels in the result, :attr:`TokenSet.dpop_key`); ``push`` sends
+    the request through PAR first (as does a server that requires it).
 
     Spec: RFC 8252 §7.3, §8.3; RFC 7636; RFC 9207 §2.4.
     """
     if timeout <= 0:
         raise ValueError("timeout must be positive")
-    with OAuthClient(issuer, client_id, client_secret, http=http, insecure_allow_http=insecure_allow_http) as client:
+    with OAuthClient(
+        issuer, client_id, client_secret, http=http, insecure_allow_http=insecure_allow_http, dpop=dpop, push=push
+    ) as client:
         server = _CallbackServer(client)
         thread = threading.Thread(target=server.serve_forever, name="pixie-login-callback", daemon=True)
         thread.start()

@@ -54,7 +54,7 @@ class HttpResponse:
 class ServerMetadata:
     """The parts of an RFC 8414 document the client uses; ``raw`` keeps the whole document.
 
-    Spec: RFC 8414 §2; RFC 9207 §3 (``authorization_response_iss_parameter_supported``).
+    Spec: RFC 8414 §2; RFC 9207 §3 (``authorization_response_iss_parameter_supported``); RFC 9126 §5 (PAR).
     """
 
     issuer: str
@@ -68,6 +68,8 @@ class ServerMetadata:
     code_challenge_methods_supported: tuple[str, ...] = ()
     token_endpoint_auth_methods_supported: tuple[str, ...] = ()
     authorization_response_iss_parameter_supported: bool = False
+    pushed_authorization_request_endpoint: str | None = None
+    require_pushed_authorization_requests: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -154,6 +156,9 @@ class TokenSet:
     """The OpenID Connect ID token, validated (see :attr:`claims`); None unless ``openid`` was asked for."""
     claims: Mapping[str, Any] | None = None
     """The validated ID token's claims: who signed in (``sub``), when (``auth_time``), at which issuer."""
+    dpop_key: Mapping[str, Any] | None = field(default=None, repr=False)
+    """For DPoP-bound tokens (``token_type`` DPoP): the private key (a JWK) they are bound to, kept with them so a
+    token store keeps both or neither (RFC 9449)."""
 
     def refresh_at(self, margin: float) -> float | None:
         """When to refresh: ``margin`` seconds before expiry, but never earlier than half-way through the lifetime
@@ -190,6 +195,7 @@ class TokenSet:
             "raw": dict(self.raw),
             "id_token": self.id_token,
             "claims": None if self.claims is None else dict(self.claims),
+            "dpop_key": None if self.dpop_key is None else dict(self.dpop_key),
         }
 
     @classmethod
@@ -206,6 +212,7 @@ class TokenSet:
                 raw=dict(data.get("raw") or {}),
                 id_token=None if data.get("id_token") is None else str(data["id_token"]),
                 claims=None if data.get("claims") is None else dict(data["claims"]),
+                dpop_key=None if data.get("dpop_key") is None else dict(data["dpop_key"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a serialised token set: {exc}") from None

@@ -168,12 +168,13 @@ def process_jwks_response(response: HttpResponse) -> dict[str, Any]:
     return document
 
 
-def userinfo_request(metadata: ServerMetadata, access_token: str) -> HttpRequest:
-    """``GET`` userinfo with the access token as a Bearer token. Spec: OpenID Connect Core 1.0 §5.3.1."""
+def userinfo_request(metadata: ServerMetadata, access_token: str, scheme: str = "Bearer") -> HttpRequest:
+    """``GET`` userinfo with the access token as a Bearer token (or under the ``DPoP`` scheme, the proof added by
+    the caller). Spec: OpenID Connect Core 1.0 §5.3.1; RFC 9449 §7.1."""
     endpoint = metadata.userinfo_endpoint
     if endpoint is None:
         raise ProtocolViolation("invalid_metadata", "the server's metadata has no userinfo_endpoint")
-    return HttpRequest("GET", endpoint, {"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+    return HttpRequest("GET", endpoint, {"Authorization": f"{scheme} {access_token}", "Accept": "application/json"})
 
 
 def process_userinfo_response(response: HttpResponse, subject: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import httpx
 
+from pixie.client.dpop import DPoPKey
 from pixie.client.flows import ClientAuth, Flow, OAuthFlows
 from pixie.client.models import (
     AuthMethod,
@@ -39,6 +40,11 @@ class OAuthClient:
     ``OAuthClient(issuer, client_id)`` is a public client (native app, CLI); pass ``client_secret`` for a
     confidential one. ``http`` lets you bring your own ``httpx.Client`` (proxies, CA bundle, event hooks); otherwise
     the client owns one and :meth:`close` closes it.
+
+    ``dpop=True`` (or a :class:`~pixie.client.dpop.DPoPKey`) asks for DPoP-bound tokens: each token request carries
+    a proof of the key, the code is bound to it (``dpop_jkt``), the returned :class:`TokenSet` keeps the key, and
+    :class:`~pixie.client.auth.BearerAuth` sends proofs with it (RFC 9449). ``push=True`` pushes every authorization
+    request first (RFC 9126); a server that requires pushes gets them anyway.
     """
 
     def __init__(
@@ -51,9 +57,12 @@ class OAuthClient:
         http: httpx.Client | None = None,
         timeout: float = 10.0,
         insecure_allow_http: bool = False,
+        dpop: DPoPKey | bool = False,
+        push: bool = False,
     ) -> None:
         auth = ClientAuth(client_id, client_secret, auth_method)
-        self.flows = OAuthFlows(issuer, auth, insecure_allow_http=insecure_allow_http)
+        key = DPoPKey.generate() if dpop is True else dpop or None
+        self.flows = OAuthFlows(issuer, auth, insecure_allow_http=insecure_allow_http, dpop=key, push=push)
         self._http = http if http is not None else httpx.Client(timeout=timeout)
         self._owns_http = http is None
 

@@ -8,6 +8,7 @@ demo tenant's public clients, so a browser app of your own (``http://localhost:5
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pixie.config import Settings
 from pixie.demo.api import create_api
 from pixie.demo.api_doc import openapi_document
-from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_database_path
+from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_audit_log_path, demo_database_path
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, TokenVerifier
@@ -111,4 +112,7 @@ def demo_app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory`` (used by ``pixie demo``): settings from the environment, as
     :func:`pixie.server.app.app_from_env`; the demo's data beside the Pixie database."""
     settings = settings_from_env()
+    audit = demo_audit_log_path(settings.database_url)
+    if audit is not None:
+        settings = dataclasses.replace(settings, audit_log=str(audit))
     return create_demo_app(settings, demo_database=demo_database_path(settings.database_url))

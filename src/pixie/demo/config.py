@@ -20,6 +20,7 @@ __all__ = [
     "SCOPE_ROLES",
     "USERS",
     "DemoUser",
+    "demo_audit_log_path",
     "demo_database_path",
     "redirect_uri",
 ]
@@ -79,6 +80,19 @@ stays the same when the demo is started on another port, so a database seeded ea
 
 def redirect_uri(issuer: str) -> str:
     return f"{issuer.rstrip('/')}{APP_PATH}/callback"
+
+
+def demo_audit_log_path(database_url: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """Where ``pixie demo`` writes its audit log: ``None`` when ``PIXIE_AUDIT_LOG`` says (then that setting holds),
+    else a file beside a SQLite Pixie database (``pixie.db`` → ``pixie-audit.log``), else ``pixie-audit.log`` in the
+    working directory. A file, not the terminal: the demo's banner with its URLs and logins stays on screen."""
+    env = os.environ if env is None else env
+    if env.get("PIXIE_AUDIT_LOG"):
+        return None
+    path = sqlite_file(database_url)
+    if path is None:
+        return Path("pixie-audit.log")
+    return path.with_name(f"{path.stem}-audit.log")
 
 
 def demo_database_path(database_url: str, env: Mapping[str, str] | None = None) -> Path:

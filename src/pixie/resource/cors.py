@@ -3,8 +3,8 @@
 A browser sends a *preflight* (``OPTIONS`` with ``Access-Control-Request-Method``) before a cross-origin request that
 carries ``Authorization``; the preflight carries no token, so it must be answered before authentication or it gets
 the 401 the real request would not. :class:`CorsMiddleware` answers it itself, then, on the real request, marks the
-response (a 401 or 403 included) readable by the calling origin and exposes ``WWW-Authenticate``, so the app can
-read ``error="invalid_token"`` or the ``scope`` a 403 names.
+response (a 401 or 403 included) readable by the calling origin and exposes ``WWW-Authenticate`` (and
+``DPoP-Nonce``), so the app can read ``error="invalid_token"`` or the ``scope`` a 403 names.
 
 An origin is allowed when it is in the configured list (``https://app.example``, ``http://localhost:5173``) or when
 an async check says so (for origins that change while the API runs, e.g. those of registered clients). Any other
@@ -97,8 +97,8 @@ class CorsMiddleware:
     """Pure ASGI: answers CORS preflights before ``app`` sees them and marks responses readable by allowed origins.
 
     ``allowed_origins``: origins (``https://app.example``) or an async check. ``expose_headers``: response headers
-    scripts may read besides the CORS-safelisted ones (``WWW-Authenticate`` always). A preflight from an origin
-    that is not allowed gets 403 without CORS headers, so the browser never sends the request.
+    scripts may read besides the CORS-safelisted ones (``WWW-Authenticate`` and ``DPoP-Nonce`` always). A preflight
+    from an origin that is not allowed gets 403 without CORS headers, so the browser never sends the request.
 
     Spec: Fetch Standard §3.2.2–§3.2.5.
     """
@@ -116,7 +116,8 @@ class CorsMiddleware:
         if check is None:
             raise ValueError("CorsMiddleware needs at least one allowed origin (or a check)")
         self._allows = check
-        exposed = dict.fromkeys(["WWW-Authenticate", *expose_headers])
+        # DPoP-Nonce: a DPoP client must read the nonce a 401 use_dpop_nonce asks for (RFC 9449 §9).
+        exposed = dict.fromkeys(["WWW-Authenticate", "DPoP-Nonce", *expose_headers])
         if not all(_TOKEN_LIST.fullmatch(name) for name in exposed):
             raise ValueError("expose_headers must be header names")
         self._expose = ", ".join(exposed).encode("latin-1")

@@ -38,7 +38,8 @@ from fastapi.responses import Response
 
 from pixie.errors import OAuthError
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware
-from pixie.resource.middleware import REALM_KEY, bearer_token, render_error, scope_error
+from pixie.resource.credentials import ResourceDPoP, authenticate, request_credentials
+from pixie.resource.middleware import DPOP_ALGS_KEY, REALM_KEY, dpop_challenge, render_error, scope_error
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
@@ -54,19 +55,22 @@ __all__ = [
 class BearerHTTPException(HTTPException):
     """An :class:`HTTPException` carrying the OAuth error, its status and its ``WWW-Authenticate`` challenge."""
 
-    def __init__(self, error: OAuthError, *, realm: str, scope: str | None) -> None:
-        rendered = render_error(error, realm=realm, scope=scope)
+    def __init__(
+        self, error: OAuthError, *, realm: str, scope: str | None, dpop_algs: Sequence[str] | None = None
+    ) -> None:
+        rendered = render_error(error, realm=realm, scope=scope, dpop_algs=dpop_algs)
         super().__init__(status_code=rendered.status, detail=error.as_dict(), headers=rendered.headers)
         self.oauth_error = error
         self.body = rendered.body
 
 
 def require_scopes(
-    *scopes: str, verifier: TokenVerifier | None = None, realm: str = "pixie"
+    *scopes: str, verifier: TokenVerifier | None = None, realm: str = "pixie", dpop: ResourceDPoP | None = None
 ) -> Callable[[Request], Awaitable[AccessToken]]:
     """A dependency returning the request's verified :class:`AccessToken` if it carries every scope in ``scopes``.
+    Without the middleware, ``verifier`` checks the token here, and ``dpop`` accepts DPoP-bound tokens.
 
-    Spec: RFC 6750 §2.1, §3.1.
+    Spec: RFC 6750 §2.1, §3.1; RFC 9449 §7.
     """
     needed = tuple(scopes)
     joined = " ".join(needed)
@@ -78,8 +82,10 @@ def require_scopes(
             if "auth" in scope:
                 auth = scope["auth"]  # the middleware ran (None on its public paths)
             elif verifier is not None:
-                token = bearer_token(scope["headers"])
-                auth = await verifier.verify(token) if token is not None else None
+                if dpop is not None:
+                    scope[DPOP_ALGS_KEY] = dpop.algorithms
+                present = request_credentials(scope["headers"]) is not None
+                auth = await authenticate(scope, verifier, dpop) if present else None
                 scope["auth"] = auth
             else:
                 raise RuntimeError("require_scopes needs BearerAuthMiddleware or a verifier= argument")
@@ -87,7 +93,8 @@ def require_scopes(
             if error is not None:
                 raise error
         except OAuthError as exc:
-            raise BearerHTTPException(exc, realm=used_realm, scope=joined) from None
+            algs = dpop_challenge(scope, exc)
+            raise BearerHTTPException(exc, realm=used_realm, scope=joined, dpop_algs=algs) from None
         assert isinstance(auth, AccessToken)
         return auth
 

@@ -40,9 +40,17 @@ from urllib.parse import quote
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pixie.errors import InvalidRequest, InvalidToken, OAuthError, Rendered
+from pixie.errors import InvalidRequest, OAuthError, Rendered
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
-from pixie.resource.middleware import bearer_token, render_error, scope_error, send_rendered, under_prefix
+from pixie.resource.credentials import ResourceDPoP, authenticate
+from pixie.resource.middleware import (
+    DPOP_ALGS_KEY,
+    dpop_challenge,
+    render_error,
+    scope_error,
+    send_rendered,
+    under_prefix,
+)
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = ["HOP_BY_HOP", "Gateway", "RouteRule", "parse_route", "required_scopes"]
@@ -158,6 +166,7 @@ class Gateway:
         public_paths: Sequence[str] = (),
         realm: str = "pixie",
         forward_authorization: bool = False,
+        dpop: ResourceDPoP | None = None,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),  # noqa: B008  (immutable)
         cors_origins: AllowedOrigins = (),
@@ -171,7 +180,9 @@ class Gateway:
         self.public_paths = tuple(public_paths)
         self.realm = realm
         self.forward_authorization = forward_authorization
-        self._drop = frozenset(_REPLACED | ({b"authorization"} if not forward_authorization else set()))
+        self.dpop = dpop
+        # The proof belongs with the token: both go upstream, or neither.
+        self._drop = frozenset(_REPLACED | ({b"authorization", b"dpop"} if not forward_authorization else set()))
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
         self._timeout = timeout
@@ -193,7 +204,8 @@ class Gateway:
             auth = await self._authorize(scope)
         except OAuthError as error:
             needed = required_scopes(self.routes, scope["method"], scope["path"], self.default_scopes)
-            await send_rendered(render_error(error, realm=self.realm, scope=" ".join(needed)), send)
+            algs = dpop_challenge(scope, error)
+            await send_rendered(render_error(error, realm=self.realm, scope=" ".join(needed), dpop_algs=algs), send)
             return
         await self._forward(scope, receive, send, auth)
 
@@ -202,10 +214,9 @@ class Gateway:
             raise InvalidRequest("the request path is not in normal form")
         if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             return None
-        token = bearer_token(scope["headers"])
-        if token is None:
-            raise InvalidToken("a bearer token is required")
-        auth = await self.verifier.verify(token)
+        if self.dpop is not None:
+            scope[DPOP_ALGS_KEY] = self.dpop.algorithms
+        auth = await authenticate(scope, self.verifier, self.dpop)
         error = scope_error(auth, required_scopes(self.routes, scope["method"], scope["path"], self.default_scopes))
         if error is not None:
             raise error
@@ -282,13 +293,15 @@ class Gateway:
                 return
 
     async def aclose(self) -> None:
-        """Close the gateway's own HTTP client and the verifier's, if it has one."""
+        """Close the gateway's own HTTP client, and the verifier's and the DPoP replay cache's connections if they
+        have any."""
         if self._own_http is not None:
             await self._own_http.aclose()
             self._own_http = None
-        closer = getattr(self.verifier, "aclose", None)
-        if closer is not None:
-            await closer()
+        for owner in (self.verifier, self.dpop.replay if self.dpop is not None else None):
+            closer = getattr(owner, "aclose", None)
+            if closer is not None:
+                await closer()
 
 
 def _lower(headers: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[bytes, bytes]]:

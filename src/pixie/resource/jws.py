@@ -262,6 +262,12 @@ class Compact:
 
     __slots__ = ("_signature", "alg", "header", "kid")
 
+    @property
+    def header_segment(self) -> bytes:
+        """The header as it was sent (base64url): the same bytes always decode to the same header."""
+        segment: bytes = self._signature.segments["header"]
+        return segment
+
     def __init__(self, signature: CompactSignature, header: Mapping[str, Any], alg: str, kid: str | None) -> None:
         self._signature = signature
         self.header = header
@@ -278,9 +284,14 @@ class CompactVerifier:
     Spec: RFC 7515 §5.2, RFC 8725 §3.1.
     """
 
-    def __init__(self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> None:
+    def __init__(
+        self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS, *, max_header_length: int = MAX_HEADER_LENGTH
+    ) -> None:
         self.algorithms = allowed_algorithms(algorithms)
         self._registry = _PolicyRegistry(algorithms=sorted(self.algorithms), strict_check_header=False)
+        if max_header_length != MAX_HEADER_LENGTH:  # a header that carries a key (DPoP's jwk) is longer
+            self._registry.max_header_length = max_header_length
+        self._max_token_length = max_header_length + MAX_PAYLOAD_LENGTH + MAX_SIGNATURE_LENGTH
         self._passed: set[bytes] = set()
 
     def parse(self, token: str) -> Compact:
@@ -289,7 +300,7 @@ class CompactVerifier:
 
         Spec: RFC 7515 §5.2 steps 1–5, §4.1.11 (``crit``); RFC 7797 §6; RFC 8725 §3.1.
         """
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        if len(token) > self._max_token_length or not token.isascii():
             raise JWSError("token too long or not ASCII")
         try:
             signature = extract_compact(token.encode("ascii"), registry=self._registry)

@@ -31,11 +31,22 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError, Rendered, safe_text
+from pixie.errors import (
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+    Rendered,
+    UseDPoPNonce,
+    safe_text,
+)
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
+from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
+    "DPOP_ALGS_KEY",
     "REALM_KEY",
     "BearerAuthMiddleware",
     "bearer_token",
@@ -50,6 +61,8 @@ __all__ = [
 P = ParamSpec("P")
 REALM_KEY = "pixie.realm"
 """Where the middleware leaves its realm in the ASGI scope, so later 401/403s name the same realm."""
+DPOP_ALGS_KEY = "pixie.dpop_algs"
+"""Where the middleware leaves the DPoP proof algorithms it accepts (when it accepts DPoP), for later challenges."""
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _CREDENTIALS = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
@@ -79,15 +92,45 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return match.group(1)
 
 
-def render_error(error: OAuthError, *, realm: str, scope: str | None = None) -> Rendered:
+def render_error(
+    error: OAuthError, *, realm: str, scope: str | None = None, dpop_algs: Sequence[str] | None = None
+) -> Rendered:
     """A protected resource's error response: the ``Bearer`` challenge for the RFC 6750 codes (with ``scope`` on
-    ``insufficient_scope``), a plain JSON error (no challenge) for faults on our side such as 503.
+    ``insufficient_scope``), a plain JSON error (no challenge) for faults on our side such as 503. With
+    ``dpop_algs`` — the request used the ``DPoP`` scheme, or its proof failed — the challenge is ``DPoP`` with the
+    accepted algorithms, and a proof error is a 401.
 
-    Spec: RFC 6750 §3, §3.1.
+    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1, §12.2.
     """
+    if dpop_algs is not None and isinstance(
+        error, InvalidToken | InsufficientScope | InvalidRequest | InvalidDPoPProof | UseDPoPNonce
+    ):
+        rendered = error.render_json()
+        challenge = error.www_authenticate(
+            realm=realm,
+            scope=scope if isinstance(error, InsufficientScope) else None,
+            scheme="DPoP",
+            algs=dpop_algs,
+        )
+        status = 401 if isinstance(error, InvalidDPoPProof | UseDPoPNonce) else rendered.status
+        return Rendered(status, rendered.body, {**rendered.headers, "WWW-Authenticate": challenge})
     if isinstance(error, InvalidToken | InsufficientScope | InvalidRequest):
         return error.render_bearer(realm=realm, scope=scope if isinstance(error, InsufficientScope) else None)
     return error.render_json()
+
+
+def dpop_challenge(asgi_scope: Scope, error: OAuthError) -> Sequence[str] | None:
+    """The DPoP algorithms to challenge with for this request's error: when DPoP is accepted here and the request
+    used the DPoP scheme or its proof failed; None for a ``Bearer`` challenge.
+
+    Spec: RFC 9449 §7.1.
+    """
+    algs: Sequence[str] | None = asgi_scope.get(DPOP_ALGS_KEY)
+    if algs is None:
+        return None
+    if asgi_scope.get(SCHEME_KEY) == "DPoP" or isinstance(error, InvalidDPoPProof | UseDPoPNonce):
+        return algs
+    return None
 
 
 def error_app(error: OAuthError, *, realm: str, scope: str | None = None) -> ASGIApp:
@@ -115,14 +158,16 @@ def under_prefix(path: str, prefix: str) -> bool:
 
 
 class BearerAuthMiddleware:
-    """Pure-ASGI bearer-token check in front of ``app``.
+    """Pure-ASGI access-token check in front of ``app``.
 
     ``public_paths``: path prefixes (matched per segment: ``/docs`` covers ``/docs/x``, not ``/docsecret``) that
     need no token; there ``scope["auth"]`` is None. ``on_error`` turns an :class:`OAuthError` into the ASGI app
-    that answers (default: :func:`error_app` with this ``realm``). ``cors_origins``: origins of browser apps that
-    may call the API (``["https://app.example"]``), or an async check of the ``Origin`` header; empty: no CORS.
+    that answers (default: :func:`render_error`'s response with this ``realm``). ``dpop`` accepts DPoP-bound tokens
+    with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused. ``cors_origins``:
+    origins of browser apps that may call the API (``["https://app.example"]``), or an async check of the ``Origin``
+    header; empty: no CORS.
 
-    Spec: RFC 6750 §2.1, §3; Fetch Standard §3.2.
+    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; Fetch Standard §3.2.
     """
 
     def __init__(
@@ -133,13 +178,15 @@ class BearerAuthMiddleware:
         realm: str = "pixie",
         public_paths: Sequence[str] = (),
         on_error: Callable[[OAuthError], ASGIApp] | None = None,
+        dpop: ResourceDPoP | None = None,
         cors_origins: AllowedOrigins = (),
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.realm = realm
         self.public_paths = tuple(public_paths)
-        self.on_error = on_error or (lambda error: error_app(error, realm=self.realm))
+        self.on_error = on_error
+        self.dpop = dpop
         check = origin_check(cors_origins)
         self._entry: ASGIApp = CorsMiddleware(self._authenticate, check) if check is not None else self._authenticate
 
@@ -152,21 +199,23 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         scope[REALM_KEY] = self.realm
+        if self.dpop is not None:
+            scope[DPOP_ALGS_KEY] = self.dpop.algorithms
         if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             scope["auth"] = None
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(scope["headers"])
-            if token is None:
-                raise InvalidToken("a bearer token is required")
-            scope["auth"] = await self.verifier.verify(token)
+            scope["auth"] = await authenticate(scope, self.verifier, self.dpop)
         except OAuthError as error:
             if kind == "websocket":
                 await receive()  # websocket.connect: the handshake is answered with a close (HTTP 403)
                 await send({"type": "websocket.close", "code": 1008})
-            else:
+            elif self.on_error is not None:
                 await self.on_error(error)(scope, receive, send)
+            else:
+                rendered = render_error(error, realm=self.realm, dpop_algs=dpop_challenge(scope, error))
+                await send_rendered(rendered, send)
             return
         await self.app(scope, receive, send)
 
@@ -200,7 +249,8 @@ def requires_scopes(
             error = scope_error(request.scope.get("auth"), needed)
             if error is not None:
                 realm = str(request.scope.get(REALM_KEY, "pixie"))
-                rendered = render_error(error, realm=realm, scope=" ".join(needed))
+                algs = dpop_challenge(request.scope, error)
+                rendered = render_error(error, realm=realm, scope=" ".join(needed), dpop_algs=algs)
                 return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
             return await endpoint(*args, **kwargs)
 

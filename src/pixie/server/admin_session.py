@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixie import pkce, scopes
+from pixie.analytics import DASHBOARD_CLIENT_ID
 from pixie.management import register_client
 from pixie.security import decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret, new_token
 from pixie.storage.interfaces import AlreadyExists, Storage
@@ -53,7 +54,7 @@ __all__ = [
     "start_admin_session",
 ]
 
-ADMIN_CLIENT_ID = "pixie-admin"
+ADMIN_CLIENT_ID = DASHBOARD_CLIENT_ID  # analytics leaves its sign-ins out
 ADMIN_SCOPE = "pixie:admin"
 FLOW_SECONDS = 600
 SESSION_SECONDS = 8 * 3600
@@ -65,11 +66,14 @@ class FlowState:
     state: str
     verifier: str
     expires_at: float
+    view: str = ""
+    """The dashboard's query (``range=7d&tenant=…``) the administrator asked for before signing in: where the
+    sign-in returns to. Sealed with the rest, so nobody else can choose it."""
 
 
-def new_flow_state(now: float) -> FlowState:
-    """A fresh 256-bit state and PKCE verifier for one dashboard sign-in."""
-    return FlowState(state=new_token(32), verifier=pkce.generate_verifier(), expires_at=now + FLOW_SECONDS)
+def new_flow_state(now: float, view: str = "") -> FlowState:
+    """A fresh 256-bit state and PKCE verifier for one dashboard sign-in that returns to ``view``."""
+    return FlowState(state=new_token(32), verifier=pkce.generate_verifier(), expires_at=now + FLOW_SECONDS, view=view)
 
 
 class SessionSealer:
@@ -93,13 +97,19 @@ class SessionSealer:
         return value if isinstance(value, dict) else None
 
     def seal_flow(self, flow: FlowState) -> str:
-        return self._seal("flow", {"s": flow.state, "v": flow.verifier, "e": flow.expires_at})
+        return self._seal("flow", {"s": flow.state, "v": flow.verifier, "e": flow.expires_at, "q": flow.view})
 
     def open_flow(self, sealed: str | None, now: float) -> FlowState | None:
         value = self._open("flow", sealed)
         if value is None or not isinstance(value.get("e"), float | int) or value["e"] <= now:
             return None
-        return FlowState(state=str(value["s"]), verifier=str(value["v"]), expires_at=float(value["e"]))
+        view = value.get("q")
+        return FlowState(
+            state=str(value["s"]),
+            verifier=str(value["v"]),
+            expires_at=float(value["e"]),
+            view=view if isinstance(view, str) else "",
+        )
 
 
 async def ensure_admin_client(storage: Storage, issuer: str, *, follow_issuer: bool = False) -> None:

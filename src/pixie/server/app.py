@@ -52,6 +52,8 @@ from pixie.server.endpoints import (
     health,
     login,
     openid,
+    par,
+    site,
     theme,
     token,
     token_management,
@@ -59,6 +61,7 @@ from pixie.server.endpoints import (
 from pixie.server.endpoints import metrics as metrics_endpoint
 from pixie.server.pages import Pages
 from pixie.server.prometheus import Metrics
+from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.routing import IndexedRouter
 from pixie.server.webhook_delivery import WebhookDispatcher
@@ -86,6 +89,7 @@ log = logging.getLogger("pixie.server")
 def tenant_routes() -> list[BaseRoute]:
     """Routes every tenant has; mounted at ``/`` for the default tenant and at ``/t/{tenant}`` for the others."""
     return [
+        Route("/", site.home, methods=["GET"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
@@ -93,6 +97,7 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/introspect", token_management.introspect, methods=["POST"]),
+        Route("/par", with_cors(par.par, methods="POST"), methods=["POST", "OPTIONS"]),
         Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
         Route("/theme.css", theme.theme_css, methods=["GET"]),
         Route("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
@@ -114,6 +119,7 @@ def _routes() -> list[BaseRoute]:
         Route("/t/{tenant}" + openid_well_known, metadata, methods=["GET", "OPTIONS"]),
         Route(openid_well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/favicon.ico", site.favicon, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin", admin.dashboard, methods=["GET"]),
         Route("/admin/callback", admin.admin_callback, methods=["GET"]),
@@ -254,6 +260,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
                 events=events,
                 limiter=limiter,
                 metrics=metrics,
+                dpop_nonces=DPoPNonces(live.master_key),
             )
             await asyncio.to_thread(passwords.warm_up)
             if freeze_heap:

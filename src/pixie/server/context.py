@@ -12,9 +12,11 @@ from starlette.responses import HTMLResponse
 from pixie.config import Settings
 from pixie.errors import InvalidRequest, OAuthError
 from pixie.events import EventSink
+from pixie.resource.dpop import ProofChecker
 from pixie.server.cors import CorsPolicy
 from pixie.server.pages import Pages
 from pixie.server.prometheus import Metrics
+from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.security_headers import content_security_policy
 from pixie.storage.interfaces import Storage
@@ -43,6 +45,10 @@ class AppContext:
     events: EventSink
     limiter: RateLimiter
     metrics: Metrics
+    dpop: ProofChecker = field(default_factory=ProofChecker)
+    """Checks DPoP proofs at the token endpoint (algorithms and time window)."""
+    dpop_nonces: DPoPNonces | None = None
+    """Server nonces for tenants that require them (built from the master key by the composition root)."""
     password_checks: CapacityLimiter = field(default_factory=password_check_slots)
     """Password hashes checked at once. Each Argon2id check holds 64 MiB while it runs; without a bound, 16
     simultaneous logins took one worker to 1.1 GB (``bench/memory.py``), and anyio's default pool allows 40."""

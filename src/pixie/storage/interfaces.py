@@ -23,6 +23,7 @@ from pixie.storage.records import (
     Consent,
     Event,
     EventData,
+    PushedRequest,
     RefreshFamily,
     RefreshRotation,
     RefreshToken,
@@ -44,6 +45,8 @@ __all__ = [
     "ConsentStore",
     "EventStore",
     "KeyStore",
+    "ProofReplayStore",
+    "PushedRequestStore",
     "RefreshTokenStore",
     "SessionStore",
     "Storage",
@@ -264,6 +267,27 @@ class AccessTokenDenyList(Protocol):
         """Used by: housekeeping."""
 
 
+class PushedRequestStore(Protocol):
+    async def create(self, request: PushedRequest) -> None:
+        """Store a validated pushed request. Used by: the PAR endpoint."""
+
+    async def take(self, tenant_id: TenantId, uri_hash: str, now: Timestamp) -> PushedRequest | None:
+        """Remove and return the request if it is there and not expired: each ``request_uri`` is used once.
+        Used by: ``/authorize``."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Across all tenants (bulk), delete expired requests. Used by: housekeeping."""
+
+
+class ProofReplayStore(Protocol):
+    async def first_use(self, tenant_id: TenantId, replay_key: str, expires_at: Timestamp) -> bool:
+        """Record a DPoP proof until ``expires_at``; True iff this call recorded it, False if it was already
+        there (a replay, on this instance or any other). Used by: the token endpoint's DPoP check."""
+
+    async def purge_expired(self, now: Timestamp) -> int:
+        """Across all tenants (bulk), forget proofs whose window has passed. Used by: housekeeping."""
+
+
 class KeyStore(Protocol):
     async def add(self, key: SigningKey) -> None:
         """Used by: key ring (first key, rotation)."""
@@ -333,6 +357,8 @@ class Storage:
     codes: CodeStore
     refresh: RefreshTokenStore
     denylist: AccessTokenDenyList
+    proofs: ProofReplayStore
+    pushed: PushedRequestStore
     keys: KeyStore
     events: EventStore
     admin_sessions: AdminSessionStore

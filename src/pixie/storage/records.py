@@ -20,6 +20,7 @@ __all__ = [
     "Consent",
     "Event",
     "EventData",
+    "PushedRequest",
     "RefreshFamily",
     "RefreshRotation",
     "RefreshToken",
@@ -56,6 +57,11 @@ class TenantSettings:
     (others get a token without it, RFC 6749 §3.3). Scopes not listed are open to every user."""
     webhooks: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     """Webhook subscriptions ``(url, sealed secret, event kinds)``; see :mod:`pixie.webhooks`."""
+    dpop_nonce: bool = False
+    """Require the server's nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof made in advance
+    by a compromised client then stops working when the nonce changes."""
+    require_pushed_authorization_requests: bool = False
+    """Every client's authorization requests must be pushed first (RFC 9126 §5, §6)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,10 @@ class Client:
     id_token_signed_response_alg: str | None = None
     """The algorithm of this client's ID tokens; None: the tenant's ``signing_alg`` (OpenID Connect Registration
     §2)."""
+    dpop_bound_access_tokens: bool = False
+    """Every token request of this client must carry a DPoP proof (RFC 9449 §5.2)."""
+    require_pushed_authorization_requests: bool = False
+    """This client's authorization requests must be pushed first (RFC 9126 §6)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,22 @@ class AuthorizationRequest:
     """OpenID Connect ``max_age``: a session older than this many seconds must sign in again."""
     login_hint: str | None = None
     """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
+    dpop_jkt: str | None = None
+    """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
+
+
+@dataclass(frozen=True)
+class PushedRequest:
+    """An authorization request pushed by an authenticated client (RFC 9126), waiting for its ``request_uri`` at
+    ``/authorize``. ``uri_hash`` is the SHA-256 of the ``request_uri``'s random part; ``parameters`` the request's
+    parameters as a JSON array of name/value pairs, exactly as validated."""
+
+    tenant_id: TenantId
+    uri_hash: str
+    client_id: str
+    parameters: str
+    created_at: Timestamp
+    expires_at: Timestamp
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,8 @@ class AuthorizationCode:
     nonce: str | None = None
     sid: str | None = None
     """The OpenID Connect session id of the SSO session that signed in (the ID token's ``sid``)."""
+    dpop_jkt: str | None = None
+    """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +252,8 @@ class RefreshFamily:
     absolute_expires_at: Timestamp
     revoked_at: Timestamp | None = None
     revoked_reason: str | None = None
+    dpop_jkt: str | None = None
+    """The thumbprint of the DPoP key a public client's refresh tokens are bound to (RFC 9449 §5), if any."""
     sid: str | None = None
     """The SSO session this authorization came from (its ``sid``): ending that session revokes the family."""
 

@@ -87,12 +87,14 @@ class TokenIssuer:
         scopes: Sequence[str],
         now: Timestamp,
         auth_time: Timestamp | None = None,
+        dpop_jkt: str | None = None,
     ) -> AccessToken:
-        """A JWT access token with ``typ: at+jwt`` and the claims RFC 9068 §2.2 requires.
+        """A JWT access token with ``typ: at+jwt`` and the claims RFC 9068 §2.2 requires; with ``dpop_jkt``, bound
+        to that DPoP key (``cnf.jkt``), so that it works only with proofs the key signs.
 
         ``aud`` is the client's registered audiences, else the tenant's default audience, else the issuer.
 
-        Spec: RFC 9068 §2.1, §2.2.
+        Spec: RFC 9068 §2.1, §2.2; RFC 9449 §6.1 (``cnf.jkt``).
         """
         ttl = client.access_token_ttl or tenant.settings.access_token_ttl
         issued_at = int(now)
@@ -110,6 +112,8 @@ class TokenIssuer:
         }
         if auth_time is not None:
             claims["auth_time"] = int(auth_time)
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
         try:
             signer = await self._keyring.signer(tenant.id, tenant.settings.signing_alg)
         except LookupError:  # a ring made under another algorithm setting: its active key still signs

@@ -35,7 +35,7 @@ from pixie.server.admin_session import (
     signed_in_admin,
     start_admin_session,
 )
-from pixie.server.charts import CHART_NAMES, render_chart
+from pixie.server.charts import CHART_NAMES, dashboard_charts, render_chart
 from pixie.server.context import AppContext, context_of
 from pixie.server.cookies import admin_cookie_name, clear_cookie, read_cookie, set_cookie
 from pixie.server.grants.authorization_code import exchange_code
@@ -76,7 +76,7 @@ async def _signed_in(request: Request, ctx: AppContext) -> User | None:
     return await signed_in_admin(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
 
 
-async def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
+async def _start_sign_in(ctx: AppContext, tenant: Tenant, view: str = "") -> Response:
     issuer = ctx.issuer(tenant)
     client = await ctx.storage.clients.get(tenant.id, ADMIN_CLIENT_ID)
     if client is not None and f"{issuer}/admin/callback" not in client.redirect_uris:
@@ -88,7 +88,7 @@ async def _start_sign_in(ctx: AppContext, tenant: Tenant) -> Response:
             ", ".join(client.redirect_uris),
             issuer,
         )
-    flow = new_flow_state(time.time())
+    flow = new_flow_state(time.time(), view)
     query = urlencode(
         {
             "response_type": "code",
@@ -159,7 +159,7 @@ async def admin_callback(request: Request) -> Response:
             message="You are signed in, but this account is not an administrator of this Pixie server.",
         )
     else:
-        response = RedirectResponse("/admin", status_code=303)
+        response = RedirectResponse("/admin" + (f"?{flow.view}" if flow.view else ""), status_code=303)
         session_id = await start_admin_session(ctx.storage, str(claims["sub"]), now)
         set_cookie(response, name=_session_cookie(ctx), value=session_id, max_age=SESSION_SECONDS, issuer=issuer)
     clear_cookie(response, name=_flow_cookie(ctx), issuer=issuer)
@@ -168,6 +168,18 @@ async def admin_callback(request: Request) -> Response:
 
 async def _claims(ctx: AppContext, tenant: Tenant, token: str, now: float) -> dict[str, object] | None:
     return await own_access_token_claims(ctx.keyring, tenant.id, ctx.issuer(tenant), token, now)
+
+
+def _requested_view(request: Request) -> str:
+    """The dashboard's own parameters of this request, re-encoded (anything else is dropped): where a sign-in started
+    from here comes back to."""
+    params = request.query_params
+    kept = {
+        "range": params.get("range", "") if params.get("range") in RANGES else "",
+        "tenant": params.get("tenant", "")[:64],
+        "client": params.get("client", "")[:255],
+    }
+    return urlencode({name: value for name, value in kept.items() if value})
 
 
 async def _selection(request: Request, ctx: AppContext) -> tuple[str, Tenant, str | None]:
@@ -190,9 +202,9 @@ async def _summary(ctx: AppContext, range_name: str, tenant: Tenant, client: str
 async def dashboard(request: Request) -> Response:
     ctx = context_of(request)
     if await _signed_in(request, ctx) is None:
-        return await _start_sign_in(ctx, await _default_tenant(ctx))
+        return await _start_sign_in(ctx, await _default_tenant(ctx), _requested_view(request))
     range_name, tenant, client = await _selection(request, ctx)
-    summary = await _summary(ctx, range_name, tenant, client)
+    summary = await _summary(ctx, range_name, tenant, client)  # one snapshot: the cards and every chart
     tenants = [t.id for t in await ctx.storage.tenants.list()]
     clients = [c.client_id for c in await ctx.storage.clients.list(tenant.id)]
     base_query = {"range": range_name, "tenant": tenant.id, **({"client": client} if client else {})}
@@ -207,7 +219,8 @@ async def dashboard(request: Request) -> Response:
         tenant_id=tenant.id,
         clients=clients,
         client_id=client,
-        charts=[(name, f"/admin/charts/{name}.svg?{urlencode(base_query)}") for name in CHART_NAMES],
+        charts=dashboard_charts(summary),
+        chart_query=urlencode(base_query),
         range_links=[(name, "/admin?" + urlencode({**base_query, "range": name})) for name in RANGES],
     )
 
@@ -242,6 +255,12 @@ async def admin_logout(request: Request) -> Response:
     if not from_issuer_origin(request, issuer):
         return ctx.error_page(InvalidRequest("sign-out must be requested from this site"), tenant, status=403)
     await end_admin_session(ctx.storage, read_cookie(request, _session_cookie(ctx)), time.time())
-    response = ctx.page("message.html", tenant, title="Signed out", message="You left the dashboard.")
+    response = ctx.page(
+        "message.html",
+        tenant,
+        title="Signed out",
+        message="You left the dashboard.",
+        links=[("/admin", "Back to the dashboard")],
+    )
     clear_cookie(response, name=_session_cookie(ctx), issuer=issuer)
     return response

@@ -262,6 +262,8 @@ def client_view(client: Client) -> dict[str, Any]:
         "refresh_absolute_ttl": client.refresh_absolute_ttl,
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -269,6 +271,7 @@ def client_view(client: Client) -> dict[str, Any]:
 
 _CLIENT_LIFETIMES = {"refresh_grace_seconds", "access_token_ttl", "refresh_idle_ttl", "refresh_absolute_ttl"}
 _CLIENT_OIDC = {"post_logout_redirect_uris", "id_token_signed_response_alg"}
+_CLIENT_SENDER = {"dpop_bound_access_tokens", "require_pushed_authorization_requests"}
 _CLIENT_FIELDS = {
     "client_id",
     "public",
@@ -278,6 +281,7 @@ _CLIENT_FIELDS = {
     "audiences",
     *_CLIENT_LIFETIMES,
     *_CLIENT_OIDC,
+    *_CLIENT_SENDER,
 }
 
 
@@ -310,6 +314,8 @@ async def create_client_endpoint(request: Request, ctx: AppContext) -> Response:
             refresh_absolute_ttl=_typed(data, "refresh_absolute_ttl", int),
             post_logout_redirect_uris=_typed(data, "post_logout_redirect_uris", list, []),
             id_token_signed_response_alg=id_token_alg,
+            dpop_bound_access_tokens=_typed(data, "dpop_bound_access_tokens", bool, False),
+            require_pushed_authorization_requests=_typed(data, "require_pushed_authorization_requests", bool, False),
         )
     except AlreadyExists:
         raise ApiError(409, "already_exists", f"client {client_id!r} already exists in tenant {tenant.id!r}") from None

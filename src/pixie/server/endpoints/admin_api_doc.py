@@ -70,6 +70,8 @@ def _settings(*, every: bool) -> JSON:
         "allowed_grant_types": {"type": "array", "minItems": 1, "items": {"enum": list(TENANT_GRANT_TYPES)}},
         "login_title": _string(minLength=1, maxLength=80),
         "brand_color": _string(pattern="^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", description="#rgb or #rrggbb"),
+        "dpop_nonce": {"type": "boolean", "description": "Require the server's nonce in DPoP proofs."},
+        "require_pushed_authorization_requests": {"type": "boolean", "description": "Every request pushed (PAR)."},
     }
     if every:
         properties["signing_alg"] = _string()
@@ -93,6 +95,8 @@ def _schemas() -> JSON:
         "refresh_absolute_ttl": _nullable_int(),
         "post_logout_redirect_uris": _strings(),
         "id_token_signed_response_alg": {"type": ["string", "null"]},
+        "dpop_bound_access_tokens": {"type": "boolean"},
+        "require_pushed_authorization_requests": {"type": "boolean"},
         "disabled": {"type": "boolean"},
         "created_at": {"type": "number"},
     }
@@ -148,6 +152,8 @@ def _schemas() -> JSON:
                 "refresh_absolute_ttl": {"type": "integer", "minimum": 1},
                 "post_logout_redirect_uris": _strings(),
                 "id_token_signed_response_alg": {"enum": ["ES256", "RS256"]},
+                "dpop_bound_access_tokens": {"type": "boolean"},
+                "require_pushed_authorization_requests": {"type": "boolean"},
             },
             required=("client_id", "public"),
         ),

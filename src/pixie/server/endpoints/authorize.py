@@ -33,6 +33,7 @@ from pixie.server.grants.authorization_code import (
     new_pending_request,
     validate_authorization_request,
 )
+from pixie.server.protocol.pushed_requests import pushed_parameters
 from pixie.storage.records import Tenant
 
 __all__ = ["authorize", "query_pairs"]
@@ -59,9 +60,17 @@ async def authorize(request: Request) -> Response:
     if wait is not None:
         return _too_many(ctx, tenant, wait, "authorize_ip", _TOO_MANY_REQUESTS)
     try:
+        pairs = query_pairs(request.scope["query_string"])
+        pushed = await pushed_parameters(pairs, tenant_id=tenant.id, store=ctx.storage.pushed, now=now)
         validated = await validate_authorization_request(
-            query_pairs(request.scope["query_string"]), tenant=tenant, clients=ctx.storage.clients
+            pushed if pushed is not None else pairs, tenant=tenant, clients=ctx.storage.clients
         )
+        if pushed is None and (
+            tenant.settings.require_pushed_authorization_requests
+            or validated.client.require_pushed_authorization_requests
+        ):
+            error = InvalidRequest("authorization requests must be pushed first (PAR, RFC 9126)")
+            raise RedirectableError(error, validated.redirect_uri, validated.state)
     except UntrustedRequest as exc:
         ctx.events.emit(
             AuthorizationRequested(

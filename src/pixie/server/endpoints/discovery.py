@@ -20,7 +20,13 @@ async def metadata(request: Request) -> Response:
     and ``/.well-known/openid-configuration`` (OpenID Connect Discovery §4): one document for both."""
     context, tenant = await tenant_of(request)
     grants = tuple(g for g in IMPLEMENTED_GRANTS if g in tenant.settings.allowed_grant_types)
-    document = provider_metadata(context.issuer(tenant), grants, tenant.settings.signing_alg)
+    document = provider_metadata(
+        context.issuer(tenant),
+        grants,
+        tenant.settings.signing_alg,
+        dpop_algorithms=context.dpop.advertised_algorithms,
+        require_pushed_requests=tenant.settings.require_pushed_authorization_requests,
+    )
     return json_response(document, max_age=300)
 
 

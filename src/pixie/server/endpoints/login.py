@@ -190,6 +190,12 @@ async def logout(request: Request) -> Response:
     signed_in: SignedIn | None = await current_user(request, ctx, tenant, now)
     if value and signed_in is not None:
         await end_session_of(ctx, tenant, signed_in.session, now)
-    response = ctx.page("message.html", tenant, title="Signed out", message="You are signed out.")
+    response = ctx.page(
+        "message.html",
+        tenant,
+        title="Signed out",
+        message="You are signed out.",
+        links=[(ctx.path(tenant, "/"), "Back to the start page")],
+    )
     clear_cookie(response, name=name, issuer=issuer)
     return response

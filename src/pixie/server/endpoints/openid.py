@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
+from pixie.errors import InsufficientScope, InvalidDPoPProof, InvalidRequest, InvalidToken, OAuthError
+from pixie.resource.credentials import request_credentials
 from pixie.security import constant_time_equals, new_token
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.cookies import clear_cookie, read_cookie, session_cookie_name, set_cookie
@@ -33,45 +34,85 @@ from pixie.tokens.validation import own_access_token_claims, own_id_token_claims
 __all__ = ["end_session", "userinfo"]
 
 
-def _bearer(error: OAuthError, *, scope: str | None = None) -> Response:
+def _challenge(error: OAuthError, *, scope: str | None = None, dpop_algs: list[str] | None = None) -> Response:
+    """The error with its ``Bearer`` challenge, or, for a request that used DPoP (``dpop_algs``), a ``DPoP``
+    challenge naming the accepted algorithms (a proof error is then a 401)."""
     rendered = error.render_bearer(scope=scope)
-    return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
+    headers, status = rendered.headers, rendered.status
+    if dpop_algs is not None:
+        headers = {**headers, "WWW-Authenticate": error.www_authenticate(scope=scope, scheme="DPoP", algs=dpop_algs)}
+        status = 401 if isinstance(error, InvalidDPoPProof) else status
+    return Response(rendered.body, status_code=status, headers=headers)
 
 
 async def userinfo(request: Request) -> Response:
-    """``GET`` or ``POST /userinfo`` with ``Authorization: Bearer``: the claims the token's scopes release about its
-    user. A missing token gets a bare challenge; a bad, expired, revoked or DPoP-bound token ``invalid_token``
-    (401); a token without ``openid`` ``insufficient_scope`` (403).
+    """``GET`` or ``POST /userinfo`` with ``Authorization: Bearer``, or ``Authorization: DPoP`` and a proof for a
+    DPoP-bound token: the claims the token's scopes release about its user. A missing token gets a bare challenge;
+    a bad, expired or revoked token ``invalid_token`` (401), and so does a DPoP-bound token sent as a Bearer token;
+    a bad proof ``invalid_dpop_proof`` (401); a token without ``openid`` ``insufficient_scope`` (403).
 
-    Spec: OpenID Connect Core 1.0 §5.3, §5.3.3; RFC 6750 §2.1, §3, §3.1; RFC 9449 §7.1 (a DPoP-bound token is never
-    accepted as a Bearer token)."""
+    Spec: OpenID Connect Core 1.0 §5.3, §5.3.3; RFC 6750 §2.1, §3, §3.1; RFC 9449 §7.1 (proofs at a resource), §7.2
+    (a DPoP-bound token is never accepted as a Bearer token)."""
     ctx, tenant = await tenant_of(request)
-    header = request.headers.get("authorization")
-    if header is None:
+    try:
+        credentials = request_credentials(request.scope["headers"])
+    except OAuthError as exc:
+        return _challenge(exc)
+    if credentials is None:
+        if request.headers.get("authorization") is not None:
+            return _challenge(InvalidRequest("use Authorization: Bearer (or DPoP) <access token>"))
         response = json_response({"error": "invalid_token", "error_description": "an access token is required"})
         response.status_code = 401
         response.headers.update({"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"})
         return response
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        return _bearer(InvalidRequest("use Authorization: Bearer <access token>"))
+    token = credentials.token
+    algs = ctx.dpop.advertised_algorithms if credentials.scheme == "DPoP" else None
     now = time.time()
-    claims = await own_access_token_claims(ctx.keyring, tenant.id, ctx.issuer(tenant), token, now)
+    issuer = ctx.issuer(tenant)
+    claims = await own_access_token_claims(ctx.keyring, tenant.id, issuer, token, now)
     if claims is None:
-        return _bearer(InvalidToken("the access token is invalid, expired, or not issued here"))
-    if "cnf" in claims:
-        return _bearer(InvalidToken("a sender-constrained token must be presented with its proof"))
+        return _challenge(InvalidToken("the access token is invalid, expired, or not issued here"), dpop_algs=algs)
+    try:
+        await _check_sender(request, ctx, tenant, credentials.scheme, token, claims, f"{issuer}/userinfo")
+    except OAuthError as exc:
+        return _challenge(exc, dpop_algs=algs)
     if await ctx.storage.denylist.is_denied(tenant.id, str(claims["jti"])):
-        return _bearer(InvalidToken("the access token was revoked"))
+        return _challenge(InvalidToken("the access token was revoked"), dpop_algs=algs)
     scopes = str(claims.get("scope", "")).split(" ")
     user_id = token_user(claims)
     if "openid" not in scopes or user_id is None:
-        return _bearer(InsufficientScope("userinfo needs a user's token with the openid scope"), scope="openid")
+        scope_error = InsufficientScope("userinfo needs a user's token with the openid scope")
+        return _challenge(scope_error, scope="openid", dpop_algs=algs)
     parties = await token_parties(ctx.storage, tenant.id, str(claims.get("client_id", "")), user_id)
     if parties is None or parties[1] is None:
-        return _bearer(InvalidToken("the client or user of this access token is disabled or gone"))
+        return _challenge(InvalidToken("the client or user of this access token is disabled or gone"), dpop_algs=algs)
     return json_response(user_claims(parties[1], scopes), no_store=True)
+
+
+async def _check_sender(
+    request: Request, ctx: AppContext, tenant: Tenant, scheme: str, token: str, claims: dict[str, Any], url: str
+) -> None:
+    """A DPoP-bound token comes with the DPoP scheme and a proof of its key for this request, seen once; an unbound
+    one as a Bearer token.
+
+    Spec: RFC 9449 §7.1–7.2, §11.1.
+    """
+    cnf = claims.get("cnf")
+    bound_to = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if scheme == "Bearer":
+        if cnf is not None:
+            raise InvalidToken("a sender-constrained token must be presented with its proof")
+        return
+    if not isinstance(bound_to, str):
+        raise InvalidToken("this token is not bound to a DPoP key: send it as a Bearer token")
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) != 1:
+        raise InvalidDPoPProof("send one DPoP header")
+    proof = ctx.dpop.check(proofs[0], method=request.method, url=url, access_token=token)
+    if not constant_time_equals(proof.jkt, bound_to):
+        raise InvalidDPoPProof("the DPoP proof's key is not the one the token is bound to")
+    if not await ctx.storage.proofs.first_use(tenant.id, proof.replay_key, proof.expires_at):
+        raise InvalidDPoPProof("the DPoP proof was already used")
 
 
 _LOGOUT_CSRF = "pixie-logout-csrf"

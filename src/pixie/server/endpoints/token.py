@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from pixie.errors import (
     InvalidClient,
+    InvalidDPoPProof,
     InvalidRequest,
     OAuthError,
     TooManyRequests,
@@ -26,6 +27,7 @@ from pixie.server.grants.authorization_code import exchange_code
 from pixie.server.grants.client_credentials import client_credentials
 from pixie.server.grants.refresh_token import refresh
 from pixie.server.protocol.client_authentication import authenticate_client, parse_basic
+from pixie.server.protocol.sender_constraint import proof_key
 from pixie.server.rendering import json_response
 from pixie.storage.records import Tenant
 
@@ -85,6 +87,17 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
     if grant_type not in IMPLEMENTED_GRANTS or grant_type not in tenant.settings.allowed_grant_types:
         raise UnsupportedGrantType(f"grant_type {safe_text(grant_type)} is not supported")
     issuer, now, events = ctx.issuer(tenant), time.time(), ctx.events
+    nonces = ctx.dpop_nonces.accepted(tenant.id, now) if tenant.settings.dpop_nonce and ctx.dpop_nonces else []
+    dpop_jkt = await proof_key(
+        request.headers.getlist("dpop"),
+        url=f"{issuer}/token",
+        checker=ctx.dpop,
+        proofs=ctx.storage.proofs,
+        tenant_id=tenant.id,
+        nonces=nonces,
+    )
+    if dpop_jkt is None and client.dpop_bound_access_tokens:
+        raise InvalidDPoPProof("this client must send a DPoP proof (dpop_bound_access_tokens)")
     if grant_type == "authorization_code":
         result = await exchange_code(
             form,
@@ -95,6 +108,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             tokens=ctx.tokens,
             events=events,
             now=now,
+            dpop_jkt=dpop_jkt,
         )
     elif grant_type == "refresh_token":
         result = await refresh(
@@ -106,9 +120,20 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             tokens=ctx.tokens,
             events=events,
             now=now,
+            dpop_jkt=dpop_jkt,
         )
     else:
         result = await client_credentials(
-            form, client=client, tenant=tenant, issuer=issuer, tokens=ctx.tokens, events=events, now=now
+            form,
+            client=client,
+            tenant=tenant,
+            issuer=issuer,
+            tokens=ctx.tokens,
+            events=events,
+            now=now,
+            dpop_jkt=dpop_jkt,
         )
-    return json_response(result, no_store=True)
+    response = json_response(result, no_store=True)
+    if nonces:
+        response.headers["DPoP-Nonce"] = nonces[0]  # the current one, for the client's next proof (RFC 9449 §8.2)
+    return response

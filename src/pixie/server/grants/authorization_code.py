@@ -12,6 +12,7 @@ code flow: request parameters, ID token at the token endpoint).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from pixie.errors import (
 from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
 from pixie.server.protocol.redirect_uris import match_redirect_uri
+from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import ClientStore, Storage
 from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
@@ -63,10 +65,14 @@ _AUTHORIZE_PARAMS = (
     "max_age",
     "login_hint",
     "response_mode",
+    "dpop_jkt",
 )
 _MAX_NONCE = 512
 _MAX_LOGIN_HINT = 255
 
+
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+"""A base64url SHA-256 JWK thumbprint (RFC 7638), as ``dpop_jkt`` carries it (RFC 9449 §10)."""
 
 MAX_AUTHORIZE_PARAMETERS = 64
 """A real request sends about ten; the cap keeps a crafted one from costing more than a page render."""
@@ -103,6 +109,7 @@ class ValidatedAuthorization:
     nonce: str | None = None
     max_age: int | None = None
     login_hint: str | None = None
+    dpop_jkt: str | None = None
 
 
 def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -199,6 +206,9 @@ async def validate_authorization_request(
     if "none" in prompt and len(prompt) > 1:
         raise fail(InvalidRequest("prompt=none cannot be combined with other values"))
     nonce, max_age, login_hint = _openid_parameters(params, fail)
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not _THUMBPRINT.fullmatch(dpop_jkt):
+        raise fail(InvalidRequest("dpop_jkt must be a SHA-256 JWK thumbprint (43 base64url characters)"))
     return ValidatedAuthorization(
         client=client,
         redirect_uri=redirect_uri,
@@ -211,6 +221,7 @@ async def validate_authorization_request(
         nonce=nonce,
         max_age=max_age,
         login_hint=login_hint,
+        dpop_jkt=dpop_jkt,
     )
 
 
@@ -266,6 +277,7 @@ def new_pending_request(
         nonce=validated.nonce,
         max_age=validated.max_age,
         login_hint=validated.login_hint,
+        dpop_jkt=validated.dpop_jkt,
     )
 
 
@@ -303,6 +315,7 @@ async def issue_code(
             expires_at=now + min(tenant.settings.code_ttl, 60),
             nonce=request.nonce,
             sid=sid,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return secret.value
@@ -318,6 +331,7 @@ async def exchange_code(
     tokens: TokenIssuer,
     events: EventSink,
     now: Timestamp,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
     """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
     code cannot be tried twice; a second redemption revokes what the first produced.
@@ -346,6 +360,7 @@ async def exchange_code(
         raise InvalidGrant("redirect_uri does not match the authorization request")
     if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
         raise InvalidGrant("code_verifier does not match the code_challenge")
+    check_binding(record.dpop_jkt, dpop_jkt, "code")  # RFC 9449 §10: the key the request named
 
     access = await tokens.access_token(
         tenant=tenant,
@@ -355,10 +370,11 @@ async def exchange_code(
         scopes=record.scopes,
         now=now,
         auth_time=record.auth_time,
+        dpop_jkt=dpop_jkt,
     )
     response: dict[str, Any] = {
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type(dpop_jkt),
         "expires_in": access.expires_in,
         "scope": " ".join(record.scopes),
     }
@@ -390,6 +406,7 @@ async def exchange_code(
                 auth_time=record.auth_time,
                 created_at=now,
                 absolute_expires_at=now + absolute_ttl,
+                dpop_jkt=dpop_jkt if client.client_type == "public" else None,
                 sid=record.sid,
             ),
             RefreshToken(

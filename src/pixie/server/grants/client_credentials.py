@@ -11,6 +11,7 @@ from typing import Any
 from pixie import scopes as scope_rules
 from pixie.errors import InvalidScope, UnauthorizedClient, safe_text
 from pixie.events import EventSink, TokenIssued
+from pixie.server.protocol.sender_constraint import token_type
 from pixie.storage.records import Client, Tenant
 from pixie.tokens.issuer import TokenIssuer
 from pixie.types import Timestamp
@@ -27,6 +28,7 @@ async def client_credentials(
     tokens: TokenIssuer,
     events: EventSink,
     now: Timestamp,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
     """A JWT access token with ``sub`` = the client id and no refresh token (RFC 6749 §4.4.3).
 
@@ -40,12 +42,12 @@ async def client_credentials(
         raise InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}")
     scopes = requested or client.scopes
     access = await tokens.access_token(
-        tenant=tenant, issuer=issuer, client=client, subject=client.client_id, scopes=scopes, now=now
+        tenant=tenant, issuer=issuer, client=client, subject=client.client_id, scopes=scopes, now=now, dpop_jkt=dpop_jkt
     )
     events.emit(TokenIssued(tenant_id=tenant.id, client_id=client.client_id, grant_type="client_credentials"))
     return {
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type(dpop_jkt),
         "expires_in": access.expires_in,
         "scope": " ".join(scopes),
     }

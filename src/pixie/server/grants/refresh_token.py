@@ -20,6 +20,7 @@ from pixie import scopes as scope_rules
 from pixie.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from pixie.events import EventSink, RefreshReuseDetected, RefreshRotated, TokenIssued
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret
+from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
@@ -74,6 +75,7 @@ async def refresh(
     tokens: TokenIssuer,
     events: EventSink,
     now: Timestamp,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
     """Exchange a refresh token for a new access token and a new refresh token.
 
@@ -95,6 +97,7 @@ async def refresh(
         raise InvalidGrant("refresh token was issued to another client")
     if family.revoked_at is not None:
         raise InvalidGrant("refresh token is revoked")
+    check_binding(family.dpop_jkt, dpop_jkt, "refresh token")  # before anything is spent
     if current.used_at is not None:
         return await _reused(storage, events, client, tenant, family, current, token, scope_param, now)
     requested = scope_rules.parse_requested(scope_param)
@@ -117,12 +120,13 @@ async def refresh(
         scopes=scopes,
         now=now,
         auth_time=family.auth_time,
+        dpop_jkt=dpop_jkt,
     )
     successor = new_opaque_secret()
     idle_ttl = client.refresh_idle_ttl or tenant.settings.refresh_idle_ttl
     response: dict[str, Any] = {
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type(dpop_jkt),
         "expires_in": access.expires_in,
         "scope": " ".join(scopes),
         "refresh_token": successor.value,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixie.errors import InvalidRequest
+from pixie.resource.dpop import DEFAULT_ALGORITHMS as DPOP_ALGORITHMS
 from pixie.scopes import OPENID_SCOPES
 from pixie.server.protocol.metadata import metadata_document
 from pixie.storage.records import Client, User
@@ -96,12 +97,20 @@ def discovery_document(oauth_metadata: dict[str, Any], *, signing_alg: str, scop
     }
 
 
-def provider_metadata(issuer: str, grant_types: tuple[str, ...], signing_alg: str) -> dict[str, Any]:
+def provider_metadata(
+    issuer: str,
+    grant_types: tuple[str, ...],
+    signing_alg: str,
+    *,
+    dpop_algorithms: Sequence[str] = DPOP_ALGORITHMS,
+    require_pushed_requests: bool = False,
+) -> dict[str, Any]:
     """The one metadata document Pixie serves at both well-known addresses: RFC 8414's fields and OpenID
     Discovery's (registered AS metadata too, RFC 8414 §7.1.2), so a client reading either finds the same values.
 
     Spec: RFC 8414 §2, §3; OpenID Connect Discovery 1.0 §3, §4."""
-    return discovery_document(metadata_document(issuer, grant_types), signing_alg=signing_alg, scopes=OPENID_SCOPES)
+    oauth = metadata_document(issuer, grant_types, dpop_algorithms, require_pushed_requests=require_pushed_requests)
+    return discovery_document(oauth, signing_alg=signing_alg, scopes=OPENID_SCOPES)
 
 
 @dataclass(frozen=True)

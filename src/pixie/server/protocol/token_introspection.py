@@ -166,5 +166,6 @@ async def _introspect(
             return {"active": False}
         if await token_parties(storage, tenant.id, token_client, token_user(claims)) is None:
             return {"active": False}
-        return {"active": True, "token_type": "Bearer", **claims}
+        # A DPoP-bound token says so, and its cnf (among the claims) names the key (RFC 9449 §6.2).
+        return {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer", **claims}
     return {"active": False}

@@ -19,8 +19,10 @@ __all__ = [
     "authorization_requests",
     "clients",
     "consents",
+    "dpop_proofs",
     "event_batches",
     "metadata",
+    "pushed_requests",
     "refresh_families",
     "refresh_tokens",
     "revoked_access_tokens",
@@ -110,6 +112,8 @@ clients = sa.Table(
     _flag("disabled"),
     _strings("post_logout_redirect_uris"),  # migration 0005
     _text("id_token_signed_response_alg", nullable=True),
+    _flag("dpop_bound_access_tokens"),  # migration 0006
+    _flag("require_pushed_authorization_requests"),
 )
 
 users = sa.Table(
@@ -178,6 +182,7 @@ authorization_requests = sa.Table(
     _text("nonce", nullable=True),  # OpenID Connect request parameters: migration 0005
     sa.Column("max_age", sa.Integer(), nullable=True),
     _text("login_hint", nullable=True),
+    _text("dpop_jkt", nullable=True),  # migration 0006
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 
@@ -203,6 +208,7 @@ authorization_codes = sa.Table(
     _time("access_expires_at", nullable=True),
     _text("nonce", nullable=True),  # migration 0005
     _text("sid", nullable=True),
+    _text("dpop_jkt", nullable=True),  # migration 0006
     sa.Index(None, "family_id", "tenant_id"),  # revoke_family deny-lists the code's access token (migration 0003)
     sa.Index(None, "expires_at"),  # purge_expired
 )
@@ -220,6 +226,7 @@ refresh_families = sa.Table(
     _time("absolute_expires_at"),
     _time("revoked_at", nullable=True),
     _text("revoked_reason", nullable=True),
+    _text("dpop_jkt", nullable=True),  # the DPoP key public clients' refresh tokens are bound to (migration 0006)
     _text("sid", nullable=True),  # migration 0005
     sa.Index(None, "sid", "tenant_id"),  # end_session: the families of one SSO session (led by sid, as 0003)
 )
@@ -251,6 +258,27 @@ revoked_access_tokens = sa.Table(
     metadata,
     _tenant(),
     sa.Column("jti", sa.String(), primary_key=True),
+    _time("expires_at"),
+    sa.Index(None, "expires_at"),  # purge_expired
+)
+
+pushed_requests = sa.Table(
+    "pushed_requests",
+    metadata,
+    _tenant(),
+    sa.Column("uri_hash", sa.String(), primary_key=True),
+    _text("client_id"),
+    _text("parameters"),
+    _time("created_at"),
+    _time("expires_at"),
+    sa.Index(None, "expires_at"),  # purge_expired
+)
+
+dpop_proofs = sa.Table(
+    "dpop_proofs",
+    metadata,
+    _tenant(),
+    sa.Column("replay_key", sa.String(), primary_key=True),  # SHA-256 of the key's thumbprint and the proof's jti
     _time("expires_at"),
     sa.Index(None, "expires_at"),  # purge_expired
 )

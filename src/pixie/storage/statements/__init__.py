@@ -15,9 +15,11 @@ from pixie.storage.interfaces import ConsentStore, RefreshTokenStore, Storage
 from pixie.storage.statements.admin_sessions import SqlAdminSessionStore
 from pixie.storage.statements.authorization import SqlAuthorizationRequestStore, SqlCodeStore
 from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
+from pixie.storage.statements.dpop import SqlProofReplayStore
 from pixie.storage.statements.driver import Driver
 from pixie.storage.statements.events import SqlEventStore
 from pixie.storage.statements.keys import SqlKeyStore
+from pixie.storage.statements.pushed import SqlPushedRequestStore
 from pixie.storage.statements.refresh import SqlAccessTokenDenyList
 from pixie.storage.statements.sessions import SqlSessionStore
 
@@ -36,6 +38,8 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         codes=SqlCodeStore(db),
         refresh=refresh,
         denylist=SqlAccessTokenDenyList(db),
+        proofs=SqlProofReplayStore(db),
+        pushed=SqlPushedRequestStore(db),
         keys=SqlKeyStore(db),
         events=SqlEventStore(db),
         admin_sessions=SqlAdminSessionStore(db),
