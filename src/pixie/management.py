@@ -24,26 +24,33 @@ from pixie.tokens.keys import KeyRing
 from pixie.types import ClientAuthMethod, ClientType, TenantId
 
 __all__ = [
+    "ClientFields",
+    "DEFAULT_TENANT_DISPLAY_NAME",
     "GRANT_TYPES",
     "ID_TOKEN_ALGS",
     "InvalidRegistration",
     "NewClient",
     "NotFound",
     "Profile",
+    "check_client_fields",
+    "check_display_name",
+    "check_logo_uri",
     "create_tenant",
     "create_tenants",
     "create_user",
     "ensure_default_tenant",
     "register_client",
     "set_tenant_disabled",
-    "set_user_disabled",
+    "set_tenant_display_name",
     "update_tenant_settings",
     "update_user_profile",
     "validate_redirect_uri",
 ]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-
+DEFAULT_TENANT_DISPLAY_NAME = "Pixie"
+"""What the sign-in pages of a new default tenant are headed with, until ``pixie tenants settings default
+--display-name`` names it after the organisation."""
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -164,11 +171,94 @@ def validate_redirect_uri(uri: str, *, public: bool = False) -> str:
     return uri
 
 
+@dataclass(frozen=True)
+class ClientFields:
+    """A client's checked, de-duplicated settings (see :func:`check_client_fields`)."""
+
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    name: str
+    logo_uri: str | None
+
+
+def check_display_name(name: str, what: str = "display name") -> str:
+    """A name people read: at most 100 printable characters, surrounding spaces removed (empty: none)."""
+    shown = name.strip()
+    if len(shown) > 100 or not shown.isprintable():
+        raise InvalidRegistration(f"{what} must be at most 100 printable characters")
+    return shown
+
+
+def check_logo_uri(uri: str | None) -> str | None:
+    """An https URL with a host (or None, or empty for none): shown as an image on the sign-in pages, so never a
+    ``javascript:``, ``data:`` or plain-http address. Spec: RFC 7591 §2 (``logo_uri``)."""
+    if not uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise InvalidRegistration(f"logo URI {uri!r} is not a valid URI") from None
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or len(uri) > 2000:
+        raise InvalidRegistration(f"logo URI {uri[:100]!r} must be an https URL with a host")
+    if not _URI_CHARACTERS.fullmatch(uri):
+        raise InvalidRegistration(f"logo URI {uri[:100]!r} holds a character a URI cannot")
+    return uri
+
+
+def check_client_fields(
+    *,
+    public: bool,
+    redirect_uris: Sequence[str],
+    grant_types: Sequence[str],
+    scopes: Sequence[str],
+    refresh_grace_seconds: int,
+    access_token_ttl: int | None,
+    refresh_idle_ttl: int | None,
+    refresh_absolute_ttl: int | None,
+    name: str = "",
+    logo_uri: str | None = None,
+) -> ClientFields:
+    """Check a client's settings as registration and every later change do, so that an update can never store what
+    registration refuses. Spec: RFC 6749 §2, §4.4; RFC 7591 §2; OAuth 2.1 §2.1."""
+    unknown = sorted(set(grant_types) - set(GRANT_TYPES))
+    if unknown:
+        raise InvalidRegistration(f"unknown grant type(s): {', '.join(unknown)}; known: {', '.join(GRANT_TYPES)}")
+    grants = tuple(dict.fromkeys(grant_types))
+    if public and "client_credentials" in grants:
+        raise InvalidRegistration("a public client cannot use client_credentials (RFC 6749 §4.4)")
+    if "authorization_code" in grants and not redirect_uris:
+        raise InvalidRegistration("the authorization_code grant needs at least one --redirect-uri")
+    uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in redirect_uris))
+    try:
+        scope_list = scope_rules.parse(" ".join(scopes))
+    except ValueError as exc:
+        raise InvalidRegistration(str(exc)) from None
+    if not 0 <= refresh_grace_seconds <= 60:
+        raise InvalidRegistration("refresh_grace_seconds must be between 0 and 60")
+    for label, ttl in (
+        ("access token lifetime", access_token_ttl),
+        ("refresh idle timeout", refresh_idle_ttl),
+        ("refresh absolute lifetime", refresh_absolute_ttl),
+    ):
+        if ttl is not None and ttl <= 0:
+            raise InvalidRegistration(f"{label} must be a positive number of seconds")
+    if refresh_idle_ttl and refresh_absolute_ttl and refresh_idle_ttl > refresh_absolute_ttl:
+        raise InvalidRegistration("refresh idle timeout cannot exceed the absolute lifetime")
+    return ClientFields(
+        redirect_uris=uris,
+        grant_types=grants,
+        scopes=scope_list,
+        name=check_display_name(name, "client name"),
+        logo_uri=check_logo_uri(logo_uri),
+    )
+
+
 async def ensure_default_tenant(storage: Storage, keyring: KeyRing) -> Tenant:
     """Create the default tenant and its keys if they are missing (``pixie serve`` start-up)."""
     tenant = await storage.tenants.get(DEFAULT_TENANT)
     if tenant is None:
-        tenant = Tenant(id=DEFAULT_TENANT, display_name="Default", created_at=time.time())
+        tenant = Tenant(id=DEFAULT_TENANT, display_name=DEFAULT_TENANT_DISPLAY_NAME, created_at=time.time())
         try:
             await storage.tenants.create(tenant)
         except AlreadyExists:  # another instance starting on the same new database was first: use its row
@@ -252,6 +342,16 @@ async def set_tenant_disabled(storage: Storage, tenant_id: TenantId, disabled: b
     return replace(tenant, disabled=disabled)
 
 
+async def set_tenant_display_name(storage: Storage, tenant_id: TenantId, display_name: str) -> Tenant:
+    """Rename a tenant as people read it (its sign-in and consent pages); its id and issuer stay."""
+    tenant = await _existing_tenant(storage, tenant_id)
+    shown = check_display_name(display_name)
+    if not shown:
+        raise InvalidRegistration("display name must be 1-100 printable characters")
+    await storage.tenants.set_display_name(tenant_id, shown)
+    return replace(tenant, display_name=shown)
+
+
 async def update_tenant_settings(storage: Storage, tenant_id: TenantId, changes: Mapping[str, object]) -> Tenant:
     """Apply checked ``changes`` (see :func:`pixie.tenancy.change_settings`) to a tenant's settings."""
     tenant = await _existing_tenant(storage, tenant_id)
@@ -283,6 +383,8 @@ async def register_client(
     id_token_signed_response_alg: str | None = None,
     dpop_bound_access_tokens: bool = False,
     require_pushed_authorization_requests: bool = False,
+    name: str = "",
+    logo_uri: str | None = None,
 ) -> NewClient:
     """Register a client. Public clients get no secret; confidential ones get ``secret`` or a generated one
     (256 bits, returned once). Secrets are stored as SHA-256 hashes only. Without ``refresh_grace_seconds`` the
@@ -292,33 +394,22 @@ async def register_client(
     """
     if not client_id or len(client_id) > 255 or any(ch.isspace() or not ch.isprintable() for ch in client_id):
         raise InvalidRegistration("client id must be 1-255 printable characters without spaces")
-    unknown = sorted(set(grant_types) - set(GRANT_TYPES))
-    if unknown:
-        raise InvalidRegistration(f"unknown grant type(s): {', '.join(unknown)}; known: {', '.join(GRANT_TYPES)}")
-    grants = tuple(dict.fromkeys(grant_types))
-    if public and "client_credentials" in grants:
-        raise InvalidRegistration("a public client cannot use client_credentials (RFC 6749 §4.4)")
-    if "authorization_code" in grants and not redirect_uris:
-        raise InvalidRegistration("the authorization_code grant needs at least one --redirect-uri")
-    uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in redirect_uris))
-    try:
-        scope_list = scope_rules.parse(" ".join(scopes))
-    except ValueError as exc:
-        raise InvalidRegistration(str(exc)) from None
     if refresh_grace_seconds is None:
         tenant = await storage.tenants.get(tenant_id)
         refresh_grace_seconds = tenant.settings.refresh_grace_seconds if tenant is not None else 0
-    if not 0 <= refresh_grace_seconds <= 60:
-        raise InvalidRegistration("refresh_grace_seconds must be between 0 and 60")
-    for name, ttl in (
-        ("access token lifetime", access_token_ttl),
-        ("refresh idle timeout", refresh_idle_ttl),
-        ("refresh absolute lifetime", refresh_absolute_ttl),
-    ):
-        if ttl is not None and ttl <= 0:
-            raise InvalidRegistration(f"{name} must be a positive number of seconds")
-    if refresh_idle_ttl and refresh_absolute_ttl and refresh_idle_ttl > refresh_absolute_ttl:
-        raise InvalidRegistration("refresh idle timeout cannot exceed the absolute lifetime")
+    fields = check_client_fields(
+        public=public,
+        redirect_uris=redirect_uris,
+        grant_types=grant_types,
+        scopes=scopes,
+        refresh_grace_seconds=refresh_grace_seconds,
+        access_token_ttl=access_token_ttl,
+        refresh_idle_ttl=refresh_idle_ttl,
+        refresh_absolute_ttl=refresh_absolute_ttl,
+        name=name,
+        logo_uri=logo_uri,
+    )
+    grants, uris, scope_list = fields.grant_types, fields.redirect_uris, fields.scopes
     logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in post_logout_redirect_uris))
     if id_token_signed_response_alg is not None and id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise InvalidRegistration(f"the ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
@@ -350,6 +441,8 @@ async def register_client(
         id_token_signed_response_alg=id_token_signed_response_alg,
         dpop_bound_access_tokens=dpop_bound_access_tokens,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
+        name=fields.name,
+        logo_uri=fields.logo_uri,
     )
     await storage.clients.create(client)
     return NewClient(client=client, secret=plaintext)
@@ -423,15 +516,6 @@ async def create_user(
     user = replace(user, password_hash=await asyncio.to_thread(hash_password, password))
     await storage.users.create(user)
     return replace(user, password_hash="")
-
-
-async def set_user_disabled(storage: Storage, tenant_id: TenantId, username: str, disabled: bool) -> User:
-    """Disable (no more sign-ins; their SSO sessions stop counting) or enable a user, found by username."""
-    user = await storage.users.get_by_username(tenant_id, username)
-    if user is None:
-        raise NotFound(f"no user named {username[:64]!r} in tenant {tenant_id!r}")
-    await storage.users.set_disabled(tenant_id, user.user_id, disabled)
-    return replace(user, disabled=disabled, password_hash="")
 
 
 async def update_user_profile(storage: Storage, tenant_id: TenantId, username: str, profile: Profile) -> User:

@@ -147,8 +147,11 @@ def test_db_purge_reports_counts(env: dict[str, str], tmp_path: Path) -> None:
     assert json.loads(run_pixie(["db", "purge"], env).stdout)["sso_sessions"] == 0
 
 
-def test_unknown_tenant_is_a_usage_error(env: dict[str, str]) -> None:
-    assert_one_line_error(run_pixie(["keys", "list", "--tenant", "ghost"], env), 2)
+def test_unknown_tenant_is_one_line(env: dict[str, str]) -> None:
+    """A tenant that does not exist is not a usage error (it may exist later): exit 1, no usage block."""
+    result = run_pixie(["keys", "list", "--tenant", "ghost"], env)
+    assert_one_line_error(result, 1)
+    assert result.stderr.startswith("pixie: error: no tenant named 'ghost'")
 
 
 def test_tenants_create_and_list(env: dict[str, str]) -> None:
@@ -157,7 +160,7 @@ def test_tenants_create_and_list(env: dict[str, str]) -> None:
     assert json.loads(created.stdout)["issuer"].endswith("/t/acme")
     assert_one_line_error(run_pixie(["tenants", "create", "acme"], env), 1)
     assert_one_line_error(run_pixie(["tenants", "create", "Bad_Name"], env), 2)
-    names = [json.loads(line)["tenant"] for line in run_pixie(["tenants", "list"], env).stdout.splitlines()]
+    names = [tenant["tenant"] for tenant in json.loads(run_pixie(["tenants", "list", "--json"], env).stdout)]
     assert names == ["acme", "default"]
 
 
@@ -198,7 +201,14 @@ def test_demo_seeds_client_and_users(env: dict[str, str], tmp_path: Path) -> Non
         assert httpx.get(url).json()["issuer"] == f"http://127.0.0.1:{port}"
         assert httpx.get(f"http://127.0.0.1:{port}/api/properties").status_code == 401  # the API is served too
     with sqlite3.connect(tmp_path / "cli.db") as db:
-        assert db.execute("select count(*) from clients where client_id = 'pixie-demo-spa'").fetchone() == (1,)
+        assert db.execute("select name from clients where client_id = 'pixie-demo-spa'").fetchone() == (
+            "Property Manager",
+        )
+        # Names people read on the sign-in pages: the demo names its organisation; the dashboard's client is named.
+        assert db.execute("select display_name from tenants").fetchall() == [("Pixie Demo Properties",)]
+        assert db.execute("select name from clients where client_id = 'pixie-admin'").fetchone() == (
+            "Pixie administration",
+        )
         users = db.execute("select username from users where username in ('alice', 'bob') order by 1").fetchall()
         assert users == [("alice",), ("bob",)]
     assert (tmp_path / "cli-demo.db").exists()  # the demo's own data, beside the Pixie database

@@ -58,8 +58,12 @@ def test_asking_for_serve_loads_the_server() -> None:
 def test_each_command_is_defined_where_the_table_says(name: str) -> None:
     command = entry.cli.get_command(click.Context(entry.cli), name)
     assert isinstance(command, click.Command) and command.name == name
-    module, _ = entry.COMMANDS[name]
-    assert command.callback is not None and command.callback.__module__ == module
+    modules = entry.COMMANDS[name].modules
+    assert command.callback is not None and command.callback.__module__ == modules[0]
+    if isinstance(command, click.Group):  # each further module adds sub-commands to the group
+        defined_in = {sub.callback.__module__ for sub in command.commands.values() if sub.callback is not None}
+        assert defined_in == set(modules) - {"pixie.cli.main"}, defined_in
+    assert entry.COMMANDS[name].help
 
 
 def test_the_whole_server_extra_is_installed_here() -> None:
@@ -73,3 +77,10 @@ def test_failure_table_names_real_exceptions(module: str, name: str, code: int, 
     failure = getattr(importlib.import_module(module), name)
     assert isinstance(failure, type) and issubclass(failure, Exception)
     assert entry._known_failure(failure()) == (default, code)
+
+
+def test_the_default_tenant_is_spelled_alike() -> None:
+    """``pixie.cli.main`` spells the default tenant's name itself, so that ``--help`` imports no storage code."""
+    from pixie.tenancy import DEFAULT_TENANT
+
+    assert entry.DEFAULT_TENANT == DEFAULT_TENANT

@@ -83,6 +83,8 @@ migrations only."""
 
 LAYERS: dict[str, Layer] = {
     "pixie": CORE,  # pkce, errors, scopes, security, types, config, passwords
+    "pixie.accounts": PROTOCOL,
+    "pixie.doctor": PROTOCOL,
     "pixie.analytics": PROTOCOL,
     "pixie.events": PROTOCOL,
     "pixie.housekeeping": PROTOCOL,

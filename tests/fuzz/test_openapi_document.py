@@ -39,6 +39,7 @@ def test_the_document_is_served_and_valid(fuzz_server: FuzzServer, http: httpx.C
         "/revoke",
         "/introspect",
         "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
         "/jwks.json",
         "/healthz",
         "/readyz",

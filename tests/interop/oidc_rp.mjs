@@ -35,11 +35,22 @@ const server = http.createServer(async (req, res) => {
         nonce: pending.nonce,
         state: pending.state,
         ...(url.searchParams.get('prompt') ? { prompt: url.searchParams.get('prompt') } : {}),
+        ...(url.searchParams.get('mode') ? { response_mode: url.searchParams.get('mode') } : {}),
       })
       res.writeHead(302, { location: target.href })
       res.end()
     } else if (url.pathname === '/cb') {
-      const tokens = await client.authorizationCodeGrant(config, url, {
+      let current = url
+      if (req.method === 'POST') { // response_mode=form_post: the response is the posted form
+        const chunks = []
+        for await (const chunk of req) chunks.push(chunk)
+        current = new Request(url, {
+          method: 'POST',
+          headers: { 'content-type': req.headers['content-type'] },
+          body: Buffer.concat(chunks),
+        })
+      }
+      const tokens = await client.authorizationCodeGrant(config, current, {
         pkceCodeVerifier: pending.verifier,
         expectedNonce: pending.nonce,
         expectedState: pending.state,
@@ -48,7 +59,7 @@ const server = http.createServer(async (req, res) => {
       const claims = tokens.claims()
       const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
       signedIn = tokens
-      page(res, 200, { claims, userinfo })
+      page(res, 200, { claims, userinfo, method: req.method })
     } else if (url.pathname === '/logout') {
       pending = { state: client.randomState() }
       const target = client.buildEndSessionUrl(config, {

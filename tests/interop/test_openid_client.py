@@ -1,8 +1,10 @@
 """panva's openid-client (a certified OpenID relying party, npm) signs a user in at Pixie through real headless
-Chromium: discovery, code flow with PKCE, nonce and state, its own ID token validation, userinfo, then
-RP-Initiated Logout back to the application — after which the Pixie session is gone.
+Chromium: discovery, code flow with PKCE, nonce and state, its own ID token validation, userinfo, a silent sign-in
+with ``response_mode=form_post``, then RP-Initiated Logout back to the application — after which the Pixie session
+is gone.
 
-Spec: OpenID Connect Core 1.0 §3.1, §5.3; Discovery 1.0 §4; RP-Initiated Logout 1.0 §2, §3.
+Spec: OpenID Connect Core 1.0 §3.1, §5.3; Discovery 1.0 §4; RP-Initiated Logout 1.0 §2, §3; OAuth 2.0 Form Post
+Response Mode §2.
 """
 
 from __future__ import annotations
@@ -116,6 +118,15 @@ def test_openid_client_signs_in_reads_userinfo_and_logs_out(chromium: Browser, s
         "email": "carol@example.com",
         "email_verified": False,
     }
+
+    assert result["method"] == "GET"
+
+    # response_mode=form_post: Pixie's page posts the response to the app (its script, under its CSP, in Chromium).
+    page.goto(f"{app}/login?mode=form_post&prompt=none")
+    page.wait_for_url(f"{app}/cb")
+    posted = _result(page)
+    assert posted["method"] == "POST" and posted["claims"]["sub"] == sub, posted
+    assert posted["claims"]["sid"] == claims["sid"]
 
     page.click("#logout")  # openid-client's end-session URL with the ID token as hint
     page.wait_for_url(f"{app}/bye?*")

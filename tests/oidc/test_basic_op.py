@@ -7,6 +7,7 @@ Spec: OpenID Connect Core 1.0 §3.1.2.1, §3.1.2.6, §3.1.3.7, §5.3, §5.4; Dis
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -156,14 +157,16 @@ def test_login_hint_prefills_the_username(pixie: Pixie) -> None:
         ({"ui_locales": "fr-CA fr en", "id_token_hint": "anything", "display": "page"}, None),
         ({"response_mode": "query"}, None),
         ({"response_mode": "fragment"}, "invalid_request"),
-        ({"response_mode": "form_post"}, "invalid_request"),
+        ({"response_mode": "form_post"}, None),
+        ({"response_mode": "form_post_jwt"}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
         ({"request_uri": "https://rp.example/req"}, "request_not_supported"),
         ({"nonce": "x" * 513}, "invalid_request"),
     ],
 )
 def test_request_parameters(pixie: Pixie, extra: dict[str, str], error: str | None) -> None:
-    """OP-Req-ui_locales, -id_token_hint (accepted), response_mode (query only), request objects (not supported)."""
+    """OP-Req-ui_locales, -id_token_hint (accepted), response_mode (query or form_post), request objects (not
+    supported)."""
     with Browser(pixie) as browser:
         response = browser.authorize(oidc_pairs(**extra))
     if error is None:
@@ -257,3 +260,25 @@ def test_key_rotation_keeps_ids_verifiable_by_kid(served: Served) -> None:
     verify_id_token(pixie, after["id_token"], client_id="rp-rs")
     verify_id_token(pixie, before["id_token"], client_id="rp-rs")
     assert jwt_part(after["id_token"], 0)["alg"] == "RS256"
+
+
+def test_form_post_response_mode(pixie: Pixie, http: httpx.Client) -> None:
+    """OAuth 2.0 Form Post Response Mode §2: the response is a page whose form posts ``code``, ``state`` and ``iss``
+    to the redirect URI (auto-submitted by our own script: CSP allows only 'self' scripts and that form target),
+    never cached; an error goes back the same way. Discovery lists the mode."""
+    assert "form_post" in http.get("/.well-known/openid-configuration").json()["response_modes_supported"]
+    _, browser = sign_in_tokens(pixie, "bob")
+    with browser:
+        proof = Pkce.new()
+        page = browser.authorize(oidc_pairs(response_mode="form_post", challenge=proof.challenge))
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+        assert f'action="{RP_CB}"' in page.text and "/static/form_post.js" in page.text
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "form-action 'self' http://127.0.0.1:9999" in policy
+        fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', page.text))
+        assert fields["state"] == "st-123" and fields["iss"] == pixie.issuer
+        claims = verify_id_token(pixie, redeem(http, fields["code"], proof.verifier)["id_token"])
+        assert claims["sub"] == pixie.user_ids["bob"]
+    with Browser(pixie) as anonymous:
+        failed = anonymous.authorize(oidc_pairs(response_mode="form_post", prompt="none"))
+        assert failed.status_code == 200 and 'name="error" value="login_required"' in failed.text

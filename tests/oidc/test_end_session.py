@@ -83,6 +83,8 @@ def test_without_hint_the_user_confirms(pixie: Pixie) -> None:
         {"post_logout_redirect_uri": RP_BYE},  # no client to check it against
         {"client_id": "nobody", "post_logout_redirect_uri": RP_BYE},
         {"id_token_hint": "not-a-token", "post_logout_redirect_uri": RP_BYE},
+        {"client_id": "rp\x00", "post_logout_redirect_uri": RP_BYE},  # PostgreSQL text cannot hold NUL
+        {"client_id": "rp", "post_logout_redirect_uri": RP_BYE, "state": "s" * 9000},
     ],
 )
 def test_never_redirects_to_an_unregistered_uri(pixie: Pixie, params: dict[str, str]) -> None:
@@ -109,3 +111,14 @@ def test_hint_about_another_user_asks_first(pixie: Pixie) -> None:
         page = dave.http.get("/end_session", params={"id_token_hint": bob_tokens["id_token"]})
         assert page.status_code == 200 and "csrf_token" in page.text
         assert redirect_params(dave.authorize(oidc_pairs(prompt="none")), RP_CB).get("code")
+
+
+def test_pixie_logout_ends_the_sessions_refresh_tokens(pixie: Pixie) -> None:
+    """Pixie's own ``POST /logout`` ends the same things as end_session: the SSO session and the refresh-token
+    families signed in through it (RFC 9700 §4.14.2: revocation on logout)."""
+    tokens, browser = sign_in_tokens(pixie, "dave")
+    with browser, pixie.client() as http:
+        response = browser.http.post("/logout", headers={"Origin": pixie.issuer})
+        assert response.status_code == 200 and "signed out" in response.text
+        refused = _refresh(http, tokens["refresh_token"])
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

@@ -145,3 +145,19 @@ def test_register_client_passes_the_client_type(tmp_path: Path) -> None:
     assert asyncio.run(register(True)) == (DEV_CB,)
     with pytest.raises(InvalidRegistration, match="localhost"):
         asyncio.run(register(False))
+
+
+def test_the_cli_updates_a_client_to_a_dev_server(tmp_path: Path) -> None:
+    """``pixie clients update`` checks as registration does: a public client may move to ``http://localhost:PORT``,
+    a confidential one may not (exit 2, one line, nothing changed)."""
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'pixie.db'}")
+    for args in (["spa", "--public"], ["svc", "--generate-secret"]):
+        created = run_pixie(["clients", "create", *args, "--redirect-uri", "https://app.example/cb"], env)
+        assert created.returncode == 0, created.stderr
+    moved = run_pixie(["clients", "update", "spa", "--redirect-uri", DEV_CB, "--json"], env)
+    assert moved.returncode == 0, moved.stderr
+    assert DEV_CB in moved.stdout
+    refused = run_pixie(["clients", "update", "svc", "--redirect-uri", DEV_CB], env)
+    assert refused.returncode == 2 and "localhost" in refused.stderr and "Traceback" not in refused.stderr
+    shown = run_pixie(["clients", "show", "svc", "--json"], env)
+    assert json.loads(shown.stdout)["redirect_uris"] == ["https://app.example/cb"]

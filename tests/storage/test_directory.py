@@ -103,6 +103,7 @@ async def test_client_round_trip(clients: ClientStore) -> None:
         secret_hash=f.token_hash(),
         audiences=("https://api.example", "https://other.example"),
         name="Back office",
+        logo_uri="https://cdn.example/back-office.png",
         refresh_grace_seconds=30,
         access_token_ttl=600,
         refresh_idle_ttl=3600,
@@ -201,3 +202,17 @@ async def test_set_password_hash(storage: Storage) -> None:
     assert await storage.users.get(TENANT, "u1") == dataclasses.replace(user, password_hash="$argon2id$new")
     assert not await storage.users.set_password_hash(OTHER, "u1", "$argon2id$evil")
     assert not await storage.users.set_password_hash(TENANT, "u9", "$argon2id$new")
+
+
+async def test_profile_round_trip_and_set_profile(storage: Storage) -> None:
+    """OpenID Connect profile claims are stored with the user; ``set_profile`` changes them and nothing else."""
+    user = f.user(name="Alice Smith", given_name="Alice", family_name="Smith", email="a@example.com")
+    await storage.users.create(user)
+    assert await storage.users.get(TENANT, "u1") == user
+    changed = dataclasses.replace(
+        user, name=None, email="alice@example.com", email_verified=True, password_hash="ignored", roles=("x",)
+    )
+    assert await storage.users.set_profile(changed)
+    stored = await storage.users.get(TENANT, "u1")
+    assert stored == dataclasses.replace(user, name=None, email="alice@example.com", email_verified=True)
+    assert not await storage.users.set_profile(f.user(OTHER))

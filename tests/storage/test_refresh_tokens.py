@@ -156,6 +156,29 @@ async def test_revoke_family_once(storage: Storage) -> None:
     assert not await storage.refresh.revoke_family(TENANT, "no-such-family", "x", NOW)
 
 
+async def test_revoke_session_revokes_the_live_families_of_one_sid(storage: Storage) -> None:
+    """OpenID Connect RP-Initiated Logout: every live family of the session goes, with its access tokens; families
+    of other sessions, other tenants and without a sid stay."""
+    mine = [(await _family(storage, sid="sid-1"))[0] for _ in range(2)]
+    revoked_before, _ = await _family(storage, sid="sid-1")
+    await storage.refresh.revoke_family(TENANT, revoked_before.family_id, "reuse", NOW)
+    others = [
+        (await _family(storage, sid="sid-2"))[0],
+        (await _family(storage))[0],
+        (await _family(storage, tenant_id=OTHER, sid="sid-1"))[0],
+    ]
+    assert await storage.refresh.revoke_session(TENANT, "sid-1", "logout", NOW + 1) == 2
+    for family in mine:
+        stored = await storage.refresh.get_family(TENANT, family.family_id)
+        assert stored is not None and stored.revoked_reason == "logout"
+    kept = await storage.refresh.get_family(TENANT, revoked_before.family_id)
+    assert kept is not None and kept.revoked_reason == "reuse"
+    for family in others:
+        stored = await storage.refresh.get_family(family.tenant_id, family.family_id)
+        assert stored is not None and stored.revoked_at is None
+    assert await storage.refresh.revoke_session(TENANT, "sid-1", "logout", NOW + 2) == 0
+
+
 async def test_revoke_family_deny_lists_its_live_access_tokens(storage: Storage) -> None:
     """RFC 9700 §4.14.2 and §4.2.4: revoking a family revokes the access tokens issued from it — from its refresh
     tokens and from the code that started it — except those that already expired."""

@@ -40,10 +40,12 @@ def test_create_several_names_and_list(env: dict[str, str]) -> None:
     lines = [json.loads(line) for line in _ok(["tenants", "create", "north", "south", "east"], env).splitlines()]
     assert [line["tenant"] for line in lines] == ["north", "south", "east"]
     assert all(line["issuer"].endswith(f"/t/{line['tenant']}") for line in lines)
-    listed = [json.loads(line) for line in _ok(["tenants", "list"], env).splitlines()]
+    listed = json.loads(_ok(["tenants", "list", "--json"], env))
     assert [t["tenant"] for t in listed] == ["default", "east", "north", "south"]
-    full = json.loads(_ok(["tenants", "list", "--full"], env).splitlines()[1])
-    assert full["settings"]["brand_color"] == "#4f46e5" and "webhooks" not in full["settings"]
+    assert listed[1]["settings"]["brand_color"] == "#4f46e5" and "webhooks" not in listed[1]["settings"]
+    table = _ok(["tenants", "list"], env).splitlines()
+    assert table[0].split() == ["TENANT", "DISPLAY", "NAME", "STATUS", "ISSUER"]
+    assert [line.split()[0] for line in table[1:]] == ["default", "east", "north", "south"]
 
 
 def test_count_and_prefix_with_a_progress_bar(env: dict[str, str]) -> None:
@@ -66,12 +68,14 @@ def test_count_and_prefix_with_a_progress_bar(env: dict[str, str]) -> None:
         (["tenants", "create", "--count", "3"], 2, "--prefix"),
         (["tenants", "create", "a1", "--count", "3", "--prefix", "p-"], 2, "not both"),
         (["tenants", "create"], 2, "at least one"),
-        (["tenants", "disable", "ghost"], 2, "no tenant named"),
+        (["tenants", "disable", "ghost"], 1, "no tenant named"),
         (["tenants", "disable", "default"], 2, "cannot be disabled"),
-        (["tenants", "settings", "ghost"], 2, "no tenant named"),
+        (["tenants", "settings", "ghost"], 1, "no tenant named"),
+        (["tenants", "show", "ghost"], 1, "no tenant named"),
+        (["tenants", "settings", "default", "--display-name", " "], 2, "display name"),
     ],
 )
-def test_usage_errors(env: dict[str, str], args: list[str], code: int, needle: str) -> None:
+def test_errors(env: dict[str, str], args: list[str], code: int, needle: str) -> None:
     _fails(args, env, code, needle)
 
 

@@ -196,14 +196,15 @@ def _admin_user_token(server: Server, http: httpx.Client, username: str) -> str:
 
 
 def test_admin_token_of_a_disabled_user_is_refused_at_once(server: Server, http: httpx.Client, admin: AdminApi) -> None:
-    """RFC 6750 §3.1: a disabled administrator's ``pixie:admin`` token is ``invalid_token`` on the next call."""
+    """RFC 6750 §3.1: a disabled administrator's ``pixie:admin`` token is ``invalid_token`` on the next call, and
+    stays so once the user is enabled again: disabling ended their access (``pixie.accounts``)."""
     username = _new_user(admin)
     token = _admin_user_token(server, http, username)
     assert AdminApi(http, token).call("GET", "/tenants").status_code == 200
     admin.ok("POST", f"/tenants/default/users/{username}/disable")
     assert_json_error(AdminApi(http, token).call("GET", "/tenants"), "invalid_token", status=401)
     admin.ok("POST", f"/tenants/default/users/{username}/enable")
-    assert AdminApi(http, token).call("GET", "/tenants").status_code == 200  # the token itself was never revoked
+    assert_json_error(AdminApi(http, token).call("GET", "/tenants"), "invalid_token", status=401)  # deny-listed
 
 
 def test_admin_token_of_a_user_without_the_role_is_refused(server: Server, http: httpx.Client, admin: AdminApi) -> None:
@@ -237,7 +238,8 @@ def _resource_server(admin: AdminApi) -> tuple[str, str]:
 
 def test_tokens_of_a_disabled_user_introspect_inactive(server: Server, http: httpx.Client, admin: AdminApi) -> None:
     """RFC 7662 §2.2: while its user is disabled, an access token and a refresh token are inactive, even to the
-    resource server they are meant for; enabled again, they are active again (they were never revoked)."""
+    resource server they are meant for; enabled again, they stay inactive (disabling revoked them: the user signs in
+    afresh)."""
     rs = _resource_server(admin)
     app = f"app-{secrets.token_hex(3)}"
     body = {
@@ -268,7 +270,7 @@ def test_tokens_of_a_disabled_user_introspect_inactive(server: Server, http: htt
     admin.ok("POST", f"/tenants/default/users/{username}/disable")
     assert active() == [False, False]
     admin.ok("POST", f"/tenants/default/users/{username}/enable")
-    assert active() == [True, True]
+    assert active() == [False, False]
 
 
 def test_token_of_a_disabled_client_introspects_inactive(http: httpx.Client, admin: AdminApi) -> None:

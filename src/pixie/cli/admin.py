@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.cli.views import client_view
 from pixie.config import DEFAULT_EVENTS_RETENTION_DAYS
 from pixie.events import KeyRotated
 from pixie.housekeeping import PurgeReport, purge, retire_after_for
@@ -36,29 +37,12 @@ F = TypeVar("F", bound=Any)
 
 def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:
     if opened_tenant is None:
-        raise click.UsageError(f"no tenant named {name!r} (create it with: pixie tenants create {name})")
+        raise NotFound(f"no tenant named {name[:64]!r} (create it with: pixie tenants create {name[:64]})")
     return opened_tenant
 
 
 def _client_json(client: Client, secret: str | None) -> str:
-    data: dict[str, object] = {
-        "tenant": client.tenant_id,
-        "client_id": client.client_id,
-        "client_type": client.client_type,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "redirect_uris": list(client.redirect_uris),
-        "grant_types": list(client.grant_types),
-        "scope": " ".join(client.scopes),
-        "audiences": list(client.audiences),
-        "refresh_grace_seconds": client.refresh_grace_seconds,
-        "access_token_ttl": client.access_token_ttl,
-        "refresh_idle_ttl": client.refresh_idle_ttl,
-        "refresh_absolute_ttl": client.refresh_absolute_ttl,
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
-        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
-    }
+    data = client_view(client)
     if secret is not None:
         data["client_secret"] = secret
     return json.dumps(data, indent=2)
@@ -66,7 +50,7 @@ def _client_json(client: Client, secret: str | None) -> str:
 
 @cli.group()
 def clients() -> None:
-    """Register OAuth clients."""
+    """Register and manage OAuth clients."""
 
 
 @clients.command("create")
@@ -84,6 +68,8 @@ def clients() -> None:
 )
 @click.option("--scope", default="", help='Allowed scopes, space separated, e.g. "properties:read tenants:read".')
 @click.option("--audience", "audiences", multiple=True, help="Audience of its access tokens (repeatable).")
+@click.option("--name", default="", help='Name shown on the sign-in and consent pages, e.g. "Property Manager".')
+@click.option("--logo-uri", help="https URL of a logo shown beside the name.")
 @click.option(
     "--refresh-grace-seconds",
     type=click.IntRange(0, 60),
@@ -119,6 +105,8 @@ def create_client(
     grant_types: tuple[str, ...],
     scope: str,
     audiences: tuple[str, ...],
+    name: str,
+    logo_uri: str | None,
     refresh_grace_seconds: int | None,
     access_token_ttl: int | None,
     refresh_idle_ttl: int | None,
@@ -161,6 +149,8 @@ def create_client(
                     id_token_signed_response_alg=id_token_alg,
                     dpop_bound_access_tokens=require_dpop,
                     require_pushed_authorization_requests=require_par,
+                    name=name,
+                    logo_uri=logo_uri,
                 )
             except AlreadyExists:
                 raise AlreadyExists(f"client {client_id!r} already exists in tenant {tenant!r}") from None

@@ -7,21 +7,18 @@ always as one line on stderr — never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import importlib.metadata
 import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from pixie.config import ConfigError, Settings
-from pixie.tenancy import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from pixie.storage.interfaces import Storage
@@ -29,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "Command",
     "NeedsExtra",
     "Opened",
     "cli",
@@ -37,26 +35,40 @@ __all__ = [
     "main",
     "missing_requirements",
     "open_storage",
+    "require_tenant",
     "run_async",
     "tenant_option",
 ]
 
-COMMANDS: dict[str, tuple[str, str | None]] = {
-    "clients": ("pixie.cli.admin", "server"),
-    "db": ("pixie.cli.admin", "server"),
-    "demo": ("pixie.cli.serve", "server"),
-    "gateway": ("pixie.cli.gateway", "server"),
-    "keys": ("pixie.cli.admin", "server"),
-    "login": ("pixie.cli.login", None),
-    "secret": ("pixie.cli.secret", "server"),
-    "serve": ("pixie.cli.serve", "server"),
-    "stats": ("pixie.cli.stats", "server"),
-    "tenants": ("pixie.cli.tenants", "server"),
-    "users": ("pixie.cli.admin", "server"),
-    "webhooks": ("pixie.cli.webhook_subscriptions", "server"),
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command as ``pixie --help`` lists it, without importing it: the modules that define it (each registers
+    on :data:`cli` or on the group of the one before it when imported), the extra of ``pixie-oauth`` it needs (None:
+    the base install), and its one-line help."""
+
+    modules: tuple[str, ...]
+    extra: str | None
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "clients": Command(("pixie.cli.admin", "pixie.cli.clients"), "server", "Register and manage OAuth clients."),
+    "db": Command(("pixie.cli.admin",), "server", "Database maintenance."),
+    "demo": Command(("pixie.cli.serve",), "server", "Seed and serve the demo (server, Property API and SPA)."),
+    "doctor": Command(("pixie.cli.doctor",), "server", "Check this configuration against RFC 9700."),
+    "gateway": Command(("pixie.cli.gateway",), "server", "Run a token-checking reverse proxy."),
+    "keys": Command(("pixie.cli.admin",), "server", "Signing keys: list and rotate."),
+    "login": Command(("pixie.cli.login",), None, "Sign in through the browser (RFC 8252 loopback redirect)."),
+    "secret": Command(("pixie.cli.secret",), "server", "The master key that seals signing keys at rest."),
+    "serve": Command(("pixie.cli.serve",), "server", "Run the authorization server."),
+    "stats": Command(("pixie.cli.stats",), "server", "Print the sign-in funnel and failure reasons."),
+    "tenants": Command(("pixie.cli.tenants",), "server", "Manage tenants (each its own issuer, keys and users)."),
+    "users": Command(("pixie.cli.admin", "pixie.cli.users"), "server", "Manage users."),
+    "webhooks": Command(("pixie.cli.webhook_subscriptions",), "server", "Webhook subscriptions for flow events."),
 }
-"""Each sub-command: the module that defines it (and registers it on :data:`cli` when imported), and the extra of
-``pixie-oauth`` it needs. Only ``pixie login``, a client feature, runs on the base install."""
+"""Every sub-command. ``pixie --help`` lists them from here, so it imports none of them; a command's modules are
+imported only when it runs. Only ``pixie login``, a client feature, runs on the base install."""
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,8 +108,8 @@ def database_option(func: F) -> F:
 def command_settings(database_url: str, *, issuer: str | None = None) -> Settings:
     """The settings of a command that opens the database: the URL checked first (a URL of another kind is a usage
     error, whatever else is wrong), then the environment, with the master key from ``--secret-file`` when given."""
-    from pixie.server.app import settings_from_env  # the server extra: only commands that need it get here
-    from pixie.storage.schema import normalize_url
+    from pixie.server.backend import settings_from_env  # the server extra: only commands that need it get here
+    from pixie.storage.schema.urls import normalize_url
 
     try:
         normalize_url(database_url)
@@ -106,6 +118,11 @@ def command_settings(database_url: str, *, issuer: str | None = None) -> Setting
     context = click.get_current_context(silent=True)
     secret_file = context.meta.get(_KEY_FILE_META) if context is not None else None
     return settings_from_env(database_url=database_url, issuer=issuer, secret_file=secret_file)
+
+
+DEFAULT_TENANT = "default"
+"""The default tenant's name (:data:`pixie.tenancy.DEFAULT_TENANT`), spelled here so that ``--help`` loads no
+storage code."""
 
 
 def tenant_option(func: F) -> F:
@@ -123,7 +140,7 @@ class Opened:
 async def open_storage(database_url: str, *, issuer: str | None = None) -> AsyncIterator[Opened]:
     """Open and migrate the database, check the master key against it, and make sure the default tenant exists, for
     one CLI command."""
-    from pixie.server.app import open_backend  # the server extra: only commands that need it get here
+    from pixie.server.backend import open_backend  # the server extra: only commands that need it get here
 
     settings = command_settings(database_url, issuer=issuer)
     async with open_backend(settings) as (storage, keyring):
@@ -131,6 +148,8 @@ async def open_storage(database_url: str, *, issuer: str | None = None) -> Async
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # not at the top: ``pixie --help`` runs no coroutine
+
     return asyncio.run(coro)
 
 
@@ -146,6 +165,8 @@ def missing_requirements(extra: str) -> list[str]:
 
     Empty when Pixie runs without metadata (from a source tree): loading the command then tells instead.
     """
+    import importlib.metadata  # not at the top: only running a command needs it
+
     try:
         requirements = importlib.metadata.requires("pixie-oauth") or []
     except importlib.metadata.PackageNotFoundError:
@@ -180,24 +201,41 @@ def _needs_extra(name: str, extra: str) -> click.Command:
 
 
 class _LazyGroup(click.Group):
-    """Loads a sub-command's module only when that command is asked for, so ``pixie login`` and ``pixie --help``
+    """Loads a sub-command's modules only when that command is asked for, so ``pixie --help`` and ``pixie login``
     start without the server's dependencies, and a command whose extra is missing says what to install."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, extra = COMMANDS[cmd_name]
-            if extra is not None and missing_requirements(extra):
-                return _needs_extra(cmd_name, extra)
+        # Every module of the command, even when another command's module has registered its group already
+        # (pixie.cli.admin defines both ``clients`` and ``users``).
+        if cmd_name in COMMANDS and not all(module in sys.modules for module in COMMANDS[cmd_name].modules):
+            command = COMMANDS[cmd_name]
+            if command.extra is not None and missing_requirements(command.extra):
+                return _needs_extra(cmd_name, command.extra)
             try:
-                importlib.import_module(module)
+                for module in command.modules:
+                    importlib.import_module(module)
             except ModuleNotFoundError as exc:
-                if extra is None or (exc.name or "pixie").split(".")[0] == "pixie":
+                if command.extra is None or (exc.name or "pixie").split(".")[0] == "pixie":
                     raise
-                return _needs_extra(cmd_name, extra)
+                return _needs_extra(cmd_name, command.extra)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``pixie --help``, from :data:`COMMANDS`: no command is imported to be listed. A command
+        whose extra is not installed says which it needs."""
+        missing = {extra: bool(missing_requirements(extra)) for extra in {c.extra for c in COMMANDS.values()} if extra}
+        rows = [
+            (
+                name,
+                f"(needs pixie-oauth[{command.extra}])" if command.extra and missing[command.extra] else command.help,
+            )
+            for name, command in ((name, COMMANDS[name]) for name in self.list_commands(ctx))
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -212,9 +250,31 @@ def cli(verbose: bool) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"pixie: error: {message}", err=True)
     sys.exit(code)
+
+
+def _usage_failure(exc: click.UsageError) -> NoReturn:
+    """Click's usage block (the usage line and where to find help), then the error in Pixie's one-line style."""
+    context = exc.ctx
+    if context is not None:
+        click.echo(context.get_usage(), err=True)
+        click.echo(f"Try '{context.command_path} {context.help_option_names[0]}' for help.", err=True)
+        click.echo("", err=True)
+    _fail(_one_line(exc.format_message()), exc.exit_code)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+async def require_tenant(storage: Storage, name: str) -> None:
+    """Stop with "no tenant named ..." (exit 1) unless tenant ``name`` exists."""
+    from pixie.management import NotFound
+
+    if await storage.tenants.get(name) is None:
+        raise NotFound(f"no tenant named {name[:64]!r} (create it with: pixie tenants create {name[:64]})")
 
 
 # Failures that are the caller's to fix, by the module that defines them, with their exit code and the message when
@@ -223,6 +283,7 @@ def _fail(message: str, code: int) -> None:
 _FAILURES = (
     ("pixie.config", "MasterKeyMismatch", 1, "the master key does not open this database's keys"),
     ("pixie.management", "InvalidRegistration", 2, "invalid registration"),
+    ("pixie.management", "NotFound", 1, "not found"),
     ("pixie.storage.interfaces", "AlreadyExists", 1, "already exists"),
     ("pixie.storage.interfaces", "StorageError", 1, "the database failed"),
     ("pixie.tokens.signing", "JoseFailure", 1, "a key operation failed"),
@@ -240,16 +301,16 @@ def _known_failure(exc: Exception) -> tuple[str, int] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: every failure ends as one line ``pixie: error: ...`` on standard error
+    (after Click's usage block for a usage error), exit 2 for usage errors and 1 for the rest."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="pixie", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        exc.show()  # with the usage line and the hint to --help
-        sys.exit(exc.exit_code)
+        _usage_failure(exc)
     except click.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
+        _fail(_one_line(exc.format_message()), exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 1)
     except NeedsExtra as exc:
@@ -259,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         known = _known_failure(exc)
         if known is not None:
-            _fail(*known)
-        first_line = (str(exc).splitlines() or [""])[0]
-        _fail(f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__, 1)
+            _fail(_one_line(known[0]), known[1])
+        # Not one of ours: the message alone (a class name means nothing to a user), the traceback with --verbose.
+        logging.getLogger("pixie.cli").debug("unexpected failure", exc_info=exc)
+        first_line = (str(exc).splitlines() or [""])[0].strip()
+        _fail(first_line or "unexpected failure (run with --verbose for details)", 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,9 +1,9 @@
-"""``pixie tenants``: create (one, several or thousands), list, disable, enable and change settings.
+"""``pixie tenants``: create (one, several or thousands), list, show, disable, enable and change settings.
 
-Output is JSON (one object per line for lists). Creating more than a handful of tenants shows a progress bar on
-standard error, so standard output stays machine-readable. A running server sees a disable, an enable or a
-settings change made here within its tenant cache's lifetime (10 s); the admin API applies them at once in the
-process that serves it.
+``list`` and ``show`` print for people (``--json`` for scripts); the others print JSON. Creating more than a handful
+of tenants shows a progress bar on standard error, so standard output stays machine-readable. A running server sees
+a disable, an enable or a settings change made here within its tenant cache's lifetime (10 s); the admin API applies
+them at once in the process that serves it.
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pixie.cli.main import cli, database_option, open_storage, run_async
+from pixie.cli.output import echo_fields, echo_json, echo_table, iso_time, json_option
 from pixie.management import (
     NotFound,
     create_tenant,
     create_tenants,
     set_tenant_disabled,
+    set_tenant_display_name,
     update_tenant_settings,
 )
 from pixie.storage.interfaces import AlreadyExists
@@ -59,6 +60,10 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
     if total <= HANDFUL:
         yield None
         return
+    # Here, not at the top: listing or showing tenants needs no progress bar, and rich takes long to import.
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("creating tenants"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("tenants", total=total)
@@ -99,31 +104,69 @@ def create_tenant_command(
 
 
 @tenants.command("list")
-@click.option("--full", is_flag=True, help="Also print issuer and settings.")
+@json_option
 @database_option
-def list_tenants(full: bool, database_url: str) -> None:
-    """List tenants as JSON lines."""
+def list_tenants(as_json: bool, database_url: str) -> None:
+    """List tenants (--json: each with its issuer and settings)."""
 
-    async def run() -> list[str]:
+    async def run() -> list[dict[str, Any]]:
         async with open_storage(database_url) as opened:
-            lines = []
-            for tenant in await opened.storage.tenants.list():
-                view = tenant_view(tenant, opened.settings.issuer)
-                if not full:
-                    view = {k: view[k] for k in ("tenant", "display_name", "disabled")}
-                lines.append(json.dumps(view))
-            return lines
+            return [tenant_view(tenant, opened.settings.issuer) for tenant in await opened.storage.tenants.list()]
 
-    click.echo("\n".join(run_async(run())))
+    views = run_async(run())
+    if as_json:
+        echo_json(views)
+        return
+    rows = [view | {"status": "disabled" if view["disabled"] else "enabled"} for view in views]
+    columns = [("TENANT", "tenant"), ("DISPLAY NAME", "display_name"), ("STATUS", "status"), ("ISSUER", "issuer")]
+    echo_table(rows, columns, empty="no tenants")
+
+
+@tenants.command("show")
+@click.argument("name")
+@json_option
+@database_option
+def show_tenant(name: str, as_json: bool, database_url: str) -> None:
+    """Show tenant NAME: its issuer and settings."""
+
+    async def run() -> dict[str, Any]:
+        async with open_storage(database_url) as opened:
+            found = await opened.storage.tenants.get(name)
+            if found is None:
+                raise NotFound(f"no tenant named {name[:64]!r}")
+            view = tenant_view(found, opened.settings.issuer)
+            view["clients"] = len(await opened.storage.clients.list(name))
+            return view
+
+    view = run_async(run())
+    if as_json:
+        echo_json(view | {"created_at": iso_time(view["created_at"])})
+        return
+    settings = view["settings"]
+    echo_fields(
+        [
+            ("tenant", view["tenant"]),
+            ("display name", view["display_name"]),
+            ("issuer", view["issuer"]),
+            ("status", "disabled" if view["disabled"] else "enabled"),
+            ("created", iso_time(view["created_at"])),
+            ("clients", view["clients"]),
+            ("access token TTL", f"{settings['access_token_ttl']} s"),
+            ("refresh idle TTL", f"{settings['refresh_idle_ttl']} s"),
+            ("refresh max TTL", f"{settings['refresh_absolute_ttl']} s"),
+            ("refresh grace", f"{settings['refresh_grace_seconds']} s"),
+            ("grant types", settings["allowed_grant_types"]),
+            ("signing alg", settings["signing_alg"]),
+            ("login title", settings["login_title"]),
+            ("brand color", settings["brand_color"]),
+        ]
+    )
 
 
 def _set_disabled(name: TenantId, disabled: bool, database_url: str) -> None:
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            try:
-                tenant = await set_tenant_disabled(opened.storage, name, disabled)
-            except NotFound as exc:
-                raise click.UsageError(str(exc)) from None
+            tenant = await set_tenant_disabled(opened.storage, name, disabled)
             return json.dumps({"tenant": tenant.id, "disabled": tenant.disabled})
 
     click.echo(run_async(run()))
@@ -167,6 +210,7 @@ def _seconds(name: str) -> click.IntRange:
     type=click.Choice(TENANT_GRANT_TYPES),
     help="Allowed grant (repeatable; replaces the list).",
 )
+@click.option("--display-name", help="The tenant's name as its sign-in and consent pages show it.")
 @click.option("--login-title", help="Heading of the sign-in page.")
 @click.option("--brand-color", help="Brand colour of the sign-in pages, #rrggbb or #rgb.")
 @click.option(
@@ -185,6 +229,7 @@ def tenant_settings(
     refresh_absolute_ttl: int | None,
     refresh_grace: int | None,
     grant_types: tuple[str, ...],
+    display_name: str | None,
     login_title: str | None,
     brand_color: str | None,
     dpop_nonce: bool | None,
@@ -210,16 +255,15 @@ def tenant_settings(
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            try:
-                if changes:
-                    tenant = await update_tenant_settings(opened.storage, name, changes)
-                else:
-                    found = await opened.storage.tenants.get(name)
-                    if found is None:
-                        raise NotFound(f"no tenant named {name[:64]!r}")
-                    tenant = found
-            except NotFound as exc:
-                raise click.UsageError(str(exc)) from None
+            if display_name is not None:
+                await set_tenant_display_name(opened.storage, name, display_name)
+            if changes:
+                tenant = await update_tenant_settings(opened.storage, name, changes)
+            else:
+                found = await opened.storage.tenants.get(name)
+                if found is None:
+                    raise NotFound(f"no tenant named {name[:64]!r}")
+                tenant = found
             return json.dumps(tenant_view(tenant, opened.settings.issuer), indent=2)
 
     click.echo(run_async(run()))

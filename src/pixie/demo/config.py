@@ -15,9 +15,11 @@ __all__ = [
     "API_PATH",
     "APP_PATH",
     "CLIENT_ID",
+    "CLIENT_NAME",
     "MANAGER_ROLE",
     "SCOPES",
     "SCOPE_ROLES",
+    "TENANT_NAME",
     "USERS",
     "DemoUser",
     "demo_audit_log_path",
@@ -28,6 +30,10 @@ __all__ = [
 API_PATH = "/api"
 APP_PATH = "/app"
 CLIENT_ID = "pixie-demo-spa"
+CLIENT_NAME = "Property Manager"
+"""How the sign-in and consent pages name the demo app."""
+TENANT_NAME = "Pixie Demo Properties"
+"""How the sign-in pages name the demo's organisation (the default tenant's display name)."""
 SCOPES = ("properties:read", "properties:write", "tenants:read")
 MANAGER_ROLE = "property-manager"
 SCOPE_ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (("properties:write", (MANAGER_ROLE,)),)

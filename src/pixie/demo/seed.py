@@ -1,4 +1,4 @@
-"""Seeding Pixie for the demo: the default tenant's role-gated scopes, the SPA client and the two users.
+"""Seeding Pixie for the demo: the default tenant's name and role-gated scopes, the SPA client and the users.
 
 Idempotent: a second run leaves what exists alone and reports what it could not make right (a record registered by
 an older demo cannot be changed through the stores), so ``pixie demo`` can say so instead of failing later.
@@ -9,8 +9,17 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
-from pixie.demo.config import API_AUDIENCE, CLIENT_ID, SCOPE_ROLES, SCOPES, USERS, redirect_uri
-from pixie.management import Profile, create_user, register_client
+from pixie.demo.config import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_NAME,
+    SCOPE_ROLES,
+    SCOPES,
+    TENANT_NAME,
+    USERS,
+    redirect_uri,
+)
+from pixie.management import DEFAULT_TENANT_DISPLAY_NAME, Profile, create_user, register_client
 from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.tenancy import DEFAULT_TENANT
 
@@ -25,6 +34,8 @@ async def seed_pixie(storage: Storage, issuer: str) -> list[str]:
         raise RuntimeError("the default tenant is missing; open the backend first")
     if tenant.settings.scope_roles != SCOPE_ROLES:
         await storage.tenants.update_settings(tenant.id, replace(tenant.settings, scope_roles=SCOPE_ROLES))
+    if tenant.display_name in (DEFAULT_TENANT_DISPLAY_NAME, "Default"):  # never over a name the operator chose
+        await storage.tenants.set_display_name(tenant.id, TENANT_NAME)
 
     with contextlib.suppress(AlreadyExists):
         await register_client(
@@ -35,8 +46,11 @@ async def seed_pixie(storage: Storage, issuer: str) -> list[str]:
             public=True,
             scopes=SCOPES,
             audiences=[API_AUDIENCE],
+            name=CLIENT_NAME,
         )
     client = await storage.clients.get(tenant.id, CLIENT_ID)
+    if client is not None and not client.name:  # registered by a demo from before clients had names
+        await storage.clients.update(replace(client, name=CLIENT_NAME))
     if client is None or client.disabled or API_AUDIENCE not in client.audiences or set(SCOPES) - set(client.scopes):
         warnings.append(
             f"client {CLIENT_ID} in this database was registered differently (older demo?); "

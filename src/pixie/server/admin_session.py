@@ -41,6 +41,7 @@ log = logging.getLogger("pixie.server.admin")
 
 __all__ = [
     "ADMIN_CLIENT_ID",
+    "ADMIN_CLIENT_NAME",
     "ADMIN_SCOPE",
     "FLOW_SECONDS",
     "SESSION_SECONDS",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 ADMIN_CLIENT_ID = DASHBOARD_CLIENT_ID  # analytics leaves its sign-ins out
+ADMIN_CLIENT_NAME = "Pixie administration"
+"""How the sign-in page names the dashboard's client."""
 ADMIN_SCOPE = "pixie:admin"
 FLOW_SECONDS = 600
 SESSION_SECONDS = 8 * 3600
@@ -121,8 +124,10 @@ async def ensure_admin_client(storage: Storage, issuer: str, *, follow_issuer: b
     found = await storage.clients.get(DEFAULT_TENANT, ADMIN_CLIENT_ID)
     if found is not None:
         if follow_issuer and found.redirect_uris != (callback,):
-            await storage.clients.update(dataclasses.replace(found, redirect_uris=(callback,)))
             log.info("the dashboard's client now signs in at %s (it was %s)", callback, ", ".join(found.redirect_uris))
+        if follow_issuer and (found.redirect_uris != (callback,) or found.name != ADMIN_CLIENT_NAME):
+            # A client registered before it had a name gets one too (the sign-in page shows it).
+            await storage.clients.update(dataclasses.replace(found, redirect_uris=(callback,), name=ADMIN_CLIENT_NAME))
         return
     try:
         await register_client(
@@ -133,6 +138,7 @@ async def ensure_admin_client(storage: Storage, issuer: str, *, follow_issuer: b
             public=True,
             scopes=[ADMIN_SCOPE],
             grant_types=["authorization_code"],
+            name=ADMIN_CLIENT_NAME,
         )
     except AlreadyExists:  # another instance registered it at the same moment
         return

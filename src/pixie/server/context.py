@@ -61,10 +61,25 @@ class AppContext:
         prefix = "" if tenant.id == DEFAULT_TENANT else f"/t/{tenant.id}"
         return f"{prefix}{endpoint}"
 
+    async def client_face(self, tenant: Tenant, client_id: str) -> tuple[str, str | None]:
+        """How a page names a client: its display name (its id when it has none) and its logo's URL, if any."""
+        client = await self.storage.clients.get(tenant.id, client_id)
+        if client is None:
+            return client_id, None
+        return client.name or client.client_id, client.logo_uri
+
     def page(
-        self, template: str, tenant: Tenant, *, status: int = 200, redirect_uri: str | None = None, **values: object
+        self,
+        template: str,
+        tenant: Tenant,
+        *,
+        status: int = 200,
+        redirect_uri: str | None = None,
+        image: str | None = None,
+        **values: object,
     ) -> HTMLResponse:
-        """Render a page; ``redirect_uri`` is where its form may end up (see ``content_security_policy``)."""
+        """Render a page; ``redirect_uri`` is where its form may end up and ``image`` an https image it shows (see
+        ``content_security_policy``)."""
         response = self.pages.render(
             template,
             status=status,
@@ -73,8 +88,10 @@ class AppContext:
             theme_href=self.theme_href(tenant),
             **values,
         )
-        if redirect_uri is not None:
-            response.headers["Content-Security-Policy"] = content_security_policy([redirect_uri])
+        if redirect_uri is not None or image is not None:
+            response.headers["Content-Security-Policy"] = content_security_policy(
+                [redirect_uri] if redirect_uri is not None else [], [image] if image is not None else []
+            )
         return response
 
     def theme_href(self, tenant: Tenant) -> str:

@@ -60,18 +60,35 @@ def scopes_for(tenant: Tenant, pending: AuthorizationRequest, user: User) -> tup
 
 
 def redirect_to_client(
-    ctx: AppContext, tenant: Tenant, uri: str, params: list[tuple[str, str]], *, with_iss: bool = True
+    ctx: AppContext,
+    tenant: Tenant,
+    uri: str,
+    params: list[tuple[str, str]],
+    *,
+    with_iss: bool = True,
+    response_mode: str | None = None,
 ) -> Response:
     """303 to the client's (already validated) redirect URI, with ``iss`` on authorization responses (RFC 9207
-    §2; ``with_iss=False`` for the post-logout redirect, which is no authorization response)."""
+    §2; ``with_iss=False`` for the post-logout redirect, which is no authorization response). With
+    ``response_mode="form_post"`` the parameters go instead in a page whose form posts them to the URI at once.
+
+    Spec: RFC 9207 §2; OAuth 2.0 Form Post Response Mode §2 (the form, auto-submitted; ``no-store``)."""
     if with_iss and not any(name == "iss" for name, _ in params):
         params = [*params, ("iss", ctx.issuer(tenant))]
+    if response_mode == "form_post":
+        page = ctx.page(
+            "form_post.html", tenant, redirect_uri=uri, title="Returning to the application", action=uri, fields=params
+        )
+        # The one page with a script: ours, from /static, that submits the form (no inline script).
+        page.headers["Content-Security-Policy"] += "; script-src 'self'"
+        page.headers["Cache-Control"] = "no-store"
+        return page
     return RedirectResponse(add_query(uri, params), status_code=303, headers={"Cache-Control": "no-store"})
 
 
 def redirect_error(ctx: AppContext, tenant: Tenant, pending: AuthorizationRequest, error: OAuthError) -> Response:
     params = error.redirect_params(state=pending.state, iss=ctx.issuer(tenant))
-    return redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+    return redirect_to_client(ctx, tenant, pending.redirect_uri, params, response_mode=pending.response_mode)
 
 
 async def current_user(
@@ -189,7 +206,7 @@ async def finish_with_code(
     params = [("code", code)]
     if pending.state is not None:
         params.append(("state", pending.state))
-    response = redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+    response = redirect_to_client(ctx, tenant, pending.redirect_uri, params, response_mode=pending.response_mode)
     if stored:
         issuer = ctx.issuer(tenant)
         clear_cookie(response, name=csrf_cookie_name(tenant, issuer, pending.request_id), issuer=issuer)

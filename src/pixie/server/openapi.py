@@ -418,6 +418,9 @@ def back_channel_fragment() -> ApiFragment:
             "/revoke": revoke,
             "/introspect": introspect,
             "/.well-known/oauth-authorization-server": _get("RFC 8414 metadata.", "Metadata", _cacheable(300)),
+            "/.well-known/openid-configuration": _get(
+                "OpenID Connect Discovery 1.0 §4: the same document as the RFC 8414 one.", "Metadata", _cacheable(300)
+            ),
             "/jwks.json": _get("RFC 7517 JWK set.", "JWKSet", _cacheable(60)),
             "/healthz": _get("Alive: the process answers.", "Health", _NO_STORE, tenant=False),
             "/readyz": readyz,

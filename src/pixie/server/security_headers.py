@@ -6,15 +6,21 @@ fits all of them; JSON responses get the same headers at no cost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 __all__ = ["HEADERS", "HEADER_NAMES", "content_security_policy"]
 
+_SOURCE_SAFE = re.compile(r"[A-Za-z0-9.\-:\[\]]+")
+"""A host and port that cannot end the source list or the directive (no space, ``;`` or ``,``)."""
 
-def content_security_policy(redirect_targets: Sequence[str] = ()) -> str:
+
+def content_security_policy(redirect_targets: Sequence[str] = (), images: Sequence[str] = ()) -> str:
     """The pages' policy. ``form-action`` also governs where a form submission may be *redirected*, so the login
-    and consent pages allow the pending request's (already validated) redirect URI as well."""
+    and consent pages allow the pending request's (already validated) redirect URI as well. ``images`` are https
+    URLs a page shows (a client's logo, checked at registration): their origin, and nothing else, joins
+    ``img-src``."""
     sources = ["'self'"]
     for uri in redirect_targets:
         parts = urlsplit(uri)
@@ -22,8 +28,13 @@ def content_security_policy(redirect_targets: Sequence[str] = ()) -> str:
             sources.append(f"{parts.scheme}://{parts.netloc}")
         elif parts.scheme:
             sources.append(f"{parts.scheme}:")
+    image_sources = ["'self'", "data:"]
+    for uri in images:
+        parts = urlsplit(uri)
+        if parts.scheme == "https" and parts.netloc and _SOURCE_SAFE.fullmatch(parts.netloc):
+            image_sources.append(f"https://{parts.netloc}")
     return (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'none'; style-src 'self'; img-src {' '.join(dict.fromkeys(image_sources))}; "
         f"form-action {' '.join(dict.fromkeys(sources))}; frame-ancestors 'none'; base-uri 'none'"
     )
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from pixie.storage.interfaces import ClientStore
-from pixie.storage.records import Client
-from pixie.types import TenantId
+from pixie.storage.records import Client, EndedAccess
+from pixie.types import TenantId, Timestamp
 
 __all__ = ["CachedClientStore"]
 
@@ -66,3 +66,11 @@ class CachedClientStore:
         changed = await self._inner.update(client)
         self._entries.pop((client.tenant_id, client.client_id), None)
         return changed
+
+    async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
+        return await self._inner.end_access(tenant_id, client_id, reason, now)
+
+    async def delete(self, tenant_id: TenantId, client_id: str, now: Timestamp) -> EndedAccess | None:
+        deleted = await self._inner.delete(tenant_id, client_id, now)
+        self._entries.pop((tenant_id, client_id), None)
+        return deleted

@@ -21,6 +21,7 @@ from pixie.storage.records import (
     Client,
     CodeRedemption,
     Consent,
+    EndedAccess,
     Event,
     EventData,
     PushedRequest,
@@ -89,6 +90,9 @@ class TenantStore(Protocol):
     async def update_settings(self, tenant_id: TenantId, settings: TenantSettings) -> bool:
         """False when no such tenant. Used by: admin API."""
 
+    async def set_display_name(self, tenant_id: TenantId, display_name: str) -> bool:
+        """False when no such tenant. Used by: CLI ``tenants settings --display-name``."""
+
 
 class ClientStore(Protocol):
     async def create(self, client: Client) -> None:
@@ -105,7 +109,19 @@ class ClientStore(Protocol):
 
     async def update(self, client: Client) -> bool:
         """Store every field of ``client`` over the client of the same tenant and ``client_id``; False when there is
-        none. Used by: the server's start-up (the dashboard's own client follows the server's address)."""
+        none. Used by: the server's start-up (the dashboard's own client follows the server's address), CLI
+        ``clients update`` and ``clients rotate-secret``."""
+
+    async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
+        """In one transaction: revoke every live refresh-token family of the client (``reason`` recorded on each),
+        deny-list the live access tokens recorded on them and on its codes, and drop its unredeemed codes and pending
+        authorization requests. Used by: CLI ``clients disable``, ``clients update`` (a scope taken away), admin API
+        (disable)."""
+
+    async def delete(self, tenant_id: TenantId, client_id: str, now: Timestamp) -> EndedAccess | None:
+        """:meth:`end_access`, the consents given to the client and the client itself, in one transaction (a client
+        registered later under the same id starts with nothing). None when there is no such client.
+        Used by: CLI ``clients delete``."""
 
 
 class UserStore(Protocol):
@@ -130,7 +146,17 @@ class UserStore(Protocol):
 
     async def set_disabled(self, tenant_id: TenantId, user_id: str, disabled: bool) -> bool:
         """False when no such user. A disabled user cannot sign in and their SSO sessions stop counting.
-        Used by: admin API."""
+        Used by: admin API, CLI ``users disable|enable``."""
+
+    async def end_access(self, tenant_id: TenantId, user_id: str, reason: str, now: Timestamp) -> EndedAccess:
+        """In one transaction: revoke every live refresh-token family (``reason`` recorded on each), SSO session and
+        dashboard session of the user, deny-list the live access tokens recorded on those families and on the user's
+        codes, and drop the user's unredeemed codes and pending authorization requests. Used by: CLI ``users
+        disable``, ``users delete``, ``users set-password``, admin API (disable)."""
+
+    async def delete(self, tenant_id: TenantId, user_id: str, now: Timestamp) -> EndedAccess | None:
+        """:meth:`end_access`, the user's consents and the user, in one transaction. None when there is no such
+        user. Used by: CLI ``users delete``."""
 
 
 class SessionStore(Protocol):

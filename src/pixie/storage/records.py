@@ -18,6 +18,7 @@ __all__ = [
     "Client",
     "CodeRedemption",
     "Consent",
+    "EndedAccess",
     "Event",
     "EventData",
     "PushedRequest",
@@ -102,6 +103,8 @@ class Client:
     """Every token request of this client must carry a DPoP proof (RFC 9449 §5.2)."""
     require_pushed_authorization_requests: bool = False
     """This client's authorization requests must be pushed first (RFC 9126 §6)."""
+    logo_uri: str | None = None
+    """An https URL of the client's logo (RFC 7591 §2), shown beside ``name`` on the sign-in and consent pages."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,18 @@ class User:
     family_name: str | None = None
     email: str | None = None
     email_verified: bool = False
+
+
+@dataclass(frozen=True)
+class EndedAccess:
+    """What ending an account's access took away, in one transaction: the refresh-token families revoked, the live
+    access tokens recorded on them (or on the codes that started them) deny-listed, and, for a user, the SSO and
+    dashboard sessions revoked. Unredeemed codes and pending authorization requests of the account go too."""
+
+    refresh_families: int = 0
+    access_tokens: int = 0
+    sso_sessions: int = 0
+    admin_sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,6 +197,8 @@ class AuthorizationRequest:
     """OpenID Connect ``login_hint``: pre-fills the username on the login page."""
     dpop_jkt: str | None = None
     """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
+    response_mode: str | None = None
+    """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from pixie.accounts import set_client_disabled, set_user_disabled
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from pixie.management import (
     ID_TOKEN_ALGS,
@@ -43,7 +44,6 @@ from pixie.management import (
     create_user,
     register_client,
     set_tenant_disabled,
-    set_user_disabled,
     update_user_profile,
 )
 from pixie.management import update_tenant_settings as apply_settings
@@ -342,7 +342,8 @@ def _client_switch(disabled: bool) -> Handler:
     async def switch(request: Request, ctx: AppContext) -> Response:
         client = await _client(ctx, request)
         # Through the app's cached client store: the cached entry is dropped, so this process applies it at once.
-        await ctx.storage.clients.set_disabled(client.tenant_id, client.client_id, disabled)
+        # Disabling also ends the client's access (pixie.accounts).
+        await set_client_disabled(ctx.storage, client.tenant_id, client.client_id, disabled)
         return json_response(client_view(await _client(ctx, request)), no_store=True)
 
     return switch
@@ -417,8 +418,8 @@ async def update_user_endpoint(request: Request, ctx: AppContext) -> Response:
 def _user_switch(disabled: bool) -> Handler:
     async def switch(request: Request, ctx: AppContext) -> Response:
         tenant = await _tenant(ctx, request.path_params["tenant"])
-        user = await set_user_disabled(ctx.storage, tenant.id, request.path_params["username"], disabled)
-        return json_response(user_view(user), no_store=True)
+        changed = await set_user_disabled(ctx.storage, tenant.id, request.path_params["username"], disabled)
+        return json_response(user_view(changed.record), no_store=True)
 
     return switch
 

@@ -70,7 +70,7 @@ async def authorize(request: Request) -> Response:
             or validated.client.require_pushed_authorization_requests
         ):
             error = InvalidRequest("authorization requests must be pushed first (PAR, RFC 9126)")
-            raise RedirectableError(error, validated.redirect_uri, validated.state)
+            raise RedirectableError(error, validated.redirect_uri, validated.state, validated.response_mode)
     except UntrustedRequest as exc:
         ctx.events.emit(
             AuthorizationRequested(
@@ -90,7 +90,7 @@ async def authorize(request: Request) -> Response:
             )
         )
         params = exc.error.redirect_params(state=exc.state, iss=ctx.issuer(tenant))
-        return redirect_to_client(ctx, tenant, exc.redirect_uri, params)
+        return redirect_to_client(ctx, tenant, exc.redirect_uri, params, response_mode=exc.response_mode)
 
     csrf_token = new_token(32)
     pending = new_pending_request(validated, tenant=tenant, csrf_token=csrf_token, now=now)
@@ -118,7 +118,7 @@ async def authorize(request: Request) -> Response:
         )
     if not isinstance(step, str):
         params = step.redirect_params(state=pending.state, iss=ctx.issuer(tenant))
-        return redirect_to_client(ctx, tenant, pending.redirect_uri, params)
+        return redirect_to_client(ctx, tenant, pending.redirect_uri, params, response_mode=pending.response_mode)
     wait = await ctx.limiter.authorize_pending_from_ip(ip)
     if wait is not None:
         return _too_many(ctx, tenant, wait, "authorize_pending", _TOO_MANY_PENDING, client_id=pending.client_id)

@@ -55,12 +55,15 @@ async def consent(request: Request) -> Response:
         csrf = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id)) or ""
         if not check_csrf(request, ctx, tenant, pending, csrf):
             return ctx.error_page(_EXPIRED, tenant)
+        client_name, client_logo = await ctx.client_face(tenant, pending.client_id)
         return ctx.page(
             "consent.html",
             tenant,
             redirect_uri=pending.redirect_uri,
+            image=client_logo,
             title="Allow access?",
-            client_name=pending.client_id,
+            client_name=client_name,
+            client_logo=client_logo,
             scopes=[{"name": s, "description": describe(s)} for s in scopes_for(tenant, pending, signed_in.user)],
             username=signed_in.user.username,
             action=ctx.path(tenant, "/consent"),

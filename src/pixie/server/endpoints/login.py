@@ -54,7 +54,7 @@ async def _pending(ctx: AppContext, tenant: Tenant, request_id: str | None, now:
     return await ctx.storage.requests.get(tenant.id, request_id, now)
 
 
-def _login_page(
+async def _login_page(
     ctx: AppContext,
     tenant: Tenant,
     pending: AuthorizationRequest,
@@ -64,13 +64,16 @@ def _login_page(
     username: str = "",
     status: int = 200,
 ) -> Response:
+    client_name, client_logo = await ctx.client_face(tenant, pending.client_id)
     return ctx.page(
         "login.html",
         tenant,
         status=status,
         redirect_uri=pending.redirect_uri,
+        image=client_logo,
         title=tenant.settings.login_title,
-        client_name=pending.client_id,
+        client_name=client_name,
+        client_logo=client_logo,
         action=ctx.path(tenant, "/login"),
         request_id=pending.request_id,
         csrf_token=csrf,
@@ -89,7 +92,7 @@ async def login(request: Request) -> Response:
         csrf = read_cookie(request, csrf_cookie_name(tenant, ctx.issuer(tenant), pending.request_id)) or ""
         if not check_csrf(request, ctx, tenant, pending, csrf):
             return ctx.error_page(_EXPIRED, tenant)
-        return _login_page(ctx, tenant, pending, csrf, error=None, username=pending.login_hint or "")
+        return await _login_page(ctx, tenant, pending, csrf, error=None, username=pending.login_hint or "")
 
     try:
         form = await read_page_form(request)
@@ -121,7 +124,7 @@ async def login(request: Request) -> Response:
             )
         )
         refusal = _too_many_attempts(wait)
-        response = _login_page(ctx, tenant, pending, csrf, error=refusal, username=username, status=429)
+        response = await _login_page(ctx, tenant, pending, csrf, error=refusal, username=username, status=429)
         response.headers["Retry-After"] = str(wait)
         return response
     user = await _check_password(ctx, account, password)
@@ -135,7 +138,7 @@ async def login(request: Request) -> Response:
                 error="invalid_credentials",
             )
         )
-        return _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
+        return await _login_page(ctx, tenant, pending, csrf, error=GENERIC_FAILURE, username=username)
 
     await ctx.limiter.login_succeeded(attempt)
     ctx.events.emit(

@@ -140,6 +140,8 @@ async def end_session(request: Request) -> Response:
     except (UnreadableForm, ValueError):
         return ctx.error_page(InvalidRequest("the logout request could not be read"), tenant)
     values = {name: params[name] for name in _LOGOUT_PARAMS if params.get(name)}
+    if any("\x00" in value or len(value) > 8192 for value in values.values()):
+        return ctx.error_page(InvalidRequest("the logout request has a NUL character or an oversized value"), tenant)
     hint = None
     if "id_token_hint" in values:
         hint = await own_id_token_claims(ctx.keyring, tenant.id, issuer, values["id_token_hint"])

@@ -40,6 +40,7 @@ from pixie.types import Timestamp
 
 __all__ = [
     "PROMPTS",
+    "RESPONSE_MODES",
     "RedirectableError",
     "UntrustedRequest",
     "ValidatedAuthorization",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 PROMPTS = ("none", "login", "consent")
+RESPONSE_MODES = ("query", "form_post")
+"""Spec: OAuth 2.0 Multiple Response Type Encoding Practices §2.1 (``query``); OAuth 2.0 Form Post Response Mode."""
 _MAX_STATE = 2048
 _AUTHORIZE_PARAMS = (
     "client_id",
@@ -87,13 +90,17 @@ class UntrustedRequest(Exception):
 
 
 class RedirectableError(Exception):
-    """An error to send back to a trusted redirect URI (RFC 6749 §4.1.2.1)."""
+    """An error to send back to a trusted redirect URI (RFC 6749 §4.1.2.1), the way the request asked for
+    (``response_mode``: a redirect, or ``form_post``)."""
 
-    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+    def __init__(
+        self, error: OAuthError, redirect_uri: str, state: str | None, response_mode: str | None = None
+    ) -> None:
         super().__init__(error.description)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
+        self.response_mode = response_mode
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ class ValidatedAuthorization:
     max_age: int | None = None
     login_hint: str | None = None
     dpop_jkt: str | None = None
+    response_mode: str | None = None
 
 
 def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -165,8 +173,12 @@ async def validate_authorization_request(
         state = None  # never reflect an oversized value
         raise RedirectableError(InvalidRequest("state is too long"), redirect_uri, state)
 
+    mode = params.get("response_mode")
+    if mode is not None and mode not in RESPONSE_MODES:
+        raise RedirectableError(InvalidRequest("response_mode may be query or form_post"), redirect_uri, state)
+
     def fail(error: OAuthError) -> RedirectableError:
-        return RedirectableError(error, redirect_uri, state)
+        return RedirectableError(error, redirect_uri, state, mode)
 
     if repeated:
         raise fail(InvalidRequest(f"parameter repeated: {', '.join(repeated)}"))
@@ -222,22 +234,19 @@ async def validate_authorization_request(
         max_age=max_age,
         login_hint=login_hint,
         dpop_jkt=dpop_jkt,
+        response_mode=mode,
     )
 
 
 def _openid_parameters(
     params: Mapping[str, str], fail: Callable[[OAuthError], RedirectableError]
 ) -> tuple[str | None, int | None, str | None]:
-    """``nonce``, ``max_age`` and ``login_hint``, checked. ``response_mode`` may only be ``query``;
-    ``id_token_hint``, ``ui_locales``, ``claims_locales`` and ``display`` are accepted and ignored (the login page
-    has one language and one layout, and the signed-in user decides). ``request`` objects are not supported.
+    """``nonce``, ``max_age`` and ``login_hint``, checked. ``id_token_hint``, ``ui_locales``, ``claims_locales``
+    and ``display`` are accepted and ignored (the login page has one language and one layout, and the signed-in
+    user decides). ``request`` objects are not supported.
 
-    Spec: OpenID Connect Core 1.0 §3.1.2.1, §3.1.2.6 (``request_not_supported``), §6;
-    OAuth 2.0 Multiple Response Type Encoding Practices §2.1 (``response_mode``).
+    Spec: OpenID Connect Core 1.0 §3.1.2.1, §3.1.2.6 (``request_not_supported``), §6.
     """
-    mode = params.get("response_mode")
-    if mode is not None and mode != "query":
-        raise fail(InvalidRequest("response_mode may only be query"))
     if "request" in params or "request_uri" in params:
         raise fail(RequestNotSupported())
     nonce = params.get("nonce")
@@ -278,6 +287,7 @@ def new_pending_request(
         max_age=validated.max_age,
         login_hint=validated.login_hint,
         dpop_jkt=validated.dpop_jkt,
+        response_mode=validated.response_mode,
     )
 
 

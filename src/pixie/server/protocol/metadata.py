@@ -32,7 +32,7 @@ def metadata_document(
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": require_pushed_requests,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(grant_types),
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],

@@ -14,6 +14,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from pixie.storage.interfaces import StorageUnavailable
 from pixie.storage.schema.errors import describe, is_unavailable
+from pixie.storage.schema.urls import normalize_url
 
 __all__ = ["BEGIN_IMMEDIATE", "SQLITE_BUSY_TIMEOUT_MS", "check_connection", "create_engine", "normalize_url"]
 
@@ -25,28 +26,6 @@ BEGIN_IMMEDIATE = "pixie_begin_immediate"
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-
-_SCHEMES = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgres": "postgresql+asyncpg",
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
-
-
-def normalize_url(url: str) -> str:
-    """The async-driver form of a database URL: ``sqlite:///pixie.db`` → ``sqlite+aiosqlite:///pixie.db``,
-    ``postgresql://`` or ``postgres://`` → ``postgresql+asyncpg://``. Raises :class:`ValueError` otherwise."""
-    scheme, separator, rest = url.partition("://")
-    driver = _SCHEMES.get(scheme.lower()) if separator else None
-    if driver is None:
-        # Name only the scheme: the rest of a URL may hold a password.
-        shown = f"scheme {scheme!r}" if separator else "(no scheme)"
-        raise ValueError(
-            f"unsupported database URL {shown}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
-        )
-    return f"{driver}://{rest}"
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -114,6 +114,7 @@ clients = sa.Table(
     _text("id_token_signed_response_alg", nullable=True),
     _flag("dpop_bound_access_tokens"),  # migration 0006
     _flag("require_pushed_authorization_requests"),
+    _text("logo_uri", nullable=True),  # migration 0007
 )
 
 users = sa.Table(
@@ -183,6 +184,7 @@ authorization_requests = sa.Table(
     sa.Column("max_age", sa.Integer(), nullable=True),
     _text("login_hint", nullable=True),
     _text("dpop_jkt", nullable=True),  # migration 0006
+    _text("response_mode", nullable=True),
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 
-from pixie.storage.records import Client, SigningKey, Tenant, TenantSettings, User
+from pixie.storage.records import Client, EndedAccess, SigningKey, Tenant, TenantSettings, User
+from pixie.storage.statements.access import delete_account, end_account_access
 from pixie.storage.statements.codec import RecordCodec, settings_to_json
 from pixie.storage.statements.dialect import Statement
 from pixie.storage.statements.driver import Driver
-from pixie.types import TenantId
+from pixie.types import TenantId, Timestamp
 
 __all__ = ["SqlClientStore", "SqlTenantStore", "SqlUserStore"]
 
@@ -22,6 +23,7 @@ GET_TENANT = TENANT.select("tenant_id = :tenant_id")
 LIST_TENANTS = TENANT.select("TRUE", order_by="tenant_id")
 DISABLE_TENANT = Statement("UPDATE tenants SET disabled = :disabled WHERE tenant_id = :tenant_id")
 SET_SETTINGS = Statement("UPDATE tenants SET settings = :settings WHERE tenant_id = :tenant_id")
+SET_DISPLAY_NAME = Statement("UPDATE tenants SET display_name = :display_name WHERE tenant_id = :tenant_id")
 
 GET_CLIENT = CLIENT.select("tenant_id = :tenant_id AND client_id = :client_id")
 LIST_CLIENTS = CLIENT.select("tenant_id = :tenant_id", order_by="client_id")
@@ -80,6 +82,10 @@ class SqlTenantStore:
         params = {"tenant_id": tenant_id, "settings": settings_to_json(settings)}
         return await self._db.execute(SET_SETTINGS, params) == 1
 
+    async def set_display_name(self, tenant_id: TenantId, display_name: str) -> bool:
+        params = {"tenant_id": tenant_id, "display_name": display_name}
+        return await self._db.execute(SET_DISPLAY_NAME, params) == 1
+
 
 class SqlClientStore:
     def __init__(self, db: Driver) -> None:
@@ -104,6 +110,12 @@ class SqlClientStore:
 
     async def update(self, client: Client) -> bool:
         return await self._db.execute(UPDATE_CLIENT, CLIENT.encode(client)) == 1
+
+    async def end_access(self, tenant_id: TenantId, client_id: str, reason: str, now: Timestamp) -> EndedAccess:
+        return await end_account_access(self._db, "client_id", tenant_id, client_id, reason, now)
+
+    async def delete(self, tenant_id: TenantId, client_id: str, now: Timestamp) -> EndedAccess | None:
+        return await delete_account(self._db, "client_id", tenant_id, client_id, "client_deleted", now)
 
 
 class SqlUserStore:
@@ -145,3 +157,9 @@ class SqlUserStore:
             "email_verified": user.email_verified,
         }
         return await self._db.execute(SET_PROFILE, params) == 1
+
+    async def end_access(self, tenant_id: TenantId, user_id: str, reason: str, now: Timestamp) -> EndedAccess:
+        return await end_account_access(self._db, "user_id", tenant_id, user_id, reason, now)
+
+    async def delete(self, tenant_id: TenantId, user_id: str, now: Timestamp) -> EndedAccess | None:
+        return await delete_account(self._db, "user_id", tenant_id, user_id, "user_deleted", now)

@@ -5,12 +5,13 @@ Revises: 0004
 Create Date: 2026-12-07
 
 ``users`` gain the standard profile claims Pixie releases (``name``, ``given_name``, ``family_name``, ``email``,
-``email_verified``). A pending authorization request keeps ``nonce``, ``max_age`` and ``login_hint``; a code keeps
-``nonce`` and the ``sid`` of the SSO session that signed in, and a refresh family keeps that ``sid`` too, so ending
-the session (RP-Initiated Logout) revokes what it produced. ``clients`` gain ``post_logout_redirect_uris`` and
-``id_token_signed_response_alg``. The users' unique (tenant, username) constraint is led by ``username`` now, as the
-secondary indexes were in 0003 (a never-analyzed PostgreSQL planned key lookups of a user as scans of the tenant
-through it once the rows widened). Existing rows get empty profiles, no logout URIs and the tenant's algorithm.
+``email_verified``). A pending authorization request keeps ``nonce``, ``max_age``, ``login_hint`` and
+``response_mode``; a code keeps ``nonce`` and the ``sid`` of the SSO session that signed in, and a refresh family
+keeps that ``sid`` too, so ending the session (RP-Initiated Logout) revokes what it produced. ``clients`` gain
+``post_logout_redirect_uris`` and ``id_token_signed_response_alg``. The users' unique (tenant, username)
+constraint is led by ``username`` now, as the secondary indexes were in 0003 (a never-analyzed PostgreSQL planned
+key lookups of a user as scans of the tenant through it once the rows widened). Existing rows get empty profiles,
+no logout URIs and the tenant's algorithm.
 
 Written by hand and frozen, like 0001 (plain JSON, not the application's StrTuple).
 """
@@ -53,6 +54,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("nonce", sa.String(), nullable=True))
         batch.add_column(sa.Column("max_age", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("login_hint", sa.String(), nullable=True))
+        batch.add_column(sa.Column("response_mode", sa.String(), nullable=True))
     with op.batch_alter_table("authorization_codes") as batch:
         batch.add_column(sa.Column("nonce", sa.String(), nullable=True))
         batch.add_column(sa.Column("sid", sa.String(), nullable=True))
@@ -69,7 +71,7 @@ def downgrade() -> None:
         batch.drop_column("sid")
         batch.drop_column("nonce")
     with op.batch_alter_table("authorization_requests") as batch:
-        for name in ("login_hint", "max_age", "nonce"):
+        for name in ("response_mode", "login_hint", "max_age", "nonce"):
             batch.drop_column(name)
     with op.batch_alter_table("clients") as batch:
         batch.drop_column("id_token_signed_response_alg")
