@@ -26,6 +26,7 @@ from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_audit_log_p
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, TokenVerifier
+from pixie.resource.credentials import ResourceDPoP
 from pixie.server.app import create_app, settings_from_env
 from pixie.server.cors import CorsPolicy
 from pixie.tenancy import DEFAULT_TENANT
@@ -80,6 +81,7 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
         realm="Pixie demo Property API",
         public_paths=[f"{API_PATH}/openapi.json"],
         cors_origins=registered_origin,
+        dpop=ResourceDPoP(),  # DPoP-bound tokens with their proofs, besides Bearer tokens (RFC 9449 §7)
     )
 
     async def to_app(request: Request) -> Response:
