@@ -47,6 +47,8 @@ class World:
     """The app with one tenant (the default one)."""
     multi: str
     """The app with two tenants side by side (default and globex)."""
+    sender: str
+    """The one-tenant app with DPoP-bound tokens and pushed authorization requests."""
     apis: dict[str, str] = field(default_factory=dict)
 
 
@@ -83,16 +85,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         pytest.fail(f"{BUILT} is missing: `make test` (or `make js`) builds it from the packed tarballs")
     root = tmp_path_factory.mktemp("browser-sdk")
     env = cli_env(root, f"sqlite:///{root / 'pixie.db'}", {"PIXIE_SECRET_KEY": "R" * 43})
-    port, single_port, multi_port = free_port(), free_port(), free_port()
+    port, single_port, multi_port, sender_port = free_port(), free_port(), free_port(), free_port()
     issuer = f"http://127.0.0.1:{port}"
     single, multi = f"http://127.0.0.1:{single_port}", f"http://127.0.0.1:{multi_port}"
+    sender = f"http://127.0.0.1:{sender_port}"
     upstream = Starlette(routes=[Route("/{path:path}", whoami)])
     with (
         pixie_process(["serve", "--port", str(port)], env, f"{issuer}/healthz"),
         serve_in_thread(upstream, free_port()) as upstream_base,
     ):
         _cli(env, "tenants", "create", "globex")
-        for tenant, uris in (("default", [single, multi]), ("globex", [multi])):
+        for tenant, uris in (("default", [single, multi, sender]), ("globex", [multi])):
             redirects = [arg for origin in uris for arg in ("--redirect-uri", f"{origin}/callback")]
             _cli(
                 env,
@@ -120,7 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     [
                         *("gateway", "--upstream", upstream_base, "--issuer", tenant_issuer),
                         *("--audience", AUDIENCE, "--require-scope", API_SCOPE, "--port", str(gateway_port)),
-                        *("--cors-origin", single, "--cors-origin", multi),
+                        *("--cors-origin", single, "--cors-origin", multi, "--cors-origin", sender),
                     ],
                     env,
                     f"http://127.0.0.1:{gateway_port}/",
@@ -131,17 +134,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         configs = {
             single: [{"name": "default", "issuer": issuer, "api": apis["default"]}],
             multi: [{"name": name, "issuer": tenants[name], "api": apis[name]} for name in ("default", "globex")],
+            sender: [{"name": "default", "issuer": issuer, "api": apis["default"]}],
         }
         with gateways[0], gateways[1]:
+            extra: dict[str, dict[str, bool]] = {sender: {"dpop": True, "par": True}}
             servers = [
                 serve_in_thread(
-                    _app({"clientId": "react-app", "redirectUri": f"{origin}/callback", "scope": SCOPE, "tenants": t}),
+                    _app(
+                        {
+                            "clientId": "react-app",
+                            "redirectUri": f"{origin}/callback",
+                            "scope": SCOPE,
+                            "tenants": t,
+                            **extra.get(origin, {}),
+                        }
+                    ),
                     int(origin.rsplit(":", 1)[1]),
                 )
                 for origin, t in configs.items()
             ]
-            with servers[0], servers[1]:
-                yield World(issuer=issuer, single=single, multi=multi, apis=apis)
+            with servers[0], servers[1], servers[2]:
+                yield World(issuer=issuer, single=single, multi=multi, sender=sender, apis=apis)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
@@ -346,3 +359,57 @@ def test_two_tenants_on_one_page(browser: Browser, world: World) -> None:
     default.locator("button.signout").click()
     expect(default.locator(".status")).to_have_text("signed-out")
     assert traffic.errors == []
+
+
+KEYS_IN_INDEXEDDB = """() => new Promise((resolve) => {
+  const open = indexedDB.open("pixie-dpop");
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains("keys")) { db.close(); resolve([]); return; }
+    const all = db.transaction("keys").objectStore("keys").getAll();
+    all.onsuccess = () => {
+      db.close();
+      resolve(all.result.map((pair) => ({
+        extractable: pair.privateKey.extractable,
+        curve: pair.privateKey.algorithm.namedCurve,
+      })));
+    };
+  };
+})"""
+
+
+def test_dpop_and_par_in_the_browser(browser: Browser, world: World) -> None:
+    """``dpop`` and ``par`` on the provider: the request is pushed (only ``client_id`` and ``request_uri`` in the
+    address bar), the token request carries a proof, the API is called under the DPoP scheme with a proof (the
+    gateway checks it), the key is a non-extractable P-256 key in IndexedDB, and signing out drops it.
+
+    Spec: RFC 9449 §4–7, §10 (``dpop_jkt``); RFC 9126 §2, §4."""
+    page, traffic = _open(browser)
+    sent: list[tuple[str, str, dict[str, str]]] = []
+    page.on("request", lambda r: sent.append((r.method, r.url, r.headers)))
+    page.goto(f"{world.sender}/")
+    panel = _panel(page, "default")
+    expect(panel.locator(".status")).to_have_text("signed-out")
+    panel.locator("button.signin").click()
+    _sign_in_at_pixie(page, world.issuer, "default", world.sender)
+    expect(panel.locator(".status")).to_have_text("signed-in")
+
+    pushes = [headers for method, url, headers in sent if method == "POST" and url == f"{world.issuer}/par"]
+    assert len(pushes) == 1 and "dpop" in pushes[0]
+    assert traffic.authorize and set(traffic.authorize[0]) == {"client_id", "request_uri"}
+    token_posts = [headers for method, url, headers in sent if method == "POST" and url == f"{world.issuer}/token"]
+    assert token_posts and all("dpop" in headers for headers in token_posts)
+
+    answer = _call_api(page, "default")
+    assert answer["sub"]
+    api_calls = [headers for method, url, headers in sent if url.startswith(world.apis["default"]) and method == "GET"]
+    assert api_calls[-1]["authorization"].startswith("DPoP ") and api_calls[-1]["dpop"].count(".") == 2
+
+    keys = page.evaluate(KEYS_IN_INDEXEDDB)
+    assert keys == [{"extractable": False, "curve": "P-256"}]
+    _assert_nothing_stored(page)
+    assert traffic.errors == []
+
+    panel.locator("button.signout").click()
+    expect(panel.locator(".status")).to_have_text("signed-out")
+    page.wait_for_function(f"async () => (await ({KEYS_IN_INDEXEDDB})()).length === 0")

@@ -15,8 +15,13 @@
 // - the access token is refreshed shortly before it expires; the rotated refresh token replaces the old one;
 // - an ID token in a token response (OpenID Connect) is checked — `iss`, `aud`, `exp`, the `nonce` sent, the same
 //   `sub` on refresh — and its claims become `user`; it is not used as a credential;
-// - signOut revokes the refresh token (RFC 7009) and forgets every token.
+// - signOut revokes the refresh token (RFC 7009) and forgets every token;
+// - with `dpop: true`, tokens are bound to a non-extractable key kept in IndexedDB (RFC 9449, see ./dpop.js): the code
+//   names it (`dpop_jkt`), token requests and API calls carry proofs, and a server's nonce is answered once;
+// - with `par: true`, or when the server requires it, the authorization request is pushed first (RFC 9126) and only
+//   `client_id` and the `request_uri` travel through the address bar.
 
+import { Nonces, createProof, dropKey, loadKey } from "./dpop.js";
 import { OAuthError, ProtocolError } from "./errors.js";
 import { createChallenge, generateState, generateVerifier } from "./pkce.js";
 
@@ -26,6 +31,8 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
  * @property {string} clientId the public client's id
  * @property {string} redirectUri the registered redirect URI, matched exactly by the server
  * @property {string} [scope] space-separated scopes to ask for
+ * @property {boolean} [dpop] bind the tokens to a key of this browser (DPoP, RFC 9449)
+ * @property {boolean} [par] push authorization requests first (RFC 9126; done anyway when the server requires it)
  */
 
 /**
@@ -37,6 +44,8 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
  * @property {string} [revocation_endpoint]
  * @property {string[]} [code_challenge_methods_supported]
  * @property {boolean} [authorization_response_iss_parameter_supported]
+ * @property {string} [pushed_authorization_request_endpoint]
+ * @property {boolean} [require_pushed_authorization_requests]
  */
 
 /** @typedef {"signed-in" | "refreshed" | "signed-out"} AuthChange */
@@ -61,6 +70,7 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
 /**
  * @typedef {object} Tokens
  * @property {string} accessToken
+ * @property {"Bearer" | "DPoP"} tokenType
  * @property {string | null} refreshToken
  * @property {number} expiresAt
  * @property {number} refreshAt
@@ -173,6 +183,9 @@ export class PixieAuth {
   #storage;
   /** @type {Tokens | null} */
   #tokens = null;
+  /** @type {Promise<import("./dpop.js").DPoPKey> | null} */
+  #key = null;
+  #nonces = new Nonces();
   /** @type {Promise<boolean> | null} */
   #refreshing = null;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -200,7 +213,7 @@ export class PixieAuth {
     }
     const methods = metadata.code_challenge_methods_supported;
     if (Array.isArray(methods) && !methods.includes("S256")) throw new ProtocolError("the issuer does not offer S256");
-    this.#config = { scope: "", ...config };
+    this.#config = { scope: "", dpop: false, par: false, ...config };
     this.#metadata = metadata;
     this.#storage = storage;
   }
@@ -351,7 +364,15 @@ export class PixieAuth {
     if (this.#config.scope) params.scope = this.#config.scope;
     if (prompt) params.prompt = prompt;
     if (flow.nonce) params.nonce = flow.nonce;
-    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    const key = await this.#dpopKey();
+    if (key) params.dpop_jkt = key.thumbprint; // RFC 9449 §10: the code works only with this key
+    if (this.#config.par || this.#metadata.require_pushed_authorization_requests) {
+      const requestUri = await this.#push(params);
+      url.searchParams.set("client_id", this.#config.clientId);
+      url.searchParams.set("request_uri", requestUri);
+    } else {
+      for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    }
     // Back from the authorization server into this very page (the back/forward cache): signing in works again.
     window.addEventListener("pageshow", () => (this.#navigation = null), { once: true });
     window.location.assign(url.toString());
@@ -494,23 +515,38 @@ export class PixieAuth {
   }
 
   /**
-   * `fetch` with the bearer token; on a 401 `invalid_token` it refreshes once and retries.
+   * `fetch` with the access token: a Bearer token, or a DPoP-bound one under the `DPoP` scheme with a proof for this
+   * request (answering the API's `use_dpop_nonce` once). On a 401 `invalid_token` it refreshes once and retries.
    * @param {RequestInfo | URL} input
    * @param {RequestInit} [init]
    * @returns {Promise<Response>}
    */
   async fetch(input, init = {}) {
+    const url = input instanceof Request ? input.url : String(input);
+    const method = init.method || (input instanceof Request ? input.method : "GET");
     const send = async () => {
       const token = await this.accessToken();
       if (!token) throw new ProtocolError("not signed in");
       const headers = new Headers(init.headers || {});
-      headers.set("Authorization", `Bearer ${token}`);
-      return fetch(input, { ...init, headers });
+      const key = this.#tokens?.tokenType === "DPoP" ? await this.#dpopKey() : null;
+      if (key) {
+        headers.set("Authorization", `DPoP ${token}`);
+        const proof = await createProof(key, method, url, { accessToken: token, nonce: this.#nonces.get(url) });
+        headers.set("DPoP", proof);
+      } else {
+        headers.set("Authorization", `Bearer ${token}`);
+      }
+      const response = await fetch(input, { ...init, headers });
+      return { response, dpop: key !== null };
     };
-    const response = await send();
-    if (response.status === 401 && bearerChallenge(response).error === "invalid_token" && this.#tokens?.refreshToken) {
+    let { response, dpop } = await send();
+    if (dpop && this.#nonces.note(url, response) && bearerChallenge(response).error === "use_dpop_nonce") {
+      ({ response } = await send()); // RFC 9449 §9: once more, with the API's nonce
+    }
+    const error = bearerChallenge(response).error;
+    if (response.status === 401 && error === "invalid_token" && this.#tokens?.refreshToken) {
       await this.refresh();
-      return send();
+      ({ response } = await send());
     }
     return response;
   }
@@ -525,6 +561,10 @@ export class PixieAuth {
     const tokens = this.#tokens;
     this.#hint(false);
     this.#forget();
+    if (this.#key) {
+      this.#key = null; // the next sign-in binds its tokens to a new key
+      await dropKey(`${this.#metadata.issuer} ${this.#config.clientId}`).catch(() => {});
+    }
     const endpoint = this.#metadata.revocation_endpoint;
     if (!tokens || !endpoint) return false;
     const [token, hint] = tokens.refreshToken
@@ -559,24 +599,65 @@ export class PixieAuth {
    * @returns {Promise<Record<string, unknown>>}
    */
   async #tokenRequest(form) {
-    let response;
-    try {
-      response = await fetch(this.#metadata.token_endpoint, {
-        method: "POST",
-        headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
-        body: new URLSearchParams(form),
-        credentials: "omit",
-      });
-    } catch {
-      throw new ProtocolError("the token endpoint could not be reached");
-    }
-    const body = await readJson(response, "the token endpoint");
+    const { response, body } = await this.#post(this.#metadata.token_endpoint, form, "the token endpoint");
     if (!response.ok) {
       if (typeof body.error !== "string") throw new ProtocolError(`token endpoint error ${response.status} without error`);
       const description = typeof body.error_description === "string" ? body.error_description : null;
       throw new OAuthError(body.error, description, response.status);
     }
     return body;
+  }
+
+  /** The DPoP key, loaded (or made) once; null without `dpop`. */
+  #dpopKey() {
+    if (!this.#config.dpop) return Promise.resolve(null);
+    this.#key ??= loadKey(`${this.#metadata.issuer} ${this.#config.clientId}`);
+    return this.#key;
+  }
+
+  /**
+   * POST a form to the token or PAR endpoint, with a DPoP proof when configured; a `use_dpop_nonce` answer with a
+   * new nonce is retried once with it (RFC 9449 §8).
+   * @param {string} endpoint
+   * @param {Record<string, string>} form
+   * @param {string} what
+   * @returns {Promise<{ response: Response, body: Record<string, unknown> }>}
+   */
+  async #post(endpoint, form, what) {
+    const key = await this.#dpopKey();
+    for (let attempt = 0; ; attempt += 1) {
+      /** @type {Record<string, string>} */
+      const headers = { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" };
+      if (key) headers.DPoP = await createProof(key, "POST", endpoint, { nonce: this.#nonces.get(endpoint) });
+      let response;
+      try {
+        response = await fetch(endpoint, { method: "POST", headers, body: new URLSearchParams(form), credentials: "omit" });
+      } catch {
+        throw new ProtocolError(`${what} could not be reached`);
+      }
+      const body = await readJson(response, what);
+      const renewed = key !== null && this.#nonces.note(endpoint, response);
+      if (attempt === 0 && renewed && response.status === 400 && body.error === "use_dpop_nonce") continue;
+      return { response, body };
+    }
+  }
+
+  /**
+   * Push the authorization request (RFC 9126 §2); its `request_uri`.
+   * @param {Record<string, string>} params
+   * @returns {Promise<string>}
+   */
+  async #push(params) {
+    const endpoint = this.#metadata.pushed_authorization_request_endpoint;
+    if (!endpoint) throw new ProtocolError("the issuer has no pushed_authorization_request_endpoint");
+    const { response, body } = await this.#post(endpoint, params, "the PAR endpoint");
+    if (response.status !== 201) {
+      if (typeof body.error !== "string") throw new ProtocolError(`PAR error ${response.status} without error`);
+      const description = typeof body.error_description === "string" ? body.error_description : null;
+      throw new OAuthError(body.error, description, response.status);
+    }
+    if (typeof body.request_uri !== "string" || !body.request_uri) throw new ProtocolError("PAR gave no request_uri");
+    return body.request_uri;
   }
 
   /**
@@ -614,8 +695,9 @@ export class PixieAuth {
    */
   #accept(body, requestedScope, previous, nonce) {
     if (typeof body.access_token !== "string" || !body.access_token) throw new ProtocolError("no access_token");
-    if (typeof body.token_type !== "string" || body.token_type.toLowerCase() !== "bearer") {
-      throw new ProtocolError("token_type is not Bearer");
+    const type = typeof body.token_type === "string" ? body.token_type.toLowerCase() : "";
+    if (type !== "bearer" && !(type === "dpop" && this.#config.dpop)) {
+      throw new ProtocolError(`token_type ${String(body.token_type)} is not Bearer${this.#config.dpop ? " nor DPoP" : ""}`);
     }
     const user = this.#user(body.id_token, nonce, previous ? previous.user : null);
     const expiresIn = typeof body.expires_in === "number" ? body.expires_in : NaN;
@@ -628,6 +710,7 @@ export class PixieAuth {
     /** @type {Tokens} */
     const tokens = {
       accessToken: body.access_token,
+      tokenType: type === "dpop" ? "DPoP" : "Bearer",
       refreshToken: typeof body.refresh_token === "string" ? body.refresh_token : (previous?.refreshToken ?? null),
       expiresAt: now + lifetime * 1000,
       refreshAt: now + (lifetime - margin) * 1000,

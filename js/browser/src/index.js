@@ -7,6 +7,7 @@
 //   const response = await auth.fetch(`${api}/properties`);
 //   await auth.signOut();
 
+export { createProof, loadKey, thumbprint } from "./dpop.js";
 export { OAuthError, ProtocolError } from "./errors.js";
 export { createChallenge, generateState, generateVerifier } from "./pkce.js";
 export { PixieAuth, bearerChallenge, decodeClaims } from "./auth.js";

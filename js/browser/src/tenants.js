@@ -16,8 +16,14 @@ import { PixieAuth, peekFlow } from "./auth.js";
 
 /** @typedef {import("./auth.js").AuthChange} AuthChange */
 /** @typedef {import("./auth.js").FlowStorage} FlowStorage */
-/** @typedef {{ clientId?: string, redirectUri?: string, scope?: string, storage?: FlowStorage }} TenantDefaults */
-/** @typedef {{ issuer: string, clientId?: string, redirectUri?: string, scope?: string }} TenantConfig */
+/**
+ * @typedef {{ clientId?: string, redirectUri?: string, scope?: string, dpop?: boolean, par?: boolean,
+ *   storage?: FlowStorage }} TenantDefaults
+ */
+/**
+ * @typedef {{ issuer: string, clientId?: string, redirectUri?: string, scope?: string, dpop?: boolean,
+ *   par?: boolean }} TenantConfig
+ */
 /** @typedef {AuthChange | "switched" | "added" | "removed"} TenantsChange */
 
 /**
@@ -78,7 +84,14 @@ export class PixieTenants {
         }
       }
       const auth = await PixieAuth.discover(
-        { issuer: config.issuer, clientId, redirectUri, scope: config.scope ?? this.#defaults.scope ?? "" },
+        {
+          issuer: config.issuer,
+          clientId,
+          redirectUri,
+          scope: config.scope ?? this.#defaults.scope ?? "",
+          dpop: config.dpop ?? this.#defaults.dpop ?? false,
+          par: config.par ?? this.#defaults.par ?? false,
+        },
         this.#storage,
       );
       auth.onChange((change) => this.#emit(name, change));

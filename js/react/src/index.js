@@ -42,6 +42,8 @@ import { OAuthError, PixieTenants } from "@pixie-oauth/browser";
  * @property {string} clientId
  * @property {string} redirectUri
  * @property {string} [scope]
+ * @property {boolean} [dpop] bind the tokens to a key of this browser (DPoP, RFC 9449)
+ * @property {boolean} [par] push authorization requests first (RFC 9126)
  * @property {boolean} [silent] try a silent sign-in on load (default true)
  * @property {string} [tenant] this provider's name among the tenants of the page (default: the issuer)
  * @property {PixieTenants} [tenants] the manager to use (default: one shared by every provider on the page)
@@ -82,6 +84,8 @@ export function PixieProvider({
   clientId,
   redirectUri,
   scope = "",
+  dpop = false,
+  par = false,
   silent = true,
   tenant,
   tenants,
@@ -104,7 +108,7 @@ export function PixieProvider({
     (async () => {
       let found;
       try {
-        found = await manager.add(name, { issuer, clientId, redirectUri, scope });
+        found = await manager.add(name, { issuer, clientId, redirectUri, scope, dpop, par });
       } catch (error) {
         if (live) setPhase({ status: "error", error: asError(error) });
         return;
@@ -137,16 +141,16 @@ export function PixieProvider({
     };
     // onRedirectCallback is read once per load, like the other settings of a sign-in.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [manager, name, issuer, clientId, redirectUri, scope, silent]);
+  }, [manager, name, issuer, clientId, redirectUri, scope, dpop, par, silent]);
 
   const signIn = useCallback(
     /** @param {{ prompt?: string, returnTo?: string }} [options] */
     async (options) => {
-      const found = auth ?? (await manager.add(name, { issuer, clientId, redirectUri, scope }));
+      const found = auth ?? (await manager.add(name, { issuer, clientId, redirectUri, scope, dpop, par }));
       setPhase({ status: "ready", error: null });
       await found.signIn(options);
     },
-    [auth, manager, name, issuer, clientId, redirectUri, scope],
+    [auth, manager, name, issuer, clientId, redirectUri, scope, dpop, par],
   );
   const signOut = useCallback(async () => (auth ? auth.signOut() : false), [auth]);
   const authorizedFetch = useCallback(

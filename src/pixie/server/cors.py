@@ -114,6 +114,8 @@ def with_cors(handler: Handler, *, methods: str) -> Handler:
             response = render_error(exc)
         if allowed and origin:
             response.headers["Access-Control-Allow-Origin"] = origin
+            # A browser client reads the server's DPoP nonce from here to retry once (RFC 9449 §8).
+            response.headers["Access-Control-Expose-Headers"] = "DPoP-Nonce"
         response.headers["Vary"] = "Origin"
         return response
 

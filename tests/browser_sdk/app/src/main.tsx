@@ -6,7 +6,14 @@ import { PixieProvider, usePixieAuth, type PixieAuthState } from "@pixie-oauth/r
 import { OAuthError } from "@pixie-oauth/browser";
 
 type Tenant = { name: string; issuer: string; api: string };
-type Config = { clientId: string; redirectUri: string; scope: string; tenants: Tenant[] };
+type Config = {
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  tenants: Tenant[];
+  dpop?: boolean; // DPoP-bound tokens (RFC 9449)
+  par?: boolean; // pushed authorization requests (RFC 9126)
+};
 
 function describe(error: Error | null): string {
   if (error === null) return "";
@@ -62,6 +69,8 @@ async function main(): Promise<void> {
           clientId={config.clientId}
           redirectUri={config.redirectUri}
           scope={config.scope}
+          dpop={config.dpop ?? false}
+          par={config.par ?? false}
           silent={silent}
         >
           <Panel tenant={tenant} />
