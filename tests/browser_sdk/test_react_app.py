@@ -97,6 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         _cli(env, "tenants", "create", "globex")
         for tenant, uris in (("default", [single, multi, sender]), ("globex", [multi])):
             redirects = [arg for origin in uris for arg in ("--redirect-uri", f"{origin}/callback")]
+            redirects += [arg for origin in uris for arg in ("--post-logout-redirect-uri", f"{origin}/signed-out")]
             _cli(
                 env,
                 "clients",
@@ -413,3 +414,32 @@ def test_dpop_and_par_in_the_browser(browser: Browser, world: World) -> None:
     panel.locator("button.signout").click()
     expect(panel.locator(".status")).to_have_text("signed-out")
     page.wait_for_function(f"async () => (await ({KEYS_IN_INDEXEDDB})()).length === 0")
+
+
+def test_signing_out_everywhere_ends_the_session_at_pixie(browser: Browser, world: World) -> None:
+    """``signOut({ endSession: true })`` from an app on another origin: the browser goes to Pixie's
+    ``end_session_endpoint`` with the ID token as hint, the SSO session ends, and it comes back to the registered
+    post-logout URI; the next sign-in asks for the password again.
+
+    Spec: OpenID Connect RP-Initiated Logout 1.0 §2–3."""
+    page, traffic = _open(browser)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.is_navigation_request() else None)
+    page.goto(f"{world.single}/")
+    panel = _panel(page, "default")
+    panel.locator("button.signin").click()
+    _sign_in_at_pixie(page, world.issuer, "default", world.single)
+    expect(panel.locator(".status")).to_have_text("signed-in")
+
+    panel.locator("button.signout-everywhere").click()
+    page.wait_for_url(f"{world.single}/signed-out")
+    ends = [url for url in sent if url.startswith(f"{world.issuer}/end_session?")]
+    assert len(ends) == 1
+    query = parse_qs(urlsplit(ends[0]).query)
+    assert query["client_id"] == ["react-app"] and query["id_token_hint"][0].count(".") == 2
+    assert query["post_logout_redirect_uri"] == [f"{world.single}/signed-out"]
+    expect(panel.locator(".status")).to_have_text("signed-out")
+
+    panel.locator("button.signin").click()
+    page.wait_for_url(f"{world.issuer}/login?*")  # the SSO session is gone: the password is asked again
+    assert traffic.errors == []

@@ -45,12 +45,20 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
  * @property {string[]} [code_challenge_methods_supported]
  * @property {boolean} [authorization_response_iss_parameter_supported]
  * @property {string} [pushed_authorization_request_endpoint]
+ * @property {string} [end_session_endpoint]
  * @property {boolean} [require_pushed_authorization_requests]
  */
 
 /** @typedef {"signed-in" | "refreshed" | "signed-out"} AuthChange */
 /** @typedef {{ returnTo: string | null, silent: boolean }} CallbackResult */
 /** @typedef {{ prompt?: string, returnTo?: string }} SignInOptions */
+/**
+ * @typedef {object} SignOutOptions
+ * @property {boolean} [endSession] also end the browser's sign-in at the issuer (RP-Initiated Logout): the browser
+ *   leaves for the issuer's `end_session_endpoint` and comes back to `postLogoutRedirectUri`
+ * @property {string} [postLogoutRedirectUri] where to come back; must be registered for the client
+ * @property {string} [state] handed back on the return
+ */
 /** @typedef {Readonly<Record<string, unknown>>} UserClaims */
 /** @typedef {Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "length">} FlowStorage */
 
@@ -76,6 +84,7 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
  * @property {number} refreshAt
  * @property {Set<string>} scopes
  * @property {UserClaims | null} user
+ * @property {string | null} idToken the raw ID token, kept in memory for RP-Initiated Logout's `id_token_hint`
  */
 
 export const FLOW_PREFIX = "pixie-pkce:flow:";
@@ -554,11 +563,17 @@ export class PixieAuth {
   /**
    * Forget every token and revoke the refresh token (RFC 7009 §2.1; Pixie then also deny-lists the access tokens
    * issued with it), else the access token. Resolves to whether the server confirmed the revocation.
-   * The authorization server's own sign-in (SSO session) is the app's to end: see `endSession`.
+   * With `endSession`, the browser's sign-in at the issuer ends too ({@link PixieAuth#endSession}).
+   * @param {SignOutOptions} [options]
    * @returns {Promise<boolean>}
    */
-  async signOut() {
+  async signOut(options = {}) {
     const tokens = this.#tokens;
+    if (options.endSession) {
+      const revoked = await this.signOut();
+      await this.endSession({ ...options, idToken: tokens?.idToken ?? null });
+      return revoked;
+    }
     this.#hint(false);
     this.#forget();
     if (this.#key) {
@@ -584,11 +599,29 @@ export class PixieAuth {
   }
 
   /**
-   * End the browser's sign-in at a Pixie issuer on this same origin (`POST {issuer}/logout`), so the next sign-in
-   * asks for a password again. Cross-origin issuers need a top-level navigation instead.
+   * End the browser's sign-in at the issuer, so the next sign-in asks for a password again. With an
+   * `end_session_endpoint` (OpenID Connect RP-Initiated Logout) the browser goes there — with the ID token as
+   * `id_token_hint` when there is one, else the server asks the user to confirm — and comes back to
+   * `postLogoutRedirectUri` with `state`; that works for an issuer on another origin. Without one, an issuer on this
+   * same origin gets `POST {issuer}/logout`. Resolves false when neither is possible.
+   *
+   * Spec: OpenID Connect RP-Initiated Logout 1.0 §2, §3.
+   * @param {SignOutOptions & { idToken?: string | null }} [options]
    * @returns {Promise<boolean>}
    */
-  async endSession() {
+  async endSession({ postLogoutRedirectUri, state, idToken } = {}) {
+    const endpoint = this.#metadata.end_session_endpoint;
+    if (endpoint) {
+      const url = new URL(endpoint);
+      const hint = idToken === undefined ? (this.#tokens?.idToken ?? null) : idToken;
+      if (hint) url.searchParams.set("id_token_hint", hint);
+      url.searchParams.set("client_id", this.#config.clientId);
+      if (postLogoutRedirectUri) url.searchParams.set("post_logout_redirect_uri", postLogoutRedirectUri);
+      if (state) url.searchParams.set("state", state);
+      this.#hint(false);
+      window.location.assign(url.toString());
+      return true;
+    }
     if (new URL(this.#metadata.issuer).origin !== window.location.origin) return false;
     const response = await fetch(`${this.#metadata.issuer}/logout`, { method: "POST", credentials: "same-origin" });
     return response.ok;
@@ -716,6 +749,7 @@ export class PixieAuth {
       refreshAt: now + (lifetime - margin) * 1000,
       scopes: new Set(scope.split(" ").filter(Boolean)),
       user,
+      idToken: typeof body.id_token === "string" ? body.id_token : (previous?.idToken ?? null),
     };
     this.#tokens = tokens;
     this.#schedule(tokens, tokens.refreshAt - now);

@@ -25,7 +25,8 @@ import { OAuthError, PixieTenants } from "@pixie-oauth/browser";
  * @typedef {object} PixieAuthState
  * @property {PixieStatus} status
  * @property {(options?: { prompt?: string, returnTo?: string }) => Promise<void>} signIn
- * @property {() => Promise<boolean>} signOut revokes the refresh token and forgets the tokens
+ * @property {(options?: SignOutOptions) => Promise<boolean>} signOut revokes the refresh token and forgets the
+ *   tokens; `{ endSession: true, postLogoutRedirectUri }` also signs out at the issuer (RP-Initiated Logout)
  * @property {(input: RequestInfo | URL, init?: RequestInit) => Promise<Response>} fetch with the bearer token
  * @property {() => Promise<string | null>} accessToken a valid access token (refreshed when near expiry), or null
  * @property {ReadonlySet<string>} scopes the scopes granted
@@ -35,6 +36,8 @@ import { OAuthError, PixieTenants } from "@pixie-oauth/browser";
  * @property {string} tenant this provider's tenant name
  * @property {PixieAuth | null} auth the underlying PixieAuth, once discovered
  */
+
+/** @typedef {{ endSession?: boolean, postLogoutRedirectUri?: string, state?: string }} SignOutOptions */
 
 /**
  * @typedef {object} PixieProviderProps
@@ -152,7 +155,11 @@ export function PixieProvider({
     },
     [auth, manager, name, issuer, clientId, redirectUri, scope, dpop, par],
   );
-  const signOut = useCallback(async () => (auth ? auth.signOut() : false), [auth]);
+  const signOut = useCallback(
+    /** @param {SignOutOptions} [options] */
+    async (options) => (auth ? auth.signOut(options) : false),
+    [auth],
+  );
   const authorizedFetch = useCallback(
     /**
      * @param {RequestInfo | URL} input

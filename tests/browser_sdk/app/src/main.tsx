@@ -50,6 +50,14 @@ function Panel({ tenant }: { tenant: Tenant }) {
       <button className="signout" onClick={() => void auth.signOut().then(() => setResult(""))}>
         Sign out
       </button>
+      <button
+        className="signout-everywhere"
+        onClick={() =>
+          void auth.signOut({ endSession: true, postLogoutRedirectUri: `${window.location.origin}/signed-out` })
+        }
+      >
+        Sign out everywhere
+      </button>
     </section>
   );
 }
