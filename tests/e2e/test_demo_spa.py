@@ -121,7 +121,8 @@ def test_alice_adds_a_property_and_bob_is_refused(browser: Browser, base: str, a
     # alice: every scope, the seeded properties, tokens in memory only.
     alice = _sign_in(page, base, artifacts, "alice")
     assert "Create and change your properties" in alice["consent_text"]
-    assert alice["scope"] == "properties:read properties:write tenants:read"
+    assert alice["scope"] == "openid profile properties:read properties:write tenants:read"
+    expect(page.locator("#who")).to_have_text("Signed in as Alice Smith · property manager")  # userinfo's name
     rows = page.locator("#properties tr")
     expect(rows.first).to_be_visible()
     seeded = rows.count()
@@ -173,7 +174,7 @@ def test_alice_adds_a_property_and_bob_is_refused(browser: Browser, base: str, a
     # bob, in the same browser: asked for a password again (alice's session is over); read only.
     bob = _sign_in(page, base, artifacts, "bob")
     assert "Create and change your properties" not in bob["consent_text"]
-    assert bob["scope"] == "properties:read tenants:read"  # narrowed by the server (RFC 6749 §3.3)
+    assert bob["scope"] == "openid profile properties:read tenants:read"  # narrowed by the server (RFC 6749 §3.3)
     expect(rows).to_have_count(seeded + 1)
     expect(page.locator("#properties")).to_contain_text("Sunny Corner Flat")
     expect(page.locator('#access li.missing[data-scope="properties:write"]')).to_be_visible()

@@ -46,6 +46,7 @@ import { createChallenge, generateState, generateVerifier } from "./pkce.js";
  * @property {boolean} [authorization_response_iss_parameter_supported]
  * @property {string} [pushed_authorization_request_endpoint]
  * @property {string} [end_session_endpoint]
+ * @property {string} [userinfo_endpoint]
  * @property {boolean} [require_pushed_authorization_requests]
  */
 
@@ -561,6 +562,25 @@ export class PixieAuth {
   }
 
   /**
+   * The signed-in user's claims from the issuer's userinfo endpoint (OpenID Connect: `name`, `email`… as the granted
+   * scopes allow), after checking that `sub` is the ID token's. Rejects when signed out or without the endpoint.
+   * Spec: OpenID Connect Core §5.3, §5.3.2.
+   * @returns {Promise<UserClaims>}
+   */
+  async userinfo() {
+    const endpoint = this.#metadata.userinfo_endpoint;
+    if (!endpoint) throw new ProtocolError("the issuer has no userinfo_endpoint");
+    const response = await this.fetch(endpoint, { headers: { Accept: "application/json" } });
+    const body = await readJson(response, "userinfo");
+    if (!response.ok) throw new OAuthError(bearerChallenge(response).error || "invalid_request", null, response.status);
+    const user = this.user;
+    if (typeof body.sub !== "string" || (user !== null && body.sub !== user.sub)) {
+      throw new ProtocolError("userinfo names another user than the ID token");
+    }
+    return Object.freeze({ ...body });
+  }
+
+  /**
    * Forget every token and revoke the refresh token (RFC 7009 §2.1; Pixie then also deny-lists the access tokens
    * issued with it), else the access token. Resolves to whether the server confirmed the revocation.
    * With `endSession`, the browser's sign-in at the issuer ends too ({@link PixieAuth#endSession}).
@@ -599,32 +619,33 @@ export class PixieAuth {
   }
 
   /**
-   * End the browser's sign-in at the issuer, so the next sign-in asks for a password again. With an
-   * `end_session_endpoint` (OpenID Connect RP-Initiated Logout) the browser goes there — with the ID token as
-   * `id_token_hint` when there is one, else the server asks the user to confirm — and comes back to
-   * `postLogoutRedirectUri` with `state`; that works for an issuer on another origin. Without one, an issuer on this
-   * same origin gets `POST {issuer}/logout`. Resolves false when neither is possible.
+   * End the browser's sign-in at the issuer, so the next sign-in asks for a password again. An issuer on this same
+   * origin, with no `postLogoutRedirectUri`, gets `POST {issuer}/logout` (no navigation). Otherwise the browser goes
+   * to the `end_session_endpoint` (OpenID Connect RP-Initiated Logout) — with the ID token as `id_token_hint` when
+   * there is one, else the server asks the user to confirm — and comes back to `postLogoutRedirectUri` with `state`:
+   * that works for an issuer on another origin. Resolves false when neither is possible.
    *
    * Spec: OpenID Connect RP-Initiated Logout 1.0 §2, §3.
    * @param {SignOutOptions & { idToken?: string | null }} [options]
    * @returns {Promise<boolean>}
    */
   async endSession({ postLogoutRedirectUri, state, idToken } = {}) {
-    const endpoint = this.#metadata.end_session_endpoint;
-    if (endpoint) {
-      const url = new URL(endpoint);
-      const hint = idToken === undefined ? (this.#tokens?.idToken ?? null) : idToken;
-      if (hint) url.searchParams.set("id_token_hint", hint);
-      url.searchParams.set("client_id", this.#config.clientId);
-      if (postLogoutRedirectUri) url.searchParams.set("post_logout_redirect_uri", postLogoutRedirectUri);
-      if (state) url.searchParams.set("state", state);
-      this.#hint(false);
-      window.location.assign(url.toString());
-      return true;
+    const sameOrigin = new URL(this.#metadata.issuer).origin === window.location.origin;
+    if (sameOrigin && !postLogoutRedirectUri) {
+      const response = await fetch(`${this.#metadata.issuer}/logout`, { method: "POST", credentials: "same-origin" });
+      return response.ok;
     }
-    if (new URL(this.#metadata.issuer).origin !== window.location.origin) return false;
-    const response = await fetch(`${this.#metadata.issuer}/logout`, { method: "POST", credentials: "same-origin" });
-    return response.ok;
+    const endpoint = this.#metadata.end_session_endpoint;
+    if (!endpoint) return false;
+    const url = new URL(endpoint);
+    const hint = idToken === undefined ? (this.#tokens?.idToken ?? null) : idToken;
+    if (hint) url.searchParams.set("id_token_hint", hint);
+    url.searchParams.set("client_id", this.#config.clientId);
+    if (postLogoutRedirectUri) url.searchParams.set("post_logout_redirect_uri", postLogoutRedirectUri);
+    if (state) url.searchParams.set("state", state);
+    this.#hint(false);
+    window.location.assign(url.toString());
+    return true;
   }
 
   /**

@@ -63,7 +63,7 @@ def create_spa(issuer: str) -> Starlette:
         "issuer": issuer,
         "client_id": CLIENT_ID,
         "redirect_uri": redirect_uri(issuer),
-        "scope": " ".join(SCOPES),
+        "scope": " ".join(("openid", "profile", *SCOPES)),  # openid profile: the user's name, from the ID token
         "api": f"{issuer}{API_PATH}",
         "audience": API_AUDIENCE,
     }

@@ -99,7 +99,16 @@ function renderAccess() {
     }),
   );
   $("readonly-hint").hidden = auth.hasScope("properties:write");
-  $("who").textContent = auth.hasScope("properties:write") ? "Signed in · property manager" : "Signed in · read only";
+  const role = auth.hasScope("properties:write") ? "property manager" : "read only";
+  $("who").textContent = `Signed in · ${role}`;
+  // The name comes from userinfo (OpenID Connect keeps profile claims out of the ID token when an access token can
+  // fetch them, Core §5.4).
+  auth
+    .userinfo()
+    .then((claims) => {
+      if (typeof claims.name === "string") $("who").textContent = `Signed in as ${claims.name} · ${role}`;
+    })
+    .catch(() => {});
 }
 
 function tickExpiry() {
