@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from pixie import scopes as scope_rules
@@ -35,6 +36,7 @@ __all__ = [
     "check_client_fields",
     "check_display_name",
     "check_logo_uri",
+    "client_view",
     "create_tenant",
     "create_tenants",
     "create_user",
@@ -526,3 +528,29 @@ async def update_user_profile(storage: Storage, tenant_id: TenantId, username: s
     updated = profile.applied_to(user)
     await storage.users.set_profile(updated)
     return replace(updated, password_hash="")
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """A client as the CLI's ``--json`` and the admin API show it: every field but the secret's hash."""
+    return {
+        "tenant": client.tenant_id,
+        "client_id": client.client_id,
+        "name": client.name,
+        "logo_uri": client.logo_uri,
+        "client_type": client.client_type,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scope": " ".join(client.scopes),
+        "audiences": list(client.audiences),
+        "refresh_grace_seconds": client.refresh_grace_seconds,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_idle_ttl": client.refresh_idle_ttl,
+        "refresh_absolute_ttl": client.refresh_absolute_ttl,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "disabled": client.disabled,
+        "created_at": client.created_at,
+    }

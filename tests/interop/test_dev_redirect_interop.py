@@ -7,14 +7,12 @@ Spec: RFC 9700 §4.1.3 (exact matching), RFC 8252 §8.3, RFC 9207, OAuth 2.1 §2
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from interop_support import browse_to_callback
+from interop_support import node as run_node
 
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import Settings
@@ -23,20 +21,12 @@ from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
-HERE = Path(__file__).resolve().parent
 DEV = "http://localhost:5173/callback"
 MASTER = b"interop-dev-master-key-32-bytes!!"
 
 
 def node(*args: str) -> dict[str, object]:
-    if not (HERE / "node_modules" / "oauth4webapi").is_dir():
-        pytest.fail("tests/interop/node_modules is missing: `make test` runs `npm ci` there")
-    result = subprocess.run(
-        ["node", str(HERE / "strict_client.mjs"), *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
+    return run_node("strict_client.mjs", *args)
 
 
 async def _seed(database_url: str) -> None:
@@ -59,21 +49,7 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _browse_to_callback(authorization_url: str) -> str:
-    """Play the user: follow redirects, sign in and consent; return where Pixie finally redirects (not followed)."""
-    form_fields = re.compile(r'name="(request|csrf_token)" value="([^"]*)"')
-    with httpx.Client() as browser:
-        response = browser.get(authorization_url)
-        while response.status_code == 303 and not response.headers["location"].startswith(DEV):
-            response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
-            fields = dict(form_fields.findall(response.text))
-            if "/login" in str(response.url):
-                data = {**fields, "username": "dana", "password": "dana-password-1"}
-                response = browser.post(str(response.url).split("?")[0], data=data)
-            elif "/consent" in str(response.url):
-                response = browser.post(str(response.url).split("?")[0], data={**fields, "decision": "approve"})
-        assert response.status_code == 303, response.text[:300]
-        location: str = response.headers["location"]
-        return location
+    return browse_to_callback(authorization_url, DEV, "dana", "dana-password-1")
 
 
 def test_strict_client_signs_in_through_localhost(issuer: str) -> None:

@@ -23,7 +23,6 @@ Spec: RFC 6750 §2.1, §3, §3.1; Fetch Standard §3.2 (CORS).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ParamSpec
 
@@ -42,7 +41,7 @@ from pixie.errors import (
     safe_text,
 )
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
-from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate
+from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate, request_credentials
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
@@ -64,9 +63,6 @@ REALM_KEY = "pixie.realm"
 DPOP_ALGS_KEY = "pixie.dpop_algs"
 """Where the middleware leaves the DPoP proof algorithms it accepts (when it accepts DPoP), for later challenges."""
 
-# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_CREDENTIALS = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
-_MAX_HEADER = 16 * 1024
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -75,21 +71,8 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
     Spec: RFC 6750 §2.1, §3.1.
     """
-    values = [value for name, value in headers if name.lower() == b"authorization"]
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidRequest("send one Authorization header")
-    raw = values[0]
-    if len(raw) > _MAX_HEADER:
-        raise InvalidToken("the bearer token is malformed")
-    text = raw.decode("latin-1")
-    if text[:7].lower() != "bearer ":
-        return None
-    match = _CREDENTIALS.fullmatch(text)
-    if match is None:
-        raise InvalidToken("the bearer token is malformed")
-    return match.group(1)
+    credentials = request_credentials(headers)
+    return credentials.token if credentials is not None and credentials.scheme == "Bearer" else None
 
 
 def render_error(
