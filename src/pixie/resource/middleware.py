@@ -64,7 +64,6 @@ DPOP_ALGS_KEY = "pixie.dpop_algs"
 """Where the middleware leaves the DPoP proof algorithms it accepts (when it accepts DPoP), for later challenges."""
 
 
-
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The token of the request's one ``Authorization: Bearer`` header; None when there is none (or another
     scheme); :class:`InvalidRequest` when the header repeats; :class:`InvalidToken` when it is malformed.
