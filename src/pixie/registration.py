@@ -106,6 +106,13 @@ def check_client_metadata(metadata: object, *, tenant: Tenant, public_only: bool
     """
     if not isinstance(metadata, Mapping):
         raise InvalidClientMetadata("the request body must be a JSON object")
+    method = _string(metadata, "token_endpoint_auth_method") or ("none" if public_only else "client_secret_basic")
+    if method not in _AUTH_METHODS:
+        raise InvalidClientMetadata(
+            f"token_endpoint_auth_method {safe_text(method, 60)} is not supported: use none or client_secret_basic"
+        )
+    if public_only and method != "none":
+        raise InvalidClientMetadata("open registration issues public clients only: token_endpoint_auth_method none")
     redirect_uris = _strings(metadata, "redirect_uris") or []
     if len(redirect_uris) > _MAX_REDIRECT_URIS:
         raise InvalidRedirectUri(f"at most {_MAX_REDIRECT_URIS} redirect URIs")
@@ -113,7 +120,7 @@ def check_client_metadata(metadata: object, *, tenant: Tenant, public_only: bool
         if len(uri) > _MAX_URI_LENGTH:
             raise InvalidRedirectUri("a redirect URI is too long")
         try:
-            validate_redirect_uri(uri)
+            validate_redirect_uri(uri, public=method == "none")
         except InvalidRegistration as exc:
             raise InvalidRedirectUri(safe_text(exc, 300)) from None
     grant_types = _strings(metadata, "grant_types")
@@ -132,13 +139,6 @@ def check_client_metadata(metadata: object, *, tenant: Tenant, public_only: bool
         raise InvalidClientMetadata(
             "response_types must be [code] with the authorization_code grant, and empty without it"
         )
-    method = _string(metadata, "token_endpoint_auth_method") or ("none" if public_only else "client_secret_basic")
-    if method not in _AUTH_METHODS:
-        raise InvalidClientMetadata(
-            f"token_endpoint_auth_method {safe_text(method, 60)} is not supported: use none or client_secret_basic"
-        )
-    if public_only and method != "none":
-        raise InvalidClientMetadata("open registration issues public clients only: token_endpoint_auth_method none")
     try:
         scopes = scope_rules.parse(_string(metadata, "scope"))
     except ValueError:

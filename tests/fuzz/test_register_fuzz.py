@@ -6,7 +6,8 @@ injections, odd Unicode, long strings, numbers, ``null``, nested or long arrays,
 and some bodies are not JSON at all, nest too deep, or come with another content type. Whatever arrives, the answer:
 
 * is never a 5xx (the package also asserts that no 5xx was ever sent);
-* is ``201`` with a public client whose every redirect URI is https or loopback http without a fragment, and
+* is ``201`` with a public client whose every redirect URI is https, loopback http or ``http://localhost:PORT``
+  without a fragment, and
   whose ``client_id`` is Pixie's own (never the one sent), or an RFC 6749 §5.2 error object (``invalid_redirect_uri``
   or ``invalid_client_metadata`` for metadata, 413 past the size bound) with ``Cache-Control: no-store``;
 * never stores a client the answer did not report.
@@ -123,7 +124,13 @@ def _check(response: httpx.Response, sent: dict[str, Any] | None) -> dict[str, A
     for uri in info["redirect_uris"]:
         parts = urlsplit(uri)
         assert "#" not in uri and parts.scheme in ("https", "http"), uri
-        assert parts.scheme == "https" or parts.hostname in ("127.0.0.1", "::1"), uri
+        assert (
+            parts.scheme == "https"
+            or parts.hostname in ("127.0.0.1", "::1")
+            or (
+                parts.hostname == "localhost" and parts.port  # a public client's development server, port included
+            )
+        ), uri
     assert set(info["grant_types"]) <= {"authorization_code", "refresh_token"}, info
     return info
 

@@ -65,6 +65,7 @@ def test_open_registration_issues_a_public_client(server: Server) -> None:
         ({"redirect_uris": ["https://app.example/cb#frag"]}, "invalid_redirect_uri"),
         ({"redirect_uris": ["http://app.example/cb"]}, "invalid_redirect_uri"),
         ({"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["http://localhost/callback"]}, "invalid_redirect_uri"),  # localhost needs its port
         ({"redirect_uris": "https://app.example/cb"}, "invalid_client_metadata"),
         ({"redirect_uris": []}, "invalid_redirect_uri"),
         ({"redirect_uris": [CB], "token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata"),
@@ -86,6 +87,16 @@ def test_bad_metadata_gets_the_rfc_7591_error(server: Server, metadata: Any, err
     before = server.row("SELECT COUNT(*) FROM clients")
     _refused(_register(server, metadata), error)
     assert server.row("SELECT COUNT(*) FROM clients") == before
+
+
+def test_a_public_client_may_register_a_localhost_development_server(server: Server) -> None:
+    """MCP hosts listen on ``http://localhost:PORT/callback``: a public client may register it (matched exactly);
+    a confidential one may not (RFC 8252 §8.3)."""
+    uri = "http://localhost:33418/callback"
+    public = _register(server, {"redirect_uris": [uri]})
+    assert public.status_code == 201 and public.json()["redirect_uris"] == [uri], public.text
+    confidential = _register(server, {"redirect_uris": [uri]}, tenant="tok", token=server.initial_token)
+    _refused(confidential, "invalid_redirect_uri")
 
 
 def test_a_body_that_is_not_json_is_invalid_client_metadata(server: Server) -> None:
