@@ -89,6 +89,7 @@ LAYERS: dict[str, Layer] = {
     "pixie.events": PROTOCOL,
     "pixie.housekeeping": PROTOCOL,
     "pixie.management": PROTOCOL,
+    "pixie.protected_resources": PROTOCOL,
     "pixie.tenancy": PROTOCOL,
     "pixie.webhooks": PROTOCOL,
     "pixie.audit": EDGE,

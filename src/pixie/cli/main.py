@@ -60,6 +60,7 @@ COMMANDS: dict[str, Command] = {
     "gateway": Command(("pixie.cli.gateway",), "server", "Run a token-checking reverse proxy."),
     "keys": Command(("pixie.cli.admin",), "server", "Signing keys: list and rotate."),
     "login": Command(("pixie.cli.login",), None, "Sign in through the browser (RFC 8252 loopback redirect)."),
+    "resources": Command(("pixie.cli.resources",), "server", "Protected resources (RFC 8707 resource indicators)."),
     "secret": Command(("pixie.cli.secret",), "server", "The master key that seals signing keys at rest."),
     "serve": Command(("pixie.cli.serve",), "server", "Run the authorization server."),
     "stats": Command(("pixie.cli.stats",), "server", "Print the sign-in funnel and failure reasons."),

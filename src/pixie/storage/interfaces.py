@@ -28,6 +28,7 @@ from pixie.storage.records import (
     RefreshFamily,
     RefreshRotation,
     RefreshToken,
+    Resource,
     SigningKey,
     SsoSession,
     Tenant,
@@ -49,6 +50,7 @@ __all__ = [
     "ProofReplayStore",
     "PushedRequestStore",
     "RefreshTokenStore",
+    "ResourceStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -122,6 +124,30 @@ class ClientStore(Protocol):
         """:meth:`end_access`, the consents given to the client and the client itself, in one transaction (a client
         registered later under the same id starts with nothing). None when there is no such client.
         Used by: CLI ``clients delete``."""
+
+
+class ResourceStore(Protocol):
+    async def create(self, resource: Resource) -> None:
+        """Raises :class:`AlreadyExists` for a duplicate (tenant, identifier). Used by: CLI ``resources create``,
+        admin API."""
+
+    async def get(self, tenant_id: TenantId, identifier: str) -> Resource | None:
+        """Used by: CLI ``resources show``, admin API."""
+
+    async def get_many(self, tenant_id: TenantId, identifiers: Sequence[str]) -> builtins.list[Resource]:
+        """The resources among ``identifiers`` that exist (unknown ones are left out), each once. Used by: authorize
+        and token (RFC 8707 ``resource``)."""
+
+    async def list(self, tenant_id: TenantId) -> builtins.list[Resource]:
+        """Ordered by identifier. Used by: CLI ``resources list``, admin API."""
+
+    async def update(self, resource: Resource) -> bool:
+        """Store ``name``, ``scopes`` and ``access_token_ttl`` over the resource of the same tenant and identifier;
+        False when there is none. Used by: CLI ``resources update``, admin API."""
+
+    async def delete(self, tenant_id: TenantId, identifier: str) -> bool:
+        """False when no such resource. Tokens already issued keep their ``aud``; no new ones are issued for it.
+        Used by: CLI ``resources delete``, admin API."""
 
 
 class UserStore(Protocol):
@@ -388,3 +414,4 @@ class Storage:
     keys: KeyStore
     events: EventStore
     admin_sessions: AdminSessionStore
+    resources: ResourceStore

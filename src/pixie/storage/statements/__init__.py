@@ -21,6 +21,7 @@ from pixie.storage.statements.events import SqlEventStore
 from pixie.storage.statements.keys import SqlKeyStore
 from pixie.storage.statements.pushed import SqlPushedRequestStore
 from pixie.storage.statements.refresh import SqlAccessTokenDenyList
+from pixie.storage.statements.resources import SqlResourceStore
 from pixie.storage.statements.sessions import SqlSessionStore
 
 __all__ = ["sql_storage"]
@@ -43,4 +44,5 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         keys=SqlKeyStore(db),
         events=SqlEventStore(db),
         admin_sessions=SqlAdminSessionStore(db),
+        resources=SqlResourceStore(db),
     )
