@@ -22,7 +22,11 @@ with dot segments, empty segments or encoded slashes are refused with 400, so th
 the path the upstream serves. Upstream failures become 502 with a fixed JSON body — no internal detail — and are
 logged.
 
-Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1.
+With ``metadata`` (``pixie gateway --resource URL``) the gateway answers for the API it guards as a protected
+resource: it serves the RFC 9728 document at the resource's well-known path itself (never forwarded), and every
+401/403 names it (``resource_metadata="…"``).
+
+Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1, RFC 9728 §3, §5.1.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from pixie.errors import InvalidRequest, OAuthError, Rendered
 from pixie.resource.credentials import ResourceDPoP, authenticate
+from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.middleware import (
     DPOP_ALGS_KEY,
     dpop_challenge,
@@ -162,6 +167,7 @@ class Gateway:
         realm: str = "pixie",
         forward_authorization: bool = False,
         dpop: ResourceDPoP | None = None,
+        metadata: ResourceMetadata | None = None,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),  # noqa: B008  (immutable)
     ) -> None:
@@ -175,6 +181,9 @@ class Gateway:
         self.realm = realm
         self.forward_authorization = forward_authorization
         self.dpop = dpop
+        if metadata is not None and dpop is not None and not metadata.dpop_signing_alg_values_supported:
+            metadata = metadata.with_dpop(dpop.algorithms)
+        self.metadata = metadata
         # The proof belongs with the token: both go upstream, or neither.
         self._drop = frozenset(_REPLACED | ({b"authorization", b"dpop"} if not forward_authorization else set()))
         self._http = http
@@ -189,12 +198,19 @@ class Gateway:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
             return
+        if self.metadata is not None and self.metadata.serves(scope["path"]):
+            await send_rendered(self.metadata.render(scope["method"]), send)
+            return
         try:
             auth = await self._authorize(scope)
         except OAuthError as error:
             needed = required_scopes(self.routes, scope["method"], scope["path"], self.default_scopes)
             algs = dpop_challenge(scope, error)
-            await send_rendered(render_error(error, realm=self.realm, scope=" ".join(needed), dpop_algs=algs), send)
+            metadata_url = self.metadata.url if self.metadata is not None else None
+            rendered = render_error(
+                error, realm=self.realm, scope=" ".join(needed), dpop_algs=algs, resource_metadata=metadata_url
+            )
+            await send_rendered(rendered, send)
             return
         await self._forward(scope, receive, send, auth)
 

@@ -14,7 +14,11 @@ the error code SHOULD be left out when no credentials were sent: a deliberate ch
 ``requires_scopes`` guards one endpoint: 401 without a token in ``scope["auth"]``, 403 ``insufficient_scope`` with
 the needed ``scope`` in the challenge when a scope is missing.
 
-Spec: RFC 6750 §2.1, §3, §3.1.
+Given ``metadata`` (:class:`~pixie.resource.metadata.ResourceMetadata`), the middleware serves the resource's RFC
+9728 document at its well-known path (without a token) and names it in every challenge it and
+``requires_scopes`` send (``resource_metadata="…"``), so a client that was refused can find where to get a token.
+
+Spec: RFC 6750 §2.1, §3, §3.1; RFC 9728 §3, §5.1.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ from pixie.errors import (
     safe_text,
 )
 from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate
+from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
     "DPOP_ALGS_KEY",
     "REALM_KEY",
+    "RESOURCE_METADATA_KEY",
     "BearerAuthMiddleware",
     "bearer_token",
     "error_app",
@@ -59,6 +65,9 @@ REALM_KEY = "pixie.realm"
 """Where the middleware leaves its realm in the ASGI scope, so later 401/403s name the same realm."""
 DPOP_ALGS_KEY = "pixie.dpop_algs"
 """Where the middleware leaves the DPoP proof algorithms it accepts (when it accepts DPoP), for later challenges."""
+RESOURCE_METADATA_KEY = "pixie.resource_metadata"
+"""Where the middleware leaves the URL of the resource's RFC 9728 metadata (when it has some), for later
+challenges."""
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _CREDENTIALS = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
@@ -89,14 +98,20 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 def render_error(
-    error: OAuthError, *, realm: str, scope: str | None = None, dpop_algs: Sequence[str] | None = None
+    error: OAuthError,
+    *,
+    realm: str,
+    scope: str | None = None,
+    dpop_algs: Sequence[str] | None = None,
+    resource_metadata: str | None = None,
 ) -> Rendered:
     """A protected resource's error response: the ``Bearer`` challenge for the RFC 6750 codes (with ``scope`` on
     ``insufficient_scope``), a plain JSON error (no challenge) for faults on our side such as 503. With
     ``dpop_algs`` — the request used the ``DPoP`` scheme, or its proof failed — the challenge is ``DPoP`` with the
-    accepted algorithms, and a proof error is a 401.
+    accepted algorithms, and a proof error is a 401. With ``resource_metadata`` (a URL), every challenge names
+    the resource's metadata.
 
-    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1, §12.2.
+    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1, §12.2; RFC 9728 §5.1.
     """
     if dpop_algs is not None and isinstance(
         error, InvalidToken | InsufficientScope | InvalidRequest | InvalidDPoPProof | UseDPoPNonce
@@ -107,11 +122,16 @@ def render_error(
             scope=scope if isinstance(error, InsufficientScope) else None,
             scheme="DPoP",
             algs=dpop_algs,
+            resource_metadata=resource_metadata,
         )
         status = 401 if isinstance(error, InvalidDPoPProof | UseDPoPNonce) else rendered.status
         return Rendered(status, rendered.body, {**rendered.headers, "WWW-Authenticate": challenge})
     if isinstance(error, InvalidToken | InsufficientScope | InvalidRequest):
-        return error.render_bearer(realm=realm, scope=scope if isinstance(error, InsufficientScope) else None)
+        return error.render_bearer(
+            realm=realm,
+            scope=scope if isinstance(error, InsufficientScope) else None,
+            resource_metadata=resource_metadata,
+        )
     return error.render_json()
 
 
@@ -159,9 +179,11 @@ class BearerAuthMiddleware:
     ``public_paths``: path prefixes (matched per segment: ``/docs`` covers ``/docs/x``, not ``/docsecret``) that
     need no token; there ``scope["auth"]`` is None. ``on_error`` turns an :class:`OAuthError` into the ASGI app
     that answers (default: :func:`render_error`'s response with this ``realm``). ``dpop`` accepts DPoP-bound tokens
-    with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused.
+    with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused. ``metadata``
+    serves the resource's RFC 9728 document and names it in challenges (with the DPoP algorithms when ``dpop`` is
+    set).
 
-    Spec: RFC 6750 §2.1, §3; RFC 9449 §7.
+    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; RFC 9728 §3, §5.1.
     """
 
     def __init__(
@@ -173,6 +195,7 @@ class BearerAuthMiddleware:
         public_paths: Sequence[str] = (),
         on_error: Callable[[OAuthError], ASGIApp] | None = None,
         dpop: ResourceDPoP | None = None,
+        metadata: ResourceMetadata | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -180,6 +203,9 @@ class BearerAuthMiddleware:
         self.public_paths = tuple(public_paths)
         self.on_error = on_error
         self.dpop = dpop
+        if metadata is not None and dpop is not None and not metadata.dpop_signing_alg_values_supported:
+            metadata = metadata.with_dpop(dpop.algorithms)
+        self.metadata = metadata
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -189,6 +215,11 @@ class BearerAuthMiddleware:
         scope[REALM_KEY] = self.realm
         if self.dpop is not None:
             scope[DPOP_ALGS_KEY] = self.dpop.algorithms
+        if self.metadata is not None:
+            scope[RESOURCE_METADATA_KEY] = self.metadata.url
+            if kind == "http" and self.metadata.serves(scope["path"]):
+                await send_rendered(self.metadata.render(scope["method"]), send)
+                return
         if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             scope["auth"] = None
             await self.app(scope, receive, send)
@@ -202,7 +233,12 @@ class BearerAuthMiddleware:
             elif self.on_error is not None:
                 await self.on_error(error)(scope, receive, send)
             else:
-                rendered = render_error(error, realm=self.realm, dpop_algs=dpop_challenge(scope, error))
+                rendered = render_error(
+                    error,
+                    realm=self.realm,
+                    dpop_algs=dpop_challenge(scope, error),
+                    resource_metadata=scope.get(RESOURCE_METADATA_KEY),
+                )
                 await send_rendered(rendered, send)
             return
         await self.app(scope, receive, send)
@@ -238,7 +274,10 @@ def requires_scopes(
             if error is not None:
                 realm = str(request.scope.get(REALM_KEY, "pixie"))
                 algs = dpop_challenge(request.scope, error)
-                rendered = render_error(error, realm=realm, scope=" ".join(needed), dpop_algs=algs)
+                metadata_url = request.scope.get(RESOURCE_METADATA_KEY)
+                rendered = render_error(
+                    error, realm=realm, scope=" ".join(needed), dpop_algs=algs, resource_metadata=metadata_url
+                )
                 return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
             return await endpoint(*args, **kwargs)
 
