@@ -4,12 +4,14 @@
 //   node resource_client.mjs finish  ISSUER CLIENT_ID REDIRECT_URI STATE VERIFIER CALLBACK_URL RESOURCE...
 //   node resource_client.mjs refresh ISSUER CLIENT_ID REFRESH_TOKEN RESOURCE...
 //   node resource_client.mjs check   ISSUER ACCESS_TOKEN AUDIENCE
+//   node resource_client.mjs challenge - API_URL           (the challenge a resource answers a bad token with)
+//   node resource_client.mjs discover  - RESOURCE          (RFC 9728 metadata of RESOURCE)
 // Prints one JSON line; a refusal (by the server or by the library) is {"rejected": "<error code>"}.
 import * as oauth from "oauth4webapi";
 
 const [command, issuerUrl, ...rest] = process.argv.slice(2);
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test server is plain http on loopback
-const issuer = new URL(issuerUrl);
+const issuer = issuerUrl === "-" ? undefined : new URL(issuerUrl); // "-": no authorization server involved
 
 async function discover() {
   const response = await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure });
@@ -80,9 +82,33 @@ async function check(accessToken, audience) {
   }
 }
 
+async function challenge(url) {
+  try {
+    await oauth.protectedResourceRequest("not-a-valid-token", "GET", new URL(url), undefined, undefined, insecure);
+    return { rejected: "no challenge" };
+  } catch (error) {
+    if (error instanceof oauth.WWWAuthenticateChallengeError) {
+      return { challenges: error.cause.map(({ scheme, parameters }) => ({ scheme, parameters })) };
+    }
+    return refusal(error);
+  }
+}
+
+async function discoverResource(resource) {
+  // RFC 9728 §3: the path-suffixed well-known URL, and §3.3: "resource" must equal the identifier asked for.
+  try {
+    const response = await oauth.resourceDiscoveryRequest(new URL(resource), insecure);
+    return { ok: true, metadata: await oauth.processResourceDiscoveryResponse(new URL(resource), response) };
+  } catch (error) {
+    return refusal(error);
+  }
+}
+
 let output;
 if (command === "start") output = await start(rest[0], rest[1], rest[2], rest.slice(3));
 else if (command === "finish") output = await finish(rest[0], rest[1], rest[2], rest[3], rest[4], rest.slice(5));
 else if (command === "refresh") output = await refresh(rest[0], rest[1], rest.slice(2));
+else if (command === "challenge") output = await challenge(rest[0]);
+else if (command === "discover") output = await discoverResource(rest[0]);
 else output = await check(rest[0], rest[1]);
 console.log(JSON.stringify(output));
