@@ -140,8 +140,9 @@ async def update_resource(storage: Storage, tenant_id: TenantId, identifier: str
 
 
 async def delete_resource(storage: Storage, tenant_id: TenantId, identifier: str) -> None:
-    """Remove a resource: no token is issued for it any more (a refresh naming it is ``invalid_target``); tokens
-    already issued for it keep working until they expire."""
+    """Remove a resource: no token is issued for it any more (a token request naming it is ``invalid_target``; a
+    refresh of a grant that included it gets a token for the grant's other resources); tokens already issued for it
+    keep working until they expire."""
     if not await storage.resources.delete(tenant_id, identifier):
         raise NotFound(f"no resource {identifier[:100]!r} in tenant {tenant_id!r}")
 

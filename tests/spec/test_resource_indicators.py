@@ -278,3 +278,26 @@ def test_client_credentials_for_a_resource(http: httpx.Client) -> None:
     assert claims["aud"] == BILLING and claims["scope"] == "tenants:read"
     refused = _post(http, [("grant_type", "client_credentials"), *_resources(UNREGISTERED)], auth=auth)
     assert_json_error(refused, "invalid_target")
+
+
+def test_a_deleted_resource_leaves_the_grant(alice: Browser, http: httpx.Client, pixie: Pixie) -> None:
+    """RFC 8707 §2.2: once a resource is deleted, a refresh gets a token for the grant's other resources, naming
+    it is ``invalid_target``, and a grant left with none is ``invalid_target``."""
+    gone = "https://gone.example/"
+
+    async def change(add: bool) -> None:
+        async with open_storage(f"sqlite:///{pixie.db_path}") as storage:
+            if add:
+                await create_resource(storage, "default", gone, name="Gone", scopes=("tenants:read",))
+            else:
+                await storage.resources.delete("default", gone)
+
+    run_coroutine(change(add=True))
+    both = _tokens(alice, http, (ORDERS, gone))
+    only_gone = _tokens(alice, http, (gone,))
+    run_coroutine(change(add=False))
+    refreshed = _refresh(http, both["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert jwt_part(refreshed.json()["access_token"], 1)["aud"] == ORDERS
+    assert_json_error(_refresh(http, refreshed.json()["refresh_token"], gone), "invalid_target")
+    assert_json_error(_refresh(http, only_gone["refresh_token"]), "invalid_target")

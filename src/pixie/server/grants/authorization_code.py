@@ -34,7 +34,7 @@ from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
 from pixie.server.protocol.redirect_uris import match_redirect_uri
 from pixie.server.protocol.resource_indicators import (
-    narrow_to,
+    granted_target,
     resolve_resources,
     resource_values,
     scopes_for_resources,
@@ -392,7 +392,7 @@ async def exchange_code(
     if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
         raise InvalidGrant("code_verifier does not match the code_challenge")
     check_binding(record.dpop_jkt, dpop_jkt, "code")  # RFC 9449 §10: the key the request named
-    target = await resolve_resources(storage.resources, tenant.id, narrow_to(record.resources, resources))
+    target = await granted_target(storage.resources, tenant.id, record.resources, resources)
     scopes = scopes_for_resources(record.scopes, target, explicit=False)
 
     access = await tokens.access_token(

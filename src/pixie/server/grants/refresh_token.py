@@ -20,7 +20,7 @@ from pixie import scopes as scope_rules
 from pixie.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from pixie.events import EventSink, RefreshReuseDetected, RefreshRotated, TokenIssued
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret
-from pixie.server.protocol.resource_indicators import narrow_to, resolve_resources, scopes_for_resources
+from pixie.server.protocol.resource_indicators import granted_target, scopes_for_resources
 from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
@@ -106,7 +106,7 @@ async def refresh(
     check_binding(family.dpop_jkt, dpop_jkt, "refresh token")  # before anything is spent
     if current.used_at is not None:
         return await _reused(storage, events, client, tenant, family, current, token, shape, now)
-    target = await resolve_resources(storage.resources, tenant.id, narrow_to(family.resources, resources))
+    target = await granted_target(storage.resources, tenant.id, family.resources, resources)
     requested = scope_rules.parse_requested(scope_param)
     if not set(requested) <= set(family.scopes):
         raise InvalidScope("a refresh may narrow the scope, never widen it")

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_RESOURCES",
     "Target",
     "consented_items",
+    "granted_target",
     "narrow_to",
     "resource_values",
     "resolve_resources",
@@ -82,6 +83,24 @@ async def resolve_resources(store: ResourceStore, tenant_id: TenantId, identifie
     if unknown:
         raise InvalidTarget(f"unknown resource {safe_text(unknown[0], 100)}")
     return Target(tuple(found[identifier] for identifier in identifiers))
+
+
+async def granted_target(
+    store: ResourceStore, tenant_id: TenantId, granted: Sequence[str], requested: Sequence[str]
+) -> Target:
+    """The target of a token request on a grant (a code, a refresh token): the ``requested`` subset of the
+    ``granted`` resources (:func:`narrow_to`), each still registered; without ``requested``, those of ``granted``
+    still registered (a resource deleted since is left out), ``invalid_target`` when none is.
+
+    Spec: RFC 8707 §2.2.
+    """
+    wanted = narrow_to(granted, requested)
+    if requested or not wanted:
+        return await resolve_resources(store, tenant_id, wanted)
+    found = {resource.identifier: resource for resource in await store.get_many(tenant_id, wanted)}
+    if not found:
+        raise InvalidTarget("the resources of this grant are no longer registered")
+    return Target(tuple(found[identifier] for identifier in wanted if identifier in found))
 
 
 def narrow_to(granted: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
