@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint typecheck pytest lock clean
+.PHONY: run test lint typecheck pytest lock clean js
 
 # Browser tests drive Debian's Chromium through Playwright; the browser is never downloaded by a test tool.
 CHROMIUM := /usr/bin/chromium
@@ -40,7 +40,50 @@ tests/interop/node_modules/.installed: tests/interop/package.json tests/interop/
 	cd tests/interop && npm ci --no-audit --no-fund --silent
 	touch $@
 
-pytest: $(VENV)/.installed-test $(CHROMIUM) tests/interop/node_modules/.installed
+# The browser packages (js/browser, js/react): npm ci, tsc --noEmit, npm pack; then a React 19 app built with esbuild
+# against the two tarballs, which tests/browser_sdk serves and drives in Chromium.
+NPM_CI := npm ci --no-audit --no-fund --silent
+NPM_DIST := build/npm
+SDK_APP := tests/browser_sdk/app
+
+js/browser/node_modules/.installed: js/browser/package.json js/browser/package-lock.json
+	cd js/browser && $(NPM_CI)
+	touch $@
+
+js/react/node_modules/.installed: js/react/package.json js/react/package-lock.json
+	cd js/react && $(NPM_CI)
+	touch $@
+
+$(SDK_APP)/node_modules/.installed: $(SDK_APP)/package.json $(SDK_APP)/package-lock.json
+	cd $(SDK_APP) && $(NPM_CI)
+	touch $@
+
+$(NPM_DIST)/pixie-oauth-browser.tgz: js/browser/node_modules/.installed js/browser/package.json \
+		$(wildcard js/browser/tsconfig*.json js/browser/src/*.js)
+	cd js/browser && npx tsc --noEmit
+	rm -rf $(NPM_DIST)/browser && mkdir -p $(NPM_DIST)/browser
+	cd js/browser && npm pack --silent --pack-destination $(CURDIR)/$(NPM_DIST)/browser >/dev/null
+	mv $(NPM_DIST)/browser/*.tgz $@
+
+$(NPM_DIST)/pixie-oauth-react.tgz: $(NPM_DIST)/pixie-oauth-browser.tgz js/react/node_modules/.installed \
+		js/react/package.json $(wildcard js/react/tsconfig*.json js/react/src/*.js)
+	cd js/react && npx tsc --noEmit
+	rm -rf $(NPM_DIST)/react && mkdir -p $(NPM_DIST)/react
+	cd js/react && npm pack --silent --pack-destination $(CURDIR)/$(NPM_DIST)/react >/dev/null
+	mv $(NPM_DIST)/react/*.tgz $@
+
+# Development React (process.env.NODE_ENV): StrictMode runs every effect twice only there.
+$(SDK_APP)/dist/app.js: $(NPM_DIST)/pixie-oauth-browser.tgz $(NPM_DIST)/pixie-oauth-react.tgz \
+		$(SDK_APP)/node_modules/.installed $(SDK_APP)/tsconfig.json $(wildcard $(SDK_APP)/src/*)
+	cd $(SDK_APP) && npm install --no-save --no-audit --no-fund --silent \
+		$(CURDIR)/$(NPM_DIST)/pixie-oauth-browser.tgz $(CURDIR)/$(NPM_DIST)/pixie-oauth-react.tgz
+	cd $(SDK_APP) && npx tsc --noEmit
+	cd $(SDK_APP) && npx esbuild src/main.tsx --bundle --format=esm --jsx=automatic --log-level=warning \
+		--define:process.env.NODE_ENV='"development"' --outfile=dist/app.js
+
+js: $(SDK_APP)/dist/app.js
+
+pytest: $(VENV)/.installed-test $(CHROMIUM) tests/interop/node_modules/.installed $(SDK_APP)/dist/app.js
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
@@ -53,4 +96,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(NPM_DIST) $(SDK_APP)/dist

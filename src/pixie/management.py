@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from pixie import scopes as scope_rules
@@ -35,6 +36,7 @@ __all__ = [
     "check_client_fields",
     "check_display_name",
     "check_logo_uri",
+    "client_view",
     "create_tenant",
     "create_tenants",
     "create_user",
@@ -104,14 +106,19 @@ def _check_host(uri: str, host: str) -> None:
         )
 
 
-def validate_redirect_uri(uri: str) -> str:
+def validate_redirect_uri(uri: str, *, public: bool = False) -> str:
     """An absolute URI (RFC 3986 §4.3) of URI characters only, without fragment (RFC 6749 §3.1.2) or user
     information (RFC 9110 §4.2.4); its host, if it has one, a host name or IP address; https, or http only on a
-    loopback IP (RFC 8252 §7.3), or a private-use scheme with a dot for native apps (RFC 8252 §7.1). ``localhost`` is
-    refused (RFC 8252 §8.3).
+    loopback IP (RFC 8252 §7.3), or a private-use scheme with a dot for native apps (RFC 8252 §7.1).
+
+    ``http://localhost:PORT/…`` is accepted for a ``public`` client only, and only with its port: a browser app on a
+    development server (Vite, Next.js) is served from that origin, and the browser sends the user back to it. Such a
+    URI is matched exactly, port included, like any other; the any-port loopback rule applies to IP literals
+    registered without a port alone, so a name that DNS or ``/etc/hosts`` resolves never widens a match. Native apps
+    and confidential clients still get the RFC 8252 §8.3 refusal (use ``127.0.0.1`` or ``[::1]``).
 
     Spec: RFC 3986 §2, §3.2, §4.3; RFC 6749 §3.1.2; RFC 8252 §7, §8.3; RFC 9110 §4.2.4; RFC 9700 §2.1, §4.1;
-    OAuth 2.1 §2.3.
+    OAuth 2.1 §2.3, §8.4.2.
     """
     try:
         parts = urlsplit(uri)
@@ -146,7 +153,17 @@ def validate_redirect_uri(uri: str) -> str:
             raise InvalidRegistration(f"redirect URI {uri!r} has no host")
     elif scheme == "http":
         if parts.hostname == "localhost":
-            raise InvalidRegistration(f"redirect URI {uri!r}: use 127.0.0.1 or [::1], not localhost (RFC 8252 §8.3)")
+            if not public:
+                raise InvalidRegistration(
+                    f"redirect URI {uri!r}: http://localhost is for public browser apps in development; "
+                    "use https, or 127.0.0.1 or [::1] for a native app (RFC 8252 §8.3)"
+                )
+            if not parts.port:
+                raise InvalidRegistration(
+                    f"redirect URI {uri!r}: name the development server's port (http://localhost:5173/callback); "
+                    "it is matched exactly"
+                )
+            return uri
         if parts.hostname not in _LOOPBACK:
             raise InvalidRegistration(f"redirect URI {uri!r} must use https unless its host is a loopback address")
     elif "." not in scheme:
@@ -214,7 +231,7 @@ def check_client_fields(
         raise InvalidRegistration("a public client cannot use client_credentials (RFC 6749 §4.4)")
     if "authorization_code" in grants and not redirect_uris:
         raise InvalidRegistration("the authorization_code grant needs at least one --redirect-uri")
-    uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in redirect_uris))
+    uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in redirect_uris))
     try:
         scope_list = scope_rules.parse(" ".join(scopes))
     except ValueError as exc:
@@ -395,7 +412,7 @@ async def register_client(
         logo_uri=logo_uri,
     )
     grants, uris, scope_list = fields.grant_types, fields.redirect_uris, fields.scopes
-    logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u) for u in post_logout_redirect_uris))
+    logout_uris = tuple(dict.fromkeys(validate_redirect_uri(u, public=public) for u in post_logout_redirect_uris))
     if id_token_signed_response_alg is not None and id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise InvalidRegistration(f"the ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
     client_type: ClientType = "public" if public else "confidential"
@@ -511,3 +528,29 @@ async def update_user_profile(storage: Storage, tenant_id: TenantId, username: s
     updated = profile.applied_to(user)
     await storage.users.set_profile(updated)
     return replace(updated, password_hash="")
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """A client as the CLI's ``--json`` and the admin API show it: every field but the secret's hash."""
+    return {
+        "tenant": client.tenant_id,
+        "client_id": client.client_id,
+        "name": client.name,
+        "logo_uri": client.logo_uri,
+        "client_type": client.client_type,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scope": " ".join(client.scopes),
+        "audiences": list(client.audiences),
+        "refresh_grace_seconds": client.refresh_grace_seconds,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_idle_ttl": client.refresh_idle_ttl,
+        "refresh_absolute_ttl": client.refresh_absolute_ttl,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "disabled": client.disabled,
+        "created_at": client.created_at,
+    }

@@ -3,8 +3,9 @@ Chromium. alice signs in, consents, sees the properties, survives a reload and a
 and signs out; then bob signs in, sees the list, and his attempt to add one is refused with a clear message.
 No token ever reaches localStorage or sessionStorage. Screenshots of every step go to test-artifacts/e2e/.
 
-The second test drives ``pixie-pkce.js`` itself in the browser: verifier, challenge and state formats (checked
-against Pixie's Python PKCE code) and the callback checks (state, flow timeout, RFC 9207 ``iss``, error responses).
+The second test drives the browser package (``@pixie-oauth/browser``, served at ``/app/sdk/``) itself in the
+browser: verifier, challenge and state formats (checked against Pixie's Python PKCE code) and the callback checks
+(state, flow timeout, RFC 9207 ``iss``, error responses).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def test_alice_adds_a_property_and_bob_is_refused(browser: Browser, base: str, a
     # alice: every scope, the seeded properties, tokens in memory only.
     alice = _sign_in(page, base, artifacts, "alice")
     assert "Create and change your properties" in alice["consent_text"]
-    assert alice["scope"] == "properties:read properties:write tenants:read"
+    assert alice["scope"] == "openid profile properties:read properties:write tenants:read"
+    expect(page.locator("#who")).to_have_text("Signed in as Alice Smith · property manager")  # userinfo's name
     rows = page.locator("#properties tr")
     expect(rows.first).to_be_visible()
     seeded = rows.count()
@@ -172,7 +174,7 @@ def test_alice_adds_a_property_and_bob_is_refused(browser: Browser, base: str, a
     # bob, in the same browser: asked for a password again (alice's session is over); read only.
     bob = _sign_in(page, base, artifacts, "bob")
     assert "Create and change your properties" not in bob["consent_text"]
-    assert bob["scope"] == "properties:read tenants:read"  # narrowed by the server (RFC 6749 §3.3)
+    assert bob["scope"] == "openid profile properties:read tenants:read"  # narrowed by the server (RFC 6749 §3.3)
     expect(rows).to_have_count(seeded + 1)
     expect(page.locator("#properties")).to_contain_text("Sunny Corner Flat")
     expect(page.locator('#access li.missing[data-scope="properties:write"]')).to_be_visible()
@@ -197,7 +199,7 @@ def test_alice_adds_a_property_and_bob_is_refused(browser: Browser, base: str, a
 
 
 PKCE_CHECKS = """async () => {
-  const m = await import("/app/pixie-pkce.js");
+  const m = await import("/app/sdk/index.js");
   const verifiers = [m.generateVerifier(), m.generateVerifier(43), m.generateVerifier(128), m.generateVerifier()];
   let rangeError = false;
   try { m.generateVerifier(42); } catch (e) { rangeError = e instanceof RangeError; }
@@ -207,7 +209,7 @@ PKCE_CHECKS = """async () => {
 }"""
 
 CALLBACK_CHECKS = """async ({ issuer, clientId, redirectUri }) => {
-  const m = await import("/app/pixie-pkce.js");
+  const m = await import("/app/sdk/index.js");
   const auth = await m.PixieAuth.discover({ issuer, clientId, redirectUri, scope: "properties:read" });
   const key = (state) => "pixie-pkce:flow:" + state;
   const remember = (state, age = 0) => sessionStorage.setItem(key(state), JSON.stringify({

@@ -34,7 +34,7 @@ from pixie.demo.config import USERS
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
-MAX_NOT_RUN = 5
+MAX_NOT_RUN = 6  # the sixth: the React example (JSX), bundled by tests/browser_sdk/test_readme_example.py
 _FENCE = re.compile(r"^```(\S*)(.*)$")
 _MARKER = re.compile(r"^<!--\s*(no-run|run):\s*(.*?)\s*-->$")
 _AUTHORIZE_URL = re.compile(r"(http://127\.0\.0\.1:\d+/authorize\?\S+)")

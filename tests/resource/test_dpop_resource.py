@@ -26,7 +26,7 @@ from starlette.routing import Route
 from livesupport import free_port, serve_in_thread
 from pixie.client.dpop import DPoPKey
 from pixie.resource import AccessToken, BearerAuthMiddleware, JWKSCache, JWTVerifier, requires_scopes
-from pixie.resource.credentials import ResourceDPoP
+from pixie.resource.credentials import ResourceDPoP, request_url
 from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.fastapi import install_error_handler, require_scopes
 from pixie.resource.gateway import Gateway
@@ -248,3 +248,18 @@ def test_a_proof_replayed_to_another_gateway_instance_fails(pixie: Pixie, gatewa
     assert "already used" in challenge(replayed)[1]["error_description"]
     fresh = dpop_headers(key, "GET", "https://api.example/things", token)
     assert httpx.get(f"{two}/things", headers=fresh).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("scope", "origin", "url"),
+    [
+        ({"path": "/api/things", "root_path": "/api"}, None, "http://api.test/api/things"),  # Starlette's Mount
+        ({"path": "/things", "root_path": "/api"}, None, "http://api.test/api/things"),  # path below the mount
+        ({"path": "/things", "root_path": ""}, None, "http://api.test/things"),
+        ({"path": "/things", "root_path": ""}, "https://api.example/", "https://api.example/things"),
+    ],
+)
+def test_the_request_url_includes_the_mount_point_once(scope: dict[str, Any], origin: str | None, url: str) -> None:
+    """RFC 9449 §4.3 step 9: htu is the URL the client addressed, whichever way the server reports a mount."""
+    full = {"type": "http", "scheme": "http", "headers": [(b"host", b"api.test")], **scope}
+    assert request_url(full, origin) == url

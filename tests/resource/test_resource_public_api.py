@@ -20,6 +20,7 @@ def test_all_lists_exactly_the_public_names() -> None:
     assert set(pixie.resource.__all__) == {
         "AccessToken",
         "BearerAuthMiddleware",
+        "CorsMiddleware",
         "IntrospectionVerifier",
         "JWKSCache",
         "JWTVerifier",

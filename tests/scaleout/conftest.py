@@ -4,10 +4,10 @@ The package creates its own database (``pixie_test_<random>``, dropped at the en
 instances ``a`` and ``b`` with the same master key and the same public ``--issuer``, as a load balancer would front
 them. Tests that kill, cut off or stop an instance start their own.
 
-Default tenant: public clients ``app`` (strict; flows), ``load-strict`` and ``load-grace`` (30 s grace; the
-crash-safety load), ``shutdown`` (graceful-shutdown test); confidential client-credentials clients ``probe-disable``,
-``probe-keys`` and ``probe-keys-b`` (staleness tests); user ``alice``. Tenant ``acme`` with client
-``probe-tenant``.
+Default tenant: public clients ``app`` (strict; flows), ``dpop-app`` (DPoP-bound sign-ins), ``load-strict`` and
+``load-grace`` (30 s grace; the crash-safety load), ``shutdown`` (graceful-shutdown test); confidential
+client-credentials clients ``probe-disable``, ``probe-keys`` and ``probe-keys-b`` (staleness tests); user ``alice``.
+Tenant ``acme`` with client ``probe-tenant``.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ TENANT = "acme"
 # Every client is registered once per package (see :func:`seed`); each test uses its own, so none sees another's
 # changes: "app" walks flows, "load-*" carry the crash-safety load, the "probe-*" ones are disabled or watched by
 # the staleness tests.
-PUBLIC_CLIENTS = {"app": 0, "load-grace": GRACE_SECONDS, "load-strict": 0, "shutdown": GRACE_SECONDS}
+PUBLIC_CLIENTS = {"app": 0, "dpop-app": 0, "load-grace": GRACE_SECONDS, "load-strict": 0, "shutdown": GRACE_SECONDS}
 CC_CLIENTS = ("probe-disable", "probe-keys", "probe-keys-b")
 TENANT_CLIENT = "probe-tenant"
 

@@ -39,13 +39,15 @@ def test_a_bound_refresh_token_needs_its_key_on_every_instance(pair: tuple[Insta
     key, thief = DPoPKey.generate(), DPoPKey.generate()
     pkce = Pkce.new()
     with CrossBrowser() as browser:
-        sign_in_and_consent(browser, a, "app")
-        pairs = authorize_pairs(client_id="app", challenge=pkce.challenge, scope=" ".join(SCOPES))
+        sign_in_and_consent(browser, a, "dpop-app")
+        pairs = authorize_pairs(client_id="dpop-app", challenge=pkce.challenge, scope=" ".join(SCOPES))
         code = redirect_params(browser.authorize(a, pairs), SPA_CB)["code"]
 
     def token(on: Instance, data: dict[str, str], signer: DPoPKey) -> httpx.Response:
         proof = signer.proof("POST", f"{ISSUER}/token")
-        return httpx.post(f"{on.base}/token", data={"client_id": "app", **data}, headers={"DPoP": proof}, timeout=20)
+        return httpx.post(
+            f"{on.base}/token", data={"client_id": "dpop-app", **data}, headers={"DPoP": proof}, timeout=20
+        )
 
     issued = token(
         a,

@@ -12,6 +12,7 @@ spa2                public        …/cb and …/other                        re
 withquery           public        http://127.0.0.1:9999/cb?app=1          registered query retained
 native              public        http://127.0.0.1/cb                     loopback registered without port: any port
 native6             public        http://[::1]/cb                         IPv6 loopback, any port
+dev-spa             public        http://localhost:5173/callback          development server: exact, port included
 spa-norefresh       public        http://127.0.0.1:9999/cb                no refresh_token grant → no refresh token
 spa-grace           public        http://127.0.0.1:9999/cb                refresh_grace_seconds=30
 web                 confidential  https://app.example/cb                  client authentication, CORS origin
@@ -41,6 +42,7 @@ from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
     CC_CB,
+    DEV_CB,
     IPV6_CB,
     NATIVE_CB,
     PASSWORDS,
@@ -66,6 +68,7 @@ _PUBLIC = {
     "withquery": [QUERY_CB],
     "native": [NATIVE_CB],
     "native6": [IPV6_CB],
+    "dev-spa": [DEV_CB],
     "prompt-none-app": [SPA_CB],
     "subset-app": [SPA_CB],
     "superset-app": [SPA_CB],
@@ -77,6 +80,7 @@ _CONSENTED = {
     "withquery": QUERY_CB,
     "native": NATIVE_CB,
     "native6": IPV6_CB,
+    "dev-spa": DEV_CB,
     "spa-norefresh": SPA_CB,
     "spa-grace": SPA_CB,
     "web": WEB_CB,

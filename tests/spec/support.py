@@ -31,6 +31,7 @@ QUERY_CB = "http://127.0.0.1:9999/cb?app=1"
 NATIVE_CB = "http://127.0.0.1/cb"  # registered without a port: any port (RFC 8252 §7.3)
 IPV6_CB = "http://[::1]/cb"
 WEB_CB = "https://app.example/cb"
+DEV_CB = "http://localhost:5173/callback"  # a public browser app on a development server: exact match
 CC_CB = "https://cc.example/cb"
 WEB_SECRET = "web-client-secret-0123456789-abcdefghijkl"
 SCOPES = ("properties:read", "tenants:read")

@@ -212,8 +212,9 @@ REGISTRATION_REFUSED = [
 
 @pytest.mark.parametrize("uri", REGISTRATION_REFUSED)
 def test_registration_refuses_unsafe_redirect_uris(uri: str) -> None:
-    """RFC 8252 §8.3: ``localhost`` is refused (the loopback rule is for IP literals only, so exact matching can
-    never be widened to a name that DNS or /etc/hosts could point elsewhere); RFC 9700 §2.1 / RFC 6749 §3.1.2:
-    absolute, no fragment, https unless loopback."""
+    """RFC 8252 §8.3: ``localhost`` is refused for native apps and confidential clients (the loopback rule is for IP
+    literals only, so exact matching can never be widened to a name that DNS or /etc/hosts could point elsewhere; a
+    public browser app on a development server may register it with its port: test_dev_redirect_uri.py); RFC 9700
+    §2.1 / RFC 6749 §3.1.2: absolute, no fragment, https unless loopback."""
     with pytest.raises(InvalidRegistration):
         validate_redirect_uri(uri)

@@ -414,7 +414,9 @@ async def test_the_wal_stays_bounded_under_constant_writes(tmp_path: Path) -> No
     the same writes with the limit out of reach leave a WAL several times larger."""
     bounded = await _largest_wal(str(tmp_path / "bounded.db"), wal_reset_frames=40)
     unbounded = await _largest_wal(str(tmp_path / "unbounded.db"), wal_reset_frames=10**9)
-    assert unbounded > 4 * bounded, (bounded, unbounded)
+    # Alone, the ratio is 6-10; on a machine whose cores are busy the checkpoint thread gets less time and the bounded
+    # WAL grows further before it is truncated (3.5 seen), still several times smaller than the unbounded one.
+    assert unbounded > 3 * bounded, (bounded, unbounded)
 
 
 async def _largest_wal(path: str, *, wal_reset_frames: int, commits: int = 1500) -> int:

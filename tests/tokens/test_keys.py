@@ -44,6 +44,19 @@ async def test_signer_output_verifies_against_published_jwks(storage: Storage) -
         jws.verify_jwt(token, await other.jwks("t-keys-other"))
 
 
+async def test_a_key_line_made_elsewhere_is_published_before_this_ring_signs_with_it(storage: Storage) -> None:
+    """The CLI (another process, another ring) gives the tenant an RS256 line while the server's JWK set is cached:
+    the server's first RS256 signature comes with a JWK set that holds its key, not the 30-second-old one."""
+    server, cli = KeyRing(storage.keys, MASTER), KeyRing(storage.keys, MASTER)
+    await server.ensure("t-keys-line")
+    published = await server.jwks("t-keys-line")
+    await cli.ensure("t-keys-line", "RS256")
+    assert await server.jwks("t-keys-line") is published  # still the cached set
+    signer = await server.signer_for("t-keys-line", "RS256")
+    token = signer.sign({"sub": "u1"}, typ="JWT")
+    assert jws.verify_jwt(token, await server.jwks("t-keys-line")).claims == {"sub": "u1"}
+
+
 async def test_rotation_walks_next_active_retiring_retired(storage: Storage) -> None:
     clock = Clock()
     ring = KeyRing(storage.keys, MASTER, clock=clock, cache_ttl=0)

@@ -11,6 +11,7 @@ import click
 import uvicorn
 
 from pixie.cli.main import cli
+from pixie.resource.cors import normalize_origin
 from pixie.resource.credentials import MemoryReplayCache, ReplayCache, ResourceDPoP
 from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.gateway import Gateway, RouteRule, parse_route
@@ -36,6 +37,13 @@ def _loopback(url: str) -> bool:
 def _routes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[RouteRule, ...]:
     try:
         return tuple(parse_route(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _origins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(normalize_origin(value) for value in values)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -70,6 +78,14 @@ def _routes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     help="Also pass the caller's Authorization header upstream (default: stripped; X-Pixie-* says who called).",
 )
 @click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    callback=_origins,
+    metavar="ORIGIN",
+    help="Origin of a browser app that may call the API, e.g. https://app.example (repeatable).",
+)
+@click.option(
     "--public-origin",
     metavar="URL",
     help="The origin clients address (https://api.example) when a proxy in front changes it: DPoP proofs name it.",
@@ -92,6 +108,7 @@ def gateway(
     routes: tuple[RouteRule, ...],
     public_paths: tuple[str, ...],
     forward_authorization: bool,
+    cors_origins: tuple[str, ...],
     public_origin: str | None,
     dpop_replay_redis: str | None,
     insecure_allow_http: bool,
@@ -128,10 +145,13 @@ def gateway(
         require_scopes=require_scope,
         public_paths=public_paths,
         forward_authorization=forward_authorization,
+        cors_origins=cors_origins,
         dpop=ResourceDPoP(replay=replay, origin=public_origin),
         metadata=metadata,
     )
     click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience})")
+    if cors_origins:
+        click.echo(f"  browser apps may call it from {', '.join(cors_origins)}")
     # proxy_headers=False: the gateway is the edge; X-Forwarded-For from a caller must not replace its address.
     uvicorn.run(
         app,

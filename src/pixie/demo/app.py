@@ -2,7 +2,8 @@
 on one origin and one port.
 
 The authorization server is :func:`pixie.server.app.create_app` unchanged, mounted last at ``/``; its lifespan
-runs inside this app's lifespan, which also opens the demo's own store.
+runs inside this app's lifespan, which also opens the demo's own store. The API answers CORS for the origins of the
+demo tenant's public clients, so a browser app of your own (``http://localhost:5173``) can call it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from pixie.demo.config import (
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, ResourceMetadata, TokenVerifier
+from pixie.resource.credentials import ResourceDPoP
 from pixie.server.app import create_app, settings_from_env
+from pixie.server.cors import CorsPolicy
+from pixie.tenancy import DEFAULT_TENANT
 
 __all__ = ["create_demo_app", "demo_app_from_env"]
 
@@ -84,12 +88,21 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
         )
     except ValueError:  # served over plain http off loopback: no resource identifier RFC 9728 accepts
         metadata = None
+    origins: list[CorsPolicy] = []  # set once the authorization server's storage is open (lifespan)
+
+    async def registered_origin(origin: str) -> bool:
+        """The rule the authorization server applies to its own endpoints, for the demo tenant's public clients:
+        an app registered with ``pixie clients create`` while the demo runs may call the API within seconds."""
+        return bool(origins) and await origins[0].allows_in(DEFAULT_TENANT, origin)
+
     # The API's description is public; everything else under /api needs a token.
     protected = BearerAuthMiddleware(
         api,
         verifier,
         realm="Pixie demo Property API",
         public_paths=[f"{API_PATH}/openapi.json"],
+        cors_origins=registered_origin,
+        dpop=ResourceDPoP(),  # DPoP-bound tokens with their proofs, besides Bearer tokens (RFC 9449 §7)
         metadata=metadata,
     )
 
@@ -100,6 +113,7 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with pixie.router.lifespan_context(pixie), open_store(demo_database) as store:
             api.state.store = store
+            origins.append(CorsPolicy(pixie.state.pixie.storage.clients, public_only=True))
             try:
                 yield
             finally:

@@ -4,7 +4,9 @@
 ::
 
     verifier = JWTVerifier("https://auth.example", "https://api.example")
-    app = BearerAuthMiddleware(starlette_app, verifier, public_paths=["/health"])
+    app = BearerAuthMiddleware(
+        starlette_app, verifier, public_paths=["/health"], cors_origins=["https://app.example"]
+    )
 
     @requires_scopes("properties:read")
     async def list_properties(request: Request) -> Response: ...
@@ -25,6 +27,7 @@ from pixie.lazy import lazy_exports as _lazy_exports
 __all__ = [
     "AccessToken",
     "BearerAuthMiddleware",
+    "CorsMiddleware",
     "IntrospectionVerifier",
     "JWKSCache",
     "JWTVerifier",
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from pixie.resource.cors import CorsMiddleware
     from pixie.resource.introspection import IntrospectionVerifier
     from pixie.resource.jwks_cache import JWKSCache
     from pixie.resource.metadata import ResourceMetadata
@@ -46,6 +50,7 @@ else:
     _SOURCES = {
         "AccessToken": "pixie.resource.verifier",
         "BearerAuthMiddleware": "pixie.resource.middleware",
+        "CorsMiddleware": "pixie.resource.cors",
         "IntrospectionVerifier": "pixie.resource.introspection",
         "JWKSCache": "pixie.resource.jwks_cache",
         "JWTVerifier": "pixie.resource.verifier",

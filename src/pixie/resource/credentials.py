@@ -133,11 +133,13 @@ class ResourceDPoP:
 
 def request_url(scope: Mapping[str, Any], origin: str | None = None) -> str:
     """The URL a client addressed, as DPoP's ``htu`` names it: ``origin`` (if configured) or the request's scheme
-    and ``Host`` header, then the root path and path (query and fragment play no part).
+    and ``Host`` header, then the path with the mount point (query and fragment play no part).
 
     Spec: RFC 9449 §4.3 step 9.
     """
-    path = f"{scope.get('root_path', '')}{scope['path']}"
+    root, path = str(scope.get("root_path", "")), str(scope["path"])
+    if not path.startswith(root):  # servers differ on whether path includes the mount point (root_path)
+        path = root + path
     if origin is not None:
         return origin.rstrip("/") + path
     host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)

@@ -5,7 +5,7 @@
     from typing import Annotated
     from fastapi import Depends, FastAPI
     from pixie.resource import AccessToken, BearerAuthMiddleware, JWTVerifier
-    from pixie.resource.fastapi import install_error_handler, require_scopes
+    from pixie.resource.fastapi import install_cors, install_error_handler, require_scopes
 
     verifier = JWTVerifier("https://auth.example", "https://api.example")
     PropertiesReader = Annotated[AccessToken, Depends(require_scopes("properties:read"))]
@@ -14,6 +14,7 @@
     app = FastAPI()
     install_error_handler(app)                         # RFC 6749 §5.2 JSON bodies instead of {"detail": ...}
     app.add_middleware(BearerAuthMiddleware, verifier=verifier)
+    install_cors(app, ["https://app.example"])         # browser apps there may call it (added after the above)
 
     @app.get("/properties")
     async def list_properties(token: PropertiesReader) -> list[dict[str, str]]: ...
@@ -44,6 +45,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from pixie.errors import OAuthError
+from pixie.resource.cors import AllowedOrigins, CorsMiddleware
 from pixie.resource.credentials import ResourceDPoP, authenticate, request_credentials
 from pixie.resource.metadata import WELL_KNOWN, ResourceMetadata
 from pixie.resource.middleware import (
@@ -59,6 +61,7 @@ from pixie.resource.verifier import AccessToken, TokenVerifier
 __all__ = [
     "Authenticated",
     "BearerHTTPException",
+    "install_cors",
     "install_error_handler",
     "install_resource_metadata",
     "oauth_error_handler",
@@ -148,6 +151,18 @@ def install_error_handler(app: FastAPI) -> None:
     """Make ``app`` answer token errors with the RFC 6749 §5.2 body (``{"error": …}``) instead of FastAPI's
     ``{"detail": …}``."""
     app.add_exception_handler(BearerHTTPException, oauth_error_handler)
+
+
+def install_cors(app: FastAPI, origins: AllowedOrigins, *, expose_headers: Sequence[str] = ()) -> None:
+    """Let browser apps on ``origins`` call ``app`` (a list such as ``["https://app.example"]``, or an async check
+    of the ``Origin`` header): preflights are answered before any dependency runs (a preflight carries no token and
+    would otherwise get 401 or 405), and every response, token errors included, is readable by those origins, with
+    ``WWW-Authenticate`` exposed. Call it after ``app.add_middleware(BearerAuthMiddleware, …)`` (the middleware
+    added last runs first), or give that middleware ``cors_origins=`` instead.
+
+    Spec: Fetch Standard §3.2.
+    """
+    app.add_middleware(CorsMiddleware, allowed_origins=origins, expose_headers=expose_headers)
 
 
 def install_resource_metadata(app: FastAPI, metadata: ResourceMetadata) -> None:

@@ -22,11 +22,15 @@ with dot segments, empty segments or encoded slashes are refused with 400, so th
 the path the upstream serves. Upstream failures become 502 with a fixed JSON body — no internal detail — and are
 logged.
 
+With ``cors_origins`` (``pixie gateway --cors-origin``) the gateway answers CORS preflights itself, before any
+token check, and marks responses readable by those origins only (:class:`~pixie.resource.cors.CorsMiddleware`);
+``Access-Control-*`` headers from the upstream are then dropped, so the gateway alone decides.
+
 With ``metadata`` (``pixie gateway --resource URL``) the gateway answers for the API it guards as a protected
 resource: it serves the RFC 9728 document at the resource's well-known path itself (never forwarded), and every
 401/403 names it (``resource_metadata="…"``).
 
-Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1, RFC 9728 §3, §5.1.
+Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1, RFC 9728 §3, §5.1, Fetch Standard §3.2.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixie.errors import InvalidRequest, OAuthError, Rendered
+from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
 from pixie.resource.credentials import ResourceDPoP, authenticate
 from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.middleware import (
@@ -170,6 +175,7 @@ class Gateway:
         metadata: ResourceMetadata | None = None,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),  # noqa: B008  (immutable)
+        cors_origins: AllowedOrigins = (),
     ) -> None:
         if not upstream.startswith(("http://", "https://")):
             raise ValueError("the upstream must be an http(s) URL")
@@ -189,6 +195,8 @@ class Gateway:
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
         self._timeout = timeout
+        check = origin_check(cors_origins)
+        self._http_entry: ASGIApp = CorsMiddleware(self._serve, check) if check is not None else self._serve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -199,8 +207,11 @@ class Gateway:
             await send({"type": "websocket.close", "code": 1008})
             return
         if self.metadata is not None and self.metadata.serves(scope["path"]):
-            await send_rendered(self.metadata.render(scope["method"]), send)
+            await send_rendered(self.metadata.render(scope["method"]), send)  # public, any origin (before CORS)
             return
+        await self._http_entry(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             auth = await self._authorize(scope)
         except OAuthError as error:

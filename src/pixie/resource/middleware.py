@@ -11,6 +11,9 @@ violation), since letting them through unauthenticated would be a hole, not a fe
 A missing token gets ``error="invalid_token"`` too, so that clients have one code to react to (RFC 6750 §3.1 says
 the error code SHOULD be left out when no credentials were sent: a deliberate choice against that SHOULD).
 
+With ``cors_origins`` the middleware also speaks CORS (:class:`~pixie.resource.cors.CorsMiddleware`): preflights
+are answered before authentication, and responses, errors included, are readable by those origins only.
+
 ``requires_scopes`` guards one endpoint: 401 without a token in ``scope["auth"]``, 403 ``insufficient_scope`` with
 the needed ``scope`` in the challenge when a scope is missing.
 
@@ -18,13 +21,12 @@ Given ``metadata`` (:class:`~pixie.resource.metadata.ResourceMetadata`), the mid
 9728 document at its well-known path (without a token) and names it in every challenge it and
 ``requires_scopes`` send (``resource_metadata="…"``), so a client that was refused can find where to get a token.
 
-Spec: RFC 6750 §2.1, §3, §3.1; RFC 9728 §3, §5.1.
+Spec: RFC 6750 §2.1, §3, §3.1; RFC 9728 §3, §5.1; Fetch Standard §3.2 (CORS).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ParamSpec
 
@@ -42,7 +44,8 @@ from pixie.errors import (
     UseDPoPNonce,
     safe_text,
 )
-from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate
+from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
+from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate, request_credentials
 from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
@@ -69,10 +72,6 @@ RESOURCE_METADATA_KEY = "pixie.resource_metadata"
 """Where the middleware leaves the URL of the resource's RFC 9728 metadata (when it has some), for later
 challenges."""
 
-# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_CREDENTIALS = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
-_MAX_HEADER = 16 * 1024
-
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The token of the request's one ``Authorization: Bearer`` header; None when there is none (or another
@@ -80,21 +79,8 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
     Spec: RFC 6750 §2.1, §3.1.
     """
-    values = [value for name, value in headers if name.lower() == b"authorization"]
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidRequest("send one Authorization header")
-    raw = values[0]
-    if len(raw) > _MAX_HEADER:
-        raise InvalidToken("the bearer token is malformed")
-    text = raw.decode("latin-1")
-    if text[:7].lower() != "bearer ":
-        return None
-    match = _CREDENTIALS.fullmatch(text)
-    if match is None:
-        raise InvalidToken("the bearer token is malformed")
-    return match.group(1)
+    credentials = request_credentials(headers)
+    return credentials.token if credentials is not None and credentials.scheme == "Bearer" else None
 
 
 def render_error(
@@ -179,11 +165,12 @@ class BearerAuthMiddleware:
     ``public_paths``: path prefixes (matched per segment: ``/docs`` covers ``/docs/x``, not ``/docsecret``) that
     need no token; there ``scope["auth"]`` is None. ``on_error`` turns an :class:`OAuthError` into the ASGI app
     that answers (default: :func:`render_error`'s response with this ``realm``). ``dpop`` accepts DPoP-bound tokens
-    with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused. ``metadata``
-    serves the resource's RFC 9728 document and names it in challenges (with the DPoP algorithms when ``dpop`` is
-    set).
+    with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused. ``cors_origins``:
+    origins of browser apps that may call the API (``["https://app.example"]``), or an async check of the ``Origin``
+    header; empty: no CORS. ``metadata`` serves the resource's RFC 9728 document (to any origin) and names it in
+    challenges (with the DPoP algorithms when ``dpop`` is set).
 
-    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; RFC 9728 §3, §5.1.
+    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; RFC 9728 §3, §5.1; Fetch Standard §3.2.
     """
 
     def __init__(
@@ -195,6 +182,7 @@ class BearerAuthMiddleware:
         public_paths: Sequence[str] = (),
         on_error: Callable[[OAuthError], ASGIApp] | None = None,
         dpop: ResourceDPoP | None = None,
+        cors_origins: AllowedOrigins = (),
         metadata: ResourceMetadata | None = None,
     ) -> None:
         self.app = app
@@ -206,8 +194,17 @@ class BearerAuthMiddleware:
         if metadata is not None and dpop is not None and not metadata.dpop_signing_alg_values_supported:
             metadata = metadata.with_dpop(dpop.algorithms)
         self.metadata = metadata
+        check = origin_check(cors_origins)
+        self._entry: ASGIApp = CorsMiddleware(self._authenticate, check) if check is not None else self._authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.metadata is not None and scope["type"] == "http" and self.metadata.serves(scope["path"]):
+            # Before CORS: the document is public and readable from any origin, listed or not (RFC 9728 §3).
+            await send_rendered(self.metadata.render(scope["method"]), send)
+            return
+        await self._entry(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
@@ -217,9 +214,6 @@ class BearerAuthMiddleware:
             scope[DPOP_ALGS_KEY] = self.dpop.algorithms
         if self.metadata is not None:
             scope[RESOURCE_METADATA_KEY] = self.metadata.url
-            if kind == "http" and self.metadata.serves(scope["path"]):
-                await send_rendered(self.metadata.render(scope["method"]), send)
-                return
         if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             scope["auth"] = None
             await self.app(scope, receive, send)

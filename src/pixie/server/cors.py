@@ -7,6 +7,7 @@ not fetched.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -27,25 +28,57 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class CorsPolicy:
-    def __init__(self, clients: ClientStore, *, ttl: float = 30.0) -> None:
+    """Which origins may call a tenant's endpoints from a script: those of its clients' redirect URIs (only of its
+    public clients with ``public_only``), disabled clients left out.
+
+    The set is kept ``ttl`` seconds. An origin not in it reloads it when it is older than ``recheck`` seconds, so a
+    client registered while the server runs (by the CLI, another instance) is allowed within ``recheck`` seconds,
+    while origins that are never allowed cost at most one query per tenant per ``recheck``.
+
+    Spec: Fetch Standard §3.2.
+    """
+
+    def __init__(
+        self, clients: ClientStore, *, ttl: float = 30.0, recheck: float = 2.0, public_only: bool = False
+    ) -> None:
         self._clients = clients
         self._ttl = ttl
+        self._recheck = recheck
+        self._public_only = public_only
         self._cache: dict[TenantId, tuple[float, frozenset[str]]] = {}
+        """Per tenant: when the set was loaded (monotonic seconds), and the set."""
+        self._loading: dict[TenantId, asyncio.Future[frozenset[str]]] = {}
 
     async def allows(self, tenant: Tenant, origin: str) -> bool:
+        return await self.allows_in(tenant.id, origin)
+
+    async def allows_in(self, tenant_id: TenantId, origin: str) -> bool:
+        """Whether ``origin`` (an ``Origin`` header's value) is the origin of one of the tenant's clients."""
+        origin = origin.lower()
         now = time.monotonic()
-        cached = self._cache.get(tenant.id)
-        if cached is None or cached[0] <= now:
-            origins = frozenset(
-                o
-                for client in await self._clients.list(tenant.id)
-                if not client.disabled
-                for uri in client.redirect_uris
-                if (o := origin_of(uri)) is not None
-            )
-            cached = (now + self._ttl, origins)
-            self._cache[tenant.id] = cached
-        return origin.lower() in cached[1]
+        cached = self._cache.get(tenant_id)
+        if (
+            cached is not None
+            and now - cached[0] < self._ttl
+            and (origin in cached[1] or now - cached[0] < self._recheck)
+        ):
+            return origin in cached[1]
+        loading = self._loading.get(tenant_id)
+        if loading is None:  # one query for every request that finds the set stale at the same time
+            loading = self._loading[tenant_id] = asyncio.ensure_future(self._load(tenant_id, now))
+            loading.add_done_callback(lambda _: self._loading.pop(tenant_id, None))
+        return origin in await asyncio.shield(loading)
+
+    async def _load(self, tenant_id: TenantId, now: float) -> frozenset[str]:
+        origins = frozenset(
+            o
+            for client in await self._clients.list(tenant_id)
+            if not client.disabled and (client.client_type == "public" or not self._public_only)
+            for uri in client.redirect_uris
+            if (o := origin_of(uri)) is not None
+        )
+        self._cache[tenant_id] = (now, origins)
+        return origins
 
 
 def with_cors(handler: Handler, *, methods: str) -> Handler:
@@ -81,6 +114,8 @@ def with_cors(handler: Handler, *, methods: str) -> Handler:
             response = render_error(exc)
         if allowed and origin:
             response.headers["Access-Control-Allow-Origin"] = origin
+            # A browser client reads the server's DPoP nonce from here to retry once (RFC 9449 §8).
+            response.headers["Access-Control-Expose-Headers"] = "DPoP-Nonce"
         response.headers["Vary"] = "Origin"
         return response
 

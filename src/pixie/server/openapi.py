@@ -196,10 +196,11 @@ def _components() -> Mapping[str, Mapping[str, JSON]]:
     }
     token = {
         "access_token": {"type": "string", "minLength": 1, "description": "An RFC 9068 JWT."},
-        "token_type": {"const": "Bearer"},
+        "token_type": {"enum": ["Bearer", "DPoP"], "description": "DPoP when the request carried a proof (RFC 9449)."},
         "expires_in": {"type": "integer", "minimum": 0},
         "scope": _STR,
         "refresh_token": {"type": "string", "minLength": 1},
+        "id_token": {"type": "string", "minLength": 1, "description": "OpenID Connect, when the scope holds openid."},
     }
     introspection = {
         "active": {"type": "boolean"},
@@ -211,11 +212,14 @@ def _components() -> Mapping[str, Mapping[str, JSON]]:
         **dict.fromkeys(("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"), _URI),
         **dict.fromkeys(("revocation_endpoint", "introspection_endpoint"), _URI),
         "response_types_supported": _list_of({"const": "code"}),
-        "response_modes_supported": _list_of({"const": "query"}),
+        "response_modes_supported": _list_of({"enum": ["query", "form_post"]}),
         "grant_types_supported": _list_of(_STR),
         "code_challenge_methods_supported": _list_of({"const": "S256"}),
         **{f"{m}_endpoint_auth_methods_supported": _list_of(_STR) for m in ("token", "revocation", "introspection")},
         "authorization_response_iss_parameter_supported": {"const": True},
+        "pushed_authorization_request_endpoint": _URI,
+        "require_pushed_authorization_requests": {"type": "boolean"},
+        "dpop_signing_alg_values_supported": _list_of(_STR),
     }
     jwk = {
         "kty": {"enum": ["EC", "RSA", "OKP"]},

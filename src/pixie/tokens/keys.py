@@ -291,6 +291,11 @@ class KeyRing:
         pem = decrypt_at_rest(self._wrap_key, record.private_key_encrypted, _context(tenant_id, record.kid))
         signer = Signer(kid=record.kid, alg=record.alg, key=signing.load_private_key(record.alg, pem))
         self._signers[(tenant_id, alg)] = (now + self._cache_ttl, signer)
+        published = self._jwks.get(tenant_id)
+        if published is not None and not any(key.get("kid") == record.kid for key in published[1]["keys"]):
+            # A key activated elsewhere (the CLI, another instance) since this JWK set was cached: never sign with a
+            # key this instance does not publish yet, so a verifier that fetches the set from here finds it.
+            del self._jwks[tenant_id]
         return signer
 
     async def signer_for(self, tenant_id: TenantId, alg: str) -> Signer:

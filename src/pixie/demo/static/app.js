@@ -1,6 +1,6 @@
-// The demo SPA: sign in with pixie-pkce.js, list properties and tenants, add a property when allowed.
+// The demo SPA: sign in with @pixie-oauth/browser (served from ./sdk/), list properties and tenants, add a property when allowed.
 // Every value from the API is put on the page with textContent (never innerHTML).
-import { OAuthError, PixieAuth, bearerChallenge } from "./pixie-pkce.js";
+import { OAuthError, PixieAuth, bearerChallenge } from "./sdk/index.js";
 
 // Not a token: only "this tab was signed in", so a reload can ask the SSO session again (prompt=none).
 const RESUME_KEY = "pixie-demo:resume";
@@ -99,7 +99,16 @@ function renderAccess() {
     }),
   );
   $("readonly-hint").hidden = auth.hasScope("properties:write");
-  $("who").textContent = auth.hasScope("properties:write") ? "Signed in · property manager" : "Signed in · read only";
+  const role = auth.hasScope("properties:write") ? "property manager" : "read only";
+  $("who").textContent = `Signed in · ${role}`;
+  // The name comes from userinfo (OpenID Connect keeps profile claims out of the ID token when an access token can
+  // fetch them, Core §5.4).
+  auth
+    .userinfo()
+    .then((claims) => {
+      if (typeof claims.name === "string") $("who").textContent = `Signed in as ${claims.name} · ${role}`;
+    })
+    .catch(() => {});
 }
 
 function tickExpiry() {

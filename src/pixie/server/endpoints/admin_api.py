@@ -41,6 +41,7 @@ from pixie.management import (
     InvalidRegistration,
     NotFound,
     Profile,
+    client_view,
     create_tenant,
     create_user,
     register_client,
@@ -252,30 +253,6 @@ def _tenant_switch(disabled: bool) -> Handler:
 
 
 # --- clients -------------------------------------------------------------------------------------------------------
-
-
-def client_view(client: Client) -> dict[str, Any]:
-    """A client as the API shows it: never its secret hash."""
-    return {
-        "tenant": client.tenant_id,
-        "client_id": client.client_id,
-        "client_type": client.client_type,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "redirect_uris": list(client.redirect_uris),
-        "grant_types": list(client.grant_types),
-        "scope": " ".join(client.scopes),
-        "audiences": list(client.audiences),
-        "refresh_grace_seconds": client.refresh_grace_seconds,
-        "access_token_ttl": client.access_token_ttl,
-        "refresh_idle_ttl": client.refresh_idle_ttl,
-        "refresh_absolute_ttl": client.refresh_absolute_ttl,
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
-        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
-        "disabled": client.disabled,
-        "created_at": client.created_at,
-    }
 
 
 _CLIENT_LIFETIMES = {"refresh_grace_seconds", "access_token_ttl", "refresh_idle_ttl", "refresh_absolute_ttl"}

@@ -83,6 +83,8 @@ def _schemas() -> JSON:
     client = {
         "tenant": _string(),
         "client_id": _string(),
+        "name": _string(),
+        "logo_uri": {"type": ["string", "null"]},
         "client_type": {"enum": ["public", "confidential"]},
         "token_endpoint_auth_method": {"enum": ["none", "client_secret_basic", "client_secret_post"]},
         "redirect_uris": _strings(),
