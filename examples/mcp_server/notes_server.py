@@ -6,7 +6,7 @@ challenge naming its RFC 9728 protected-resource metadata, which it serves too (
 authorization server). Pixie's part is :class:`pixie.resource.mcp.PixieTokenVerifier`, which checks each token
 (signature by the issuer's keys, issuer, audience, expiry) with :class:`pixie.resource.JWTVerifier`.
 
-Run it (Pixie at ``--issuer`` must be running)::
+Run it (Pixie at ``--issuer`` must be running, with the server registered as a protected resource)::
 
     python examples/mcp_server/notes_server.py --issuer http://127.0.0.1:8000 --port 8001
 """
@@ -30,10 +30,10 @@ SCOPE = "notes:read"
 def create_server(issuer: str, server_url: str, *, audience: str | None = None) -> tuple[MCPServer, PixieTokenVerifier]:
     """The MCP server at ``server_url`` (its ``/mcp`` endpoint), trusting ``issuer``'s tokens for ``audience``.
 
-    ``audience`` is what the tokens' ``aud`` must hold: by default the issuer itself, which is the ``aud`` Pixie
-    gives a client registered without an audience of its own (a self-registered MCP client, for one).
+    ``audience`` is what the tokens' ``aud`` must hold: by default ``server_url``, the resource MCP clients name
+    (RFC 8707) and Pixie puts in ``aud`` once it is registered there (``pixie resources create SERVER_URL``).
     """
-    verifier = PixieTokenVerifier.for_issuer(issuer, audience=audience or issuer, resource=server_url)
+    verifier = PixieTokenVerifier.for_issuer(issuer, audience=audience or server_url, resource=server_url)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[None]:
@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issuer", default="http://127.0.0.1:8000", help="Pixie's issuer URL")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--audience", help="the aud the tokens must hold (default: the issuer)")
+    parser.add_argument("--audience", help="the aud the tokens must hold (default: the server's URL)")
     args = parser.parse_args()
     server_url = f"http://127.0.0.1:{args.port}/mcp"
     uvicorn.run(create_app(args.issuer, server_url, audience=args.audience), host="127.0.0.1", port=args.port)

@@ -3,8 +3,9 @@ provider, exactly as an MCP host would: no client is registered beforehand.
 
 The client is sent a 401, reads the server's protected-resource metadata (RFC 9728), then Pixie's
 authorization-server metadata (RFC 8414), registers itself (RFC 7591), runs the authorization-code flow with PKCE
-(the person signing in is played by ``pixie_server.sign_in``, which fills in Pixie's login and consent pages), and
-calls the tools with the token it got. The MCP server runs under uvicorn on a loopback port.
+and ``resource`` (RFC 8707; the person signing in is played by ``pixie_server.sign_in``, which fills in Pixie's
+login and consent pages), and calls the tools with the token it got, whose ``aud`` is the MCP server. The MCP
+server runs under uvicorn on a loopback port.
 """
 
 from __future__ import annotations
@@ -107,10 +108,12 @@ def _provider(pixie: PixieTestServer, server_url: str, storage: MemoryStorage, u
 
 
 async def test_the_official_mcp_client_registers_signs_in_and_calls_tools(pixie_server: PixieTestServer) -> None:
-    pixie_server.update_settings(registration="open", registration_scopes=[SCOPE])
-    alice = pixie_server.add_user("alice")
     port = _free_port()
     server_url = f"http://127.0.0.1:{port}/mcp"
+    # The MCP server is a protected resource of Pixie (RFC 8707): clients may register for the scope it accepts.
+    pixie_server.add_resource(server_url, scope=SCOPE, name="Notes")
+    pixie_server.update_settings(registration="open")
+    alice = pixie_server.add_user("alice")
     storage = MemoryStorage()
     with serving(create_app(pixie_server.issuer, server_url), port):
         provider = _provider(pixie_server, server_url, storage, "alice")
@@ -130,12 +133,14 @@ async def test_the_official_mcp_client_registers_signs_in_and_calls_tools(pixie_
     payload = storage.tokens.access_token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["sub"] == alice.subject and claims["client_id"] == storage.client_info.client_id
+    assert claims["aud"] == server_url  # the client named the server as resource (RFC 8707): aud is exactly it
 
 
 def test_without_a_valid_token_the_server_challenges(pixie_server: PixieTestServer) -> None:
     """RFC 9728 §5.1: the 401 names the protected-resource metadata, which names Pixie; foreign tokens are refused."""
     port = _free_port()
     server_url = f"http://127.0.0.1:{port}/mcp"
+    pixie_server.add_resource(server_url, scope=SCOPE, name="Notes")
     pixie_server.add_user("bob")
     with serving(create_app(pixie_server.issuer, server_url), port):
         bare = httpx.post(server_url, json={})

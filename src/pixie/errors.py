@@ -16,6 +16,7 @@ Class tree::
     ├── UnsupportedGrantType      unsupported_grant_type     400   RFC 6749 §5.2
     ├── UnsupportedResponseType   unsupported_response_type  400   RFC 6749 §4.1.2.1
     ├── InvalidScope              invalid_scope              400   RFC 6749 §4.1.2.1, §5.2
+    ├── InvalidTarget             invalid_target             400   RFC 8707 §2 (resource indicators)
     ├── AccessDenied              access_denied              403   RFC 6749 §4.1.2.1
     ├── ServerError               server_error               500   RFC 6749 §4.1.2.1
     ├── TemporarilyUnavailable    temporarily_unavailable    503   RFC 6749 §4.1.2.1
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
     "OAuthError",
@@ -143,11 +145,12 @@ class OAuthError(Exception):
         scope: str | None = None,
         scheme: str = "Bearer",
         algs: Sequence[str] = (),
+        resource_metadata: str | None = None,
     ) -> str:
         """The ``WWW-Authenticate`` challenge for this error: ``Bearer``, or ``DPoP`` with the proof algorithms
-        the resource server accepts (``algs``).
+        the resource server accepts (``algs``); with ``resource_metadata``, the URL of the resource's metadata.
 
-        Spec: RFC 6750 §3, RFC 9449 §7.1.
+        Spec: RFC 6750 §3, RFC 9449 §7.1, RFC 9728 §5.1.
         """
         params: list[str] = []
         if realm is not None:
@@ -158,15 +161,20 @@ class OAuthError(Exception):
             params.append(f'scope="{safe_text(scope, 1000)}"')
         if algs:
             params.append(f'algs="{" ".join(algs)}"')
+        if resource_metadata is not None:
+            params.append(f'resource_metadata="{safe_text(resource_metadata, 2000)}"')
         return f"{scheme} " + ", ".join(params)
 
-    def render_bearer(self, *, realm: str | None = None, scope: str | None = None) -> Rendered:
+    def render_bearer(
+        self, *, realm: str | None = None, scope: str | None = None, resource_metadata: str | None = None
+    ) -> Rendered:
         """A protected resource's error response: challenge header plus JSON body.
 
-        Spec: RFC 6750 §3, §3.1.
+        Spec: RFC 6750 §3, §3.1; RFC 9728 §5.1 (``resource_metadata``).
         """
         rendered = self.render_json()
-        headers = {**rendered.headers, "WWW-Authenticate": self.www_authenticate(realm=realm, scope=scope)}
+        challenge = self.www_authenticate(realm=realm, scope=scope, resource_metadata=resource_metadata)
+        headers = {**rendered.headers, "WWW-Authenticate": challenge}
         return Rendered(rendered.status, rendered.body, headers)
 
 
@@ -225,6 +233,16 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
     status = 400
     default_description = "the requested scope is invalid, unknown or not allowed for this client"
+
+
+class InvalidTarget(OAuthError):
+    """A ``resource`` that is malformed, unknown, or not part of what was granted.
+
+    Spec: RFC 8707 §2 ("invalid_target"), §2.2."""
+
+    error = "invalid_target"
+    status = 400
+    default_description = "the requested resource is invalid, unknown, or not one the grant allows"
 
 
 class AccessDenied(OAuthError):
@@ -366,6 +384,7 @@ _BY_CODE: dict[str, type[OAuthError]] = {
         UnsupportedGrantType,
         UnsupportedResponseType,
         InvalidScope,
+        InvalidTarget,
         AccessDenied,
         ServerError,
         TemporarilyUnavailable,

@@ -20,7 +20,7 @@ Spec: RFC 7591 §2, §3; RFC 7592 §2.1, §2.3, §3.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "create_registration_token",
     "register",
     "registration_views",
+    "resource_scopes",
     "revoke_registration_token",
 ]
 
@@ -94,13 +95,17 @@ def _string(metadata: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def check_client_metadata(metadata: object, *, tenant: Tenant, public_only: bool) -> ClientMetadata:
+def check_client_metadata(
+    metadata: object, *, tenant: Tenant, public_only: bool, resource_scopes: Collection[str] = ()
+) -> ClientMetadata:
     """Check a registration request's metadata against RFC 7591 §2 and the tenant's policy.
 
     Fields Pixie does not know are ignored (RFC 7591 §2: the server MUST ignore them); ``client_id`` and
     ``client_secret`` in a request are never taken. Defaults: ``grant_types`` ``["authorization_code"]``,
     ``token_endpoint_auth_method`` ``none`` when only public clients may register, else ``client_secret_basic``
-    (RFC 7591 §2). Scopes are limited to the OpenID Connect ones and the tenant's ``registration_scopes``.
+    (RFC 7591 §2). Scopes are limited to the OpenID Connect ones, the tenant's ``registration_scopes`` and
+    ``resource_scopes``, the scopes its protected resources accept (RFC 8707): a client that registers to call a
+    registered API may ask for what that API takes.
 
     Spec: RFC 7591 §2, §2.1 (grant and response types agree), §3.2.2 (errors).
     """
@@ -143,7 +148,7 @@ def check_client_metadata(metadata: object, *, tenant: Tenant, public_only: bool
         scopes = scope_rules.parse(_string(metadata, "scope"))
     except ValueError:
         raise InvalidClientMetadata("scope has characters RFC 6749 section 3.3 forbids") from None
-    allowed = set(tenant.settings.registration_scopes) | set(scope_rules.OPENID_SCOPES)
+    allowed = set(tenant.settings.registration_scopes) | set(scope_rules.OPENID_SCOPES) | set(resource_scopes)
     not_allowed = [s for s in scopes if s not in allowed]
     if not_allowed:
         raise InvalidClientMetadata(f"scope {safe_text(not_allowed[0], 60)} cannot be registered here")
@@ -187,6 +192,11 @@ class Registered:
     client: Client
     client_secret: str | None
     registration_access_token: str
+
+
+async def resource_scopes(storage: Storage, tenant_id: TenantId) -> set[str]:
+    """Every scope the tenant's protected resources accept: what a self-registered client may also ask for."""
+    return {scope for resource in await storage.resources.list(tenant_id) for scope in resource.scopes}
 
 
 async def register(storage: Storage, tenant: Tenant, metadata: ClientMetadata, *, now: Timestamp) -> Registered:

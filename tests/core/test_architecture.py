@@ -90,6 +90,7 @@ LAYERS: dict[str, Layer] = {
     "pixie.housekeeping": PROTOCOL,
     "pixie.management": PROTOCOL,
     "pixie.registration": PROTOCOL,
+    "pixie.protected_resources": PROTOCOL,
     "pixie.tenancy": PROTOCOL,
     "pixie.webhooks": PROTOCOL,
     "pixie.audit": EDGE,

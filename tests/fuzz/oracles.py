@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from fuzz.support import RawResponse
 
 # The OAuth error codes registered for the endpoints Pixie serves: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
-# RFC 7009 §2.2.1, and OpenID Connect Core §3.1.2.6 for prompt=none.
+# RFC 7009 §2.2.1, OpenID Connect Core §3.1.2.6 for prompt=none, and RFC 8707 §2 for resource.
 REGISTERED_ERRORS = frozenset(
     {
         "invalid_request",
@@ -46,6 +46,7 @@ REGISTERED_ERRORS = frozenset(
         "request_not_supported",  # OpenID Connect Core §3.1.2.6
         "invalid_redirect_uri",  # RFC 7591 §3.2.2 (dynamic client registration)
         "invalid_client_metadata",
+        "invalid_target",  # RFC 8707 §2 (resource indicators)
     }
 )
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2 error_description

@@ -133,7 +133,7 @@ def authorize_requests(draw: st.DrawFn) -> Sent:
         "scope": draw(st.sampled_from(["properties:read", "properties:read tenants:read", ""])),
     }
     pairs = [(encode(name), encode(value)) for name, value in base.items()]
-    names = [*base, "prompt", "nonce", "response_mode", "request", "\x00", "client_id\r\nX: y"]
+    names = [*base, "prompt", "nonce", "response_mode", "request", "resource", "\x00", "client_id\r\nX: y"]
     for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2, 2, 3, 4]))):
         action = draw(st.sampled_from(["drop", "repeat", "replace", "replace", "add", "add", "raw"]))
         name = encode(draw(st.sampled_from(names)))

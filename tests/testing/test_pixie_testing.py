@@ -19,7 +19,7 @@ from joserfc.jwk import KeySet
 
 from pixie.client import ServerRefused
 from pixie.errors import InvalidToken
-from pixie.resource import IntrospectionVerifier, JWTVerifier
+from pixie.resource import IntrospectionVerifier, JWKSCache, JWTVerifier
 from pixie.testing import PixieTestServer
 
 API = "https://api.testing.example"
@@ -89,6 +89,23 @@ def test_a_registered_client_gets_only_its_scopes(pixie_server: PixieTestServer)
     with pytest.raises(ServerRefused) as refused:
         pixie_server.token_for("alice", client=narrow, scope="reports:delete")
     assert refused.value.error == "invalid_scope"
+
+
+async def test_a_token_for_a_registered_resource_is_addressed_to_it(pixie_server: PixieTestServer) -> None:
+    """RFC 8707: ``add_resource`` and ``token_for(resource=...)``; the token's ``aud`` is the API, and a verifier
+    for another audience refuses it."""
+    api = pixie_server.add_resource("https://reports.example/api", scope="reports:read", name="Reports")
+    assert pixie_server.add_resource(api, scope="reports:read", name="Reports") == api  # the same again: no-op
+    with pytest.raises(ValueError, match="differently"):
+        pixie_server.add_resource(api, scope="reports:write")
+    pixie_server.add_user("rita")
+    tokens = pixie_server.token_for("rita", scope="reports:read", resource=api)
+    async with httpx.AsyncClient() as http:
+        jwks = JWKSCache(f"{pixie_server.issuer}/jwks.json", http=http)
+        verified = await JWTVerifier(pixie_server.issuer, api, jwks=jwks).verify(tokens.access_token)
+        assert verified.audience == (api,) and verified.scopes == {"reports:read"}
+        with pytest.raises(InvalidToken, match="audience"):
+            await JWTVerifier(pixie_server.issuer, "https://other.example", jwks=jwks).verify(tokens.access_token)
 
 
 def test_a_confidential_client_signs_in_with_its_secret(pixie_server: PixieTestServer) -> None:

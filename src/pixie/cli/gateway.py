@@ -15,6 +15,7 @@ from pixie.resource.cors import normalize_origin
 from pixie.resource.credentials import MemoryReplayCache, ReplayCache, ResourceDPoP
 from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.gateway import Gateway, RouteRule, parse_route
+from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.verifier import JWTVerifier
 from pixie.server.http_limits import HttpLimits, limited_httptools
 
@@ -52,7 +53,15 @@ def _origins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option(
     "--issuer", required=True, help="Issuer whose tokens are accepted (its keys come from RFC 8414 discovery)."
 )
-@click.option("--audience", help="Audience the tokens must name (default: the issuer, Pixie's default audience).")
+@click.option(
+    "--resource",
+    metavar="URL",
+    help="The API's resource identifier (RFC 8707, an https URL): serves its RFC 9728 metadata, names it in "
+    "challenges, and is the default audience.",
+)
+@click.option(
+    "--audience", help="Audience the tokens must name (default: --resource, else the issuer, Pixie's default)."
+)
 @click.option("--require-scope", "require_scope", multiple=True, help="Scope every request needs (repeatable).")
 @click.option(
     "--route",
@@ -93,6 +102,7 @@ def _origins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 def gateway(
     upstream: str,
     issuer: str,
+    resource: str | None,
     audience: str | None,
     require_scope: tuple[str, ...],
     routes: tuple[RouteRule, ...],
@@ -118,7 +128,15 @@ def gateway(
         log.warning("INSECURE: accepting tokens from an http issuer off loopback; its keys can be tampered with")
     if public_origin is not None and urlsplit(public_origin).scheme not in ("http", "https"):
         raise click.BadParameter("must be an http(s) origin", param_hint="--public-origin")
-    verifier = JWTVerifier(issuer, audience or issuer)
+    metadata = None
+    if resource is not None:
+        scopes = [*require_scope, *(scope for rule in routes for scope in rule.scopes)]
+        try:
+            metadata = ResourceMetadata.of(resource, issuer, scopes_supported=scopes)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--resource") from None
+    audience = audience or resource or issuer
+    verifier = JWTVerifier(issuer, audience)
     replay: ReplayCache = RedisReplayCache(dpop_replay_redis) if dpop_replay_redis else MemoryReplayCache()
     app = Gateway(
         upstream,
@@ -129,8 +147,9 @@ def gateway(
         forward_authorization=forward_authorization,
         cors_origins=cors_origins,
         dpop=ResourceDPoP(replay=replay, origin=public_origin),
+        metadata=metadata,
     )
-    click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience or issuer})")
+    click.echo(f"pixie gateway: http://{host}:{port} -> {upstream} (tokens from {issuer} for {audience})")
     if cors_origins:
         click.echo(f"  browser apps may call it from {', '.join(cors_origins)}")
     # proxy_headers=False: the gateway is the edge; X-Forwarded-For from a caller must not replace its address.

@@ -63,6 +63,7 @@ COMMANDS: dict[str, Command] = {
     "registration-tokens": Command(
         ("pixie.cli.registration_tokens",), "server", "Initial access tokens for dynamic client registration."
     ),
+    "resources": Command(("pixie.cli.resources",), "server", "Protected resources (RFC 8707 resource indicators)."),
     "secret": Command(("pixie.cli.secret",), "server", "The master key that seals signing keys at rest."),
     "serve": Command(("pixie.cli.serve",), "server", "Run the authorization server."),
     "stats": Command(("pixie.cli.stats",), "server", "Print the sign-in funnel and failure reasons."),

@@ -22,10 +22,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pixie.config import Settings
 from pixie.demo.api import create_api
 from pixie.demo.api_doc import openapi_document
-from pixie.demo.config import API_AUDIENCE, API_PATH, APP_PATH, demo_audit_log_path, demo_database_path
+from pixie.demo.config import (
+    API_AUDIENCE,
+    API_PATH,
+    APP_PATH,
+    SCOPES,
+    api_resource,
+    demo_audit_log_path,
+    demo_database_path,
+)
 from pixie.demo.spa import create_spa
 from pixie.demo.store import open_store
-from pixie.resource import BearerAuthMiddleware, JWTVerifier, TokenVerifier
+from pixie.resource import BearerAuthMiddleware, JWTVerifier, ResourceMetadata, TokenVerifier
 from pixie.resource.credentials import ResourceDPoP
 from pixie.server.app import create_app, settings_from_env
 from pixie.server.cors import CorsPolicy
@@ -35,15 +43,17 @@ __all__ = ["create_demo_app", "demo_app_from_env"]
 
 
 class _ApiPrefix:
-    """Pure ASGI: every path under ``/api`` goes to the (protected) API, everything else to ``rest``.
+    """Pure ASGI: every path under ``/api`` goes to the (protected) API, and so do the paths of its RFC 9728
+    metadata (``metadata``: at the host's root, where clients look for it); everything else to ``rest``.
 
     Starlette's ``Mount`` matches its prefix with ``.*``, which stops at a newline: a path such as
     ``/api/properties/a%0Ab`` would slip past the API to the authorization server's plain-text 404. A plain prefix
     test keeps the API's answers (JSON, bearer challenge) for every path it owns."""
 
-    def __init__(self, api: ASGIApp, rest: ASGIApp) -> None:
+    def __init__(self, api: ASGIApp, rest: ASGIApp, metadata: ResourceMetadata | None = None) -> None:
         self.api = api
         self.rest = rest
+        self.metadata = metadata
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -55,18 +65,29 @@ class _ApiPrefix:
                 scope = {**scope, "root_path": root + API_PATH}
                 await self.api(scope, receive, send)
                 return
+            if self.metadata is not None and self.metadata.serves(route):
+                await self.api(scope, receive, send)  # the middleware answers it
+                return
         await self.rest(scope, receive, send)
 
 
 def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenVerifier | None = None) -> ASGIApp:
     """Everything ``pixie demo`` serves. ``verifier`` defaults to local JWT validation against the issuer's
-    JWKS with the API's audience (RFC 9068 §4)."""
+    JWKS with either of the API's audiences: the SPA's :data:`API_AUDIENCE`, or its URL, which RFC 8707 clients
+    ask for (RFC 9068 §4). The API publishes its RFC 9728 metadata (when its URL can be a resource identifier:
+    https, or http on loopback)."""
     issuer = settings.issuer.rstrip("/")
     pixie = create_app(settings)
     api = create_api(openapi_document(issuer))
     own_verifier: JWTVerifier | None = None
     if verifier is None:
-        verifier = own_verifier = JWTVerifier(issuer, audience=API_AUDIENCE)
+        verifier = own_verifier = JWTVerifier(issuer, audience=(API_AUDIENCE, api_resource(issuer)))
+    try:
+        metadata: ResourceMetadata | None = ResourceMetadata.of(
+            api_resource(issuer), issuer, scopes_supported=SCOPES, resource_name="Pixie demo Property API"
+        )
+    except ValueError:  # served over plain http off loopback: no resource identifier RFC 9728 accepts
+        metadata = None
     origins: list[CorsPolicy] = []  # set once the authorization server's storage is open (lifespan)
 
     async def registered_origin(origin: str) -> bool:
@@ -82,6 +103,7 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
         public_paths=[f"{API_PATH}/openapi.json"],
         cors_origins=registered_origin,
         dpop=ResourceDPoP(),  # DPoP-bound tokens with their proofs, besides Bearer tokens (RFC 9449 §7)
+        metadata=metadata,
     )
 
     async def to_app(request: Request) -> Response:
@@ -107,7 +129,7 @@ def create_demo_app(settings: Settings, *, demo_database: Path, verifier: TokenV
         ],
         lifespan=lifespan,
     )
-    return _ApiPrefix(protected, rest)
+    return _ApiPrefix(protected, rest, metadata)
 
 
 def demo_app_from_env() -> ASGIApp:

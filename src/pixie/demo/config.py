@@ -22,6 +22,7 @@ __all__ = [
     "TENANT_NAME",
     "USERS",
     "DemoUser",
+    "api_resource",
     "demo_audit_log_path",
     "demo_database_path",
     "redirect_uri",
@@ -82,6 +83,13 @@ USERS = (
 API_AUDIENCE = "urn:pixie:demo:property-api"
 """The Property API's identifier: access tokens for it carry this ``aud`` (RFC 9068 §3). Not a URL on purpose: it
 stays the same when the demo is started on another port, so a database seeded earlier keeps working."""
+
+
+def api_resource(issuer: str) -> str:
+    """The Property API's RFC 8707 resource identifier: its URL (``{issuer}/api``). A client that finds the API
+    through its RFC 9728 metadata asks for a token for this; such tokens carry it as ``aud``, beside
+    :data:`API_AUDIENCE` for the SPA's."""
+    return f"{issuer.rstrip('/')}{API_PATH}"
 
 
 def redirect_uri(issuer: str) -> str:

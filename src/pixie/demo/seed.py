@@ -1,4 +1,5 @@
-"""Seeding Pixie for the demo: the default tenant's name and role-gated scopes, the SPA client and the users.
+"""Seeding Pixie for the demo: the default tenant's name and role-gated scopes, the SPA client, the Property API as
+a protected resource and the users.
 
 Idempotent: a second run leaves what exists alone and reports what it could not make right (a record registered by
 an older demo cannot be changed through the stores), so ``pixie demo`` can say so instead of failing later.
@@ -17,9 +18,11 @@ from pixie.demo.config import (
     SCOPES,
     TENANT_NAME,
     USERS,
+    api_resource,
     redirect_uri,
 )
 from pixie.management import DEFAULT_TENANT_DISPLAY_NAME, Profile, create_user, register_client
+from pixie.protected_resources import create_resource
 from pixie.storage.interfaces import AlreadyExists, Storage
 from pixie.tenancy import DEFAULT_TENANT
 
@@ -56,6 +59,10 @@ async def seed_pixie(storage: Storage, issuer: str) -> list[str]:
             f"client {CLIENT_ID} in this database was registered differently (older demo?); "
             "start with a fresh database to reseed it"
         )
+
+    # The API as an RFC 8707 resource: clients that discover it (RFC 9728) ask for tokens for its URL.
+    with contextlib.suppress(AlreadyExists):
+        await create_resource(storage, tenant.id, api_resource(issuer), name="Property API", scopes=SCOPES)
 
     for user in USERS:
         profile = Profile(user.name, user.given_name, user.family_name, user.email, email_verified=True)

@@ -11,7 +11,11 @@
     @requires_scopes("properties:read")
     async def list_properties(request: Request) -> Response: ...
 
-Spec: RFC 9068 (JWT access tokens), RFC 7662 (introspection), RFC 6750 (bearer usage).
+    # RFC 9728: serve the API's metadata and name it in every 401/403
+    metadata = ResourceMetadata.of("https://api.example", "https://auth.example", scopes_supported=["properties:read"])
+    app = BearerAuthMiddleware(starlette_app, verifier, metadata=metadata)
+
+Spec: RFC 9068 (JWT access tokens), RFC 7662 (introspection), RFC 6750 (bearer usage), RFC 9728 (metadata).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
     "IntrospectionVerifier",
     "JWKSCache",
     "JWTVerifier",
+    "ResourceMetadata",
     "TokenVerifier",
     "requires_scopes",
 ]
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
     from pixie.resource.cors import CorsMiddleware
     from pixie.resource.introspection import IntrospectionVerifier
     from pixie.resource.jwks_cache import JWKSCache
+    from pixie.resource.metadata import ResourceMetadata
     from pixie.resource.middleware import BearerAuthMiddleware, requires_scopes
     from pixie.resource.verifier import AccessToken, JWTVerifier, TokenVerifier
 else:
@@ -48,6 +54,7 @@ else:
         "IntrospectionVerifier": "pixie.resource.introspection",
         "JWKSCache": "pixie.resource.jwks_cache",
         "JWTVerifier": "pixie.resource.verifier",
+        "ResourceMetadata": "pixie.resource.metadata",
         "TokenVerifier": "pixie.resource.verifier",
         "requires_scopes": "pixie.resource.middleware",
     }

@@ -25,6 +25,14 @@ token is 401 with ``WWW-Authenticate: Bearer … error="invalid_token"``; a miss
 ``insufficient_scope`` naming the needed ``scope`` (RFC 6750 §3.1). The status and challenge are right with or
 without :func:`install_error_handler`; the handler only gives the body the RFC 6749 §5.2 shape.
 
+For RFC 9728, :func:`install_resource_metadata` serves the API's metadata document, and ``metadata=`` on
+:func:`require_scopes` names it in the challenges (the middleware's ``metadata=`` does both when it is in front)::
+
+    metadata = ResourceMetadata.of("https://api.example", "https://auth.example", scopes_supported=["properties:read"])
+    install_resource_metadata(app, metadata)
+    PropertiesReader = Annotated[AccessToken, Depends(require_scopes("properties:read", verifier=verifier,
+                                                                     metadata=metadata))]
+
 This is the only module that imports FastAPI.
 """
 
@@ -39,7 +47,15 @@ from fastapi.responses import Response
 from pixie.errors import OAuthError
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware
 from pixie.resource.credentials import ResourceDPoP, authenticate, request_credentials
-from pixie.resource.middleware import DPOP_ALGS_KEY, REALM_KEY, dpop_challenge, render_error, scope_error
+from pixie.resource.metadata import WELL_KNOWN, ResourceMetadata
+from pixie.resource.middleware import (
+    DPOP_ALGS_KEY,
+    REALM_KEY,
+    RESOURCE_METADATA_KEY,
+    dpop_challenge,
+    render_error,
+    scope_error,
+)
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
@@ -47,6 +63,7 @@ __all__ = [
     "BearerHTTPException",
     "install_cors",
     "install_error_handler",
+    "install_resource_metadata",
     "oauth_error_handler",
     "require_scopes",
 ]
@@ -56,21 +73,34 @@ class BearerHTTPException(HTTPException):
     """An :class:`HTTPException` carrying the OAuth error, its status and its ``WWW-Authenticate`` challenge."""
 
     def __init__(
-        self, error: OAuthError, *, realm: str, scope: str | None, dpop_algs: Sequence[str] | None = None
+        self,
+        error: OAuthError,
+        *,
+        realm: str,
+        scope: str | None,
+        dpop_algs: Sequence[str] | None = None,
+        resource_metadata: str | None = None,
     ) -> None:
-        rendered = render_error(error, realm=realm, scope=scope, dpop_algs=dpop_algs)
+        rendered = render_error(
+            error, realm=realm, scope=scope, dpop_algs=dpop_algs, resource_metadata=resource_metadata
+        )
         super().__init__(status_code=rendered.status, detail=error.as_dict(), headers=rendered.headers)
         self.oauth_error = error
         self.body = rendered.body
 
 
 def require_scopes(
-    *scopes: str, verifier: TokenVerifier | None = None, realm: str = "pixie", dpop: ResourceDPoP | None = None
+    *scopes: str,
+    verifier: TokenVerifier | None = None,
+    realm: str = "pixie",
+    dpop: ResourceDPoP | None = None,
+    metadata: ResourceMetadata | None = None,
 ) -> Callable[[Request], Awaitable[AccessToken]]:
     """A dependency returning the request's verified :class:`AccessToken` if it carries every scope in ``scopes``.
     Without the middleware, ``verifier`` checks the token here, and ``dpop`` accepts DPoP-bound tokens.
+    ``metadata`` names the resource's RFC 9728 document in the challenges (the middleware's, when it ran, wins).
 
-    Spec: RFC 6750 §2.1, §3.1; RFC 9449 §7.
+    Spec: RFC 6750 §2.1, §3.1; RFC 9449 §7; RFC 9728 §5.1.
     """
     needed = tuple(scopes)
     joined = " ".join(needed)
@@ -78,6 +108,8 @@ def require_scopes(
     async def dependency(request: Request) -> AccessToken:
         scope = request.scope
         used_realm = str(scope.get(REALM_KEY, realm))
+        if metadata is not None:
+            scope.setdefault(RESOURCE_METADATA_KEY, metadata.url)
         try:
             if "auth" in scope:
                 auth = scope["auth"]  # the middleware ran (None on its public paths)
@@ -94,7 +126,10 @@ def require_scopes(
                 raise error
         except OAuthError as exc:
             algs = dpop_challenge(scope, exc)
-            raise BearerHTTPException(exc, realm=used_realm, scope=joined, dpop_algs=algs) from None
+            metadata_url = scope.get(RESOURCE_METADATA_KEY)
+            raise BearerHTTPException(
+                exc, realm=used_realm, scope=joined, dpop_algs=algs, resource_metadata=metadata_url
+            ) from None
         assert isinstance(auth, AccessToken)
         return auth
 
@@ -128,3 +163,18 @@ def install_cors(app: FastAPI, origins: AllowedOrigins, *, expose_headers: Seque
     Spec: Fetch Standard §3.2.
     """
     app.add_middleware(CorsMiddleware, allowed_origins=origins, expose_headers=expose_headers)
+
+
+def install_resource_metadata(app: FastAPI, metadata: ResourceMetadata) -> None:
+    """Serve ``metadata`` (RFC 9728) at its well-known path, and at the host's plain well-known path for a resource
+    at a path, without a token and outside the OpenAPI schema.
+
+    Spec: RFC 9728 §3, §3.1.
+    """
+
+    async def document(request: Request) -> Response:
+        rendered = metadata.render(request.method)
+        return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
+
+    for path in dict.fromkeys((metadata.path, WELL_KNOWN)):
+        app.add_api_route(path, document, methods=["GET", "HEAD"], include_in_schema=False)

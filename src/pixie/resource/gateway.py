@@ -26,7 +26,11 @@ With ``cors_origins`` (``pixie gateway --cors-origin``) the gateway answers CORS
 token check, and marks responses readable by those origins only (:class:`~pixie.resource.cors.CorsMiddleware`);
 ``Access-Control-*`` headers from the upstream are then dropped, so the gateway alone decides.
 
-Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1, Fetch Standard §3.2.
+With ``metadata`` (``pixie gateway --resource URL``) the gateway answers for the API it guards as a protected
+resource: it serves the RFC 9728 document at the resource's well-known path itself (never forwarded), and every
+401/403 names it (``resource_metadata="…"``).
+
+Spec: RFC 9110 §7.6 (intermediaries), RFC 6750 §3.1, RFC 9700 §4.1, RFC 9728 §3, §5.1, Fetch Standard §3.2.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pixie.errors import InvalidRequest, OAuthError, Rendered
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
 from pixie.resource.credentials import ResourceDPoP, authenticate
+from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.middleware import (
     DPOP_ALGS_KEY,
     dpop_challenge,
@@ -167,6 +172,7 @@ class Gateway:
         realm: str = "pixie",
         forward_authorization: bool = False,
         dpop: ResourceDPoP | None = None,
+        metadata: ResourceMetadata | None = None,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),  # noqa: B008  (immutable)
         cors_origins: AllowedOrigins = (),
@@ -181,6 +187,9 @@ class Gateway:
         self.realm = realm
         self.forward_authorization = forward_authorization
         self.dpop = dpop
+        if metadata is not None and dpop is not None and not metadata.dpop_signing_alg_values_supported:
+            metadata = metadata.with_dpop(dpop.algorithms)
+        self.metadata = metadata
         # The proof belongs with the token: both go upstream, or neither.
         self._drop = frozenset(_REPLACED | ({b"authorization", b"dpop"} if not forward_authorization else set()))
         self._http = http
@@ -197,6 +206,9 @@ class Gateway:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
             return
+        if self.metadata is not None and self.metadata.serves(scope["path"]):
+            await send_rendered(self.metadata.render(scope["method"]), send)  # public, any origin (before CORS)
+            return
         await self._http_entry(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -205,7 +217,11 @@ class Gateway:
         except OAuthError as error:
             needed = required_scopes(self.routes, scope["method"], scope["path"], self.default_scopes)
             algs = dpop_challenge(scope, error)
-            await send_rendered(render_error(error, realm=self.realm, scope=" ".join(needed), dpop_algs=algs), send)
+            metadata_url = self.metadata.url if self.metadata is not None else None
+            rendered = render_error(
+                error, realm=self.realm, scope=" ".join(needed), dpop_algs=algs, resource_metadata=metadata_url
+            )
+            await send_rendered(rendered, send)
             return
         await self._forward(scope, receive, send, auth)
 

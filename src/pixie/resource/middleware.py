@@ -17,7 +17,11 @@ are answered before authentication, and responses, errors included, are readable
 ``requires_scopes`` guards one endpoint: 401 without a token in ``scope["auth"]``, 403 ``insufficient_scope`` with
 the needed ``scope`` in the challenge when a scope is missing.
 
-Spec: RFC 6750 §2.1, §3, §3.1; Fetch Standard §3.2 (CORS).
+Given ``metadata`` (:class:`~pixie.resource.metadata.ResourceMetadata`), the middleware serves the resource's RFC
+9728 document at its well-known path (without a token) and names it in every challenge it and
+``requires_scopes`` send (``resource_metadata="…"``), so a client that was refused can find where to get a token.
+
+Spec: RFC 6750 §2.1, §3, §3.1; RFC 9728 §3, §5.1; Fetch Standard §3.2 (CORS).
 """
 
 from __future__ import annotations
@@ -42,11 +46,13 @@ from pixie.errors import (
 )
 from pixie.resource.cors import AllowedOrigins, CorsMiddleware, origin_check
 from pixie.resource.credentials import SCHEME_KEY, ResourceDPoP, authenticate, request_credentials
+from pixie.resource.metadata import ResourceMetadata
 from pixie.resource.verifier import AccessToken, TokenVerifier
 
 __all__ = [
     "DPOP_ALGS_KEY",
     "REALM_KEY",
+    "RESOURCE_METADATA_KEY",
     "BearerAuthMiddleware",
     "bearer_token",
     "error_app",
@@ -62,6 +68,9 @@ REALM_KEY = "pixie.realm"
 """Where the middleware leaves its realm in the ASGI scope, so later 401/403s name the same realm."""
 DPOP_ALGS_KEY = "pixie.dpop_algs"
 """Where the middleware leaves the DPoP proof algorithms it accepts (when it accepts DPoP), for later challenges."""
+RESOURCE_METADATA_KEY = "pixie.resource_metadata"
+"""Where the middleware leaves the URL of the resource's RFC 9728 metadata (when it has some), for later
+challenges."""
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -75,14 +84,20 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 def render_error(
-    error: OAuthError, *, realm: str, scope: str | None = None, dpop_algs: Sequence[str] | None = None
+    error: OAuthError,
+    *,
+    realm: str,
+    scope: str | None = None,
+    dpop_algs: Sequence[str] | None = None,
+    resource_metadata: str | None = None,
 ) -> Rendered:
     """A protected resource's error response: the ``Bearer`` challenge for the RFC 6750 codes (with ``scope`` on
     ``insufficient_scope``), a plain JSON error (no challenge) for faults on our side such as 503. With
     ``dpop_algs`` — the request used the ``DPoP`` scheme, or its proof failed — the challenge is ``DPoP`` with the
-    accepted algorithms, and a proof error is a 401.
+    accepted algorithms, and a proof error is a 401. With ``resource_metadata`` (a URL), every challenge names
+    the resource's metadata.
 
-    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1, §12.2.
+    Spec: RFC 6750 §3, §3.1; RFC 9449 §7.1, §12.2; RFC 9728 §5.1.
     """
     if dpop_algs is not None and isinstance(
         error, InvalidToken | InsufficientScope | InvalidRequest | InvalidDPoPProof | UseDPoPNonce
@@ -93,11 +108,16 @@ def render_error(
             scope=scope if isinstance(error, InsufficientScope) else None,
             scheme="DPoP",
             algs=dpop_algs,
+            resource_metadata=resource_metadata,
         )
         status = 401 if isinstance(error, InvalidDPoPProof | UseDPoPNonce) else rendered.status
         return Rendered(status, rendered.body, {**rendered.headers, "WWW-Authenticate": challenge})
     if isinstance(error, InvalidToken | InsufficientScope | InvalidRequest):
-        return error.render_bearer(realm=realm, scope=scope if isinstance(error, InsufficientScope) else None)
+        return error.render_bearer(
+            realm=realm,
+            scope=scope if isinstance(error, InsufficientScope) else None,
+            resource_metadata=resource_metadata,
+        )
     return error.render_json()
 
 
@@ -147,9 +167,10 @@ class BearerAuthMiddleware:
     that answers (default: :func:`render_error`'s response with this ``realm``). ``dpop`` accepts DPoP-bound tokens
     with their proofs (:mod:`pixie.resource.credentials`); without it, bound tokens are refused. ``cors_origins``:
     origins of browser apps that may call the API (``["https://app.example"]``), or an async check of the ``Origin``
-    header; empty: no CORS.
+    header; empty: no CORS. ``metadata`` serves the resource's RFC 9728 document (to any origin) and names it in
+    challenges (with the DPoP algorithms when ``dpop`` is set).
 
-    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; Fetch Standard §3.2.
+    Spec: RFC 6750 §2.1, §3; RFC 9449 §7; RFC 9728 §3, §5.1; Fetch Standard §3.2.
     """
 
     def __init__(
@@ -162,6 +183,7 @@ class BearerAuthMiddleware:
         on_error: Callable[[OAuthError], ASGIApp] | None = None,
         dpop: ResourceDPoP | None = None,
         cors_origins: AllowedOrigins = (),
+        metadata: ResourceMetadata | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -169,10 +191,17 @@ class BearerAuthMiddleware:
         self.public_paths = tuple(public_paths)
         self.on_error = on_error
         self.dpop = dpop
+        if metadata is not None and dpop is not None and not metadata.dpop_signing_alg_values_supported:
+            metadata = metadata.with_dpop(dpop.algorithms)
+        self.metadata = metadata
         check = origin_check(cors_origins)
         self._entry: ASGIApp = CorsMiddleware(self._authenticate, check) if check is not None else self._authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.metadata is not None and scope["type"] == "http" and self.metadata.serves(scope["path"]):
+            # Before CORS: the document is public and readable from any origin, listed or not (RFC 9728 §3).
+            await send_rendered(self.metadata.render(scope["method"]), send)
+            return
         await self._entry(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,6 +212,8 @@ class BearerAuthMiddleware:
         scope[REALM_KEY] = self.realm
         if self.dpop is not None:
             scope[DPOP_ALGS_KEY] = self.dpop.algorithms
+        if self.metadata is not None:
+            scope[RESOURCE_METADATA_KEY] = self.metadata.url
         if any(under_prefix(scope["path"], prefix) for prefix in self.public_paths):
             scope["auth"] = None
             await self.app(scope, receive, send)
@@ -196,7 +227,12 @@ class BearerAuthMiddleware:
             elif self.on_error is not None:
                 await self.on_error(error)(scope, receive, send)
             else:
-                rendered = render_error(error, realm=self.realm, dpop_algs=dpop_challenge(scope, error))
+                rendered = render_error(
+                    error,
+                    realm=self.realm,
+                    dpop_algs=dpop_challenge(scope, error),
+                    resource_metadata=scope.get(RESOURCE_METADATA_KEY),
+                )
                 await send_rendered(rendered, send)
             return
         await self.app(scope, receive, send)
@@ -232,7 +268,10 @@ def requires_scopes(
             if error is not None:
                 realm = str(request.scope.get(REALM_KEY, "pixie"))
                 algs = dpop_challenge(request.scope, error)
-                rendered = render_error(error, realm=realm, scope=" ".join(needed), dpop_algs=algs)
+                metadata_url = request.scope.get(RESOURCE_METADATA_KEY)
+                rendered = render_error(
+                    error, realm=realm, scope=" ".join(needed), dpop_algs=algs, resource_metadata=metadata_url
+                )
                 return Response(rendered.body, status_code=rendered.status, headers=rendered.headers)
             return await endpoint(*args, **kwargs)
 

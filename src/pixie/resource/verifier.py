@@ -102,15 +102,15 @@ def access_token_from_claims(
     claims: Mapping[str, Any],
     *,
     issuer: str,
-    audience: str,
+    audience: str | Sequence[str],
     now: float,
     leeway: int,
 ) -> AccessToken:
     """Apply RFC 9068's claim rules to a token whose signature has already been checked.
 
     ``typ`` is ``at+jwt`` (or ``application/at+jwt``, case-insensitive); every RFC 9068 §2.2 claim is present;
-    ``iss`` equals ``issuer`` exactly; ``aud`` contains ``audience``; ``exp`` is after, ``nbf`` and ``iat`` not
-    after, ``now`` — each give or take ``leeway`` seconds of clock skew.
+    ``iss`` equals ``issuer`` exactly; ``aud`` contains ``audience`` (one of them, given several); ``exp`` is
+    after, ``nbf`` and ``iat`` not after, ``now`` — each give or take ``leeway`` seconds of clock skew.
 
     Spec: RFC 9068 §4 (steps 2–7), §2.1 (``typ``), §2.2 (required claims); RFC 7519 §4.1.4–4.1.6.
     """
@@ -123,7 +123,8 @@ def access_token_from_claims(
     if claims["iss"] != issuer:
         raise InvalidToken("the token was issued by another issuer")
     audiences = _audiences(claims["aud"])
-    if audience not in audiences:
+    wanted = (audience,) if isinstance(audience, str) else audience
+    if not any(each in audiences for each in wanted):
         raise InvalidToken("the token is meant for another audience")
     expires_at = _number(claims, "exp")
     issued_at = _number(claims, "iat")
@@ -152,20 +153,21 @@ def access_token_from_claims(
 
 
 class JWTVerifier:
-    """Local validation of RFC 9068 JWT access tokens from one issuer for one audience.
+    """Local validation of RFC 9068 JWT access tokens from one issuer for one audience (or a resource server known
+    by several names, such as a URN and its RFC 8707 URL: any one of ``audience``).
 
-    ``jwks`` defaults to ``JWKSCache.discover(issuer)``: ``jwks_uri`` comes from the issuer's RFC 8414 metadata
-    (with the exact ``issuer`` check). Pass ``jwks=JWKSCache.discover(issuer, http=client)`` to share an HTTP
-    client. ``algorithms`` is an allow-list; ``none`` and HMAC algorithms raise
-    ``ValueError`` here even if configured.
+        ``jwks`` defaults to ``JWKSCache.discover(issuer)``: ``jwks_uri`` comes from the issuer's RFC 8414 metadata
+        (with the exact ``issuer`` check). Pass ``jwks=JWKSCache.discover(issuer, http=client)`` to share an HTTP
+        client. ``algorithms`` is an allow-list; ``none`` and HMAC algorithms raise
+        ``ValueError`` here even if configured.
 
-    Spec: RFC 9068 §4, RFC 8725 §3.1.
+        Spec: RFC 9068 §4, RFC 8725 §3.1.
     """
 
     def __init__(
         self,
         issuer: str,
-        audience: str,
+        audience: str | Sequence[str],
         *,
         jwks: KeySource | None = None,
         algorithms: Sequence[str] = ("ES256", "RS256", "EdDSA"),
@@ -177,7 +179,7 @@ class JWTVerifier:
         if leeway < 0 or leeway > 300:
             raise ValueError("leeway must be between 0 and 300 seconds")
         self.issuer = issuer
-        self.audience = audience
+        self.audience: str | tuple[str, ...] = audience if isinstance(audience, str) else tuple(audience)
         self._jws = jws.CompactVerifier(algorithms)
         self.algorithms = self._jws.algorithms
         self.leeway = leeway

@@ -138,7 +138,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
             # The composition root picks the hot-path cache here: every token request looks its client up.
             tenants = TenantResolver(stored.tenants)
             # Clients known by their metadata document's URL are fetched (and cached) in front of the database.
-            clients = MetadataDocumentClients(CachedClientStore(stored.clients), tenants)
+            clients = MetadataDocumentClients(CachedClientStore(stored.clients), tenants, resources=stored.resources)
             storage = dataclasses.replace(stored, clients=clients)
             audit = AuditLog(live.audit_log) if live.audit_log else None
             webhooks = WebhookDispatcher(tenants, live.master_key, backoff=live.webhook_backoff)

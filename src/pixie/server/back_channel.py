@@ -12,7 +12,7 @@ from starlette.requests import Request
 from pixie.errors import InvalidRequest, safe_text
 from pixie.server.grants.authorization_code import single_params
 
-__all__ = ["read_form"]
+__all__ = ["read_form", "read_form_with_resources"]
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -21,6 +21,20 @@ async def read_form(request: Request) -> dict[str, str]:
 
     Spec: RFC 6749 §3.2 ("parameters sent without a value MUST be treated as if they were omitted"; "MUST NOT be
     included more than once"), Appendix B.
+    """
+    params, resources = await read_form_with_resources(request)
+    if resources:
+        if len(resources) > 1:
+            raise InvalidRequest("parameter repeated: resource")
+        params["resource"] = resources[0]
+    return params
+
+
+async def read_form_with_resources(request: Request) -> tuple[dict[str, str], list[str]]:
+    """:func:`read_form` for the endpoints that take RFC 8707 resource indicators: ``resource``, the one parameter
+    that may appear more than once, comes apart (every value, in order), the rest as :func:`read_form` reads it.
+
+    Spec: RFC 8707 §2 ("the resource parameter … may be used multiple times"), RFC 6749 §3.2.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -32,7 +46,9 @@ async def read_form(request: Request) -> dict[str, str]:
         raise InvalidRequest("the body is not valid UTF-8 form data") from None
     if any("\x00" in name or "\x00" in value for name, value in pairs):
         raise InvalidRequest("parameters must not contain NUL characters")
-    params, repeated = single_params(pairs, [name for name, _ in pairs])
+    resources = [value for name, value in pairs if name == "resource"]
+    others = [(name, value) for name, value in pairs if name != "resource"]
+    params, repeated = single_params(others, [name for name, _ in others])
     if repeated:
         raise InvalidRequest(f"parameter repeated: {safe_text(', '.join(repeated))}")
-    return params
+    return params, resources

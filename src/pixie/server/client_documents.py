@@ -42,7 +42,7 @@ from pixie.server.protocol.client_id_documents import (
     client_from_document,
     is_client_id_url,
 )
-from pixie.storage.interfaces import ClientStore
+from pixie.storage.interfaces import ClientStore, ResourceStore
 from pixie.storage.records import Client, EndedAccess, Tenant
 from pixie.tenancy import TenantResolver
 from pixie.types import TenantId, Timestamp
@@ -115,11 +115,13 @@ class MetadataDocumentClients:
         inner: ClientStore,
         tenants: TenantResolver,
         *,
+        resources: ResourceStore | None = None,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._inner = inner
         self._tenants = tenants
+        self._resources = resources
         self._timeout = timeout
         self._clock = clock
         self._documents: dict[tuple[str, bool], tuple[float, bytes | None]] = {}
@@ -148,8 +150,11 @@ class MetadataDocumentClients:
         body = await self._document(url, allow_loopback)
         if body is None:
             return None
+        scopes: set[str] = set()
+        if self._resources is not None:
+            scopes = {scope for resource in await self._resources.list(tenant.id) for scope in resource.scopes}
         try:
-            return client_from_document(url, body, tenant=tenant, now=self._clock())
+            return client_from_document(url, body, tenant=tenant, now=self._clock(), resource_scopes=scopes)
         except DocumentRefused as exc:
             log.info("client metadata document %s refused: %s", url[:200], exc)
             return None

@@ -20,6 +20,7 @@ from pixie.server.cookies import clear_cookie, csrf_cookie_name, read_cookie, se
 from pixie.server.grants.authorization_code import issue_code
 from pixie.server.protocol.openid import session_id
 from pixie.server.protocol.redirect_uris import add_query
+from pixie.server.protocol.resource_indicators import consented_items
 from pixie.storage.records import AuthorizationRequest, Consent, SsoSession, Tenant, User
 from pixie.types import Timestamp
 
@@ -241,7 +242,7 @@ async def next_step(
         consent = signed_in.consent  # read with the session
     else:
         consent = await ctx.storage.consents.get(tenant.id, signed_in.user.user_id, pending.client_id)
-    covered = consent is not None and set(granted) <= set(consent.scopes)
+    covered = consent is not None and set(consented_items(granted, pending.resources)) <= set(consent.scopes)
     if not covered or "consent" in pending.prompt:
         return ConsentRequired() if "none" in pending.prompt else "consent"
     return "code"

@@ -29,6 +29,7 @@ from pixie.storage.records import (
     RefreshRotation,
     RefreshToken,
     RegistrationToken,
+    Resource,
     SigningKey,
     SsoSession,
     Tenant,
@@ -51,6 +52,7 @@ __all__ = [
     "PushedRequestStore",
     "RefreshTokenStore",
     "RegistrationTokenStore",
+    "ResourceStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -135,6 +137,30 @@ class ClientStore(Protocol):
         """:meth:`end_access`, the consents given to the client and the client itself, in one transaction (a client
         registered later under the same id starts with nothing). None when there is no such client.
         Used by: CLI ``clients delete``."""
+
+
+class ResourceStore(Protocol):
+    async def create(self, resource: Resource) -> None:
+        """Raises :class:`AlreadyExists` for a duplicate (tenant, identifier). Used by: CLI ``resources create``,
+        admin API."""
+
+    async def get(self, tenant_id: TenantId, identifier: str) -> Resource | None:
+        """Used by: CLI ``resources show``, admin API."""
+
+    async def get_many(self, tenant_id: TenantId, identifiers: Sequence[str]) -> builtins.list[Resource]:
+        """The resources among ``identifiers`` that exist (unknown ones are left out), each once. Used by: authorize
+        and token (RFC 8707 ``resource``)."""
+
+    async def list(self, tenant_id: TenantId) -> builtins.list[Resource]:
+        """Ordered by identifier. Used by: CLI ``resources list``, admin API."""
+
+    async def update(self, resource: Resource) -> bool:
+        """Store ``name``, ``scopes`` and ``access_token_ttl`` over the resource of the same tenant and identifier;
+        False when there is none. Used by: CLI ``resources update``, admin API."""
+
+    async def delete(self, tenant_id: TenantId, identifier: str) -> bool:
+        """False when no such resource. Tokens already issued keep their ``aud``; no new ones are issued for it.
+        Used by: CLI ``resources delete``, admin API."""
 
 
 class UserStore(Protocol):
@@ -419,3 +445,4 @@ class Storage:
     events: EventStore
     admin_sessions: AdminSessionStore
     registration_tokens: RegistrationTokenStore
+    resources: ResourceStore

@@ -26,6 +26,7 @@ __all__ = [
     "RefreshRotation",
     "RefreshToken",
     "RegistrationToken",
+    "Resource",
     "SigningKey",
     "SsoSession",
     "Tenant",
@@ -140,6 +141,22 @@ class RegistrationToken:
 
 
 @dataclass(frozen=True)
+class Resource:
+    """A protected resource (an API) of a tenant, named by clients in the ``resource`` parameter (RFC 8707).
+
+    ``identifier`` is an absolute URI without fragment; tokens issued for the resource carry it as ``aud``.
+    ``scopes`` are the scopes it accepts (empty: any scope the client may have); ``access_token_ttl`` overrides
+    the client's and tenant's access-token lifetime for tokens issued to it."""
+
+    tenant_id: TenantId
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: Timestamp
+    access_token_ttl: int | None = None
+
+
+@dataclass(frozen=True)
 class User:
     """A person who signs in. The profile fields are the OpenID Connect standard claims Pixie releases by scope
     (``profile``: name, given_name, family_name; ``email``: email, email_verified)."""
@@ -231,6 +248,8 @@ class AuthorizationRequest:
     """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
     response_mode: str | None = None
     """``form_post`` when the response goes back as an auto-submitted form; None or ``query``: a redirect."""
+    resources: tuple[str, ...] = ()
+    """The protected resources the request named (RFC 8707 ``resource``); empty: none named."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +292,8 @@ class AuthorizationCode:
     """The OpenID Connect session id of the SSO session that signed in (the ID token's ``sid``)."""
     dpop_jkt: str | None = None
     """The DPoP key the code must be redeemed with (RFC 9449 §10), if the request named one."""
+    resources: tuple[str, ...] = ()
+    """The protected resources the code was granted for (RFC 8707); a token request may name a subset."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +326,8 @@ class RefreshFamily:
     """The thumbprint of the DPoP key a public client's refresh tokens are bound to (RFC 9449 §5), if any."""
     sid: str | None = None
     """The SSO session this authorization came from (its ``sid``): ending that session revokes the family."""
+    resources: tuple[str, ...] = ()
+    """The protected resources granted (RFC 8707): a refresh may name a subset of them, never another."""
 
 
 @dataclass(frozen=True)

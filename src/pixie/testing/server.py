@@ -36,6 +36,7 @@ import uvicorn
 from pixie.client import OAuthClient, TokenSet
 from pixie.config import Settings
 from pixie.management import create_user, register_client, update_tenant_settings
+from pixie.protected_resources import create_resource
 from pixie.security import constant_time_equals
 from pixie.server.app import create_app
 from pixie.server.context import AppContext
@@ -107,6 +108,7 @@ class PixieTestServer:
         self._clients: dict[str, RegisteredClient] = {}
         self._settings: dict[str, tuple[object, ...]] = {}  # what add_client was given, per client id
         self._users: dict[str, RegisteredUser] = {}
+        self._resources: dict[str, tuple[tuple[str, ...], str, int | None]] = {}
         self.issuer = ""
 
     # -- life cycle ---------------------------------------------------------------------------------------------
@@ -247,6 +249,39 @@ class PixieTestServer:
         self._settings[client_id] = wanted
         return registered
 
+    def add_resource(
+        self,
+        identifier: str,
+        *,
+        scope: str | Sequence[str] = (),
+        name: str = "",
+        access_token_ttl: int | None = None,
+    ) -> str:
+        """Register a protected resource (your API's identifier, an absolute URI) that accepts ``scope`` (empty:
+        any scope of the client); :meth:`token_for` with ``resource=`` then gets a token whose ``aud`` is exactly
+        it. Registering it again with the same settings is a no-op, with others an error.
+
+        Spec: RFC 8707 §2 (resource identifiers), RFC 9068 §2.2 (``aud``).
+        """
+        wanted = (_scopes(scope), name, access_token_ttl)
+        existing = self._resources.get(identifier)
+        if existing is not None:
+            if existing != wanted:
+                raise ValueError(f"resource {identifier!r} is already registered on this test server, differently")
+            return identifier
+        self._call(
+            create_resource(
+                self._context.storage,
+                DEFAULT_TENANT,
+                identifier,
+                name=name,
+                scopes=_scopes(scope),
+                access_token_ttl=access_token_ttl,
+            )
+        )
+        self._resources[identifier] = wanted
+        return identifier
+
     def add_user(self, username: str, password: str | None = None, *, roles: Sequence[str] = ()) -> RegisteredUser:
         """Create a user (a random password unless given: ``.password``). Adding the same username again returns
         the user already made, so tests sharing one server can each say which users they need."""
@@ -295,20 +330,28 @@ class PixieTestServer:
         return widened
 
     def token_for(
-        self, username: str, *, client: RegisteredClient | str | None = None, scope: str | Sequence[str] = ()
+        self,
+        username: str,
+        *,
+        client: RegisteredClient | str | None = None,
+        scope: str | Sequence[str] = (),
+        resource: str | Sequence[str] = (),
     ) -> TokenSet:
         """Sign ``username`` in through ``client`` (default: the server's own test client) and return the token
         response: the authorization-code flow with PKCE, exactly as a browser would run it — ``/authorize``, the
-        login form with its CSRF token, the consent page, the redirect, then ``/token``.
+        login form with its CSRF token, the consent page, the redirect, then ``/token``. ``resource`` (registered
+        with :meth:`add_resource`) asks for a token for that API: its ``aud``.
 
-        Spec: RFC 6749 §4.1, RFC 7636, RFC 9207.
+        Spec: RFC 6749 §4.1, RFC 7636, RFC 9207, RFC 8707 §2.1.
         """
         chosen = self._resolve(client, _scopes(scope))
         user = self._user(username)
         requested = " ".join(_scopes(scope)) or None
         with httpx.Client(timeout=30) as http:  # a fresh cookie jar: every call signs in anew
             oauth = OAuthClient(self.issuer, chosen.client_id, chosen.secret, http=http)
-            start = oauth.start_authorization(chosen.redirect_uri, requested)
+            resources = [resource] if isinstance(resource, str) else list(resource)
+            extra = [("resource", identifier) for identifier in resources]
+            start = oauth.start_authorization(chosen.redirect_uri, requested, extra_params=extra)
             callback = self._sign_in(http, start.url, user, chosen.redirect_uri)
             return oauth.complete_authorization(start.transaction, callback)
 

@@ -88,18 +88,22 @@ class TokenIssuer:
         now: Timestamp,
         auth_time: Timestamp | None = None,
         dpop_jkt: str | None = None,
+        resources: Sequence[str] = (),
+        ttl: int | None = None,
     ) -> AccessToken:
         """A JWT access token with ``typ: at+jwt`` and the claims RFC 9068 §2.2 requires; with ``dpop_jkt``, bound
         to that DPoP key (``cnf.jkt``), so that it works only with proofs the key signs.
 
-        ``aud`` is the client's registered audiences, else the tenant's default audience, else the issuer.
+        ``aud`` is the requested ``resources`` when there are any (RFC 8707), else the client's registered
+        audiences, else the tenant's default audience, else the issuer. ``ttl`` (a resource's own lifetime)
+        overrides the client's and the tenant's.
 
-        Spec: RFC 9068 §2.1, §2.2; RFC 9449 §6.1 (``cnf.jkt``).
+        Spec: RFC 9068 §2.1, §2.2; RFC 8707 §2 (``aud``); RFC 9449 §6.1 (``cnf.jkt``).
         """
-        ttl = client.access_token_ttl or tenant.settings.access_token_ttl
+        ttl = ttl or client.access_token_ttl or tenant.settings.access_token_ttl
         issued_at = int(now)
         jti = new_id()
-        audiences = list(client.audiences) or [tenant.settings.default_audience or issuer]
+        audiences = list(resources) or list(client.audiences) or [tenant.settings.default_audience or issuer]
         claims: dict[str, Any] = {
             "iss": issuer,
             "sub": subject,

@@ -1,4 +1,4 @@
-"""``/admin/api/...``: the JSON admin API — what ``pixie tenants|clients|users`` do, over HTTP.
+"""``/admin/api/...``: the JSON admin API — what ``pixie tenants|clients|users|resources`` do, over HTTP.
 
 Every call needs ``Authorization: Bearer <token>`` where the token is an access token of the **default** tenant
 carrying the ``pixie:admin`` scope, checked locally: signature by one of the default tenant's published keys,
@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -48,6 +49,14 @@ from pixie.management import (
     update_user_profile,
 )
 from pixie.management import update_tenant_settings as apply_settings
+from pixie.protected_resources import (
+    ResourceChanges,
+    create_resource,
+    delete_resource,
+    find_resource,
+    resource_view,
+    update_resource,
+)
 from pixie.server.admin_session import ADMIN_SCOPE, holds_admin_role
 from pixie.server.context import AppContext, context_of
 from pixie.server.json_input import parse_json
@@ -401,6 +410,81 @@ def _user_switch(disabled: bool) -> Handler:
     return switch
 
 
+# --- protected resources (RFC 8707) ----------------------------------------------------------------------------------
+
+
+class _AnyText(Convertor[str]):
+    """The rest of the path, slashes and line breaks included: a resource identifier is a URI, sent
+    percent-encoded and decoded by the server before routing (Starlette's ``path`` stops at a line break, which
+    would leave such a request to the plain-text 404 of no route)."""
+
+    regex = "[\\s\\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("pixie_any", _AnyText())
+
+_RESOURCE_FIELDS = {"name", "scope", "access_token_ttl"}
+
+
+async def list_resources(request: Request, ctx: AppContext) -> Response:
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    found = await ctx.storage.resources.list(tenant.id)
+    return json_response({"resources": [resource_view(r) for r in found]}, no_store=True)
+
+
+async def create_resource_endpoint(request: Request, ctx: AppContext) -> Response:
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    data = await _body(request, {"resource", *_RESOURCE_FIELDS}, frozenset({"resource"}))
+    identifier = _typed(data, "resource", str)
+    try:
+        resource = await create_resource(
+            ctx.storage,
+            tenant.id,
+            identifier,
+            name=_typed(data, "name", str, ""),
+            scopes=str(_typed(data, "scope", str, "")).split(),
+            access_token_ttl=_typed(data, "access_token_ttl", int),
+        )
+    except AlreadyExists as exc:
+        raise ApiError(409, "already_exists", str(exc)) from None
+    return json_response(resource_view(resource), status=201, no_store=True)
+
+
+async def get_resource(request: Request, ctx: AppContext) -> Response:
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    resource = await find_resource(ctx.storage, tenant.id, request.path_params["resource"])
+    return json_response(resource_view(resource), no_store=True)
+
+
+async def update_resource_endpoint(request: Request, ctx: AppContext) -> Response:
+    """Fields left out stay; ``access_token_ttl: null`` goes back to the client's or tenant's lifetime."""
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    data = await _body(request, _RESOURCE_FIELDS)
+    clear_ttl = "access_token_ttl" in data and data["access_token_ttl"] is None
+    scope = _typed(data, "scope", str)
+    changes = ResourceChanges(
+        name=_typed(data, "name", str),
+        scopes=None if scope is None else tuple(scope.split()),
+        access_token_ttl=None if clear_ttl else _typed(data, "access_token_ttl", int),
+        clear_access_token_ttl=clear_ttl,
+    )
+    resource = await update_resource(ctx.storage, tenant.id, request.path_params["resource"], changes)
+    return json_response(resource_view(resource), no_store=True)
+
+
+async def delete_resource_endpoint(request: Request, ctx: AppContext) -> Response:
+    tenant = await _tenant(ctx, request.path_params["tenant"])
+    identifier = request.path_params["resource"]
+    await delete_resource(ctx.storage, tenant.id, identifier)
+    return json_response({"tenant": tenant.id, "resource": identifier, "deleted": True}, no_store=True)
+
+
 def admin_api_routes() -> list[BaseRoute]:
     """The admin API's routes (mounted on the default tenant only)."""
     table: list[tuple[str, str, Handler]] = [
@@ -420,6 +504,12 @@ def admin_api_routes() -> list[BaseRoute]:
         ("/tenants/{tenant}/users/{username}", "PATCH", update_user_endpoint),
         ("/tenants/{tenant}/users/{username}/disable", "POST", _user_switch(True)),
         ("/tenants/{tenant}/users/{username}/enable", "POST", _user_switch(False)),
+        ("/tenants/{tenant}/resources", "GET", list_resources),
+        ("/tenants/{tenant}/resources", "POST", create_resource_endpoint),
+        # The identifier is a URI: percent-encoded in the path, and matched with its slashes once decoded.
+        ("/tenants/{tenant}/resources/{resource:pixie_any}", "GET", get_resource),
+        ("/tenants/{tenant}/resources/{resource:pixie_any}", "PATCH", update_resource_endpoint),
+        ("/tenants/{tenant}/resources/{resource:pixie_any}", "DELETE", delete_resource_endpoint),
     ]
     by_path: dict[str, dict[str, Handler]] = {}
     for path, method, handler in table:

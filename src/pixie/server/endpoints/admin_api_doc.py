@@ -121,6 +121,19 @@ def _schemas() -> JSON:
     names = ("name", "given_name", "family_name", "email")
     shown_profile: JSON = {name: {"type": ["string", "null"]} for name in names}
     shown_profile["email_verified"] = {"type": "boolean"}
+    resource: JSON = {
+        "tenant": _string(),
+        "resource": _string(description="The identifier: tokens issued for it carry it as aud."),
+        "name": _string(),
+        "scope": _string(description="Space-separated scopes it accepts (empty: any scope of the client)."),
+        "access_token_ttl": _nullable_int(),
+        "created_at": _string(format="date-time"),
+    }
+    resource_change: JSON = {
+        "name": _string(maxLength=100),
+        "scope": _string(),
+        "access_token_ttl": {"type": "integer", "minimum": 1, "maximum": 86400},
+    }
     new_client = {**client, "client_secret": _string(description="Generated; shown only in this answer.")}
     return {
         "AdminError": _object(
@@ -185,6 +198,23 @@ def _schemas() -> JSON:
             required=("username", "password"),
         ),
         "AdminUserProfile": _object(profile),
+        "AdminResource": _object(resource, required=tuple(resource)),
+        "AdminNewResource": _object(
+            {
+                "resource": _string(
+                    minLength=1, maxLength=2000, description="An absolute URI without fragment (RFC 8707 §2)."
+                ),
+                **resource_change,
+            },
+            required=("resource",),
+        ),
+        "AdminResourceChange": _object(
+            {**resource_change, "access_token_ttl": {"type": ["integer", "null"], "minimum": 1, "maximum": 86400}}
+        ),
+        "AdminDeletedResource": _object(
+            {"tenant": _string(), "resource": _string(), "deleted": {"const": True}},
+            required=("tenant", "resource", "deleted"),
+        ),
     }
 
 
@@ -240,7 +270,9 @@ def _params(*names: str) -> list[JSON]:
 
 def admin_api_fragment() -> ApiFragment:
     """Paths under ``/admin/api`` with their schemas, responses and the ``pixieAdmin`` bearer scheme."""
-    tenant_ref, client_ref, user_ref = (_ref("schemas", n) for n in ("AdminTenant", "AdminClient", "AdminUser"))
+    tenant_ref, client_ref, user_ref, resource_ref = (
+        _ref("schemas", n) for n in ("AdminTenant", "AdminClient", "AdminUser", "AdminResource")
+    )
 
     def listing(key: str, item: JSON) -> JSON:
         return _object({key: {"type": "array", "items": item}}, required=(key,))
@@ -313,6 +345,27 @@ def admin_api_fragment() -> ApiFragment:
             "parameters": _params("tenant", "username"),
             "post": _operation("Enable a user", user_ref),
         },
+        p + "/{tenant}/resources": {
+            "parameters": _params("tenant"),
+            "get": _operation("List the tenant's protected resources", listing("resources", resource_ref)),
+            "post": _operation(
+                "Register a protected resource (RFC 8707)",
+                resource_ref,
+                status="201",
+                body="AdminNewResource",
+                conflict=True,
+            ),
+        },
+        p + "/{tenant}/resources/{resource}": {
+            "parameters": _params("tenant", "resource"),
+            "get": _operation("One protected resource (its identifier percent-encoded in the path)", resource_ref),
+            "patch": _operation(
+                "Change a resource: fields left out stay; access_token_ttl null: the client's or tenant's",
+                resource_ref,
+                body="AdminResourceChange",
+            ),
+            "delete": _operation("Delete a resource: no new tokens for it", _ref("schemas", "AdminDeletedResource")),
+        },
     }
     security = {
         "pixieAdmin": {
@@ -325,5 +378,5 @@ def admin_api_fragment() -> ApiFragment:
     return ApiFragment(
         paths=paths,
         components={"schemas": _schemas(), "responses": _responses(), "securitySchemes": security},
-        tags=[{"name": TAG, "description": "Manage tenants, clients and users. " + _AUTH_DOC}],
+        tags=[{"name": TAG, "description": "Manage tenants, clients, users and protected resources. " + _AUTH_DOC}],
     )

@@ -63,7 +63,10 @@ async def authorize(request: Request) -> Response:
         pairs = query_pairs(request.scope["query_string"])
         pushed = await pushed_parameters(pairs, tenant_id=tenant.id, store=ctx.storage.pushed, now=now)
         validated = await validate_authorization_request(
-            pushed if pushed is not None else pairs, tenant=tenant, clients=ctx.storage.clients
+            pushed if pushed is not None else pairs,
+            tenant=tenant,
+            clients=ctx.storage.clients,
+            resources=ctx.storage.resources,
         )
         if pushed is None and (
             tenant.settings.require_pushed_authorization_requests

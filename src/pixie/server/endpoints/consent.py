@@ -1,4 +1,5 @@
-"""``/consent``: show the requested scopes in plain words; remember an approval per user, client and scopes."""
+"""``/consent``: show the requested scopes in plain words, and the protected resources (APIs) they are for; remember
+an approval per user, client, scopes and resources."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pixie.server.flow import (
     redirect_error,
     scopes_for,
 )
+from pixie.server.protocol.resource_indicators import consented_items
 from pixie.storage.records import AuthorizationRequest, Tenant
 
 __all__ = ["consent"]
@@ -56,6 +58,7 @@ async def consent(request: Request) -> Response:
         if not check_csrf(request, ctx, tenant, pending, csrf):
             return ctx.error_page(_EXPIRED, tenant)
         client_name, client_logo = await ctx.client_face(tenant, pending.client_id)
+        named = await ctx.storage.resources.get_many(tenant.id, pending.resources)
         return ctx.page(
             "consent.html",
             tenant,
@@ -65,6 +68,7 @@ async def consent(request: Request) -> Response:
             client_name=client_name,
             client_logo=client_logo,
             scopes=[{"name": s, "description": describe(s)} for s in scopes_for(tenant, pending, signed_in.user)],
+            resources=[{"name": r.name or r.identifier, "identifier": r.identifier} for r in named],
             username=signed_in.user.username,
             action=ctx.path(tenant, "/consent"),
             request_id=pending.request_id,
@@ -87,7 +91,8 @@ async def consent(request: Request) -> Response:
             ConsentGranted(tenant_id=tenant.id, client_id=pending.client_id, correlation_id=pending.correlation_id)
         )
         granted = scopes_for(tenant, pending, signed_in.user)
-        await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, granted, now)
+        items = consented_items(granted, pending.resources)  # the resources too (RFC 8707)
+        await ctx.storage.consents.grant(tenant.id, signed_in.user.user_id, pending.client_id, items, now)
         return await finish_with_code(
             request,
             ctx,

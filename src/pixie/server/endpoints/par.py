@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixie.errors import InvalidDPoPProof, InvalidRequest, TooManyRequests
-from pixie.server.back_channel import read_form
+from pixie.server.back_channel import read_form_with_resources
 from pixie.server.context import tenant_of
 from pixie.server.grants.authorization_code import (
     RedirectableError,
@@ -32,7 +32,7 @@ __all__ = ["par"]
 
 async def par(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
-    form = await read_form(request)
+    form, resources = await read_form_with_resources(request)
     wait = await ctx.limiter.token_from_ip(tenant.id, request.client.host if request.client else None)
     if wait is not None:
         raise TooManyRequests(wait)
@@ -49,6 +49,7 @@ async def par(request: Request) -> Response:
     # The authorization request's own parameters: client credentials are not part of it.
     pairs = [(k, v) for k, v in form.items() if k not in ("client_secret", "client_assertion", "client_assertion_type")]
     pairs = [(k, v) for k, v in pairs if k != "client_id"] + [("client_id", client.client_id)]
+    pairs += [("resource", value) for value in resources]  # RFC 8707: every one, checked as /authorize does
     now, issuer = time.time(), ctx.issuer(tenant)
     jkt = await proof_key(
         request.headers.getlist("dpop"),
@@ -64,7 +65,9 @@ async def par(request: Request) -> Response:
         if named is None:
             pairs.append(("dpop_jkt", jkt))
     try:
-        await validate_authorization_request(pairs, tenant=tenant, clients=ctx.storage.clients)
+        await validate_authorization_request(
+            pairs, tenant=tenant, clients=ctx.storage.clients, resources=ctx.storage.resources
+        )
     except (UntrustedRequest, RedirectableError) as exc:
         raise exc.error from None
     request_uri = await store_pushed(

@@ -24,6 +24,7 @@ from pixie.registration import (
     check_registration_access_token,
     client_information,
     register,
+    resource_scopes,
 )
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.json_input import parse_json
@@ -70,7 +71,12 @@ async def register_client(request: Request) -> Response:
         if exc.status != 400:
             raise
         raise InvalidClientMetadata("the request body is not a JSON object") from None
-    metadata = check_client_metadata(body, tenant=tenant, public_only=policy == "open")
+    metadata = check_client_metadata(
+        body,
+        tenant=tenant,
+        public_only=policy == "open",
+        resource_scopes=await resource_scopes(context.storage, tenant.id),
+    )
     registered = await register(context.storage, tenant, metadata, now=now)
     info = client_information(registered.client, issuer=context.issuer(tenant))
     info["registration_access_token"] = registered.registration_access_token

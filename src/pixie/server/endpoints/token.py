@@ -20,13 +20,14 @@ from pixie.errors import (
     safe_text,
 )
 from pixie.events import ClientAuthenticationFailed, RateLimited, TokenIssued
-from pixie.server.back_channel import read_form
+from pixie.server.back_channel import read_form_with_resources
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.grants import IMPLEMENTED_GRANTS
 from pixie.server.grants.authorization_code import exchange_code
 from pixie.server.grants.client_credentials import client_credentials
 from pixie.server.grants.refresh_token import refresh
 from pixie.server.protocol.client_authentication import authenticate_client, parse_basic
+from pixie.server.protocol.resource_indicators import resolve_resources, resource_values
 from pixie.server.protocol.sender_constraint import proof_key
 from pixie.server.rendering import json_response
 from pixie.storage.records import Tenant
@@ -39,13 +40,13 @@ _TOUCH_EVERY = 3600.0
 
 async def token(request: Request) -> Response:
     ctx, tenant = await tenant_of(request)
-    form = await read_form(request)
+    form, resources = await read_form_with_resources(request)
     wait = await ctx.limiter.token_from_ip(tenant.id, request.client.host if request.client else None)
     if wait is not None:
         ctx.events.emit(RateLimited(tenant_id=tenant.id, client_id=_claimed_client(request, form), error="token_ip"))
         raise TooManyRequests(wait)
     try:
-        return await _token(request, ctx, tenant, form)
+        return await _token(request, ctx, tenant, form, resources)
     except InvalidClient:
         ctx.events.emit(ClientAuthenticationFailed(tenant_id=tenant.id, client_id=_claimed_client(request, form)))
         raise
@@ -73,7 +74,9 @@ def _claimed_client(request: Request, form: dict[str, str]) -> str | None:
     return claimed[:255] if claimed else None
 
 
-async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[str, str]) -> Response:
+async def _token(
+    request: Request, ctx: AppContext, tenant: Tenant, form: dict[str, str], resource_params: list[str]
+) -> Response:
     client = await authenticate_client(
         tenant_id=tenant.id,
         clients=ctx.storage.clients,
@@ -101,6 +104,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
     )
     if dpop_jkt is None and client.dpop_bound_access_tokens:
         raise InvalidDPoPProof("this client must send a DPoP proof (dpop_bound_access_tokens)")
+    resources = resource_values([("resource", value) for value in resource_params])  # RFC 8707 §2
     if grant_type == "authorization_code":
         result = await exchange_code(
             form,
@@ -112,6 +116,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             events=events,
             now=now,
             dpop_jkt=dpop_jkt,
+            resources=resources,
         )
     elif grant_type == "refresh_token":
         result = await refresh(
@@ -124,6 +129,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             events=events,
             now=now,
             dpop_jkt=dpop_jkt,
+            resources=resources,
         )
     else:
         result = await client_credentials(
@@ -135,6 +141,7 @@ async def _token(request: Request, ctx: AppContext, tenant: Tenant, form: dict[s
             events=events,
             now=now,
             dpop_jkt=dpop_jkt,
+            target=await resolve_resources(ctx.storage.resources, tenant.id, resources),
         )
     if client.registration_access_token_hash is not None and (client.last_used_at or 0) < now - _TOUCH_EVERY:
         # A self-registered client's last use decides when housekeeping removes it: written at most once per

@@ -23,6 +23,7 @@ from pixie.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     OAuthError,
     RequestNotSupported,
     UnauthorizedClient,
@@ -32,8 +33,14 @@ from pixie.errors import (
 from pixie.events import EventSink, TokenIssued
 from pixie.security import hash_secret, new_id
 from pixie.server.protocol.redirect_uris import match_redirect_uri
+from pixie.server.protocol.resource_indicators import (
+    granted_target,
+    resolve_resources,
+    resource_values,
+    scopes_for_resources,
+)
 from pixie.server.protocol.sender_constraint import check_binding, token_type
-from pixie.storage.interfaces import ClientStore, Storage
+from pixie.storage.interfaces import ClientStore, ResourceStore, Storage
 from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
 from pixie.types import Timestamp
@@ -118,6 +125,7 @@ class ValidatedAuthorization:
     login_hint: str | None = None
     dpop_jkt: str | None = None
     response_mode: str | None = None
+    resources: tuple[str, ...] = ()
 
 
 def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -135,11 +143,13 @@ def single_params(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> tup
 
 
 async def validate_authorization_request(
-    pairs: Sequence[tuple[str, str]], *, tenant: Tenant, clients: ClientStore
+    pairs: Sequence[tuple[str, str]], *, tenant: Tenant, clients: ClientStore, resources: ResourceStore
 ) -> ValidatedAuthorization:
-    """Check an authorization request completely before any page is shown.
+    """Check an authorization request completely before any page is shown. The protected resources it names
+    (``resource``, any number of times) must be registered; the scopes are cut to those they accept.
 
-    Spec: RFC 6749 §4.1.1 and §3.1.2.4, RFC 7636 §4.3–§4.4, RFC 9700 §2.1 and §4.1.3, OAuth 2.1 §4.1.1.
+    Spec: RFC 6749 §4.1.1 and §3.1.2.4, RFC 7636 §4.3–§4.4, RFC 9700 §2.1 and §4.1.3, OAuth 2.1 §4.1.1;
+    RFC 8707 §2.
     """
     if len(pairs) > MAX_AUTHORIZE_PARAMETERS:
         raise UntrustedRequest(InvalidRequest("the request has too many parameters"))
@@ -212,6 +222,11 @@ async def validate_authorization_request(
     unknown = [s for s in requested if s not in client.scopes and s not in scope_rules.OPENID_SCOPES]
     if unknown:
         raise fail(InvalidScope(f"scope not allowed for this client: {safe_text(' '.join(unknown))}"))
+    try:
+        target = await resolve_resources(resources, tenant.id, resource_values(pairs))
+        requested = scopes_for_resources(requested, target, explicit=bool(params.get("scope")))
+    except (InvalidTarget, InvalidScope) as exc:
+        raise fail(exc) from None
     prompt = tuple(dict.fromkeys(p for p in params.get("prompt", "").split(" ") if p))
     if any(p not in PROMPTS for p in prompt):
         raise fail(InvalidRequest("prompt may be none, login or consent"))
@@ -235,6 +250,7 @@ async def validate_authorization_request(
         login_hint=login_hint,
         dpop_jkt=dpop_jkt,
         response_mode=mode,
+        resources=target.identifiers,
     )
 
 
@@ -288,6 +304,7 @@ def new_pending_request(
         login_hint=validated.login_hint,
         dpop_jkt=validated.dpop_jkt,
         response_mode=validated.response_mode,
+        resources=validated.resources,
     )
 
 
@@ -326,6 +343,7 @@ async def issue_code(
             nonce=request.nonce,
             sid=sid,
             dpop_jkt=request.dpop_jkt,
+            resources=request.resources,
         )
     )
     return secret.value
@@ -342,11 +360,14 @@ async def exchange_code(
     events: EventSink,
     now: Timestamp,
     dpop_jkt: str | None = None,
+    resources: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
-    code cannot be tried twice; a second redemption revokes what the first produced.
+    code cannot be tried twice; a second redemption revokes what the first produced. ``resources`` (checked
+    ``resource`` values) may name a subset of the resources the code was granted for: the access token is for
+    those, the refresh token keeps the whole grant.
 
-    Spec: RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.5–§4.6, RFC 9700 §2.1.1, §4.2.4 and §4.8.2.
+    Spec: RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.5–§4.6, RFC 9700 §2.1.1, §4.2.4 and §4.8.2; RFC 8707 §2.2.
     """
     if "authorization_code" not in client.grant_types:
         raise UnauthorizedClient("this client may not use the authorization code grant")
@@ -371,22 +392,26 @@ async def exchange_code(
     if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
         raise InvalidGrant("code_verifier does not match the code_challenge")
     check_binding(record.dpop_jkt, dpop_jkt, "code")  # RFC 9449 §10: the key the request named
+    target = await granted_target(storage.resources, tenant.id, record.resources, resources)
+    scopes = scopes_for_resources(record.scopes, target, explicit=False)
 
     access = await tokens.access_token(
         tenant=tenant,
         issuer=issuer,
         client=client,
         subject=record.user_id,
-        scopes=record.scopes,
+        scopes=scopes,
         now=now,
         auth_time=record.auth_time,
         dpop_jkt=dpop_jkt,
+        resources=target.identifiers,
+        ttl=target.access_token_ttl,
     )
     response: dict[str, Any] = {
         "access_token": access.token,
         "token_type": token_type(dpop_jkt),
         "expires_in": access.expires_in,
-        "scope": " ".join(record.scopes),
+        "scope": " ".join(scopes),
     }
     if "openid" in record.scopes:
         response["id_token"] = await tokens.id_token(
@@ -418,6 +443,7 @@ async def exchange_code(
                 absolute_expires_at=now + absolute_ttl,
                 dpop_jkt=dpop_jkt if client.client_type == "public" else None,
                 sid=record.sid,
+                resources=record.resources,
             ),
             RefreshToken(
                 tenant_id=tenant.id,

@@ -13,13 +13,14 @@ old refresh token itself, so only a holder of that token can ever read it and no
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pixie import scopes as scope_rules
 from pixie.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from pixie.events import EventSink, RefreshReuseDetected, RefreshRotated, TokenIssued
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, hash_secret
+from pixie.server.protocol.resource_indicators import granted_target, scopes_for_resources
 from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Client, RefreshFamily, RefreshToken, Tenant
@@ -76,11 +77,14 @@ async def refresh(
     events: EventSink,
     now: Timestamp,
     dpop_jkt: str | None = None,
+    resources: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Exchange a refresh token for a new access token and a new refresh token.
+    """Exchange a refresh token for a new access token and a new refresh token. ``resources`` (checked
+    ``resource`` values) may name a subset of the resources the family was granted, never another; the access
+    token is for those (all granted ones when none is named), with the scopes they accept.
 
-    Spec: RFC 6749 §6, RFC 9700 §4.14.2, OAuth 2.1 §4.3; OpenID Connect Core 1.0 §12.2 (an ID token on refresh
-    when the grant included ``openid``).
+    Spec: RFC 6749 §6, RFC 9700 §4.14.2, OAuth 2.1 §4.3; RFC 8707 §2.2; OpenID Connect Core 1.0 §12.2 (an ID
+    token on refresh when the grant included ``openid``).
     """
     if "refresh_token" not in client.grant_types:
         raise UnauthorizedClient("this client may not use the refresh token grant")
@@ -88,6 +92,8 @@ async def refresh(
     if not token:
         raise InvalidRequest("refresh_token is missing")
     scope_param = params.get("scope")
+    # What makes a retry identical (the grace window): the scope asked for, and the resources.
+    shape = scope_param if not resources else f"{scope_param or ''}\x00{' '.join(resources)}"
     digest = hash_secret(token)
     found = await storage.refresh.get_with_user(tenant.id, digest)  # one read: the user is checked below
     if found is None:
@@ -99,7 +105,8 @@ async def refresh(
         raise InvalidGrant("refresh token is revoked")
     check_binding(family.dpop_jkt, dpop_jkt, "refresh token")  # before anything is spent
     if current.used_at is not None:
-        return await _reused(storage, events, client, tenant, family, current, token, scope_param, now)
+        return await _reused(storage, events, client, tenant, family, current, token, shape, now)
+    target = await granted_target(storage.resources, tenant.id, family.resources, resources)
     requested = scope_rules.parse_requested(scope_param)
     if not set(requested) <= set(family.scopes):
         raise InvalidScope("a refresh may narrow the scope, never widen it")
@@ -111,6 +118,7 @@ async def refresh(
         scopes = scope_rules.permitted(scopes, user.roles, tenant.settings.scope_roles)
         if not scopes and family.scopes:
             raise InvalidGrant("this account may no longer use the scopes of this refresh token")
+    scopes = scopes_for_resources(scopes, target, explicit=bool(requested))
 
     access = await tokens.access_token(
         tenant=tenant,
@@ -121,6 +129,8 @@ async def refresh(
         now=now,
         auth_time=family.auth_time,
         dpop_jkt=dpop_jkt,
+        resources=target.identifiers,
+        ttl=target.access_token_ttl,
     )
     successor = new_opaque_secret()
     idle_ttl = client.refresh_idle_ttl or tenant.settings.refresh_idle_ttl
@@ -145,7 +155,7 @@ async def refresh(
             access_token=access.token,
         )
     if client.refresh_grace_seconds > 0:
-        sealed = _seal_retry(token, digest, scope_param, response, access.expires_at)
+        sealed = _seal_retry(token, digest, shape, response, access.expires_at)
     rotation = await storage.refresh.rotate(
         tenant.id,
         digest,
@@ -168,7 +178,7 @@ async def refresh(
         return response
     if rotation.status == "already_used" and rotation.token is not None:
         # Lost a race with a concurrent use of the same token: a retry inside the grace window, or reuse.
-        return await _reused(storage, events, client, tenant, family, rotation.token, token, scope_param, now)
+        return await _reused(storage, events, client, tenant, family, rotation.token, token, shape, now)
     raise InvalidGrant("refresh token is invalid, expired or revoked")
 
 

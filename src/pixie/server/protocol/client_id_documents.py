@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,7 +128,9 @@ def cache_lifetime(cache_control: str | None) -> float:
     return float(min(int(found.group(1)), MAX_CACHE_SECONDS))
 
 
-def client_from_document(url: str, body: bytes, *, tenant: Tenant, now: Timestamp) -> Client:
+def client_from_document(
+    url: str, body: bytes, *, tenant: Tenant, now: Timestamp, resource_scopes: Collection[str] = ()
+) -> Client:
     """The public client a fetched document describes, for ``tenant``.
 
     The document must be a JSON object whose ``client_id`` is the URL it was fetched from, character for
@@ -153,7 +156,7 @@ def client_from_document(url: str, body: bytes, *, tenant: Tenant, now: Timestam
     defaults = [g for g in ("authorization_code", "refresh_token") if g in tenant.settings.allowed_grant_types]
     fields.setdefault("grant_types", defaults)
     try:
-        metadata = check_client_metadata(fields, tenant=tenant, public_only=True)
+        metadata = check_client_metadata(fields, tenant=tenant, public_only=True, resource_scopes=resource_scopes)
     except OAuthError as exc:
         raise DocumentRefused(exc.description) from None
     if not metadata.redirect_uris:

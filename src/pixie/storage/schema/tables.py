@@ -26,6 +26,7 @@ __all__ = [
     "refresh_families",
     "refresh_tokens",
     "registration_tokens",
+    "resources",
     "revoked_access_tokens",
     "signing_keys",
     "sso_sessions",
@@ -121,6 +122,17 @@ clients = sa.Table(
     sa.Index(None, "registration_access_token_hash"),  # list_idle_registered: self-registered clients only
 )
 
+resources = sa.Table(  # migration 0008
+    "resources",
+    metadata,
+    _tenant(),
+    sa.Column("identifier", sa.String(), primary_key=True),  # an absolute URI (RFC 8707 §2)
+    _text("name"),
+    _strings("scopes"),
+    _time("created_at"),
+    sa.Column("access_token_ttl", sa.Integer(), nullable=True),
+)
+
 users = sa.Table(
     "users",
     metadata,
@@ -189,6 +201,7 @@ authorization_requests = sa.Table(
     _text("login_hint", nullable=True),
     _text("dpop_jkt", nullable=True),  # migration 0006
     _text("response_mode", nullable=True),
+    _strings("resources"),  # migration 0008
     sa.Index(None, "expires_at"),  # purge_expired, across tenants
 )
 
@@ -215,6 +228,7 @@ authorization_codes = sa.Table(
     _text("nonce", nullable=True),  # migration 0005
     _text("sid", nullable=True),
     _text("dpop_jkt", nullable=True),  # migration 0006
+    _strings("resources"),  # migration 0008
     sa.Index(None, "family_id", "tenant_id"),  # revoke_family deny-lists the code's access token (migration 0003)
     sa.Index(None, "expires_at"),  # purge_expired
 )
@@ -234,6 +248,7 @@ refresh_families = sa.Table(
     _text("revoked_reason", nullable=True),
     _text("dpop_jkt", nullable=True),  # the DPoP key public clients' refresh tokens are bound to (migration 0006)
     _text("sid", nullable=True),  # migration 0005
+    _strings("resources"),  # migration 0008
     sa.Index(None, "sid", "tenant_id"),  # end_session: the families of one SSO session (led by sid, as 0003)
 )
 

@@ -22,6 +22,7 @@ from pixie.storage.statements.keys import SqlKeyStore
 from pixie.storage.statements.pushed import SqlPushedRequestStore
 from pixie.storage.statements.refresh import SqlAccessTokenDenyList
 from pixie.storage.statements.registration import SqlRegistrationTokenStore
+from pixie.storage.statements.resources import SqlResourceStore
 from pixie.storage.statements.sessions import SqlSessionStore
 
 __all__ = ["sql_storage"]
@@ -45,4 +46,5 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         events=SqlEventStore(db),
         admin_sessions=SqlAdminSessionStore(db),
         registration_tokens=SqlRegistrationTokenStore(db),
+        resources=SqlResourceStore(db),
     )

@@ -1,7 +1,7 @@
 """Dynamic client registration: initial access tokens, and what a self-registered client carries.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 
 ``registration_tokens`` holds the initial access tokens of RFC 7591 §3 (SHA-256 hashes only). ``clients`` gains
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
