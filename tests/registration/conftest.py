@@ -2,6 +2,7 @@
 
 Tenants: ``default`` registers openly (scopes ``notes:read notes:write`` may be registered), ``tok`` only with an
 initial access token (made here, :attr:`Server.initial_token`), ``closed`` not at all (the default policy).
+``default`` also protects ``https://calendar.example/api`` (scope ``calendar:read``), a registered resource.
 ``docs`` accepts client metadata documents, from loopback too (the development setting); ``strict`` accepts them
 from global addresses only. User ``alice`` exists in ``default`` and ``docs``.
 """
@@ -18,6 +19,7 @@ import pytest
 from livesupport import free_port, run_coroutine, serve_in_thread
 from pixie.config import RateLimits, Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, update_tenant_settings
+from pixie.protected_resources import create_resource
 from pixie.registration import create_registration_token
 from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
@@ -64,6 +66,7 @@ async def _seed(database_url: str) -> str:
         await create_tenant(storage, keyring, "strict", settings=None)
         await update_tenant_settings(storage, "strict", {"client_metadata_documents": True})
         await create_user(storage, "default", "alice", PASSWORD)
+        await create_resource(storage, "default", "https://calendar.example/api", scopes=["calendar:read"])
         return (await create_registration_token(storage, "tok")).token
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -104,6 +105,35 @@ def test_a_body_that_is_not_json_is_invalid_client_metadata(server: Server) -> N
     _refused(response, "invalid_client_metadata")
     form = httpx.post(f"{server.base}/register", data={"redirect_uris": CB})
     _refused(form, "invalid_client_metadata")
+
+
+def test_the_scopes_of_registered_resources_may_be_registered(server: Server) -> None:
+    """A client registering to call a protected resource (RFC 8707) may ask for the scopes it accepts, though they
+    are not among the tenant's registration_scopes; a resource-bound sign-in then gets aud = the resource."""
+    response = _register(server, {"redirect_uris": [CB], "scope": "calendar:read notes:read"})
+    assert response.status_code == 201, response.text
+    assert response.json()["scope"] == "calendar:read notes:read"
+    _refused(_register(server, {"redirect_uris": [CB], "scope": "calendar:write"}), "invalid_client_metadata")
+    client_id, resource = response.json()["client_id"], "https://calendar.example/api"
+    verifier, challenge = _pkce()
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": CB,
+            "scope": "calendar:read",
+            "resource": resource,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    location = browse_to_callback(f"{server.base}/authorize?{query}", CB, "alice", PASSWORD)
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CB, "client_id": client_id}
+    tokens = httpx.post(f"{server.base}/token", data={**form, "code_verifier": verifier}).json()
+    payload = tokens["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["aud"] == resource and claims["scope"] == "calendar:read"
 
 
 def test_unknown_fields_are_ignored_and_client_id_is_never_taken(server: Server) -> None:
