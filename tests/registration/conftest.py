@@ -3,7 +3,8 @@
 Tenants: ``default`` registers openly (scopes ``notes:read notes:write`` may be registered), ``tok`` only with an
 initial access token (made here, :attr:`Server.initial_token`), ``closed`` not at all (the default policy).
 ``default`` also protects ``https://calendar.example/api`` (scope ``calendar:read``), a registered resource.
-``docs`` accepts client metadata documents, from loopback too (the development setting); ``strict`` accepts them
+``docs`` accepts client metadata documents, from loopback too (the development setting), and registrations;
+``strict`` accepts them
 from global addresses only. User ``alice`` exists in ``default`` and ``docs``.
 """
 
@@ -59,6 +60,7 @@ async def _seed(database_url: str) -> str:
             {
                 "client_metadata_documents": True,
                 "insecure_client_metadata_loopback": True,
+                "registration": "open",
                 "registration_scopes": "notes:read",
             },
         )

@@ -17,7 +17,7 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -238,3 +238,13 @@ def test_cache_lifetime_honours_cache_control_up_to_a_day(header: str | None, se
 
 def test_documents_are_json(documents: Documents) -> None:
     assert json.loads(httpx.get(documents.url("plain")).text)["client_id"] == documents.url("plain")
+
+
+def test_a_registration_read_never_fetches_a_document(server: Server, documents: Documents) -> None:
+    """RFC 7592 reads name self-registered clients only: a document URL there (its slashes end the path segment, or
+    the handler turns it away) is never fetched."""
+    before = dict(documents.hits)
+    url = f"{server.base}/t/docs/register/{quote(documents.url('plain'), safe='')}"
+    response = httpx.get(url, headers={"Authorization": "Bearer anything"})
+    assert response.status_code in (401, 404), response.text
+    assert documents.hits == before

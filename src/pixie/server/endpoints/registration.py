@@ -28,6 +28,7 @@ from pixie.registration import (
 )
 from pixie.server.context import AppContext, tenant_of
 from pixie.server.json_input import parse_json
+from pixie.server.protocol.client_id_documents import is_client_id_url
 from pixie.server.rendering import json_response
 from pixie.storage.records import Client, Tenant
 
@@ -90,7 +91,9 @@ async def _registered(request: Request) -> tuple[AppContext, Tenant, Client]:
     if tenant.settings.registration == "off":
         raise RegistrationOff()
     client_id = request.path_params["client_id"]
-    found = await context.storage.clients.get(tenant.id, client_id)
+    # A metadata document's URL names no self-registered client: never fetch it from here.
+    document = is_client_id_url(client_id, allow_loopback_http=True)
+    found = None if document else await context.storage.clients.get(tenant.id, client_id)
     client = check_registration_access_token(found, bearer_token(request.headers.get("authorization")))
     return context, tenant, client
 
