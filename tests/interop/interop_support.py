@@ -6,12 +6,22 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from livesupport import free_port, run_coroutine, serve_in_thread
+from pixie.config import Settings
+from pixie.management import create_user, ensure_default_tenant, register_client
+from pixie.server.app import create_app
+from pixie.storage.schema import open_storage
+from pixie.tokens.keys import KeyRing
+
 HERE = Path(__file__).resolve().parent
+_MASTER = b"interop-suite-master-key-32bytes"
 _FORM_FIELDS = re.compile(r'name="(request|csrf_token)" value="([^"]*)"')
 
 
@@ -44,3 +54,26 @@ def browse_to_callback(authorization_url: str, redirect_uri: str, username: str,
         assert response.status_code == 303, response.text[:300]
         location: str = response.headers["location"]
         return location
+
+
+@contextmanager
+def serving_one_client(
+    directory: Path, client_id: str, redirect_uri: str, username: str, password: str
+) -> Iterator[str]:
+    """A Pixie on loopback, on a fresh SQLite file in ``directory``, with one public client (scope
+    ``properties:read``) and one user; yields its issuer."""
+
+    async def seed(database_url: str) -> None:
+        async with open_storage(database_url) as storage:
+            await ensure_default_tenant(storage, KeyRing(storage.keys, _MASTER))
+            await register_client(
+                storage, "default", client_id, redirect_uris=[redirect_uri], public=True, scopes=["properties:read"]
+            )
+            await create_user(storage, "default", username, password)
+
+    port = free_port()
+    database_url = f"sqlite:///{directory / 'interop.db'}"
+    run_coroutine(seed(database_url))
+    settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=_MASTER)
+    with serve_in_thread(create_app(settings), port) as url:
+        yield url

@@ -10,40 +10,19 @@ from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from interop_support import browse_to_callback
+from interop_support import browse_to_callback, serving_one_client
 from interop_support import node as run_node
 
-from livesupport import free_port, run_coroutine, serve_in_thread
-from pixie.config import Settings
-from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
-from pixie.storage.schema import open_storage
-from pixie.tokens.keys import KeyRing
-
 REDIRECT = "http://127.0.0.1:9999/cb"
-MASTER = b"interop-master-key-interop-key-32"
 
 
 def node(*args: str) -> dict[str, object]:
     return run_node("strict_client.mjs", *args)
 
 
-async def _seed(database_url: str) -> None:
-    async with open_storage(database_url) as storage:
-        await ensure_default_tenant(storage, KeyRing(storage.keys, MASTER))
-        await register_client(
-            storage, "default", "interop", redirect_uris=[REDIRECT], public=True, scopes=["properties:read"]
-        )
-        await create_user(storage, "default", "bob", "bob-password-1")
-
-
 @pytest.fixture(scope="module")
 def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('interop') / 'interop.db'}"
-    run_coroutine(_seed(database_url))
-    settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER)
-    with serve_in_thread(create_app(settings), port) as url:
+    with serving_one_client(tmp_path_factory.mktemp("interop"), "interop", REDIRECT, "bob", "bob-password-1") as url:
         yield url
 
 

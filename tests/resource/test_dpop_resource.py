@@ -26,7 +26,7 @@ from starlette.routing import Route
 from livesupport import free_port, serve_in_thread
 from pixie.client.dpop import DPoPKey
 from pixie.resource import AccessToken, BearerAuthMiddleware, JWKSCache, JWTVerifier, requires_scopes
-from pixie.resource.credentials import ResourceDPoP, request_url
+from pixie.resource.credentials import MemoryReplayCache, ResourceDPoP, request_url
 from pixie.resource.dpop_redis import RedisReplayCache
 from pixie.resource.fastapi import install_error_handler, require_scopes
 from pixie.resource.gateway import Gateway
@@ -263,3 +263,16 @@ def test_the_request_url_includes_the_mount_point_once(scope: dict[str, Any], or
     """RFC 9449 §4.3 step 9: htu is the URL the client addressed, whichever way the server reports a mount."""
     full = {"type": "http", "scheme": "http", "headers": [(b"host", b"api.test")], **scope}
     assert request_url(full, origin) == url
+
+
+async def test_the_memory_replay_cache_is_bounded_and_forgets_passed_windows() -> None:
+    """A proof is accepted once; a full cache refuses new proofs (answered as replays) instead of growing, and takes
+    them again once the remembered ones have expired."""
+    now = [1000.0]
+    cache = MemoryReplayCache(capacity=2, clock=lambda: now[0])
+    assert await cache.first_use("a", 1060) and not await cache.first_use("a", 1060)
+    assert await cache.first_use("b", 1010)
+    assert not await cache.first_use("c", 1060)  # full of live proofs
+    now[0] = 1011.0  # b's window has passed
+    assert await cache.first_use("c", 1070)
+    assert not await cache.first_use("a", 1060)  # a is still remembered

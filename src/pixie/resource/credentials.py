@@ -101,13 +101,18 @@ class MemoryReplayCache:
         self.capacity = capacity
         self._seen: dict[str, float] = {}
         self._clock = clock
+        self._swept_at = float("-inf")
 
     async def first_use(self, key: str, expires_at: float) -> bool:
         now = self._clock()
         if key in self._seen and self._seen[key] > now:
             return False
         if len(self._seen) >= self.capacity:
-            self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
+            # Sweep the expired at most once a second: while the cache is full of live proofs, a request must not
+            # pay a walk over all of them.
+            if now - self._swept_at >= 1.0:
+                self._swept_at = now
+                self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
             if len(self._seen) >= self.capacity:
                 return False
         self._seen[key] = expires_at

@@ -25,7 +25,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -82,7 +81,6 @@ class Proof:
     issued_at: int
     expires_at: int
     replay_key: str
-    jwk: Mapping[str, Any]
 
 
 def _b64url(data: bytes) -> str:
@@ -239,7 +237,6 @@ class ProofChecker:
             issued_at=issued_at,
             expires_at=issued_at + self.window,
             replay_key=replay_key,
-            jwk=MappingProxyType(key.key.as_dict(private=False)),
         )
 
     def _header_key(self, compact: jws.Compact) -> tuple[jws.VerificationKey, str]:
