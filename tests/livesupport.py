@@ -1,4 +1,5 @@
-"""Helpers to run real servers on loopback for tests: an in-process uvicorn thread and ``pixie`` subprocesses."""
+"""Helpers to run real servers on loopback for tests: Pixie in-process through :mod:`pixie.testing`, other apps in a
+uvicorn thread, and ``pixie`` subprocesses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,9 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from pixie.config import Settings
+from pixie.testing import PixieTestServer
 
 T = TypeVar("T")
 
@@ -50,6 +54,16 @@ def serve_in_thread(app: ASGIApp, port: int, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_pixie(
+    settings: Settings, *, port: int | None = None, wrap: Callable[[Any], Any] | None = None
+) -> Iterator[str]:
+    """Serve Pixie with ``settings`` as an app's test suite would, through :class:`pixie.testing.PixieTestServer` (on
+    the port of ``settings.issuer`` unless ``port``, run as ``pixie serve`` runs it); yield the URL it listens at."""
+    with PixieTestServer(settings, port=port, wrap=wrap) as server:
+        yield server.base_url
 
 
 def cli_env(workdir: Path, database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,65 +44,37 @@ from client.support import (
     SVC_SECRET,
     follow_to_callback,
 )
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, serve_in_thread
 from pixie.client import OAuthClient
-from pixie.config import Settings
-from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
-from pixie.storage.schema import open_storage
-from pixie.tokens.keys import KeyRing
+from pixie.testing import PixieTestServer
 from spec.support import PASSWORDS, Browser, Pixie
 
 MASTER_KEY = b"client-suite-master-key-32bytes!"
 
 
-async def _seed(database_url: str) -> dict[str, str]:
-    async with open_storage(database_url) as storage:
-        keyring = KeyRing(storage.keys, MASTER_KEY)
-        await ensure_default_tenant(storage, keyring)
+@pytest.fixture(scope="package")
+def pixie() -> Iterator[Pixie]:
+    """The server under test, started and seeded through :mod:`pixie.testing` as an app's suite would; its clients
+    are described in this module's docstring."""
+    with PixieTestServer(master_key=MASTER_KEY, housekeeping_interval=0) as server:
         for client_id, ttl in (("cli", None), ("cli-consent", None), ("cli-browser", None), ("short", SHORT_TTL)):
-            await register_client(
-                storage,
-                "default",
-                client_id,
-                redirect_uris=[LOOPBACK_CB],
-                public=True,
-                scopes=SCOPES,
-                access_token_ttl=ttl,
-                audiences=["rs"],
-            )
+            server.add_client(client_id, redirect_uri=LOOPBACK_CB, scope=SCOPES, access_token_ttl=ttl, audience="rs")
         machines = (("rs", RS_SECRET, None), ("svc", SVC_SECRET, None), ("svc-short", SVC_SECRET, SHORT_TTL))
         for client_id, secret, ttl in machines:
-            await register_client(
-                storage,
-                "default",
+            server.add_client(
                 client_id,
-                redirect_uris=[],
-                public=False,
+                confidential=True,
                 secret=secret,
-                scopes=SCOPES,
                 grant_types=["client_credentials"],
+                scope=SCOPES,
                 access_token_ttl=ttl,
-                audiences=[] if client_id == "rs" else ["rs"],
+                audience=[] if client_id == "rs" else ["rs"],
             )
-        await create_tenant(storage, keyring, "other", settings=None)
-        await register_client(storage, "other", "cli", redirect_uris=[LOOPBACK_CB], public=True, scopes=SCOPES)
-        alice = await create_user(storage, "default", "alice", PASSWORDS["alice"])
-        return {"alice": alice.user_id}
-
-
-@pytest.fixture(scope="package")
-def pixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pixie]:
-    """The server under test; its clients are described in this module's docstring."""
-    db_path = tmp_path_factory.mktemp("client") / "pixie.db"
-    database_url = f"sqlite:///{db_path}"
-    user_ids = run_coroutine(_seed(database_url))
-    port = free_port()
-    settings = Settings(
-        database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER_KEY, housekeeping_interval=0
-    )
-    with serve_in_thread(create_app(settings), port) as base:
-        yield Pixie(base=base, db_path=db_path, user_ids=user_ids)
+        server.add_tenant("other")
+        server.add_client("cli", tenant="other", redirect_uri=LOOPBACK_CB, scope=SCOPES)
+        alice = server.add_user("alice", PASSWORDS["alice"])
+        db_path = Path(server.database_url.removeprefix("sqlite:///"))
+        yield Pixie(base=server.base_url, db_path=db_path, user_ids={"alice": alice.subject})
 
 
 @pytest.fixture(scope="package")

@@ -16,10 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import Pkce, authorize_pairs
@@ -57,7 +56,7 @@ def issuer(tmp_path: Path) -> Iterator[str]:
     database_url = f"sqlite:///{tmp_path / 'names.db'}"
     run_coroutine(_seed(database_url))
     settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER)
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         yield base
 
 

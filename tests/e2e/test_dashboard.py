@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread
+from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, register_client
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 from spec.support import SPA_CB, Pixie, Pkce, authorize_pairs, redirect_params, token_request
 from spec.support import Browser as HttpBrowser
 
@@ -76,7 +76,7 @@ def pixie(tmp_path: Path) -> Iterator[Pixie]:
             await create_user(storage, "default", "alice", ALICE_PASSWORD)
 
     run_coroutine(seed())
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         yield Pixie(base=base, db_path=tmp_path / "dashboard.db")
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_tenant, create_user, register_client
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 from pixie.storage.records import Event
 from spec.support import SPA_CB
 
@@ -109,7 +109,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             await storage.events.append(_week_of_events(time.time()))
 
     run_coroutine(seed())
-    with serve_in_thread(create_app(settings), port) as url:
+    with serve_pixie(settings) as url:
         yield url
 
 

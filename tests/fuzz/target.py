@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fuzz.support import TALLY, FuzzServer, Tallied
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import RateLimits, Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
@@ -92,7 +91,7 @@ def serve_fuzz_target(directory: Path) -> Iterator[FuzzServer]:
             authorize_pending_per_ip="",
         ),
     )
-    with serve_in_thread(Tallied(create_app(settings), TALLY), port) as base:
+    with serve_pixie(settings, wrap=lambda app: Tallied(app, TALLY)) as base:
         pixie = Pixie(base=base, db_path=db_path, user_ids=user_ids)
         with Browser(pixie) as browser:
             sign_in(browser, "alice")

@@ -32,10 +32,9 @@ from hypothesis import strategies as st
 from fuzz.hostile import INJECTIONS, MARKUP, UNICODE
 from fuzz.oracles import check_json_error
 from fuzz.support import TALLY, Tallied, examples
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import RateLimits, Settings
 from pixie.management import ensure_default_tenant, update_tenant_settings
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -71,7 +70,7 @@ def register_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         master_key=MASTER_KEY,
         rate_limits=RateLimits(register_per_ip=""),  # off: hostile bodies must reach the validation
     )
-    with serve_in_thread(Tallied(create_app(settings_)), port) as base:
+    with serve_pixie(settings_, wrap=Tallied) as base:
         yield base, db_path
 
 

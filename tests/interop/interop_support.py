@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -75,5 +74,5 @@ def serving_one_client(
     database_url = f"sqlite:///{directory / 'interop.db'}"
     run_coroutine(seed(database_url))
     settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=_MASTER)
-    with serve_in_thread(create_app(settings), port) as url:
+    with serve_pixie(settings) as url:
         yield url

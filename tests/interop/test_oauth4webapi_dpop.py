@@ -19,12 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_in_thread, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
 from pixie.resource import BearerAuthMiddleware, JWKSCache, JWTVerifier, requires_scopes
 from pixie.resource.credentials import ResourceDPoP
-from pixie.server.app import create_app
 from pixie.storage.records import TenantSettings
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
@@ -80,7 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     run_coroutine(_seed(database_url))
     base = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=database_url, issuer=base, master_key=MASTER)
-    with serve_in_thread(create_app(settings), port):
+    with serve_pixie(settings):
         issuers = {tenant: base + prefix for tenant, prefix in TENANTS.items()}
         with (
             serve_in_thread(_api(issuers["default"]), free_port()) as default_api,

@@ -17,12 +17,11 @@ from interop_support import browse_to_callback
 from interop_support import node as run_node
 from starlette.types import Receive, Scope, Send
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_in_thread, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
 from pixie.protected_resources import create_resource
 from pixie.resource import BearerAuthMiddleware, JWTVerifier, ResourceMetadata
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -83,7 +82,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     verifier = JWTVerifier(issuer, api)
     metadata = ResourceMetadata.of(api, issuer, scopes_supported=["orders"])
     protected = BearerAuthMiddleware(_Hello(verifier), verifier, metadata=metadata)
-    with serve_in_thread(create_app(settings), port), serve_in_thread(protected, api_port):
+    with serve_pixie(settings), serve_in_thread(protected, api_port):
         yield Servers(issuer, api)
 
 

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import Profile, create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -56,7 +55,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, 
     database_url = f"sqlite:///{tmp_path_factory.mktemp('openid-client') / 'pixie.db'}"
     sub = run_coroutine(_seed(database_url, rp_port))
     settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER)
-    with serve_in_thread(create_app(settings), port) as issuer:
+    with serve_pixie(settings) as issuer:
         app = subprocess.Popen(
             ["node", str(HERE / "oidc_rp.mjs"), issuer, "node-rp", str(rp_port)],
             stdout=subprocess.PIPE,

@@ -16,11 +16,10 @@ import pytest
 from interop_support import browse_to_callback
 from interop_support import node as run_node
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, update_tenant_settings
 from pixie.registration import create_registration_token
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -45,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     database_url = f"sqlite:///{tmp_path_factory.mktemp('interop-reg') / 'interop.db'}"
     token = run_coroutine(_seed(database_url))
     settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER)
-    with serve_in_thread(create_app(settings), port) as url:
+    with serve_pixie(settings) as url:
         yield url, token
 
 

@@ -26,17 +26,14 @@ consents to ``app``, ``app-b``, ``app-grace`` and ``web`` for both scopes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from lifecycle.support import GRACE_SECONDS, OTHER_RS_SECRET, POST_SECRET, RS_SECRET, SCOPES, WEB_SECRET
-from livesupport import free_port, run_coroutine, serve_in_thread
-from pixie.config import Settings
-from pixie.management import create_tenant, create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
-from pixie.storage.schema import open_storage
-from pixie.tokens.keys import KeyRing
+from pixie.testing import PixieTestServer
 from spec.support import PASSWORDS, SPA_CB, WEB_CB, Browser, Pixie, approve_consent, sign_in
 
 MASTER_KEY = b"lifecycle-suite-master-key-32by!"
@@ -45,93 +42,50 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 RS_AUDIENCE = ["rs"]
 
 
-async def _seed(database_url: str) -> dict[str, str]:
-    async with open_storage(database_url) as storage:
-        keyring = KeyRing(storage.keys, MASTER_KEY)
-        await ensure_default_tenant(storage, keyring)
+@pytest.fixture(scope="package")
+def pixie() -> Iterator[Pixie]:
+    """The server under test, started and seeded through :mod:`pixie.testing`; its tenants, clients and users are
+    described in this module's docstring."""
+    # housekeeping_interval=0: no background purge or rotation racing the assertions.
+    with PixieTestServer(master_key=MASTER_KEY, housekeeping_interval=0) as server:
 
-        async def public(client_id: str, grants: tuple[str, ...] = GRANT_TYPES, grace: int = 0) -> None:
-            await register_client(
-                storage,
-                "default",
+        def public(client_id: str, grants: tuple[str, ...] = GRANT_TYPES, grace: int = 0) -> None:
+            server.add_client(
                 client_id,
-                redirect_uris=[SPA_CB],
-                public=True,
-                scopes=SCOPES,
+                redirect_uri=SPA_CB,
+                scope=SCOPES,
                 grant_types=grants,
                 refresh_grace_seconds=grace,
-                audiences=RS_AUDIENCE,
+                audience=RS_AUDIENCE,
             )
 
-        await public("app")
-        await public("app-b")
-        await public("app-grace", grace=GRACE_SECONDS)
-        await public("app-norefresh", grants=("authorization_code",))
-        await register_client(
-            storage,
-            "default",
-            "rs",
-            redirect_uris=[],
-            public=False,
-            secret=RS_SECRET,
-            scopes=SCOPES,
-            grant_types=["client_credentials"],
-        )
-        await register_client(
-            storage,
-            "default",
-            "svc-post",
-            redirect_uris=[],
-            public=False,
-            secret=POST_SECRET,
-            scopes=["properties:read"],
-            grant_types=["client_credentials"],
-            auth_method="client_secret_post",
-            audiences=RS_AUDIENCE,
-        )
-        await register_client(
-            storage,
-            "default",
-            "web",
-            redirect_uris=[WEB_CB],
-            public=False,
-            secret=WEB_SECRET,
-            scopes=SCOPES,
-            audiences=RS_AUDIENCE,
-        )
-        await create_tenant(storage, keyring, "other", settings=None)
-        await register_client(
-            storage,
-            "other",
-            "rs",
-            redirect_uris=[],
-            public=False,
-            secret=OTHER_RS_SECRET,
-            scopes=SCOPES,
-            grant_types=["client_credentials"],
-        )
-        await register_client(
-            storage, "other", "app", redirect_uris=[SPA_CB], public=True, scopes=SCOPES, grant_types=GRANT_TYPES
-        )
-        alice = await create_user(storage, "default", "alice", PASSWORDS["alice"])
-        return {"alice": alice.user_id}
+        def machine(client_id: str, secret: str, tenant: str = "default", **options: Any) -> None:
+            server.add_client(
+                client_id,
+                confidential=True,
+                secret=secret,
+                grant_types=["client_credentials"],
+                tenant=tenant,
+                **{"scope": SCOPES, **options},
+            )
 
-
-@pytest.fixture(scope="package")
-def pixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pixie]:
-    """The server under test; its tenants, clients and users are described in this module's docstring."""
-    db_path = tmp_path_factory.mktemp("lifecycle") / "pixie.db"
-    database_url = f"sqlite:///{db_path}"
-    user_ids = run_coroutine(_seed(database_url))
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        issuer=f"http://127.0.0.1:{port}",
-        master_key=MASTER_KEY,
-        housekeeping_interval=0,  # no background purge or rotation racing the assertions
-    )
-    with serve_in_thread(create_app(settings), port) as base:
-        yield Pixie(base=base, db_path=db_path, user_ids=user_ids)
+        public("app")
+        public("app-b")
+        public("app-grace", grace=GRACE_SECONDS)
+        public("app-norefresh", grants=("authorization_code",))
+        machine("rs", RS_SECRET)
+        machine(
+            "svc-post", POST_SECRET, scope=["properties:read"], auth_method="client_secret_post", audience=RS_AUDIENCE
+        )
+        server.add_client(
+            "web", confidential=True, secret=WEB_SECRET, redirect_uri=WEB_CB, scope=SCOPES, audience=RS_AUDIENCE
+        )
+        server.add_tenant("other")
+        machine("rs", OTHER_RS_SECRET, tenant="other")
+        server.add_client("app", tenant="other", redirect_uri=SPA_CB, scope=SCOPES, grant_types=GRANT_TYPES)
+        alice = server.add_user("alice", PASSWORDS["alice"])
+        db_path = Path(server.database_url.removeprefix("sqlite:///"))
+        yield Pixie(base=server.base_url, db_path=db_path, user_ids={"alice": alice.subject})
 
 
 @pytest.fixture(scope="package")

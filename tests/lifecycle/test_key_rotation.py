@@ -19,12 +19,12 @@ import pytest
 from starlette.applications import Starlette
 
 from lifecycle.support import RS_SECRET, SCOPES
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine
 from pixie.config import Settings
 from pixie.management import ensure_default_tenant, register_client
 from pixie.resource import jws
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
+from pixie.testing import PixieTestServer
 from pixie.tokens.keys import KeyRing, RotationReport
 from spec.support import TLS, jwt_part
 
@@ -71,9 +71,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     settings = Settings(
         database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER_KEY, housekeeping_interval=0
     )
-    app = create_app(settings)
-    with serve_in_thread(app, port) as base:
-        yield Server(base=base, app=app, database_url=database_url)
+    with PixieTestServer(settings) as pixie:
+        yield Server(base=pixie.base_url, app=pixie.app, database_url=database_url)
 
 
 @pytest.fixture

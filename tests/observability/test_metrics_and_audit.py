@@ -19,10 +19,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, register_client
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 from spec.support import SPA_CB, Browser, Pixie, Pkce, authorize_pairs, hidden_fields, redirect_params, token_request
 
 MASTER_KEY = b"observability-suite-master-key!!"
@@ -83,7 +83,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
 
     run_coroutine(seed())
     seen = [PASSWORD, WRONG, SECRET]
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         pixie = Pixie(base=base, db_path=workdir / "pixie.db")
         with Browser(pixie) as browser:
             pkce = Pkce.new()
@@ -179,13 +179,11 @@ def test_metrics_refuse_strangers_and_accept_basic_credentials(observed: Observe
         metrics_allow=(),
         metrics_basic_auth="prometheus:scrape-secret-123",
     )
-    port = int(settings.issuer.rsplit(":", 1)[1])
-    with serve_in_thread(create_app(settings), port) as base, httpx.Client(base_url=base) as http:
+    with serve_pixie(settings) as base, httpx.Client(base_url=base) as http:
         refused = http.get("/metrics")
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
         assert http.get("/metrics", auth=("prometheus", "wrong")).status_code == 401
         assert http.get("/metrics", auth=("prometheus", "scrape-secret-123")).status_code == 200
     closed = replace(settings, metrics_basic_auth=None, issuer=f"http://127.0.0.1:{free_port()}")
-    port = int(closed.issuer.rsplit(":", 1)[1])
-    with serve_in_thread(create_app(closed), port) as base, httpx.Client(base_url=base) as http:
+    with serve_pixie(closed) as base, httpx.Client(base_url=base) as http:
         assert http.get("/metrics").status_code == 403

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread
+from livesupport import cli_env, free_port, run_coroutine, run_pixie, serve_in_thread, serve_pixie
 from pixie.config import Settings
 from pixie.management import register_client
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 from pixie.webhooks import SIGNATURE_HEADER, sign, verify_signature
 
 MASTER = b"webhook-suite-master-key-32bytes"
@@ -106,7 +106,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         assert added.returncode == 0, added.stderr
         secrets[name] = json.loads(added.stdout)["secret"]
     received = Received()
-    with serve_in_thread(_receiver(received), receiver_port), serve_in_thread(create_app(settings), port) as base:
+    with serve_in_thread(_receiver(received), receiver_port), serve_pixie(settings) as base:
         yield Setup(base, received, secrets, env)
 
 

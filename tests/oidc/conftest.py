@@ -16,12 +16,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine
 from oidc.support import PASSWORDS, PROFILES, RP_BYE, RP_CB
 from pixie.config import Settings
 from pixie.management import Profile, create_tenant, create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
+from pixie.testing import PixieTestServer
 from pixie.tokens.keys import KeyRing, RotationReport
 from spec.support import Pixie
 
@@ -82,9 +82,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     settings = Settings(
         database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER_KEY, housekeeping_interval=0
     )
-    app = create_app(settings)
-    with serve_in_thread(app, port) as base:
-        yield Served(Pixie(base=base, db_path=db_path, user_ids=user_ids), app, database_url)
+    with PixieTestServer(settings) as server:
+        yield Served(Pixie(base=server.base_url, db_path=db_path, user_ids=user_ids), server.app, database_url)
 
 
 @pytest.fixture(scope="package")

@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import RateLimits, Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from services import redis_url
@@ -69,9 +68,10 @@ def _serve(tmp: pytest.TempPathFactory, counters: str, limits: RateLimits) -> It
         master_key=MASTER_KEY,
         redis_url=redis_url() if counters == "redis" else None,
         rate_limits=limits,
+        forwarded_allow_ips=("127.0.0.1",),
     )
     # As behind a proxy on loopback: the address a request counts against comes from X-Forwarded-For.
-    with serve_in_thread(create_app(settings), port, proxy_headers=True, forwarded_allow_ips="127.0.0.1") as base:
+    with serve_pixie(settings) as base:
         yield Served(Pixie(base=base, db_path=db_path), users)
 
 

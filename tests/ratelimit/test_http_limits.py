@@ -12,14 +12,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import replace
 
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import RateLimits, Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from services import redis_url
@@ -76,9 +74,9 @@ def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pixie,
         database_url=database_url, issuer=issuer, master_key=MASTER_KEY, redis_url=redis_url(), rate_limits=LIMITS
     )
     with ExitStack() as stack:
-        base_a = stack.enter_context(serve_in_thread(create_app(settings), port_a))
+        base_a = stack.enter_context(serve_pixie(settings))
         # Same issuer on both: they are one authorization server to the outside.
-        base_b = stack.enter_context(serve_in_thread(create_app(replace(settings)), free_port()))
+        base_b = stack.enter_context(serve_pixie(settings, port=free_port()))
         yield Pixie(base=base_a, db_path=db_path), Pixie(base=base_b, db_path=db_path)
 
 

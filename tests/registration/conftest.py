@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import RateLimits, Settings
 from pixie.management import create_tenant, create_user, ensure_default_tenant, update_tenant_settings
 from pixie.protected_resources import create_resource
 from pixie.registration import create_registration_token
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -83,7 +82,7 @@ def start(tmp_path: Path, *, rate_limits: RateLimits | None = None) -> Iterator[
         master_key=MASTER_KEY,
         rate_limits=rate_limits or RateLimits(register_per_ip="1000/hour"),
     )
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         yield Server(base=base, database_url=database_url, db_path=db_path, initial_token=token)
 
 

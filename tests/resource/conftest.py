@@ -30,12 +30,7 @@ import httpx
 import pytest
 from resource_support import ALL_SCOPES, AUDIENCE, SECRETS, TinyIssuer, running
 
-from livesupport import free_port, run_coroutine, serve_in_thread
-from pixie.config import Settings
-from pixie.management import create_tenant, ensure_default_tenant, register_client
-from pixie.server.app import create_app
-from pixie.storage.schema import open_storage
-from pixie.tokens.keys import KeyRing
+from pixie.testing import PixieTestServer
 
 MASTER_KEY = b"resource-suite-master-key-32byt!"
 CLIENTS = {
@@ -50,7 +45,11 @@ CLIENTS = {
 class Pixie:
     """The running authorization server."""
 
-    base: str
+    server: PixieTestServer
+
+    @property
+    def base(self) -> str:
+        return self.server.base_url
 
     @property
     def jwks_uri(self) -> str:
@@ -58,54 +57,34 @@ class Pixie:
 
     def mint(self, client_id: str = "writer", scope: str | None = None, tenant: str | None = None) -> str:
         """A fresh access token from the client-credentials grant (RFC 6749 §4.4)."""
-        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
-        prefix = f"/t/{tenant}" if tenant else ""
-        response = httpx.post(f"{self.base}{prefix}/token", data=data, auth=(client_id, SECRETS[client_id]), timeout=20)
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
-
-
-async def _seed(database_url: str) -> None:
-    async with open_storage(database_url) as storage:
-        keyring = KeyRing(storage.keys, MASTER_KEY)
-        await ensure_default_tenant(storage, keyring)
-        await create_tenant(storage, keyring, "other", settings=None)
-        for client_id, (scopes, audiences) in CLIENTS.items():
-            await register_client(
-                storage,
-                "default",
-                client_id,
-                redirect_uris=[],
-                public=False,
-                secret=SECRETS[client_id],
-                scopes=scopes,
-                grant_types=["client_credentials"],
-                audiences=audiences,
-            )
-        await register_client(
-            storage,
-            "other",
-            "writer",
-            redirect_uris=[],
-            public=False,
-            secret=SECRETS["writer"],
-            scopes=ALL_SCOPES,
-            grant_types=["client_credentials"],
-            audiences=[AUDIENCE],
-        )
+        tokens = self.server.client_credentials_token(client_id, scope=scope or (), tenant=tenant or "default")
+        return tokens.access_token
 
 
 @pytest.fixture(scope="package")
-def pixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pixie]:
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('resource') / 'pixie.db'}"
-    run_coroutine(_seed(database_url))
-    port = free_port()
-    settings = Settings(
-        database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER_KEY, housekeeping_interval=0
-    )
-    with serve_in_thread(create_app(settings), port) as base:
-        yield Pixie(base)
+def pixie() -> Iterator[Pixie]:
+    """The server, started and seeded through :mod:`pixie.testing`; its clients are in this module's docstring."""
+    with PixieTestServer(master_key=MASTER_KEY, housekeeping_interval=0) as server:
+        server.add_tenant("other")
+        for client_id, (scopes, audiences) in CLIENTS.items():
+            server.add_client(
+                client_id,
+                confidential=True,
+                secret=SECRETS[client_id],
+                grant_types=["client_credentials"],
+                scope=scopes,
+                audience=audiences,
+            )
+        server.add_client(
+            "writer",
+            tenant="other",
+            confidential=True,
+            secret=SECRETS["writer"],
+            grant_types=["client_credentials"],
+            scope=ALL_SCOPES,
+            audience=[AUDIENCE],
+        )
+        yield Pixie(server)
 
 
 @pytest.fixture(scope="package")

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livesupport import cli_env, free_port, pixie_process, run_coroutine, run_pixie, serve_in_thread
+from livesupport import cli_env, free_port, pixie_process, run_coroutine, run_pixie, serve_in_thread, serve_pixie
 from pixie.config import Settings
 from pixie.management import ensure_default_tenant, register_client
 from pixie.protected_resources import create_resource
@@ -33,7 +33,6 @@ from pixie.resource import BearerAuthMiddleware, JWTVerifier, ResourceMetadata, 
 from pixie.resource.credentials import ResourceDPoP
 from pixie.resource.fastapi import install_error_handler, install_resource_metadata, require_scopes
 from pixie.resource.gateway import Gateway
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 
@@ -140,7 +139,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         return BearerAuthMiddleware(_app(verifier), verifier, realm="test", metadata=metadata, dpop=ResourceDPoP())
 
     with ExitStack() as stack:
-        stack.enter_context(serve_in_thread(create_app(settings), ports[0]))
+        stack.enter_context(serve_pixie(settings))
         stack.enter_context(serve_in_thread(protect(mcp, resources[mcp]), ports[1]))
         stack.enter_context(serve_in_thread(protect(billing, resources[billing]), ports[2]))
         upstream = stack.enter_context(serve_in_thread(Starlette(routes=[Route("/{p:path}", _echo)]), free_port()))

@@ -13,10 +13,10 @@ import dataclasses
 
 import httpx
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.server.admin_session import ADMIN_CLIENT_ID
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 from pixie.tenancy import DEFAULT_TENANT
 
 
@@ -31,8 +31,7 @@ async def _open_once(settings: Settings) -> tuple[str, ...]:
 def test_a_server_on_another_address_points_the_dashboard_client_at_itself(server_settings: Settings) -> None:
     first = dataclasses.replace(server_settings, issuer=f"http://127.0.0.1:{free_port()}")
     assert run_coroutine(_open_once(first)) == (f"{first.issuer}/admin/callback",)
-    port = int(server_settings.issuer.rsplit(":", 1)[1])
-    with serve_in_thread(create_app(server_settings), port) as base, httpx.Client(base_url=base) as http:
+    with serve_pixie(server_settings) as base, httpx.Client(base_url=base) as http:
         started = http.get("/admin")
         assert started.status_code == 303
         login = http.get(started.headers["location"], follow_redirects=True)

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from faults import database_proxy, via_proxy
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import register_client
-from pixie.server.app import create_app, open_backend
+from pixie.server.app import open_backend
 
 pytestmark = pytest.mark.postgres
 SECRET = "health-suite-client-secret-000000"
@@ -46,7 +46,7 @@ def test_readiness_follows_the_database_and_liveness_does_not(fresh_postgres_url
                 )
 
         run_coroutine(seed())
-        with serve_in_thread(create_app(settings), port) as base, httpx.Client(base_url=base, timeout=20) as http:
+        with serve_pixie(settings) as base, httpx.Client(base_url=base, timeout=20) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
             ready = http.get("/readyz")
             assert (ready.status_code, ready.json()["status"]) == (200, "ready")

@@ -34,10 +34,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
@@ -140,7 +139,7 @@ def pixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pixie]:
     server.execute("UPDATE clients SET disabled = 1 WHERE client_id = 'disabled-app'")
     port = free_port()
     settings = Settings(database_url=database_url, issuer=f"http://127.0.0.1:{port}", master_key=MASTER_KEY)
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         yield Pixie(base=base, db_path=db_path, user_ids=user_ids)
 
 

@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import create_user, ensure_default_tenant, register_client
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from spec.support import (
@@ -253,9 +252,7 @@ def https_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run_coroutine(_seed_https(database_url))
     port = free_port()
     issuer = f"https://127.0.0.1:{port}"
-    with serve_in_thread(
-        create_app(Settings(database_url=database_url, issuer=issuer, master_key=MASTER_KEY)), port
-    ) as base:
+    with serve_pixie(Settings(database_url=database_url, issuer=issuer, master_key=MASTER_KEY)) as base:
         yield base
 
 

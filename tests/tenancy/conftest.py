@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from livesupport import free_port, run_coroutine, serve_in_thread
+from livesupport import free_port, run_coroutine, serve_pixie
 from pixie.config import Settings
 from pixie.management import (
     create_tenant,
@@ -32,7 +32,6 @@ from pixie.management import (
     register_client,
     update_tenant_settings,
 )
-from pixie.server.app import create_app
 from pixie.storage.schema import open_storage
 from pixie.tokens.keys import KeyRing
 from tenancy.support import (
@@ -115,7 +114,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         master_key=MASTER_KEY,
         housekeeping_interval=0,
     )
-    with serve_in_thread(create_app(settings), port) as base:
+    with serve_pixie(settings) as base:
         yield Server(origin=base, db_path=db_path)
 
 

@@ -24,7 +24,7 @@ from pixie.cli.workers import bind_listeners, run_workers
 from pixie.config import Settings, parse_forwarded_allow_ips
 from pixie.demo import config as demo_config
 from pixie.demo.seed import seed_pixie
-from pixie.server.http_limits import HttpLimits, limited_httptools
+from pixie.server.uvicorn_options import uvicorn_options
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_SCOPES", "DEMO_USERS", "demo", "serve"]
 
@@ -71,18 +71,12 @@ def _run_server(
     config = uvicorn.Config(
         factory,
         factory=True,
-        http=limited_httptools(HttpLimits.from_env(os.environ)),  # bounded request heads (server/http_limits.py)
         host=host,
         port=port,
         workers=workers,
         log_level="info",
-        access_log=False,
-        server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        # uvicorn believes X-Forwarded-For from loopback unless told otherwise; Pixie believes it only from the proxies
-        # it was given, so a client cannot pick the address its per-address limits count against.
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=list(settings.forwarded_allow_ips),
+        **uvicorn_options(settings),
     )
     if workers > 1:
         run_workers(config, sockets)
