@@ -154,6 +154,13 @@ class RawResponse:
         return next((value for key, value in self.headers if key.lower() == name.lower()), None)
 
 
+def refused_head(status: int, content_type: str | None) -> bool:
+    """Whether the HTTP server refused the request head before Pixie saw it, as ``pixie serve`` refuses heads past
+    its bounds (:mod:`pixie.server.http_limits`): 414 for a request line, 431 for a header line or a whole head.
+    Spec: RFC 9112 §3, RFC 6585 §5."""
+    return status in (414, 431) and (content_type or "").startswith("text/plain")
+
+
 def raw_request(base: str, request: bytes, *, timeout: float = 20) -> RawResponse:
     """Send ``request`` byte for byte on a fresh connection (``Connection: close`` is the caller's job) and parse
     the reply: for targets an HTTP library would re-encode or refuse to send."""

@@ -169,3 +169,31 @@ def test_an_issuer_off_loopback_is_refused_before_anything_starts() -> None:
         PixieTestServer(Settings(issuer="https://auth.example.com", master_key=MASTER_KEY))
     with pytest.raises(ValueError, match="loopback"):
         PixieTestServer(issuer="http://10.0.0.1:8000")
+
+
+def test_sign_in_with_your_client_keeps_the_sso_session(pixie_server: PixieTestServer) -> None:
+    """``sign_in(..., http=client)`` leaves the SSO session in your client's cookie jar: the next authorization
+    from it comes straight back with a code, no login page (a returning user); a fresh client is asked to log in."""
+    pixie_server.add_user("sso-sam")
+    app = pixie_server.add_client("sso-app", scope="notes:read")
+
+    def authorize_url(state: str) -> str:
+        query = httpx.QueryParams(
+            response_type="code",
+            client_id=app.client_id,
+            redirect_uri=app.redirect_uri,
+            scope="notes:read",
+            state=state,
+            code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            code_challenge_method="S256",
+        )
+        return f"{pixie_server.issuer}/authorize?{query}"
+
+    with httpx.Client() as browser, httpx.Client() as stranger:
+        first = pixie_server.sign_in("sso-sam", authorize_url("one"), app.redirect_uri, http=browser)
+        assert "code=" in first and "state=one" in first
+        again = browser.get(authorize_url("two"))
+        assert again.status_code == 303 and again.headers["location"].startswith(app.redirect_uri)
+        assert "code=" in again.headers["location"] and "state=two" in again.headers["location"]
+        fresh = stranger.get(authorize_url("three"))
+        assert fresh.status_code == 303 and "/login" in fresh.headers["location"]

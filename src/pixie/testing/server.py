@@ -509,11 +509,24 @@ class PixieTestServer:
         self._call(update_tenant_settings(self._context.storage, tenant, changes))
         self._context.tenants.invalidate(tenant)
 
-    def sign_in(self, username: str, authorize_url: str, redirect_uri: str, *, tenant: str = DEFAULT_TENANT) -> str:
+    def sign_in(
+        self,
+        username: str,
+        authorize_url: str,
+        redirect_uri: str,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        http: httpx.Client | None = None,
+    ) -> str:
         """Play ``username`` in a browser sent to ``authorize_url`` by some other client (a third-party library
-        under test): sign in, approve consent, and return the URL Pixie redirected back to (code, state, iss)."""
-        with httpx.Client(timeout=30) as http:
-            return self._sign_in(http, authorize_url, self._user(username, tenant), redirect_uri)
+        under test): sign in, approve consent, and return the URL Pixie redirected back to (code, state, iss).
+        With ``http`` (your client, whose cookie jar is the browser's) the SSO session stays in it, so a later
+        authorization from that client comes straight back with a code, as for a returning user."""
+        user = self._user(username, tenant)
+        if http is not None:
+            return self._sign_in(http, authorize_url, user, redirect_uri)
+        with httpx.Client(timeout=30) as fresh:
+            return self._sign_in(fresh, authorize_url, user, redirect_uri)
 
     def _sign_in(self, http: httpx.Client, authorize_url: str, user: RegisteredUser, redirect_uri: str) -> str:
         """Follow the interaction pages from ``authorize_url`` to the redirect to the client; return its URL."""
