@@ -64,6 +64,8 @@ class Target:
     issuer: str
     process: subprocess.Popen[bytes]
     cleanup: list[object] = field(default_factory=list)
+    database_pid: int = 0
+    """PostgreSQL's postmaster, for its CPU per operation (0: no database server of its own to measure)."""
 
 
 def _wait_up(
@@ -153,6 +155,22 @@ def _postgres_database() -> tuple[str, str]:
     return name, f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
+def _postmaster_pid() -> int:
+    """The local PostgreSQL's postmaster (the parent of a backend it starts for us), or 0 when it is not on this
+    machine: every backend is its child, so its process tree's CPU is PostgreSQL's own."""
+    answer = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-Atc", "SELECT pg_backend_pid()"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        stat = Path(f"/proc/{int(answer.stdout.strip())}/stat").read_text()
+    except (ValueError, OSError):
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _drop_postgres(name: str) -> None:
     subprocess.run(
         [
@@ -206,6 +224,7 @@ def _start_pixie(label: str, port: int, workdir: Path, pixie: Path = PIXIE) -> T
     target = Target(label, issuer, process)
     if pg_name:
         target.cleanup.append(lambda: _drop_postgres(pg_name))
+        target.database_pid = _postmaster_pid()
     try:
         _wait_up(issuer + "/.well-known/oauth-authorization-server", process=process, log=log)
     except SystemExit:
@@ -267,6 +286,7 @@ def targets(labels: list[str], baseline_pixie: Path | None = None) -> Iterator[l
 def _run_bench(target: Target, scenario: str, args: argparse.Namespace, raw: Path) -> None:
     command = [*_pin("1"), str(peers.PYTHON), str(peers.LOADGEN), "--issuer", target.issuer]
     command += ["--server-pid", str(target.process.pid), "--scenarios", scenario, "--label", target.label]
+    command += ["--database-pid", str(target.database_pid)]
     command += ["-c", str(args.workers), "-t", str(args.duration), "--warmup", str(args.warmup), "--out", str(raw)]
     bench = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     profiler = _start_profiler(target, scenario, args)
@@ -321,17 +341,19 @@ def summarize(raw: Path) -> str:
         runs = rows.get((label, scenario))
         return statistics.median(float(r.get(key) or 0) for r in runs) if runs else None
 
-    def cpu_per_op(label: str, scenario: str) -> float | None:
+    def cpu_per_op(label: str, scenario: str, key: str = "server_cpu") -> float | None:
         """Median server CPU µs per operation (the server's CPU share over the run / its throughput). Unlike
-        ops/s it does not move when the load generator is starved, so it is the steadier cost measure."""
-        runs = [r for r in rows.get((label, scenario), []) if r.get("server_cpu") and r.get("ops_per_s")]
-        return statistics.median(r["server_cpu"] / r["ops_per_s"] * 1e6 for r in runs) if runs else None
+        ops/s it does not move when the load generator is starved, so it is the steadier cost measure. With
+        ``key="database_cpu"``, PostgreSQL's own."""
+        runs = [r for r in rows.get((label, scenario), []) if r.get(key) and r.get("ops_per_s")]
+        return statistics.median(r[key] / r["ops_per_s"] * 1e6 for r in runs) if runs else None
 
     twins = _twins(labels)
     header = (
-        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | vs node | vs authlib |"
+        "| scenario | server | ops/s (median) | p50 ms | p99 ms | errors | server CPU µs/op | PostgreSQL CPU µs/op "
+        "| vs node | vs authlib |"
     )
-    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     if twins:
         header, rule = header + " vs baseline |", rule + "---:|"
     lines = [header, rule]
@@ -350,9 +372,11 @@ def summarize(raw: Path) -> str:
             if not ops:  # e.g. fresh logins on a slow machine: every flow still queued for its password check
                 ratio_node = ratio_authlib = ratio_baseline = "none done"
             cpu = cpu_per_op(label, scenario)
+            database = cpu_per_op(label, scenario, "database_cpu")
             lines.append(
                 f"| {scenario} | {label} | {ops:,.0f} | {median(label, scenario, 'p50_ms'):.1f} | "
                 f"{median(label, scenario, 'p99_ms'):.1f} | {errors} | {f'{cpu:,.0f}' if cpu else ''} | "
+                f"{f'{database:,.0f}' if database else ''} | "
                 f"{ratio_node} | {ratio_authlib} |" + (f" {ratio_baseline} |" if twins else "")
             )
     for scenario in scenarios:  # what flow events cost: server CPU per operation, events on against off

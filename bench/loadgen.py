@@ -26,7 +26,8 @@ Scenarios, each a loop of one *operation* per worker:
 
 An operation counts when it started after the warm-up and ended inside the measured window, and only when every
 answer was right (200 and a token, or ``active: true``). ``server_cpu`` is the CPU time of ``--server-pid`` and all
-its descendants over the window divided by its length (cores used); ``loadgen_cpu`` is this process's: near 1.0
+its descendants over the window divided by its length (cores used), ``database_cpu`` the same of ``--database-pid``
+(PostgreSQL's postmaster: every backend is its child); ``loadgen_cpu`` is this process's: near 1.0
 means the load generator, not the server, set the pace.
 
 What a server must offer (``bench/compare.py`` seeds Pixie so; the peers in ``bench/peers/`` are configured so):
@@ -396,13 +397,21 @@ async def run(client: Client, scenario: str, args: argparse.Namespace) -> dict[s
 
     async def clock() -> dict[str, float]:
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
-        marks = {"wall": time.perf_counter(), "own": time.process_time(), "server": _server_cpu(args.server_pid)}
+        marks = {
+            "wall": time.perf_counter(),
+            "own": time.process_time(),
+            "server": _server_cpu(args.server_pid),
+            "database": _server_cpu(args.database_pid),
+        }
         requests_before.append(client.requests)
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
-        wall = time.perf_counter() - marks["wall"]
-        own = time.process_time() - marks["own"]
-        server = _server_cpu(args.server_pid) - marks["server"]
-        return {"wall": wall, "own": own, "server": server, "requests": client.requests - requests_before[0]}
+        return {
+            "wall": time.perf_counter() - marks["wall"],
+            "own": time.process_time() - marks["own"],
+            "server": _server_cpu(args.server_pid) - marks["server"],
+            "database": _server_cpu(args.database_pid) - marks["database"],
+            "requests": client.requests - requests_before[0],
+        }
 
     marks, *_ = await asyncio.gather(clock(), *(worker(index) for index in range(workers)))
     latencies = sorted(tally.latencies)
@@ -422,6 +431,8 @@ async def run(client: Client, scenario: str, args: argparse.Namespace) -> dict[s
     }
     if args.server_pid:
         result["server_cpu"] = round(marks["server"] / marks["wall"], 3)
+    if args.database_pid:
+        result["database_cpu"] = round(marks["database"] / marks["wall"], 3)
     if scenario == "sso":
         result["relogins"] = tally.relogins
     if tally.reasons:
@@ -466,6 +477,9 @@ def main() -> None:
     parser.add_argument("-t", "--duration", type=float, default=10, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2, help="seconds run before the measured window")
     parser.add_argument("--server-pid", type=int, default=0, help="for server_cpu: the server's process")
+    parser.add_argument(
+        "--database-pid", type=int, default=0, help="for database_cpu: the database server's (PostgreSQL's postmaster)"
+    )
     parser.add_argument("--label", default="", help="copied into each JSON line")
     parser.add_argument("--out", default="", help="also append each JSON line to this file")
     parser.add_argument("--get-token", action="store_true", help="print one flow's token response and exit")

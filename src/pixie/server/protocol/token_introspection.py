@@ -62,13 +62,16 @@ async def token_parties(
     Spec: RFC 7662 §2.2 (``active``: whether the server considers the token currently usable), RFC 9700 §4.14.2
     (tokens may be revoked on security events, such as an account being disabled).
     """
-    client = await storage.clients.get(tenant_id, client_id)
-    if client is None or client.disabled:
-        return None
-    if user_id is None:
-        return client, None
+    client = await _live_client(storage, tenant_id, client_id)
+    if client is None or user_id is None:
+        return None if client is None else (client, None)
     user = await storage.users.get(tenant_id, user_id)
     return None if user is None or user.disabled else (client, user)
+
+
+async def _live_client(storage: Storage, tenant_id: TenantId, client_id: str) -> Client | None:
+    client = await storage.clients.get(tenant_id, client_id)
+    return None if client is None or client.disabled else client
 
 
 def _granted_audiences(owner: Client, tenant: Tenant, issuer: str) -> tuple[str, ...]:
@@ -129,22 +132,22 @@ async def _introspect(
         raise InvalidRequest("token is missing")
     for kind in lookup_order(params):
         if kind == "refresh_token":
-            found = await storage.refresh.get(tenant.id, hash_secret(token))
+            # One read: the token, its family and the family's user (read afresh, as token_parties reads it).
+            found = await storage.refresh.get_with_user(tenant.id, hash_secret(token))
             if found is None:
                 continue
-            record, family = found
+            record, family, user = found
             live = (
                 record.used_at is None
                 and family.revoked_at is None
                 and now < record.expires_at
                 and now < family.absolute_expires_at
+                and (family.user_id is None or (user is not None and not user.disabled))
             )
             if not live:
                 return {"active": False}
-            parties = await token_parties(storage, tenant.id, family.client_id, family.user_id)
-            if parties is None or not may_introspect(
-                client, family.client_id, _granted_audiences(parties[0], tenant, issuer)
-            ):
+            owner = await _live_client(storage, tenant.id, family.client_id)
+            if owner is None or not may_introspect(client, family.client_id, _granted_audiences(owner, tenant, issuer)):
                 return {"active": False}
             return {
                 "active": True,
