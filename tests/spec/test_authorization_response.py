@@ -159,8 +159,10 @@ def test_success_response(pixie: Pixie, alice: Browser, state: str) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_code_has_256_bits(alice: Browser) -> None:
-    """Issue 3 item 4 / RFC 6749 §10.10: a random 256-bit code (43 base64url characters), different every time."""
+def test_code_is_unguessable(alice: Browser) -> None:
+    """Issue 3 item 4 / RFC 6749 §10.10: a code is base64url, different every time, and at least as long as 256
+    random bits: it is sealed with AES-256-GCM under a fresh 128-bit salt, so guessing one means forging a 128-bit
+    tag (``test_codes.py`` alters and moves codes)."""
     codes = {alice.code(authorize_pairs()) for _ in range(3)}
     assert len(codes) == 3
     for code in codes:

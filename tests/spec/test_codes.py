@@ -6,11 +6,14 @@ Spec: RFC 6749 §4.1.2, §4.1.3, §10.5; RFC 9700 §2.1.1, §4.2.4, §4.5; OAuth
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import httpx
 import pytest
 
+from pixie.tokens.codes import CodeSealer
+from spec.conftest import MASTER_KEY
 from spec.support import (
     NATIVE_CB,
     SPA_CB,
@@ -160,37 +163,57 @@ def test_missing_code(http: httpx.Client) -> None:
     assert_json_error(http.post("/token", data=data), "invalid_request")
 
 
-def test_lifetime_at_most_60_seconds(pixie: Pixie, alice: Browser) -> None:
-    """ARCHITECTURE §6.3 / RFC 6749 §4.1.2 (10 minutes maximum, short recommended) / OAuth 2.1: ≤ 60 s."""
+def test_lifetime_at_most_60_seconds(alice: Browser) -> None:
+    """ARCHITECTURE §6.3 / RFC 6749 §4.1.2 (10 minutes maximum, short recommended) / OAuth 2.1: ≤ 60 s, as the
+    code itself says (opened with the server's key: a code is sealed, not stored, until it is redeemed)."""
     code = _code(alice, Pkce.new())
-    [(created_at, expires_at)] = pixie.query(
-        "SELECT created_at, expires_at FROM authorization_codes WHERE code_hash = ?", (sha256_hex(code),)
-    )
-    assert 0 < expires_at - created_at <= 60
-    assert abs(created_at - time.time()) < 30
+    record = CodeSealer(MASTER_KEY).open(code, "default")
+    assert record is not None
+    assert 0 < record.expires_at - record.created_at <= 60
+    assert abs(record.created_at - time.time()) < 30
 
 
-def test_expired_code_is_refused(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
-    """RFC 6749 §4.1.2 / §5.2: an expired code is ``invalid_grant`` (expiry moved into the past in the database)."""
+def test_expired_code_is_refused(alice: Browser, http: httpx.Client) -> None:
+    """RFC 6749 §4.1.2 / §5.2: an expired code is ``invalid_grant``: the server's own code, sealed again with its
+    expiry in the past (what a code is once its 60 s are over), is refused; the same grant sealed as it was
+    issued is accepted (the control)."""
+    proof = Pkce.new()
+    sealer = CodeSealer(MASTER_KEY)
+    record = sealer.open(_code(alice, proof), "default")
+    assert record is not None
+    expired = sealer.seal(dataclasses.replace(record, expires_at=time.time() - 1))
+    assert_json_error(token_request(http, expired, proof.verifier), "invalid_grant")
+    assert token_request(http, sealer.seal(record), proof.verifier).status_code == 200
+
+
+def test_a_code_cannot_be_altered_or_moved(alice: Browser, http: httpx.Client) -> None:
+    """A code is authenticated as well as encrypted, for its tenant: one altered character, one of another
+    tenant's, or a second spelling of the same bytes is ``invalid_grant``; the code as issued then works."""
     proof = Pkce.new()
     code = _code(alice, proof)
-    changed = pixie.execute(
-        "UPDATE authorization_codes SET expires_at = ? WHERE code_hash = ?", (time.time() - 1, sha256_hex(code))
-    )
-    assert changed == 1
-    assert_json_error(token_request(http, code, proof.verifier), "invalid_grant")
+    sealer = CodeSealer(MASTER_KEY)
+    record = sealer.open(code, "default")
+    assert record is not None
+    middle = len(code) // 2
+    altered = code[:middle] + ("A" if code[middle] != "A" else "B") + code[middle + 1 :]
+    other_tenant = sealer.seal(dataclasses.replace(record, tenant_id="other"))
+    respelled = code + "=" if len(code) % 4 else code[:-1] + chr(ord(code[-1]) ^ 1)
+    for forged in (altered, other_tenant, respelled, code.replace("pc1_", "pc2_")):
+        assert_json_error(token_request(http, forged, proof.verifier), "invalid_grant")
+    assert token_request(http, code, proof.verifier).status_code == 200
 
 
 def test_code_stored_only_hashed(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
-    """ARCHITECTURE §6.6 / RFC 9700 §4.2.4 spirit: the plaintext code never reaches the database; its SHA-256 does
-    (the positive control proves we read the right bytes) — before and after redemption."""
+    """ARCHITECTURE §6.6 / RFC 9700 §4.2.4 spirit: the plaintext code never reaches the database — nothing of it
+    before redemption, its SHA-256 after (the positive control proves we read the right bytes)."""
     proof = Pkce.new()
     code = _code(alice, proof)
     data = pixie.db_bytes()
+    assert sha256_hex(code).encode() not in data and code.encode() not in data
+    assert token_request(http, code, proof.verifier).status_code == 200
+    data = pixie.db_bytes()
     assert sha256_hex(code).encode() in data
     assert code.encode() not in data
-    assert token_request(http, code, proof.verifier).status_code == 200
-    assert code.encode() not in pixie.db_bytes()
 
 
 def test_code_bound_to_scope_and_user(pixie: Pixie, alice: Browser, http: httpx.Client) -> None:
@@ -202,3 +225,22 @@ def test_code_bound_to_scope_and_user(pixie: Pixie, alice: Browser, http: httpx.
     claims = jwt_part(body["access_token"], 1)
     assert claims["scope"] == "tenants:read"
     assert claims["sub"] == pixie.user_ids["alice"]
+
+
+def test_a_code_of_a_user_disabled_since_it_was_issued_is_refused(
+    pixie: Pixie, alice: Browser, http: httpx.Client
+) -> None:
+    """Disabling a user ends the codes in flight: a code (sealed, not stored) is redeemed only for a user who may
+    still sign in, so one issued before the user was disabled is ``invalid_grant`` and leaves nothing behind; once
+    the user is enabled again, a new code works (the control)."""
+    proof = Pkce.new()
+    code = _code(alice, proof)
+    user = (pixie.user_ids["alice"],)
+    assert pixie.execute("UPDATE users SET disabled = 1 WHERE user_id = ?", user) == 1
+    try:
+        assert_json_error(token_request(http, code, proof.verifier), "invalid_grant")
+        assert pixie.query("SELECT 1 FROM authorization_codes WHERE code_hash = ?", (sha256_hex(code),)) == []
+    finally:
+        assert pixie.execute("UPDATE users SET disabled = 0 WHERE user_id = ?", user) == 1
+    fresh = Pkce.new()
+    assert token_request(http, _code(alice, fresh), fresh.verifier).status_code == 200

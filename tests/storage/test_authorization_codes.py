@@ -9,113 +9,132 @@ from collections import Counter
 import pytest
 
 from pixie.storage.interfaces import AlreadyExists, Storage
+from pixie.storage.records import AuthorizationCode
 from pixie.storage.statements.authorization import CODE_RETENTION_SECONDS
 
 from . import factories as f
 from .factories import NOW, OTHER, TENANT
 
-# --- authorization codes -----------------------------------------------------------------------------------------
+# --- authorization codes: sealed until redeemed, stored at redemption ------------------------------------------
 
 
-async def test_redeem_returns_the_stored_code(storage: Storage) -> None:
-    """ARCHITECTURE §6.3: a code carries its bindings (client, redirect URI, challenge) back to the token request."""
-    code = f.code(redirect_uri_provided=True)
-    await storage.codes.create(code)
-    outcome = await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)
-    assert outcome.status == "redeemed"
-    assert outcome.code == dataclasses.replace(code, consumed_at=NOW + 1)
-    assert isinstance(outcome.code.scopes, tuple)
+async def _user(storage: Storage, tenant: str = TENANT, user_id: str = "u1", **changes: object) -> None:
+    await storage.users.create(f.user(tenant, user_id=user_id, username=f"user-{user_id}", **changes))
+
+
+def _redeemed(tenant: str = TENANT, **changes: object) -> AuthorizationCode:
+    """A code as the token endpoint redeems it: consumed now, with the access token it produced."""
+    values: dict[str, object] = {
+        "consumed_at": NOW + 1,
+        "access_jti": f.token_hash()[:22],
+        "access_expires_at": NOW + 301,
+    }
+    return f.code(tenant, **(values | changes))
+
+
+async def test_redeem_records_the_code_and_what_it_produced(storage: Storage) -> None:
+    """ARCHITECTURE §6.3: the first redemption writes the code's row, bindings and what it produced included."""
+    await _user(storage)
+    code = _redeemed(redirect_uri_provided=True)
+    outcome = await storage.codes.redeem(code)
+    assert (outcome.status, outcome.code) == ("redeemed", code)
+    assert await storage.codes.get(TENANT, code.code_hash) == code
 
 
 async def test_redeem_single_use(storage: Storage) -> None:
-    """RFC 9700 §4.2.4 / ARCHITECTURE §6.3: a code is single use — of 20 concurrent redemptions exactly one wins."""
-    code = f.code()
-    await storage.codes.create(code)
-    outcomes = await asyncio.gather(*(storage.codes.redeem(TENANT, code.code_hash, NOW + 1) for _ in range(20)))
+    """RFC 9700 §4.2.4 / ARCHITECTURE §6.3: a code is single use — of 20 concurrent redemptions, each starting a
+    family of its own, exactly one wins; the others are told apart as replays, with the winner's record, and their
+    families are never written."""
+    await _user(storage)
+    code_hash = f.token_hash()
+    attempts = []
+    for _ in range(20):
+        family = f.family()
+        attempts.append((_redeemed(code_hash=code_hash, family_id=family.family_id), family, f.refresh_token(family)))
+    outcomes = await asyncio.gather(*(storage.codes.redeem(*attempt) for attempt in attempts))
     assert Counter(o.status for o in outcomes) == {"redeemed": 1, "replayed": 19}
+    [winner] = [attempt for attempt, o in zip(attempts, outcomes, strict=True) if o.status == "redeemed"]
     for outcome in outcomes:
-        assert outcome.code is not None and outcome.code.consumed_at == NOW + 1
+        assert outcome.code == winner[0]
+    for code, family, _ in attempts:
+        stored = await storage.refresh.get_family(TENANT, family.family_id)
+        assert (stored is not None) == (code is winner[0])
 
 
-async def test_second_redemption_is_a_replay_that_reports_what_was_issued(storage: Storage) -> None:
-    """RFC 9700 §4.2.4: a replay must be told apart (to revoke what the code produced), with the recorded ids."""
-    code = f.code()
-    await storage.codes.create(code)
-    assert (await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)).status == "redeemed"
-    await storage.codes.record_issued(
-        TENANT, code.code_hash, family_id="fam-1", access_jti="jti-1", access_expires_at=NOW + 301
+async def test_a_replay_reports_what_the_first_redemption_produced(storage: Storage) -> None:
+    """RFC 9700 §4.2.4: a replay must be told apart, with the recorded family and access token, to revoke them;
+    the replay's own family is not written."""
+    await _user(storage)
+    family = f.family()
+    first = f.refresh_token(family, access_jti="jti-first", access_expires_at=NOW + 301)
+    code = _redeemed(family_id=family.family_id, access_jti="jti-first")
+    assert (await storage.codes.redeem(code, family, first)).status == "redeemed"
+    assert await storage.refresh.get_family(TENANT, family.family_id) == family
+    again = f.family()
+    replay = await storage.codes.redeem(
+        dataclasses.replace(code, consumed_at=NOW + 2, family_id=again.family_id), again, f.refresh_token(again)
     )
-    replay = await storage.codes.redeem(TENANT, code.code_hash, NOW + 2)
-    assert replay.status == "replayed"
-    assert replay.code is not None
-    assert (replay.code.consumed_at, replay.code.family_id, replay.code.access_jti) == (NOW + 1, "fam-1", "jti-1")
-    assert replay.code.access_expires_at == NOW + 301
+    assert replay.status == "replayed" and replay.code is not None
+    assert (replay.code.consumed_at, replay.code.family_id, replay.code.access_jti) == (
+        NOW + 1,
+        family.family_id,
+        "jti-first",
+    )
+    assert await storage.refresh.get_family(TENANT, again.family_id) is None
 
 
-async def test_code_expiry(storage: Storage) -> None:
-    """ARCHITECTURE §6.3 (≤ 60 s lifetime): at or after ``expires_at`` a code is ``expired`` and stays unconsumed."""
-    code = f.code(expires_at=NOW + 60)
-    await storage.codes.create(code)
-    at_expiry = await storage.codes.redeem(TENANT, code.code_hash, NOW + 60)
-    assert at_expiry.status == "expired"
-    assert at_expiry.code is not None and at_expiry.code.consumed_at is None
-    assert (await storage.codes.redeem(TENANT, code.code_hash, NOW + 3600)).status == "expired"
+async def test_a_user_who_may_no_longer_sign_in_redeems_nothing(storage: Storage) -> None:
+    """Ending a user's access ends their codes in flight: for a user who is gone or disabled, nothing is written
+    (neither the code's row nor its family) and the outcome is ``unknown``."""
+    await _user(storage, user_id="disabled", disabled=True)
+    for user_id in ("gone", "disabled"):
+        family = f.family(user_id=user_id)
+        code = _redeemed(user_id=user_id, family_id=family.family_id)
+        outcome = await storage.codes.redeem(code, family, f.refresh_token(family))
+        assert (outcome.status, outcome.code) == ("unknown", None)
+        assert await storage.codes.get(TENANT, code.code_hash) is None
+        assert await storage.refresh.get_family(TENANT, family.family_id) is None
 
 
-async def test_replay_after_expiry_is_still_a_replay(storage: Storage) -> None:
-    """RFC 9700 §4.2.4: a late replay still revokes, so ``replayed`` wins over ``expired``."""
-    code = f.code()
-    await storage.codes.create(code)
-    await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)
-    assert (await storage.codes.redeem(TENANT, code.code_hash, NOW + 3600)).status == "replayed"
-
-
-async def test_unknown_code(storage: Storage) -> None:
-    """RFC 6749 §5.2 invalid_grant: an unknown code hash is ``unknown`` with no record."""
-    outcome = await storage.codes.redeem(TENANT, f.token_hash(), NOW)
-    assert (outcome.status, outcome.code) == ("unknown", None)
-
-
-async def test_code_is_scoped_to_its_tenant(storage: Storage) -> None:
-    """Multi-tenancy: another tenant cannot redeem (or burn) a tenant's code."""
-    code = f.code()
-    await storage.codes.create(code)
-    assert (await storage.codes.redeem(OTHER, code.code_hash, NOW + 1)).status == "unknown"
-    await storage.codes.record_issued(OTHER, code.code_hash, family_id="x", access_jti="x", access_expires_at=NOW)
-    outcome = await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)
-    assert outcome.status == "redeemed"
-    assert outcome.code is not None and outcome.code.access_jti is None
-
-
-async def test_same_code_hash_in_two_tenants(storage: Storage) -> None:
-    """Keys are per tenant: the same hash may exist in two tenants without clashing."""
+async def test_a_code_belongs_to_its_tenant(storage: Storage) -> None:
+    """Keys are per tenant: the same hash redeemed in two tenants makes two rows; each tenant sees its own."""
+    await _user(storage)
+    await _user(storage, OTHER)
     shared = f.token_hash()
-    await storage.codes.create(f.code(code_hash=shared))
-    await storage.codes.create(f.code(OTHER, code_hash=shared))
-    assert (await storage.codes.redeem(TENANT, shared, NOW)).status == "redeemed"
-    assert (await storage.codes.redeem(OTHER, shared, NOW)).status == "redeemed"
+    mine, theirs = (
+        _redeemed(code_hash=shared, access_jti="mine"),
+        _redeemed(OTHER, code_hash=shared, access_jti="theirs"),
+    )
+    assert (await storage.codes.redeem(mine)).status == "redeemed"
+    assert (await storage.codes.redeem(theirs)).status == "redeemed"
+    assert await storage.codes.get(TENANT, shared) == mine
+    assert await storage.codes.get(OTHER, shared) == theirs
+    assert await storage.codes.get(TENANT, f.token_hash()) is None
 
 
-async def test_duplicate_code_is_rejected(storage: Storage) -> None:
-    code = f.code()
-    await storage.codes.create(code)
-    with pytest.raises(AlreadyExists):
-        await storage.codes.create(code)
+async def test_a_family_comes_with_its_first_token_and_its_code_names_it(storage: Storage) -> None:
+    family = f.family()
+    with pytest.raises(ValueError, match="first token"):
+        await storage.codes.redeem(_redeemed(family_id=family.family_id), family, None)
+    with pytest.raises(ValueError, match="name the family"):
+        await storage.codes.redeem(_redeemed(family_id="another"), family, f.refresh_token(family))
 
 
 async def test_purge_keeps_codes_a_replay_still_matters_for(storage: Storage) -> None:
     """Codes are kept CODE_RETENTION_SECONDS past expiry, and while their access token lives (RFC 9700 §4.2.4)."""
-    old = f.code(expires_at=NOW)
-    old_with_live_token = f.code(expires_at=NOW, access_jti="j", access_expires_at=NOW + 2 * CODE_RETENTION_SECONDS)
-    recent = f.code(expires_at=NOW + CODE_RETENTION_SECONDS)
-    elsewhere = f.code(OTHER, expires_at=NOW)
+    await _user(storage)
+    await _user(storage, OTHER)
+    old = _redeemed(expires_at=NOW, access_expires_at=NOW)
+    old_with_live_token = _redeemed(expires_at=NOW, access_expires_at=NOW + 2 * CODE_RETENTION_SECONDS)
+    recent = _redeemed(expires_at=NOW + CODE_RETENTION_SECONDS, access_expires_at=NOW)
+    elsewhere = _redeemed(OTHER, expires_at=NOW, access_expires_at=NOW)
     for code in (old, old_with_live_token, recent, elsewhere):
-        await storage.codes.create(code)
+        assert (await storage.codes.redeem(code)).status == "redeemed"
     assert await storage.codes.purge_expired(NOW + CODE_RETENTION_SECONDS + 1) == 2  # across tenants
-    assert (await storage.codes.redeem(TENANT, old.code_hash, NOW)).status == "unknown"
-    assert (await storage.codes.redeem(OTHER, elsewhere.code_hash, NOW)).status == "unknown"
-    assert (await storage.codes.redeem(TENANT, old_with_live_token.code_hash, NOW)).status == "expired"
-    assert (await storage.codes.redeem(TENANT, recent.code_hash, NOW)).status == "redeemed"
+    assert await storage.codes.get(TENANT, old.code_hash) is None
+    assert await storage.codes.get(OTHER, elsewhere.code_hash) is None
+    assert await storage.codes.get(TENANT, old_with_live_token.code_hash) == old_with_live_token
+    assert await storage.codes.get(TENANT, recent.code_hash) == recent
 
 
 # --- authorization requests --------------------------------------------------------------------------------------
@@ -177,23 +196,3 @@ async def test_purge_expired_requests(storage: Storage) -> None:
     assert await storage.requests.purge_expired(NOW) == 2
     assert await storage.requests.purge_expired(NOW) == 0
     assert await storage.requests.get(TENANT, live.request_id, NOW) == live
-
-
-async def test_first_refresh_family_records_itself_on_its_code(storage: Storage) -> None:
-    """One write per code exchange: ``create_family(..., from_code=)`` records the family and the access token on the
-    code as ``record_issued`` would, so a replay still finds what to revoke; another tenant's code is untouched."""
-    code = f.code()
-    other = f.code(OTHER, code_hash=code.code_hash)
-    await storage.codes.create(code)
-    await storage.codes.create(other)
-    assert (await storage.codes.redeem(TENANT, code.code_hash, NOW + 1)).status == "redeemed"
-    family = f.family()
-    first = f.refresh_token(family, access_jti="jti-first", access_expires_at=NOW + 301)
-    await storage.refresh.create_family(family, first, from_code=code.code_hash)
-    replay = await storage.codes.redeem(TENANT, code.code_hash, NOW + 2)
-    assert replay.status == "replayed" and replay.code is not None
-    assert (replay.code.family_id, replay.code.access_jti) == (family.family_id, "jti-first")
-    assert replay.code.access_expires_at == NOW + 301
-    assert await storage.refresh.get_family(TENANT, family.family_id) == family
-    untouched = await storage.codes.redeem(OTHER, code.code_hash, NOW + 1)
-    assert untouched.code is not None and untouched.code.family_id is None

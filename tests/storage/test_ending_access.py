@@ -1,7 +1,7 @@
 """Ending an account's access (ClientStore / UserStore ``end_access`` and ``delete``), on SQLite and PostgreSQL.
 
 Disabling or deleting a client or a user revokes its refresh-token families, deny-lists the live access tokens
-recorded on them and on its codes, drops its unredeemed codes and pending requests, and for a user revokes the SSO
+recorded on them and on its codes, drops its pending requests, and for a user revokes the SSO
 and dashboard sessions; deleting also drops consents. Another account's, and another tenant's, records are untouched.
 """
 
@@ -16,18 +16,24 @@ from .factories import NOW, OTHER, TENANT
 
 async def _world(storage: Storage, tenant: str, user_id: str, client_id: str) -> dict[str, object]:
     """A family with a live and an expired access token, a code (redeemed, with its live access token) that started
-    another family, an unredeemed code, a pending request, an SSO session, a dashboard session and a consent."""
+    another family, a pending request, an SSO session, a dashboard session and a consent (and the user, if new)."""
     family = f.family(tenant, client_id=client_id, user_id=user_id)
     first = f.refresh_token(family, access_jti=f"{tenant}-{user_id}-{client_id}-old", access_expires_at=NOW - 1)
     await storage.refresh.create_family(family, first)
     started = f.family(tenant, client_id=client_id, user_id=user_id)
-    redeemed = f.code(tenant, client_id=client_id, user_id=user_id)
-    await storage.codes.create(redeemed)
-    assert (await storage.codes.redeem(tenant, redeemed.code_hash, NOW)).status == "redeemed"
     second = f.refresh_token(started, access_jti=f"{tenant}-{user_id}-{client_id}-live", access_expires_at=NOW + 300)
-    await storage.refresh.create_family(started, second, from_code=redeemed.code_hash)
-    pending = f.code(tenant, client_id=client_id, user_id=user_id)
-    await storage.codes.create(pending)
+    redeemed = f.code(
+        tenant,
+        client_id=client_id,
+        user_id=user_id,
+        consumed_at=NOW,
+        family_id=started.family_id,
+        access_jti=second.access_jti,
+        access_expires_at=second.access_expires_at,
+    )
+    if await storage.users.get(tenant, user_id) is None:  # a code is redeemed only for a user who may sign in
+        await storage.users.create(f.user(tenant, user_id=user_id, username=f"user-{user_id}"))
+    assert (await storage.codes.redeem(redeemed, started, second)).status == "redeemed"
     request = f.request(tenant, client_id=client_id, user_id=user_id)
     await storage.requests.create(request)
     session = f.session(tenant, user_id=user_id)
@@ -41,7 +47,6 @@ async def _world(storage: Storage, tenant: str, user_id: str, client_id: str) ->
         "families": (family, started),
         "first": first,
         "second": second,
-        "pending": pending,
         "request": request,
         "session": session,
         "admin": admin,
@@ -55,8 +60,6 @@ async def _ended(storage: Storage, tenant: str, world: dict[str, object], *, ses
     second = world["second"]
     assert await storage.denylist.is_denied(tenant, second.access_jti)  # type: ignore[attr-defined]
     assert not await storage.denylist.is_denied(tenant, world["first"].access_jti)  # type: ignore[attr-defined]
-    pending = world["pending"]
-    assert (await storage.codes.redeem(tenant, pending.code_hash, NOW)).status == "unknown"  # type: ignore[attr-defined]
     assert await storage.requests.get(tenant, world["request"].request_id, NOW) is None  # type: ignore[attr-defined]
     session = await storage.sessions.get(tenant, world["session"].session_hash)  # type: ignore[attr-defined]
     admin = await storage.admin_sessions.get(tenant, world["admin"].session_hash)  # type: ignore[attr-defined]

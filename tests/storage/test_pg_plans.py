@@ -38,10 +38,10 @@ _SESSIONS = {"sso_sessions": "pk_sso_sessions"}
 
 # (statement, {every table it reads rows of: the index each read must use})
 HOT = [
-    pytest.param(authorization.CONSUME.postgresql, _CODES, id="code-consume"),
     pytest.param(authorization.GET_CODE.postgresql, _CODES, id="code-get"),
-    pytest.param(authorization.RECORD_ISSUED.postgresql, _CODES, id="code-issued"),
-    pytest.param(stores.CREATE_FAMILY_FROM_CODE.postgresql, _CODES, id="family-from-code"),
+    # A redemption reads only its user (the code's own row is the insert's: the unique key arbitrates it).
+    pytest.param(stores.RECORD_REDEEMED.postgresql, _USERS, id="code-redeemed"),
+    pytest.param(stores.REDEEM_INTO_FAMILY.postgresql, _USERS, id="code-redeemed-into-family"),
     pytest.param(authorization.GET_REQUEST.postgresql, _REQUESTS, id="request-get"),
     pytest.param(authorization.SET_USER.postgresql, _REQUESTS, id="request-user"),
     pytest.param(refresh.GET_TOKEN.postgresql, _TOKENS, id="token-get"),

@@ -188,8 +188,10 @@ async def test_revoke_family_deny_lists_its_live_access_tokens(storage: Storage)
     code = f.code(family_id=family.family_id, access_jti="jti-code", access_expires_at=NOW + 300)
     expired = f.code(family_id=family.family_id, access_jti="jti-old", access_expires_at=NOW + 5)
     foreign = f.code(OTHER, family_id=family.family_id, access_jti="jti-foreign", access_expires_at=NOW + 300)
+    await storage.users.create(f.user())
+    await storage.users.create(f.user(OTHER))
     for issued in (code, expired, foreign):
-        await storage.codes.create(issued)
+        assert (await storage.codes.redeem(dataclasses.replace(issued, consumed_at=NOW))).status == "redeemed"
     assert await storage.refresh.revoke_family(TENANT, family.family_id, "reuse", NOW + 10)
     assert first.access_jti is not None
     for jti in (first.access_jti, "jti-second", "jti-code"):

@@ -70,10 +70,11 @@ async def test_requests_codes_and_families_keep_their_resources(storage: Storage
     request = f.request(resources=(API, MCP))
     await storage.requests.create(request)
     assert await storage.requests.get(TENANT, request.request_id, NOW) == request
-    code = f.code(resources=(MCP,))
-    await storage.codes.create(code)
-    redemption = await storage.codes.redeem(TENANT, code.code_hash, NOW)
-    assert redemption.code is not None and redemption.code.resources == (MCP,)
+    await storage.users.create(f.user())
+    code = f.code(resources=(MCP,), consumed_at=NOW)
+    assert (await storage.codes.redeem(code)).status == "redeemed"
+    stored = await storage.codes.get(TENANT, code.code_hash)
+    assert stored is not None and stored.resources == (MCP,)
     family = f.family(resources=(API,))
     await storage.refresh.create_family(family, f.refresh_token(family))
     assert await storage.refresh.get_family(TENANT, family.family_id) == family

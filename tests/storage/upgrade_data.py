@@ -105,7 +105,7 @@ async def write(storage: Storage, wanted: dict[str, Any]) -> None:
     await storage.consents.grant(TENANT, consent.user_id, consent.client_id, ["b", "a"], consent.granted_at)
     for name in ("request", "bare_request"):
         await storage.requests.create(wanted[name])
-    await storage.codes.create(wanted["code"])
+    assert (await storage.codes.redeem(wanted["code"])).status == "redeemed"  # a code is stored once redeemed
     await storage.refresh.create_family(wanted["family"], wanted["token"])
     await storage.refresh.create_family(wanted["live_family"], wanted["live_token"])
     await storage.denylist.deny(TENANT, *wanted["denied"])
@@ -142,10 +142,7 @@ async def read(storage: Storage, wanted: dict[str, Any]) -> dict[str, Any]:
     found["live_token"] = None if live is None else live[0]
     signed_in = await storage.sessions.get_signed_in(TENANT, session.session_hash, "spa")
     assert signed_in == (wanted["session"], wanted["user"], wanted["consent"]), signed_in
-    # The code last: redeeming is the one read that writes (it finds the code consumed, and says so).
-    redemption = await storage.codes.redeem(TENANT, wanted["code"].code_hash, NOW)
-    assert redemption.status == "replayed", redemption
-    found["code"] = redemption.code
+    found["code"] = await storage.codes.get(TENANT, wanted["code"].code_hash)
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from anyio import CapacityLimiter
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from pixie.server.security_headers import content_security_policy
 from pixie.storage.interfaces import Storage
 from pixie.storage.records import Tenant
 from pixie.tenancy import DEFAULT_TENANT, TenantResolver, issuer_for
+from pixie.tokens.codes import CodeSealer
 from pixie.tokens.issuer import TokenIssuer
 from pixie.tokens.keys import KeyRing
 
@@ -49,9 +51,15 @@ class AppContext:
     """Checks DPoP proofs at the token endpoint (algorithms and time window)."""
     dpop_nonces: DPoPNonces | None = None
     """Server nonces for tenants that require them (built from the master key by the composition root)."""
+
     password_checks: CapacityLimiter = field(default_factory=password_check_slots)
     """Password hashes checked at once. Each Argon2id check holds 64 MiB while it runs; without a bound, 16
     simultaneous logins took one worker to 1.1 GB (``bench/memory.py``), and anyio's default pool allows 40."""
+
+    @cached_property
+    def code_sealer(self) -> CodeSealer:
+        """Seals and opens authorization codes, under a key derived from the master key."""
+        return CodeSealer(self.settings.master_key)
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer_for(self.settings.issuer, tenant.id)

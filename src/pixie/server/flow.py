@@ -187,8 +187,8 @@ async def finish_with_code(
     if stored and not await ctx.storage.requests.delete(tenant.id, pending.request_id):
         return ctx.error_page(InvalidRequest("this sign-in request was already completed"), tenant)
     granted = replace(pending, scopes=scopes_for(tenant, pending, user))
-    code = await issue_code(
-        ctx.storage,
+    code = issue_code(
+        ctx.code_sealer,
         tenant=tenant,
         request=granted,
         user_id=user.user_id,

@@ -253,35 +253,27 @@ class AuthorizationRequestStore(Protocol):
 
 
 class CodeStore(Protocol):
-    async def create(self, code: AuthorizationCode) -> None:
-        """Used by: authorization-code grant (issue after consent)."""
+    """Codes are sealed, not stored, until they are redeemed (:mod:`pixie.tokens.codes`)."""
 
-    async def redeem(self, tenant_id: TenantId, code_hash: str, now: Timestamp) -> CodeRedemption:
-        """Atomically consume a code: of any number of concurrent callers exactly one gets ``redeemed``.
+    async def get(self, tenant_id: TenantId, code_hash: str) -> AuthorizationCode | None:
+        """A redeemed code's row. Used by: authorization-code grant (what a replay must revoke)."""
+
+    async def redeem(
+        self, code: AuthorizationCode, family: RefreshFamily | None = None, first: RefreshToken | None = None
+    ) -> CodeRedemption:
+        """Record ``code`` (``consumed_at`` and what it produced set) and start ``family`` with ``first``, in one
+        atomic write, unless the code was redeemed before (``replayed``, with the stored row: of any number of
+        concurrent callers exactly one gets ``redeemed``) or its user is gone or disabled (``unknown``).
         Used by: authorization-code grant (token exchange)."""
-
-    async def record_issued(
-        self,
-        tenant_id: TenantId,
-        code_hash: str,
-        *,
-        family_id: str | None,
-        access_jti: str,
-        access_expires_at: Timestamp,
-    ) -> None:
-        """Remember what a redeemed code produced, so a replay can revoke it (RFC 9700 §4.2.4).
-        Used by: authorization-code grant."""
 
     async def purge_expired(self, now: Timestamp) -> int:
         """Delete codes expired long enough that a replay no longer matters. Used by: housekeeping."""
 
 
 class RefreshTokenStore(Protocol):
-    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
-        """Store a family and its first token. With ``from_code`` (a code hash of the same tenant), also record on
-        that code what it produced (the family, ``first.access_jti`` and its expiry), as
-        :meth:`AuthorizationCodeStore.record_issued` would, in the same transaction: one write per code exchange
-        instead of two. Used by: authorization-code grant (first refresh token of an authorization)."""
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+        """Store a family and its first token, in one transaction. (A code exchange starts its family with the
+        code's redemption instead: :meth:`CodeStore.redeem`.) Used by: tests and tools that seed families."""
 
     async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
         """Used by: introspection, revocation."""

@@ -268,7 +268,8 @@ class PushedRequest:
 
 @dataclass(frozen=True)
 class AuthorizationCode:
-    """An issued code, bound to everything the token request must match (RFC 9700 §4.5, §2.1.1)."""
+    """A code, bound to everything the token request must match (RFC 9700 §4.5, §2.1.1): sealed into the code itself
+    when issued (:mod:`pixie.tokens.codes`), stored once redeemed, with what it produced."""
 
     tenant_id: TenantId
     code_hash: str
@@ -298,13 +299,14 @@ class AuthorizationCode:
 
 @dataclass(frozen=True)
 class CodeRedemption:
-    """Outcome of one attempt to consume a code.
+    """Outcome of one attempt to redeem a code.
 
-    ``redeemed``: this caller won and owns the code. ``replayed``: the code was already consumed — the caller must
-    revoke what was issued from it (RFC 9700 §4.2.4). ``expired`` / ``unknown``: plain ``invalid_grant``.
+    ``redeemed``: this caller won and owns the code. ``replayed``: the code was already redeemed — the caller must
+    revoke what was issued from it (RFC 9700 §4.2.4). ``unknown``: its user is gone or disabled; plain
+    ``invalid_grant``.
     """
 
-    status: Literal["redeemed", "replayed", "expired", "unknown"]
+    status: Literal["redeemed", "replayed", "unknown"]
     code: AuthorizationCode | None
 
 

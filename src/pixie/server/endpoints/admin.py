@@ -142,6 +142,7 @@ async def admin_callback(request: Request) -> Response:
             tenant=tenant,
             issuer=issuer,
             storage=ctx.storage,
+            codes=ctx.code_sealer,
             tokens=ctx.tokens,
             events=ctx.events,
             now=now,

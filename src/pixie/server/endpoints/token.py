@@ -112,6 +112,7 @@ async def _token(
             tenant=tenant,
             issuer=issuer,
             storage=ctx.storage,
+            codes=ctx.code_sealer,
             tokens=ctx.tokens,
             events=events,
             now=now,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pixie import pkce
@@ -42,6 +42,7 @@ from pixie.server.protocol.resource_indicators import (
 from pixie.server.protocol.sender_constraint import check_binding, token_type
 from pixie.storage.interfaces import ClientStore, ResourceStore, Storage
 from pixie.storage.records import AuthorizationCode, AuthorizationRequest, Client, RefreshFamily, RefreshToken, Tenant
+from pixie.tokens.codes import CodeSealer
 from pixie.tokens.issuer import TokenIssuer, new_opaque_secret
 from pixie.types import Timestamp
 
@@ -308,8 +309,8 @@ def new_pending_request(
     )
 
 
-async def issue_code(
-    storage: Storage,
+def issue_code(
+    codes: CodeSealer,
     *,
     tenant: Tenant,
     request: AuthorizationRequest,
@@ -318,17 +319,17 @@ async def issue_code(
     now: Timestamp,
     sid: str | None = None,
 ) -> str:
-    """Create a single-use code bound to client, redirect URI, scope, user and PKCE challenge; return it once. It
-    keeps the request's ``nonce`` and the signed-in session's ``sid`` for the ID token.
+    """A single-use code bound to client, redirect URI, scope, user and PKCE challenge, sealed (nothing is stored
+    until it is redeemed: :mod:`pixie.tokens.codes`). It keeps the request's ``nonce`` and the signed-in session's
+    ``sid`` for the ID token.
 
     Spec: RFC 6749 §4.1.2, RFC 9700 §4.2.4 (short-lived, single use), OAuth 2.1 §4.1.2; OpenID Connect Core 1.0
     §3.1.2.1 (``nonce``).
     """
-    secret = new_opaque_secret()
-    await storage.codes.create(
+    return codes.seal(
         AuthorizationCode(
             tenant_id=tenant.id,
-            code_hash=secret.digest,
+            code_hash="",
             client_id=request.client_id,
             user_id=user_id,
             redirect_uri=request.redirect_uri,
@@ -346,7 +347,6 @@ async def issue_code(
             resources=request.resources,
         )
     )
-    return secret.value
 
 
 async def exchange_code(
@@ -356,16 +356,18 @@ async def exchange_code(
     tenant: Tenant,
     issuer: str,
     storage: Storage,
+    codes: CodeSealer,
     tokens: TokenIssuer,
     events: EventSink,
     now: Timestamp,
     dpop_jkt: str | None = None,
     resources: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Redeem a code for tokens. The code is consumed by the first presentation, whoever makes it, so a stolen
-    code cannot be tried twice; a second redemption revokes what the first produced. ``resources`` (checked
-    ``resource`` values) may name a subset of the resources the code was granted for: the access token is for
-    those, the refresh token keeps the whole grant.
+    """Redeem a code for tokens. The code is opened (no read), checked, the tokens made, and then the code's
+    redemption and the refresh family it starts are written at once: the first redemption wins, and a second one —
+    whoever makes it, valid or not — revokes what the first produced. ``resources`` (checked ``resource`` values)
+    may name a subset of the resources the code was granted for: the access token is for those, the refresh token
+    keeps the whole grant.
 
     Spec: RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.5–§4.6, RFC 9700 §2.1.1, §4.2.4 and §4.8.2; RFC 8707 §2.2.
     """
@@ -377,22 +379,24 @@ async def exchange_code(
     verifier = params.get("code_verifier")
     if not verifier:
         raise InvalidRequest("code_verifier is required (PKCE)")
-    redemption = await storage.codes.redeem(tenant.id, hash_secret(code), now)
-    record = redemption.code
-    if redemption.status == "replayed" and record is not None:
-        await _revoke_issued(storage, record, now)
-        raise InvalidGrant("authorization code was already used; tokens issued from it are revoked")
-    if redemption.status != "redeemed" or record is None:
+    record = codes.open(code, tenant.id)
+    if record is None:
         raise InvalidGrant("authorization code is invalid or expired")
-    if record.client_id != client.client_id:
-        raise InvalidGrant("authorization code was issued to another client")
-    presented_uri = params.get("redirect_uri")
-    if (record.redirect_uri_provided or presented_uri is not None) and presented_uri != record.redirect_uri:
-        raise InvalidGrant("redirect_uri does not match the authorization request")
-    if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
-        raise InvalidGrant("code_verifier does not match the code_challenge")
-    check_binding(record.dpop_jkt, dpop_jkt, "code")  # RFC 9449 §10: the key the request named
-    target = await granted_target(storage.resources, tenant.id, record.resources, resources)
+    try:
+        if now >= record.expires_at:
+            raise InvalidGrant("authorization code is invalid or expired")
+        if record.client_id != client.client_id:
+            raise InvalidGrant("authorization code was issued to another client")
+        presented_uri = params.get("redirect_uri")
+        if (record.redirect_uri_provided or presented_uri is not None) and presented_uri != record.redirect_uri:
+            raise InvalidGrant("redirect_uri does not match the authorization request")
+        if not pkce.verify(verifier, record.code_challenge, record.code_challenge_method):
+            raise InvalidGrant("code_verifier does not match the code_challenge")
+        check_binding(record.dpop_jkt, dpop_jkt, "code")  # RFC 9449 §10: the key the request named
+        target = await granted_target(storage.resources, tenant.id, record.resources, resources)
+    except OAuthError:
+        await _refuse_replay(storage, record, now)  # a refused replay of a redeemed code still revokes
+        raise
     scopes = scopes_for_resources(record.scopes, target, explicit=False)
 
     access = await tokens.access_token(
@@ -425,43 +429,49 @@ async def exchange_code(
             sid=record.sid,
             access_token=access.token,
         )
-    family_id: str | None = None
+    family: RefreshFamily | None = None
+    first: RefreshToken | None = None
     if "refresh_token" in client.grant_types and "refresh_token" in tenant.settings.allowed_grant_types:
-        family_id = new_id()
         refresh = new_opaque_secret()
         absolute_ttl = client.refresh_absolute_ttl or tenant.settings.refresh_absolute_ttl
         idle_ttl = client.refresh_idle_ttl or tenant.settings.refresh_idle_ttl
-        await storage.refresh.create_family(
-            RefreshFamily(
-                tenant_id=tenant.id,
-                family_id=family_id,
-                client_id=client.client_id,
-                user_id=record.user_id,
-                scopes=record.scopes,
-                auth_time=record.auth_time,
-                created_at=now,
-                absolute_expires_at=now + absolute_ttl,
-                dpop_jkt=dpop_jkt if client.client_type == "public" else None,
-                sid=record.sid,
-                resources=record.resources,
-            ),
-            RefreshToken(
-                tenant_id=tenant.id,
-                token_hash=refresh.digest,
-                family_id=family_id,
-                scopes=record.scopes,
-                created_at=now,
-                expires_at=min(now + idle_ttl, now + absolute_ttl),
-                access_jti=access.jti,
-                access_expires_at=access.expires_at,
-            ),
-            from_code=record.code_hash,  # what this code produced, for a replay to revoke: same transaction
+        family = RefreshFamily(
+            tenant_id=tenant.id,
+            family_id=new_id(),
+            client_id=client.client_id,
+            user_id=record.user_id,
+            scopes=record.scopes,
+            auth_time=record.auth_time,
+            created_at=now,
+            absolute_expires_at=now + absolute_ttl,
+            dpop_jkt=dpop_jkt if client.client_type == "public" else None,
+            sid=record.sid,
+            resources=record.resources,
+        )
+        first = RefreshToken(
+            tenant_id=tenant.id,
+            token_hash=refresh.digest,
+            family_id=family.family_id,
+            scopes=record.scopes,
+            created_at=now,
+            expires_at=min(now + idle_ttl, now + absolute_ttl),
+            access_jti=access.jti,
+            access_expires_at=access.expires_at,
         )
         response["refresh_token"] = refresh.value
-    else:
-        await storage.codes.record_issued(
-            tenant.id, record.code_hash, family_id=None, access_jti=access.jti, access_expires_at=access.expires_at
-        )
+    redeemed = replace(
+        record,
+        consumed_at=now,
+        family_id=family.family_id if family is not None else None,
+        access_jti=access.jti,
+        access_expires_at=access.expires_at,
+    )
+    redemption = await storage.codes.redeem(redeemed, family, first)
+    if redemption.status == "replayed" and redemption.code is not None:
+        await _revoke_issued(storage, redemption.code, now)
+        raise InvalidGrant("authorization code was already used; tokens issued from it are revoked")
+    if redemption.status != "redeemed":
+        raise InvalidGrant("authorization code is invalid or expired")  # its user is gone or disabled
     events.emit(
         TokenIssued(
             tenant_id=tenant.id,
@@ -472,6 +482,15 @@ async def exchange_code(
         )
     )
     return response
+
+
+async def _refuse_replay(storage: Storage, record: AuthorizationCode, now: Timestamp) -> None:
+    """A code that fails a check is looked up (only then: the happy path reads nothing): if it was redeemed before,
+    this is a replay, and what it produced is revoked (RFC 9700 §4.2.4), whoever sent it."""
+    stored = await storage.codes.get(record.tenant_id, record.code_hash)
+    if stored is not None and stored.consumed_at is not None:
+        await _revoke_issued(storage, stored, now)
+        raise InvalidGrant("authorization code was already used; tokens issued from it are revoked")
 
 
 async def _revoke_issued(storage: Storage, code: AuthorizationCode, now: Timestamp) -> None:

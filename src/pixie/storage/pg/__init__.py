@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from pixie.storage.interfaces import Storage
 from pixie.storage.pg.database import Database
-from pixie.storage.pg.stores import PgConsentStore, PgRefreshTokenStore
+from pixie.storage.pg.stores import PgCodeStore, PgConsentStore, PgRefreshTokenStore
 from pixie.storage.statements import sql_storage
 
 __all__ = ["Database", "build_pg_storage", "open_pg_storage"]
@@ -23,7 +23,7 @@ __all__ = ["Database", "build_pg_storage", "open_pg_storage"]
 
 def build_pg_storage(db: Database) -> Storage:
     """Every store on ``db`` (a migrated database)."""
-    return sql_storage(db, refresh=PgRefreshTokenStore(db), consents=PgConsentStore(db))
+    return sql_storage(db, refresh=PgRefreshTokenStore(db), consents=PgConsentStore(db), codes=PgCodeStore(db))
 
 
 @asynccontextmanager

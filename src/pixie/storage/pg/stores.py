@@ -7,8 +7,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from pixie.storage.pg.database import Database
-from pixie.storage.records import Consent, RefreshFamily, RefreshRotation, RefreshToken
-from pixie.storage.statements.authorization import RECORD_ISSUED_SQL
+from pixie.storage.records import AuthorizationCode, Consent, RefreshFamily, RefreshRotation, RefreshToken
+from pixie.storage.statements.authorization import RECORD_REDEEMED_SQL, SqlCodeStore, redeemed_params
 from pixie.storage.statements.codec import strings_from_json, strings_to_json
 from pixie.storage.statements.dialect import Statement
 from pixie.storage.statements.refresh import (
@@ -17,21 +17,28 @@ from pixie.storage.statements.refresh import (
     TOKEN,
     SqlRefreshTokenStore,
     check_first,
-    issued_params,
     split_token_and_family,
 )
 from pixie.storage.statements.sessions import SqlConsentStore
 from pixie.types import TenantId, Timestamp
 
-__all__ = ["PgConsentStore", "PgRefreshTokenStore"]
+__all__ = ["PgCodeStore", "PgConsentStore", "PgRefreshTokenStore"]
 
 # The family and its first token in one statement (atomic; the foreign key is checked at its end). Family columns
 # are bound as :f_*, the token's as :t_*. Column names come from code; values are always bound.
 _NEW_FAMILY = f"family AS ({FAMILY.insert_sql('f_')} RETURNING 1)"
 _FIRST_TOKEN = f"INSERT INTO {TOKEN.table} ({TOKEN.columns}) SELECT {TOKEN.parameters('t_')} FROM family"  # noqa: S608
 CREATE_FAMILY = Statement(f"WITH {_NEW_FAMILY} {_FIRST_TOKEN}")
-# The same, also recording on the code what it produced (a data-modifying CTE always runs, referenced or not).
-CREATE_FAMILY_FROM_CODE = Statement(f"WITH {_NEW_FAMILY}, code AS ({RECORD_ISSUED_SQL}) {_FIRST_TOKEN}")
+# A code's redemption with the family it starts: the code's row first (nothing if the code was redeemed before or its
+# user may no longer sign in), then the family and its first token only if that row was written. One statement, one
+# round trip: the whole code exchange's storage. Code columns are bound as :c_*.
+RECORD_REDEEMED = Statement(RECORD_REDEEMED_SQL)
+REDEEM_INTO_FAMILY = Statement(
+    f"WITH code AS ({RECORD_REDEEMED_SQL} RETURNING 1), "  # noqa: S608 (names from code, values bound)
+    f"family AS (INSERT INTO {FAMILY.table} ({FAMILY.columns}) SELECT {FAMILY.parameters('f_')} FROM code "
+    "RETURNING 1) "
+    f"{_FIRST_TOKEN}"
+)
 
 # Rotation in one statement. The successor's columns are bound as :s_*.
 #  1. ``token``: the presented token, as of the statement's snapshot.
@@ -83,14 +90,10 @@ class PgRefreshTokenStore(SqlRefreshTokenStore):
         super().__init__(db)
         self._pg = db
 
-    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
-        """One statement instead of a transaction of two or three: one round trip per code exchange."""
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+        """One statement instead of a transaction of two: one round trip."""
         check_first(family, first)
-        params = {**FAMILY.encode(family, "f_"), **TOKEN.encode(first, "t_")}
-        if from_code is None:
-            await self._pg.execute(CREATE_FAMILY, params)
-            return
-        await self._pg.execute(CREATE_FAMILY_FROM_CODE, {**params, **issued_params(family, first, from_code)})
+        await self._pg.execute(CREATE_FAMILY, {**FAMILY.encode(family, "f_"), **TOKEN.encode(first, "t_")})
 
     async def rotate(
         self,
@@ -134,6 +137,21 @@ class PgRefreshTokenStore(SqlRefreshTokenStore):
         if token.used_at is not None:
             return RefreshRotation(status="already_used", token=token, family=family)
         return RefreshRotation(status="expired", token=token, family=family)
+
+
+class PgCodeStore(SqlCodeStore):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._pg = db
+
+    async def _record(self, code: AuthorizationCode, family: RefreshFamily | None, first: RefreshToken | None) -> bool:
+        """One statement either way (see ``REDEEM_INTO_FAMILY``)."""
+        params = redeemed_params(code)
+        if family is None or first is None:
+            return await self._pg.execute(RECORD_REDEEMED, params) == 1
+        params.update(FAMILY.encode(family, "f_"))
+        params.update(TOKEN.encode(first, "t_"))
+        return await self._pg.execute(REDEEM_INTO_FAMILY, params) == 1
 
 
 class PgConsentStore(SqlConsentStore):

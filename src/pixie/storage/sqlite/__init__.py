@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from pixie.storage.interfaces import Storage
 from pixie.storage.sqlite.database import Database
-from pixie.storage.sqlite.stores import SqliteConsentStore, SqliteRefreshTokenStore
+from pixie.storage.sqlite.stores import SqliteCodeStore, SqliteConsentStore, SqliteRefreshTokenStore
 from pixie.storage.statements import sql_storage
 
 __all__ = ["Database", "build_sqlite_storage", "open_sqlite_storage"]
@@ -23,7 +23,9 @@ __all__ = ["Database", "build_sqlite_storage", "open_sqlite_storage"]
 
 def build_sqlite_storage(db: Database) -> Storage:
     """Every store on ``db`` (a migrated file)."""
-    return sql_storage(db, refresh=SqliteRefreshTokenStore(db), consents=SqliteConsentStore(db))
+    return sql_storage(
+        db, refresh=SqliteRefreshTokenStore(db), consents=SqliteConsentStore(db), codes=SqliteCodeStore(db)
+    )
 
 
 @contextmanager

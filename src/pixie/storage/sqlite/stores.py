@@ -1,5 +1,5 @@
-"""The two stores whose atomic step SQLite takes its own way: a unit of work that reads and writes under the write
-lock (``BEGIN IMMEDIATE``, taken before the first read), so what it read is current when it writes."""
+"""The stores whose atomic step SQLite takes its own way: a unit of work that reads and writes under the write lock
+(``BEGIN IMMEDIATE``, taken before the first read), so what it read is current when it writes."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ import dataclasses
 import sqlite3
 from collections.abc import Sequence
 
-from pixie.storage.records import Consent, RefreshRotation, RefreshToken
+from pixie.storage.records import AuthorizationCode, Consent, RefreshFamily, RefreshRotation, RefreshToken
 from pixie.storage.sqlite.database import Database
+from pixie.storage.statements.authorization import RECORD_REDEEMED, SqlCodeStore, redeemed_params
 from pixie.storage.statements.codec import strings_from_json, strings_to_json
 from pixie.storage.statements.dialect import Statement
-from pixie.storage.statements.refresh import GET_WITH_FAMILY, TOKEN, SqlRefreshTokenStore, split_token_and_family
+from pixie.storage.statements.refresh import (
+    FAMILY,
+    GET_WITH_FAMILY,
+    TOKEN,
+    SqlRefreshTokenStore,
+    split_token_and_family,
+)
 from pixie.storage.statements.sessions import SqlConsentStore
 from pixie.types import TenantId, Timestamp
 
-__all__ = ["SqliteConsentStore", "SqliteRefreshTokenStore"]
+__all__ = ["SqliteCodeStore", "SqliteConsentStore", "SqliteRefreshTokenStore"]
 
 CLAIM = Statement(
     "UPDATE refresh_tokens SET used_at = :now, replaced_by_hash = :successor_hash, retry_response = :retry_response "
@@ -90,6 +97,27 @@ class SqliteRefreshTokenStore(SqlRefreshTokenStore):
             return RefreshRotation(status="expired", token=token, family=family)
 
         return await self._sqlite.write(claim)
+
+
+class SqliteCodeStore(SqlCodeStore):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._sqlite = db
+
+    async def _record(self, code: AuthorizationCode, family: RefreshFamily | None, first: RefreshToken | None) -> bool:
+        """One unit of work: the code's row, then the family and its first token only if that row was written."""
+        code_sql, code_args = RECORD_REDEEMED.sqlite, RECORD_REDEEMED.sqlite_args(redeemed_params(code))
+        rows = [] if family is None or first is None else [(FAMILY.values(family), TOKEN.values(first))]
+
+        def record(connection: sqlite3.Connection) -> bool:
+            if connection.execute(code_sql, code_args).rowcount != 1:
+                return False
+            for family_values, token_values in rows:
+                connection.execute(FAMILY.insert.sqlite, family_values)
+                connection.execute(TOKEN.insert.sqlite, token_values)
+            return True
+
+        return await self._sqlite.write(record)
 
 
 class SqliteConsentStore(SqlConsentStore):

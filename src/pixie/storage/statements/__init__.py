@@ -4,16 +4,16 @@ Each module holds the statements of one area (named parameters, rendered for SQL
 :mod:`~pixie.storage.statements.dialect`) and the store classes that bind them, call the
 :class:`~pixie.storage.statements.driver.Driver` and decode rows (:mod:`~pixie.storage.statements.codec`). The
 drivers — :mod:`pixie.storage.sqlite`, :mod:`pixie.storage.pg` — add their connection layer and the two operations
-whose atomicity each database gets its own way: refresh-token rotation and the consent merge.
+whose atomicity each database gets its own way: refresh-token rotation, a code's redemption and the consent merge.
 
 Nothing here imports a database driver: this package is protocol code, like the ports it implements.
 """
 
 from __future__ import annotations
 
-from pixie.storage.interfaces import ConsentStore, RefreshTokenStore, Storage
+from pixie.storage.interfaces import CodeStore, ConsentStore, RefreshTokenStore, Storage
 from pixie.storage.statements.admin_sessions import SqlAdminSessionStore
-from pixie.storage.statements.authorization import SqlAuthorizationRequestStore, SqlCodeStore
+from pixie.storage.statements.authorization import SqlAuthorizationRequestStore
 from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
 from pixie.storage.statements.dpop import SqlProofReplayStore
 from pixie.storage.statements.driver import Driver
@@ -28,8 +28,8 @@ from pixie.storage.statements.sessions import SqlSessionStore
 __all__ = ["sql_storage"]
 
 
-def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStore) -> Storage:
-    """Every store on ``db``, with the driver's own refresh-token and consent stores."""
+def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStore, codes: CodeStore) -> Storage:
+    """Every store on ``db``, with the driver's own refresh-token, consent and code stores."""
     return Storage(
         tenants=SqlTenantStore(db),
         clients=SqlClientStore(db),
@@ -37,7 +37,7 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         sessions=SqlSessionStore(db),
         consents=consents,
         requests=SqlAuthorizationRequestStore(db),
-        codes=SqlCodeStore(db),
+        codes=codes,
         refresh=refresh,
         denylist=SqlAccessTokenDenyList(db),
         proofs=SqlProofReplayStore(db),

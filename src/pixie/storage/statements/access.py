@@ -3,8 +3,9 @@ transaction.
 
 An account's refresh-token families are revoked (as reuse detection revokes one family) and the live access tokens
 recorded on them, or on the codes that started them, are deny-listed, so introspection answers ``active: false`` at
-once. Unredeemed codes and pending authorization requests go, so a sign-in half way through cannot finish. For a
-user, their SSO and dashboard sessions are revoked too. Deleting also removes the consents, so an account created
+once. Pending authorization requests go, so a sign-in half way through cannot finish, and a code in flight (sealed,
+not stored) cannot be redeemed once its user may no longer sign in. For a user, their SSO and dashboard sessions
+are revoked too. Deleting also removes the consents, so an account created
 later under the same name starts with nothing.
 
 The statements are written once for both owners (``client_id`` or ``user_id``: both columns exist on families,
@@ -52,13 +53,6 @@ def _deny_access_tokens(owner: Owner) -> Statement:
     )
 
 
-def _drop_unredeemed_codes(owner: Owner) -> Statement:
-    return Statement(
-        f"DELETE FROM authorization_codes WHERE tenant_id = :tenant_id AND {owner} = :owner "  # noqa: S608
-        "AND consumed_at IS NULL"
-    )
-
-
 def _drop_requests(owner: Owner) -> Statement:
     return Statement(f"DELETE FROM authorization_requests WHERE tenant_id = :tenant_id AND {owner} = :owner")  # noqa: S608
 
@@ -78,7 +72,9 @@ DELETE_CLIENT = Statement("DELETE FROM clients WHERE tenant_id = :tenant_id AND 
 DELETE_USER = Statement("DELETE FROM users WHERE tenant_id = :tenant_id AND user_id = :owner")
 
 _END: Mapping[Owner, tuple[Statement, ...]] = {
-    owner: (_revoke_families(owner), _deny_access_tokens(owner), _drop_unredeemed_codes(owner), _drop_requests(owner))
+    # No codes to drop: a code is sealed until redeemed, and its redemption needs a user who may still sign in (and
+    # a client that may still authenticate).
+    owner: (_revoke_families(owner), _deny_access_tokens(owner), _drop_requests(owner))
     for owner in ("client_id", "user_id")
 }
 _SESSIONS: Mapping[Owner, tuple[Statement, ...]] = {
@@ -97,7 +93,7 @@ def _end_steps(owner: Owner, params: Mapping[str, object]) -> list[Step]:
 
 def _ended(owner: Owner, counts: list[int]) -> EndedAccess:
     families, tokens = counts[0], counts[1]
-    sessions = counts[4:6] if owner == "user_id" else [0, 0]
+    sessions = counts[3:5] if owner == "user_id" else [0, 0]
     return EndedAccess(
         refresh_families=families, access_tokens=tokens, sso_sessions=sessions[0], admin_sessions=sessions[1]
     )

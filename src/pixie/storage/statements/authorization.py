@@ -1,11 +1,14 @@
-"""The authorization-code grant's state: pending authorization requests and issued codes."""
+"""The authorization-code grant's state: pending authorization requests and redeemed codes."""
 
 from __future__ import annotations
 
-from pixie.storage.records import AuthorizationCode, AuthorizationRequest, CodeRedemption
+import abc
+
+from pixie.storage.records import AuthorizationCode, AuthorizationRequest, CodeRedemption, RefreshFamily, RefreshToken
 from pixie.storage.statements.codec import RecordCodec
 from pixie.storage.statements.dialect import Statement
 from pixie.storage.statements.driver import Driver
+from pixie.storage.statements.refresh import check_first
 from pixie.types import TenantId, Timestamp
 
 __all__ = ["CODE_RETENTION_SECONDS", "SqlAuthorizationRequestStore", "SqlCodeStore"]
@@ -26,18 +29,22 @@ DELETE_REQUEST = Statement(
 )
 PURGE_REQUESTS = Statement("DELETE FROM authorization_requests WHERE expires_at <= :now")
 
-# Column names come from code; values are always bound.
-CONSUME = Statement(
-    "UPDATE authorization_codes SET consumed_at = :now "  # noqa: S608
-    "WHERE tenant_id = :tenant_id AND code_hash = :code_hash AND consumed_at IS NULL AND expires_at > :now "
-    f"RETURNING {CODE.columns}"
-)
 GET_CODE = CODE.select("tenant_id = :tenant_id AND code_hash = :code_hash")
-RECORD_ISSUED_SQL = (
-    "UPDATE authorization_codes SET family_id = :family_id, access_jti = :access_jti, "
-    "access_expires_at = :access_expires_at WHERE tenant_id = :tenant_id AND code_hash = :code_hash"
+# A redeemed code's row, only if none exists for it yet and its user may still sign in (ending a user's access ends
+# the codes in flight too). Its columns are bound as :c_*, the user's key again as :u_* (PostgreSQL gives a parameter
+# one type, and the column it is inserted into and the one it is compared with differ). The WHERE also keeps SQLite
+# from reading ON CONFLICT as a join constraint. Column names come from code; values are always bound.
+RECORD_REDEEMED_SQL = (
+    f"INSERT INTO {CODE.table} ({CODE.columns}) SELECT {CODE.parameters('c_')} "  # noqa: S608
+    "WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = :u_tenant_id AND user_id = :u_user_id AND NOT disabled) "
+    "ON CONFLICT DO NOTHING"
 )
-RECORD_ISSUED = Statement(RECORD_ISSUED_SQL)
+
+
+def redeemed_params(code: AuthorizationCode) -> dict[str, object]:
+    """The parameters of :data:`RECORD_REDEEMED_SQL` for ``code``."""
+    return {**CODE.encode(code, "c_"), "u_tenant_id": code.tenant_id, "u_user_id": code.user_id}
+RECORD_REDEEMED = Statement(RECORD_REDEEMED_SQL)
 PURGE_CODES = Statement(
     "DELETE FROM authorization_codes "
     "WHERE expires_at <= :cutoff AND (access_expires_at IS NULL OR access_expires_at <= :now)"
@@ -70,49 +77,45 @@ class SqlAuthorizationRequestStore:
         return await self._db.execute(PURGE_REQUESTS, {"now": now}, bulk=True)
 
 
-class SqlCodeStore:
+class SqlCodeStore(abc.ABC):
+    """Redeemed codes: a code is sealed, not stored, until it is used (:mod:`pixie.tokens.codes`). Its row, written
+    at redemption with what it produced, makes it single-use and lets a replay revoke that."""
+
     def __init__(self, db: Driver) -> None:
         self._db = db
 
-    async def create(self, code: AuthorizationCode) -> None:
-        await self._db.execute(CODE.insert, CODE.values(code))
+    async def get(self, tenant_id: TenantId, code_hash: str) -> AuthorizationCode | None:
+        """A redeemed code's row (a replay's question: what did it produce?)."""
+        params = {"tenant_id": tenant_id, "code_hash": code_hash}
+        return CODE.decode_optional(await self._db.fetch_one(GET_CODE, params))
 
-    async def redeem(self, tenant_id: TenantId, code_hash: str, now: Timestamp) -> CodeRedemption:
-        """Consume the code with one conditional ``UPDATE … RETURNING``: the database picks the single winner.
+    @abc.abstractmethod
+    async def _record(self, code: AuthorizationCode, family: RefreshFamily | None, first: RefreshToken | None) -> bool:
+        """Write the code's row and, when it was written, the family and its first token, all or nothing; whether
+        the code's row was written."""
 
-        Concurrent UPDATEs of the row, from any process, are serialised (SQLite's write lock; PostgreSQL's row lock,
-        after which the WHERE clause is checked again on the newest row version and finds ``consumed_at`` set). Only
-        a loser reads the row, in a second statement that sees the winner's commit, to say why it lost.
-        Spec: RFC 9700 §4.2.4.
+    async def redeem(
+        self, code: AuthorizationCode, family: RefreshFamily | None = None, first: RefreshToken | None = None
+    ) -> CodeRedemption:
+        """Record ``code`` as redeemed — the caller has set ``consumed_at`` and what it produced (``family_id``,
+        ``access_jti``, ``access_expires_at``) — and start ``family`` with ``first``, in one atomic write.
+
+        ``redeemed``: this call wrote the row. ``replayed``: a row for the code was there (a concurrent or earlier
+        redemption, in any process, won; the unique key decides), returned so the caller can revoke what it
+        produced. ``unknown``: the code's user is gone or disabled. Spec: RFC 9700 §4.2.4.
         """
-        params = {"tenant_id": tenant_id, "code_hash": code_hash, "now": now}
-        consumed = await self._db.execute_returning(CONSUME, params)
-        if consumed:
-            return CodeRedemption(status="redeemed", code=CODE.decode(consumed[0]))
-        row = await self._db.fetch_one(GET_CODE, params)
-        if row is None:
+        if (family is None) != (first is None):
+            raise ValueError("a family comes with its first token")
+        if family is not None and first is not None:
+            check_first(family, first)
+            if (family.tenant_id, family.family_id) != (code.tenant_id, code.family_id):
+                raise ValueError("the code must name the family it starts")
+        if await self._record(code, family, first):
+            return CodeRedemption(status="redeemed", code=code)
+        stored = await self.get(code.tenant_id, code.code_hash)
+        if stored is None:
             return CodeRedemption(status="unknown", code=None)
-        found = CODE.decode(row)
-        # A replay wins over expiry: what the code produced must still be revoked.
-        return CodeRedemption(status="replayed" if found.consumed_at is not None else "expired", code=found)
-
-    async def record_issued(
-        self,
-        tenant_id: TenantId,
-        code_hash: str,
-        *,
-        family_id: str | None,
-        access_jti: str,
-        access_expires_at: Timestamp,
-    ) -> None:
-        params = {
-            "tenant_id": tenant_id,
-            "code_hash": code_hash,
-            "family_id": family_id,
-            "access_jti": access_jti,
-            "access_expires_at": access_expires_at,
-        }
-        await self._db.execute(RECORD_ISSUED, params)
+        return CodeRedemption(status="replayed", code=stored)
 
     async def purge_expired(self, now: Timestamp) -> int:
         """Across all tenants (bulk), delete codes that expired more than :data:`CODE_RETENTION_SECONDS` ago and

@@ -5,13 +5,12 @@ from __future__ import annotations
 import abc
 
 from pixie.storage.records import RefreshFamily, RefreshRotation, RefreshToken, User
-from pixie.storage.statements.authorization import RECORD_ISSUED
 from pixie.storage.statements.codec import RecordCodec, Row, split_row
 from pixie.storage.statements.dialect import Dialect, Statement
 from pixie.storage.statements.driver import Driver, Step
 from pixie.types import TenantId, Timestamp
 
-__all__ = ["SqlAccessTokenDenyList", "SqlRefreshTokenStore", "check_first", "issued_params", "split_token_and_family"]
+__all__ = ["SqlAccessTokenDenyList", "SqlRefreshTokenStore", "check_first", "split_token_and_family"]
 
 FAMILY = RecordCodec(RefreshFamily, "refresh_families")
 TOKEN = RecordCodec(RefreshToken, "refresh_tokens")
@@ -91,18 +90,6 @@ def split_token_and_family(row: Row, start: int = 0) -> tuple[RefreshToken, Refr
     return TOKEN.decode(found), FAMILY.decode_joined(owner)
 
 
-def issued_params(family_record: RefreshFamily, first: RefreshToken, code_hash: str) -> dict[str, object]:
-    """The parameters of :data:`~pixie.storage.statements.authorization.RECORD_ISSUED` for a family started by the
-    code ``code_hash``: the family and the first access token it produced."""
-    return {
-        "tenant_id": family_record.tenant_id,
-        "code_hash": code_hash,
-        "family_id": family_record.family_id,
-        "access_jti": first.access_jti,
-        "access_expires_at": first.access_expires_at,
-    }
-
-
 def check_first(family_record: RefreshFamily, first: RefreshToken) -> None:
     if (first.tenant_id, first.family_id) != (family_record.tenant_id, family_record.family_id):
         raise ValueError("the first refresh token must belong to the family it starts")
@@ -114,16 +101,14 @@ class SqlRefreshTokenStore(abc.ABC):
     def __init__(self, db: Driver) -> None:
         self._db = db
 
-    async def create_family(self, family: RefreshFamily, first: RefreshToken, *, from_code: str | None = None) -> None:
-        """Both rows (and, with ``from_code``, the code's record of them) in one transaction: a duplicate first token
-        leaves no family behind."""
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+        """Both rows in one transaction: a duplicate first token leaves no family behind. (A code exchange starts
+        its family with the code's redemption instead: ``SqlCodeStore.redeem``.)"""
         check_first(family, first)
         steps: list[Step] = [
             (FAMILY.insert, [FAMILY.values(family)]),
             (TOKEN.insert, [TOKEN.values(first)]),
         ]
-        if from_code is not None:
-            steps.append((RECORD_ISSUED, [issued_params(family, first, from_code)]))
         await self._db.transaction(steps)
 
     async def get_family(self, tenant_id: TenantId, family_id: str) -> RefreshFamily | None:
