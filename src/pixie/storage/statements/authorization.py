@@ -44,6 +44,8 @@ RECORD_REDEEMED_SQL = (
 def redeemed_params(code: AuthorizationCode) -> dict[str, object]:
     """The parameters of :data:`RECORD_REDEEMED_SQL` for ``code``."""
     return {**CODE.encode(code, "c_"), "u_tenant_id": code.tenant_id, "u_user_id": code.user_id}
+
+
 RECORD_REDEEMED = Statement(RECORD_REDEEMED_SQL)
 PURGE_CODES = Statement(
     "DELETE FROM authorization_codes "
