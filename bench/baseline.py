@@ -9,6 +9,7 @@ venv of its own beside it. Both are kept: a later run against the same revision 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def install(sha: str) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(home / ".venv")], check=True)
     pins = ["-c", "constraints.txt"] if (src / "constraints.txt").exists() else []
     pip = [str(home / ".venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, *pins, "-e", "."], cwd=src, check=True)
+    # Since the server moved to an extra, a revision that has one needs it (``pixie serve`` and the CLI live there).
+    has_server_extra = re.search(r"^server = \[", (src / "pyproject.toml").read_text(), re.MULTILINE) is not None
+    subprocess.run([*pip, *pins, "-e", ".[server]" if has_server_extra else "."], cwd=src, check=True)
     if not pixie.exists():
         raise SystemExit(f"--baseline: commit {sha[:10]} installed no pixie command")
     (home / ".installed").touch()

@@ -156,19 +156,19 @@ def _postgres_database() -> tuple[str, str]:
 
 
 def _postmaster_pid() -> int:
-    """The local PostgreSQL's postmaster (the parent of a backend it starts for us), or 0 when it is not on this
-    machine: every backend is its child, so its process tree's CPU is PostgreSQL's own."""
-    answer = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-Atc", "SELECT pg_backend_pid()"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        stat = Path(f"/proc/{int(answer.stdout.strip())}/stat").read_text()
-    except (ValueError, OSError):
-        return 0
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    """The local PostgreSQL's postmaster — a ``postgres`` process whose parent is not one — or 0 when none runs on
+    this machine. Every backend is its child, so its process tree's CPU is PostgreSQL's own."""
+    names: dict[int, str] = {}
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                names[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    servers = ("postgres", "postmaster")
+    found = [pid for pid, name in names.items() if name in servers and names.get(parents[pid]) not in servers]
+    return min(found) if found else 0
 
 
 def _drop_postgres(name: str) -> None:
