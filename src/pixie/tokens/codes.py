@@ -43,8 +43,10 @@ __all__ = ["CodeSealer"]
 _PREFIX = "pc1_"
 _SALT_BYTES = 16
 _NONCE = bytes(12)
-_MAX_CODE_CHARS = 8192
-"""Longer than any code Pixie seals (redirect URIs and nonces are bounded where they are accepted)."""
+_MAX_CODE_CHARS = 32768
+"""Longer than any code Pixie seals: a code grows with what its request carried (redirect URI, nonce of at most 512
+characters, up to 10 resources, scopes), and an authorization request's line is at most 16 KiB
+(:mod:`pixie.server.http_limits`). A typical code is about 450 characters."""
 
 
 class CodeSealer:
