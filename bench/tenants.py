@@ -50,6 +50,7 @@ from pixie import pkce
 from pixie.management import create_tenants, ensure_default_tenant
 from pixie.passwords import hash_password
 from pixie.security import hash_secret, new_id
+from pixie.storage.records import Client, Consent, SsoSession, User
 from pixie.storage.schema import create_engine, open_storage
 from pixie.storage.schema.tables import clients, consents, sso_sessions, users
 from pixie.tokens.keys import KeyRing
@@ -87,53 +88,29 @@ async def _seed(label: str, path: Path, count: int, password_hash: str) -> Seede
         rows: dict[sa.Table, list[dict[str, object]]] = {clients: [], users: [], sso_sessions: [], consents: []}
         for name in names:
             user_id = new_id()
-            rows[clients].append(
-                {
-                    "tenant_id": name,
-                    "client_id": "app",
-                    "client_type": "public",
-                    "token_endpoint_auth_method": "none",
-                    "redirect_uris": (REDIRECT,),
-                    "grant_types": ("authorization_code", "refresh_token"),
-                    "scopes": (SCOPE,),
-                    "created_at": now,
-                    "secret_hash": None,
-                    "audiences": (),
-                    "name": "",
-                    "refresh_grace_seconds": 0,
-                    "access_token_ttl": None,
-                    "refresh_idle_ttl": None,
-                    "refresh_absolute_ttl": None,
-                    "disabled": False,
-                }
-            )
-            rows[users].append(
-                {
-                    "tenant_id": name,
-                    "user_id": user_id,
-                    "username": "bench",
-                    "password_hash": password_hash,
-                    "created_at": now,
-                    "roles": (),
-                    "disabled": False,
-                }
-            )
-            rows[sso_sessions].append(
-                {
-                    "tenant_id": name,
-                    "session_hash": hash_secret(COOKIE),
-                    "user_id": user_id,
-                    "auth_time": now,
-                    "created_at": now,
-                    "last_seen_at": now,
-                    "idle_ttl": 8 * 3600,
-                    "absolute_expires_at": now + 86400,
-                    "revoked_at": None,
-                }
-            )
-            rows[consents].append(
-                {"tenant_id": name, "user_id": user_id, "client_id": "app", "scopes": (SCOPE,), "granted_at": now}
-            )
+            records: list[tuple[sa.Table, object]] = [
+                (
+                    clients,
+                    Client(
+                        tenant_id=name,
+                        client_id="app",
+                        client_type="public",
+                        token_endpoint_auth_method="none",
+                        redirect_uris=(REDIRECT,),
+                        grant_types=("authorization_code", "refresh_token"),
+                        scopes=(SCOPE,),
+                        created_at=now,
+                    ),
+                ),
+                (users, User(name, user_id, "bench", password_hash, now)),
+                (
+                    sso_sessions,
+                    SsoSession(name, hash_secret(COOKIE), user_id, now, now, now, 8 * 3600, now + 86400),
+                ),
+                (consents, Consent(name, user_id, "app", (SCOPE,), now)),
+            ]
+            for table, record in records:  # a record's fields are its table's columns (defaults for the rest)
+                rows[table].append({column.name: getattr(record, column.name) for column in table.columns})
         async with engine.begin() as connection:
             for table, values in rows.items():
                 await connection.execute(table.insert(), values)
