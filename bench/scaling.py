@@ -5,6 +5,7 @@ Run on purpose, never from ``make test``::
     .venv/bin/python bench/scaling.py                        # cc, introspect, refresh; 3 rounds x 10 s
     .venv/bin/python bench/scaling.py --quick                # 1 round x 4 s
     .venv/bin/python bench/scaling.py --scenarios cc --runs 5 --no-record
+    .venv/bin/python bench/scaling.py --database postgres    # two instances on one PostgreSQL, with Redis
 
 Why wrk and not ``bench/loadgen.py``: on two cores, two workers need both, and a Python load generator needs most of
 a core by itself, so with it the figure measured contention, not scaling (``bench/README.md``, Scaling). wrk,
@@ -12,9 +13,11 @@ compiled, drives the same request rate on a fraction of a core (its CPU share is
 ``apt-get`` on first use when it is missing and this runs as root.
 
 Both servers run on the embedded default (an SQLite file each, WAL, ``synchronous=NORMAL``, events on), started once
-and seeded as ``bench/compare.py`` seeds them. The baseline is one worker pinned to core 0 with wrk pinned to core 1:
-the best a single worker can do here, with a core of its own. ``--workers 2`` and wrk are not pinned: the two workers
-and wrk share both cores, so the ratio understates scaling by wrk's share. Rounds alternate the two servers' order.
+and seeded as ``bench/compare.py`` seeds them; with ``--database postgres``, on a scratch database each of the local
+PostgreSQL (which shares the same two cores), with rate limits counted in the local Redis. The baseline is one
+worker pinned to core 0 with wrk pinned to core 1: the best a single worker can do here, with a core of its own.
+``--workers 2`` and wrk are not pinned: the two workers and wrk share both cores, so the ratio understates scaling
+by wrk's share. Rounds alternate the two servers' order.
 
 Scenarios (wrk ``-t1 -c32``): ``cc`` client_credentials grants (client_secret_basic), ``introspect`` RFC 7662
 introspection of a refresh token by the confidential client, ``refresh`` rotating refresh_token grants by the public
@@ -53,6 +56,7 @@ from loadgen import tree_cpu
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 SCENARIOS = ("cc", "introspect", "refresh")
 CONFIDENTIAL = "bench-confidential:bench-secret"
+REDIS_URL = os.environ.get("PIXIE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKENS_PER_RUN = 64  # twice wrk's connections: a queue that never runs dry while every response returns a successor
 
 
@@ -69,14 +73,25 @@ class Server:
 
 
 @contextlib.contextmanager
-def servers(*, events: bool = True) -> Iterator[list[Server]]:
+def servers(*, events: bool = True, database: str = "sqlite") -> Iterator[list[Server]]:
+    """The two servers. On ``postgres`` each gets a scratch database of the local PostgreSQL and both count their
+    rate limits in the local Redis, as instances that share a database must (``README``, Running several
+    instances); a worker of ``--workers 2`` is such an instance, with its own process, pool and caches."""
     started: list[Server] = []
+    dropped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="pixie-scaling-") as tmp:
         try:
             for workers, port in ((1, 3301), (2, 3302)):
                 workdir = Path(tmp) / f"w{workers}"
                 workdir.mkdir()
-                env = compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}", events=events)
+                if database == "postgres":
+                    name, url = compare._postgres_database()
+                    dropped.append(name)
+                else:
+                    url = f"sqlite:///{workdir / 'bench.db'}"
+                env = compare._pixie_env(workdir, url, events=events)
+                if database == "postgres":
+                    env["PIXIE_REDIS_URL"] = REDIS_URL
                 compare._seed(env)
                 pin = compare._pin("0") if workers == 1 else []
                 command = [*pin, str(compare.PIXIE), "serve", "--port", str(port), "--workers", str(workers)]
@@ -90,6 +105,8 @@ def servers(*, events: bool = True) -> Iterator[list[Server]]:
         finally:
             for server in started:
                 compare.stop(server.process)
+            for name in dropped:
+                compare._drop_postgres(name)
 
 
 def _wait_listening(port: int, count: int, timeout: float = 60) -> None:
@@ -207,6 +224,12 @@ def main() -> None:
     parser = compare.round_parser(__doc__, SCENARIOS)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-events", action="store_true", help="PIXIE_EVENTS=off: no event writes to contend")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: each server on a scratch database of the local PostgreSQL, rate limits in the local Redis",
+    )
     args, scenarios = compare.parse_rounds(parser)
     if unknown := set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
@@ -215,7 +238,10 @@ def main() -> None:
     peers.ensure_installed(node=False)  # bench/.venv: the load generator signs in for refresh tokens
     _ensure_wrk()
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-    with servers(events=not args.no_events) as started, tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp:
+    with (
+        servers(events=not args.no_events, database=args.database) as started,
+        tempfile.TemporaryDirectory(prefix="pixie-wrk-") as tmp,
+    ):
         labels = [server.label for server in started]
         for round_number in range(1, args.runs + 1):
             order = started if round_number % 2 else started[::-1]
@@ -232,7 +258,13 @@ def main() -> None:
         intro = (
             f"`pixie serve --workers 2` against one worker (bench/scaling.py): {args.runs} rounds x "
             f"{args.duration:g} s, wrk -t1 -c{args.connections}; one worker on core 0 with wrk on core 1, two "
-            "workers and wrk unpinned on both cores" + (", PIXIE_EVENTS=off" if args.no_events else "")
+            "workers and wrk unpinned on both cores"
+            + (", PIXIE_EVENTS=off" if args.no_events else "")
+            + (
+                ", PostgreSQL (local, on the same two cores) with rate limits in Redis"
+                if args.database == "postgres"
+                else ""
+            )
         )
         compare.record(compare._machine(), intro, table)
 
