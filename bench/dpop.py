@@ -20,14 +20,10 @@ endpoint and 2x at the resource server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -195,24 +191,12 @@ async def resource_server(rounds: int, requests: int) -> tuple[list[float], list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=640, help="requests per side and round (multiple of 32)")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
-    args = parser.parse_args()
-    if args.requests % CHAINS:
-        raise SystemExit(f"--requests must be a multiple of {CHAINS}")
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
-    workdir = Path(tempfile.mkdtemp(prefix="pixie-dpop-bench-"))
-    try:
-        compare._seed(compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}"))
+    args = instructions.in_process_arguments(__doc__, "requests per side and round")
+    with instructions.seeded_workdir("pixie-dpop-bench-") as workdir:
         print("token endpoint: refresh grants ...", file=sys.stderr)
         token = asyncio.run(token_endpoint(args.rounds, args.requests, workdir))
         print("resource server: protected requests ...", file=sys.stderr)
         resource = asyncio.run(resource_server(args.rounds, args.requests))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     lines = ["| where | Bearer µs CPU/op | DPoP µs CPU/op | DPoP/Bearer | target |", "|---|---:|---:|---:|---:|"]
     for name, (bearer, dpop), target in (
         ("token endpoint (refresh grant, SQLite)", token, "≤ 1.3"),

@@ -21,15 +21,11 @@ the median of each is reported with its ratio to plain.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -141,22 +137,10 @@ async def exchanges(rounds: int, requests: int, workdir: Path) -> dict[str, list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=640, help="exchanges per variant and round (multiple of 32)")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
-    args = parser.parse_args()
-    if args.requests % CHAINS:
-        raise SystemExit(f"--requests must be a multiple of {CHAINS}")
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
-    workdir = Path(tempfile.mkdtemp(prefix="pixie-features-bench-"))
-    try:
-        compare._seed(compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}"))
+    args = instructions.in_process_arguments(__doc__, "exchanges per variant and round")
+    with instructions.seeded_workdir("pixie-features-bench-") as workdir:
         print("code exchanges: plain, openid, resource ...", file=sys.stderr)
         results = asyncio.run(exchanges(args.rounds, args.requests, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     plain = statistics.median(results["plain"])
     lines = ["| code exchange | µs CPU/op (median) | against plain | per round |", "|---|---:|---:|---|"]
     for variant, figures in results.items():

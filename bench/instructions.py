@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -40,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,35 @@ import compare
 CONCURRENCY = 32
 FLUSH_EVERY = 1000
 """Events per flush: what the sink's 0.25 s timer gathers at 4,000 events/s (2,000 refresh grants/s, two each)."""
+
+
+# --- in-process benchmarks' set-up (also bench/dpop.py and bench/features.py) --------------------------------------
+
+
+def in_process_arguments(description: str | None, unit: str) -> argparse.Namespace:
+    """``--rounds``, ``--requests`` (per side and round, a multiple of :data:`CONCURRENCY`) and ``--no-record``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=640, help=f"{unit} (multiple of {CONCURRENCY})")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.requests % CONCURRENCY:
+        raise SystemExit(f"--requests must be a multiple of {CONCURRENCY}")
+    return args
+
+
+@contextlib.contextmanager
+def seeded_workdir(prefix: str) -> Iterator[Path]:
+    """This process pinned to the last core, and a folder with the SQLite database ``compare.py`` seeds (removed
+    after)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        compare._seed(compare._pixie_env(workdir, f"sqlite:///{workdir / 'bench.db'}"))
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --- the child: one app, N requests, counted from outside by valgrind --------------------------------------------
