@@ -1,12 +1,14 @@
 """Does serving 5,000 tenants cost more per request than serving one?
 
 Run (about 1-2 min):  .venv/bin/python bench/tenants.py [--tenants 5000] [--flows 200] [--rounds 5]
+                      .venv/bin/python bench/tenants.py --database postgres
 
-1. Seeds two SQLite databases: *many* with ``--tenants`` tenants made by :func:`pixie.management.create_tenants`
-   (the same code as ``pixie tenants create --count``; its cost per tenant is printed), and *one* with a single
-   tenant. Every tenant gets the same furniture, bulk-inserted through Pixie's own table definitions: a public
-   client ``app``, a user ``bench`` (one Argon2id hash computed once and shared), an SSO session under a known
-   cookie value and a remembered consent.
+1. Seeds two databases (SQLite files; with ``--database postgres``, scratch databases of the local PostgreSQL):
+   *many* with ``--tenants`` tenants made by :func:`pixie.management.create_tenants` (the same code as ``pixie
+   tenants create --count``; its cost per tenant is printed), and *one* with a single tenant. Every tenant gets the
+   same furniture, bulk-inserted through Pixie's own table definitions: a public client ``app``, a user ``bench``
+   (one Argon2id hash computed once and shared), an SSO session under a known cookie value and a remembered
+   consent.
 2. Starts one ``pixie serve`` per database (separate processes, pinned to CPU 0; this driver runs on CPU 1).
 3. Runs full authorization-code + PKCE flows against a tenant chosen at random for every flow (*one*: always its
    only tenant): ``GET /t/{t}/authorize`` with the tenant's SSO cookie and remembered consent → 303 with a code
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import compare
 import httpx
 import sqlalchemy as sa
 
@@ -72,8 +75,7 @@ class Seeded:
     create_seconds: float
 
 
-async def _seed(label: str, path: Path, count: int, password_hash: str) -> Seeded:
-    url = f"sqlite:///{path}"
+async def _seed(label: str, url: str, count: int, password_hash: str) -> Seeded:
     names = [f"t{i:05d}" for i in range(count)]
     async with open_storage(url) as storage:
         keyring = KeyRing(storage.keys, MASTER_KEY)
@@ -223,15 +225,24 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=200, help="SSO flows per server and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--logins", type=int, default=6, help="password-login flows per server (Argon2id)")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: a scratch database of the local PostgreSQL per server (dropped after)",
+    )
     args = parser.parse_args()
+    dropped: list[str] = []
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     workdir = Path(tempfile.mkdtemp(prefix="pixie-bench-tenants-"))
     try:
         started = time.perf_counter()
         password_hash = hash_password(PASSWORD)
-        many = asyncio.run(_seed("many", workdir / "many.db", args.tenants, password_hash))
-        one = asyncio.run(_seed("one", workdir / "one.db", 1, password_hash))
+        many = asyncio.run(
+            _seed("many", _database(args.database, workdir, "many", dropped), args.tenants, password_hash)
+        )
+        one = asyncio.run(_seed("one", _database(args.database, workdir, "one", dropped), 1, password_hash))
         print(
             f"seeded {args.tenants} tenants in {time.perf_counter() - started:.1f} s; create_tenants: "
             f"{many.create_seconds:.2f} s = {many.create_seconds / args.tenants * 1000:.3f} ms per tenant "
@@ -273,6 +284,18 @@ def main() -> None:
         print(f"total {time.perf_counter() - started:.0f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for name in dropped:
+            compare._drop_postgres(name)
+
+
+def _database(kind: str, workdir: Path, label: str, dropped: list[str]) -> str:
+    """A fresh database for one server: a SQLite file, or a scratch database of the local PostgreSQL (named in
+    ``dropped``, for removal)."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / label}.db"
+    name, url = compare._postgres_database()
+    dropped.append(name)
+    return url
 
 
 if __name__ == "__main__":
