@@ -40,7 +40,7 @@ _SESSIONS = {"sso_sessions": "pk_sso_sessions"}
 HOT = [
     pytest.param(authorization.GET_CODE.postgresql, _CODES, id="code-get"),
     # A redemption reads only its user (the code's own row is the insert's: the unique key arbitrates it).
-    pytest.param(stores.RECORD_REDEEMED.postgresql, _USERS, id="code-redeemed"),
+    pytest.param(authorization.RECORD_REDEEMED.postgresql, _USERS, id="code-redeemed"),
     pytest.param(stores.REDEEM_INTO_FAMILY.postgresql, _USERS, id="code-redeemed-into-family"),
     pytest.param(authorization.GET_REQUEST.postgresql, _REQUESTS, id="request-get"),
     pytest.param(authorization.SET_USER.postgresql, _REQUESTS, id="request-user"),

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pixie.cli.main import cli, database_option, open_storage, run_async, tenant_option
+from pixie.cli.main import cli, database_option, open_storage, require_tenant, run_async, tenant_option
 from pixie.cli.views import client_view
 from pixie.config import DEFAULT_EVENTS_RETENTION_DAYS
 from pixie.events import KeyRotated
@@ -27,18 +27,11 @@ from pixie.management import (
     update_user_profile,
 )
 from pixie.storage.interfaces import AlreadyExists
-from pixie.storage.records import Client, Tenant, User
-from pixie.types import TenantId
+from pixie.storage.records import Client, User
 
 __all__ = ["clients", "db", "keys", "users"]
 
 F = TypeVar("F", bound=Any)
-
-
-def _require_tenant(opened_tenant: Tenant | None, name: TenantId) -> Tenant:
-    if opened_tenant is None:
-        raise NotFound(f"no tenant named {name[:64]!r} (create it with: pixie tenants create {name[:64]})")
-    return opened_tenant
 
 
 def _client_json(client: Client, secret: str | None) -> str:
@@ -126,7 +119,7 @@ def create_client(
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            found = _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            found = await require_tenant(opened.storage, tenant)
             if id_token_alg is not None and id_token_alg != found.settings.signing_alg:
                 # Publish the client's key now, well before its first ID token (a key is published before it signs).
                 await opened.keyring.ensure(tenant, id_token_alg)
@@ -229,7 +222,7 @@ def create_user_command(
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            await require_tenant(opened.storage, tenant)
             try:
                 user = await create_user(opened.storage, tenant, username, password, roles=roles, profile=profile)
             except AlreadyExists:
@@ -259,7 +252,7 @@ def update_user_command(
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            await require_tenant(opened.storage, tenant)
             try:
                 user = await update_user_profile(opened.storage, tenant, username, profile)
             except NotFound as exc:
@@ -282,7 +275,7 @@ def list_keys(tenant: str, database_url: str) -> None:
 
     async def run() -> list[dict[str, object]]:
         async with open_storage(database_url) as opened:
-            _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            await require_tenant(opened.storage, tenant)
             rows: list[dict[str, object]] = []
             for key in await opened.keyring.list(tenant):
                 rows.append(
@@ -315,7 +308,7 @@ def rotate_keys(retire_after: float | None, tenant: str, database_url: str) -> N
 
     async def run() -> str:
         async with open_storage(database_url) as opened:
-            found = _require_tenant(await opened.storage.tenants.get(tenant), tenant)
+            found = await require_tenant(opened.storage, tenant)
             if retire_after is None:
                 wait = await retire_after_for(opened.storage, tenant, found.settings.access_token_ttl)
             else:

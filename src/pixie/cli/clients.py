@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
@@ -18,7 +17,7 @@ from pixie.accounts import (
     update_client,
 )
 from pixie.cli.admin import clients
-from pixie.cli.main import Opened, database_option, open_storage, require_tenant, run_async, tenant_option
+from pixie.cli.main import Opened, database_option, run_in_tenant, tenant_option
 from pixie.cli.output import echo_fields, echo_json, echo_table, json_option
 from pixie.cli.views import client_view, echo_ended, ended_view
 from pixie.management import GRANT_TYPES, InvalidRegistration
@@ -56,15 +55,6 @@ def _seconds(value: int | None) -> str:
     return "tenant default" if value is None else f"{value} s"
 
 
-def _run(database_url: str, tenant: str, action: Callable[[Opened], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with open_storage(database_url) as opened:
-            await require_tenant(opened.storage, tenant)
-            return await action(opened)
-
-    return run_async(run())
-
-
 @clients.command("list")
 @json_option
 @tenant_option
@@ -75,7 +65,7 @@ def list_clients(as_json: bool, tenant: str, database_url: str) -> None:
     async def action(opened: Opened) -> list[Client]:
         return await opened.storage.clients.list(tenant)
 
-    found = _run(database_url, tenant, action)
+    found = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json([client_view(client) for client in found])
         return
@@ -99,7 +89,7 @@ def show_client(client_id: str, as_json: bool, tenant: str, database_url: str) -
     async def action(opened: Opened) -> Client:
         return await find_client(opened.storage, tenant, client_id)
 
-    client = _run(database_url, tenant, action)
+    client = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json(client_view(client))
     else:
@@ -167,7 +157,7 @@ def update_client_command(
         changed = await update_client(opened.storage, tenant, client_id, changes)
         return changed.record, changed.ended
 
-    client, ended = _run(database_url, tenant, action)
+    client, ended = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json(client_view(client) | {"ended": ended_view(ended)})
     else:
@@ -196,7 +186,7 @@ def rotate_secret(client_id: str, secret_stdin: bool, as_json: bool, tenant: str
         assert rotated.secret is not None
         return rotated.client, rotated.secret
 
-    client, new_secret = _run(database_url, tenant, action)
+    client, new_secret = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json({"tenant": client.tenant_id, "client_id": client.client_id, "client_secret": new_secret})
         return
@@ -209,7 +199,7 @@ def _switch(client_id: str, disabled: bool, as_json: bool, tenant: str, database
         changed = await set_client_disabled(opened.storage, tenant, client_id, disabled)
         return changed.record, changed.ended
 
-    client, ended = _run(database_url, tenant, action)
+    client, ended = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json({"tenant": tenant, "client_id": client.client_id, "disabled": disabled, "ended": ended_view(ended)})
         return
@@ -248,7 +238,7 @@ def delete_client_command(client_id: str, as_json: bool, tenant: str, database_u
     async def action(opened: Opened) -> EndedAccess:
         return await delete_client(opened.storage, tenant, client_id)
 
-    ended = _run(database_url, tenant, action)
+    ended = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json({"tenant": tenant, "client_id": client_id, "deleted": True, "ended": ended_view(ended)})
         return

@@ -11,7 +11,7 @@ import importlib
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -22,6 +22,7 @@ from pixie.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from pixie.storage.interfaces import Storage
+    from pixie.storage.records import Tenant
     from pixie.tokens.keys import KeyRing
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "missing_requirements",
     "open_storage",
     "require_tenant",
+    "run_in_tenant",
     "run_async",
     "tenant_option",
 ]
@@ -273,12 +275,25 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-async def require_tenant(storage: Storage, name: str) -> None:
-    """Stop with "no tenant named ..." (exit 1) unless tenant ``name`` exists."""
+async def require_tenant(storage: Storage, name: str) -> Tenant:
+    """Tenant ``name``; stop with "no tenant named ..." (exit 1) unless it exists."""
     from pixie.management import NotFound
 
-    if await storage.tenants.get(name) is None:
+    found = await storage.tenants.get(name)
+    if found is None:
         raise NotFound(f"no tenant named {name[:64]!r} (create it with: pixie tenants create {name[:64]})")
+    return found
+
+
+def run_in_tenant(database_url: str, tenant: str, action: Callable[[Opened], Awaitable[T]]) -> T:
+    """Open the database, check that ``tenant`` exists, and run ``action`` on it: a tenant-scoped command's body."""
+
+    async def run() -> T:
+        async with open_storage(database_url) as opened:
+            await require_tenant(opened.storage, tenant)
+            return await action(opened)
+
+    return run_async(run())
 
 
 # Failures that are the caller's to fix, by the module that defines them, with their exit code and the message when

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
-from pixie.cli.main import Opened, cli, database_option, open_storage, require_tenant, run_async, tenant_option
+from pixie.cli.main import Opened, cli, database_option, run_in_tenant, tenant_option
 from pixie.cli.output import echo_fields, echo_json, echo_table, json_option
 from pixie.protected_resources import (
     MAX_ACCESS_TOKEN_TTL,
@@ -30,15 +29,6 @@ _TTL = click.IntRange(1, MAX_ACCESS_TOKEN_TTL)
 @cli.group()
 def resources() -> None:
     """Protected resources (APIs) that clients name with ``resource`` (RFC 8707)."""
-
-
-def _run(database_url: str, tenant: str, action: Callable[[Opened], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with open_storage(database_url) as opened:
-            await require_tenant(opened.storage, tenant)
-            return await action(opened)
-
-    return run_async(run())
 
 
 def _echo(resource: Resource, as_json: bool) -> None:
@@ -77,7 +67,7 @@ def create_command(
             opened.storage, tenant, uri, name=name, scopes=scope.split(), access_token_ttl=access_token_ttl
         )
 
-    _echo(_run(database_url, tenant, action), as_json)
+    _echo(run_in_tenant(database_url, tenant, action), as_json)
 
 
 @resources.command("list")
@@ -90,7 +80,7 @@ def list_command(as_json: bool, tenant: str, database_url: str) -> None:
     async def action(opened: Opened) -> list[Resource]:
         return await opened.storage.resources.list(tenant)
 
-    found = _run(database_url, tenant, action)
+    found = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json([resource_view(resource) for resource in found])
         return
@@ -113,7 +103,7 @@ def show_command(uri: str, as_json: bool, tenant: str, database_url: str) -> Non
     async def action(opened: Opened) -> Resource:
         return await find_resource(opened.storage, tenant, uri)
 
-    _echo(_run(database_url, tenant, action), as_json)
+    _echo(run_in_tenant(database_url, tenant, action), as_json)
 
 
 @resources.command("update")
@@ -150,7 +140,7 @@ def update_command(
     async def action(opened: Opened) -> Resource:
         return await update_resource(opened.storage, tenant, uri, changes)
 
-    _echo(_run(database_url, tenant, action), as_json)
+    _echo(run_in_tenant(database_url, tenant, action), as_json)
 
 
 @resources.command("delete")
@@ -164,7 +154,7 @@ def delete_command(uri: str, as_json: bool, tenant: str, database_url: str) -> N
     async def action(opened: Opened) -> None:
         await delete_resource(opened.storage, tenant, uri)
 
-    _run(database_url, tenant, action)
+    run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json({"tenant": tenant, "resource": uri, "deleted": True})
     else:

@@ -4,14 +4,13 @@ What each change ends is :mod:`pixie.accounts`' to say."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
 from pixie.accounts import Changed, delete_user, find_user, set_user_disabled, set_user_password
 from pixie.cli.admin import users
-from pixie.cli.main import Opened, database_option, open_storage, require_tenant, run_async, tenant_option
+from pixie.cli.main import Opened, database_option, run_in_tenant, tenant_option
 from pixie.cli.output import echo_fields, echo_json, echo_table, json_option
 from pixie.cli.views import echo_ended, ended_view, user_view
 from pixie.management import InvalidRegistration
@@ -20,15 +19,6 @@ from pixie.storage.records import User
 __all__ = ["delete_user_command", "list_users", "set_password", "show_user"]
 
 T = TypeVar("T")
-
-
-def _run(database_url: str, tenant: str, action: Callable[[Opened], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with open_storage(database_url) as opened:
-            await require_tenant(opened.storage, tenant)
-            return await action(opened)
-
-    return run_async(run())
 
 
 def _status(user: User) -> str:
@@ -45,7 +35,7 @@ def list_users(as_json: bool, tenant: str, database_url: str) -> None:
     async def action(opened: Opened) -> list[User]:
         return await opened.storage.users.list(tenant)
 
-    found = _run(database_url, tenant, action)
+    found = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json([user_view(user) for user in found])
         return
@@ -66,7 +56,7 @@ def show_user(username: str, as_json: bool, tenant: str, database_url: str) -> N
     async def action(opened: Opened) -> User:
         return await find_user(opened.storage, tenant, username)
 
-    user = _run(database_url, tenant, action)
+    user = run_in_tenant(database_url, tenant, action)
     if as_json:
         echo_json(user_view(user))
         return
@@ -96,7 +86,7 @@ def _switch(username: str, disabled: bool, as_json: bool, tenant: str, database_
     async def action(opened: Opened) -> Changed[User]:
         return await set_user_disabled(opened.storage, tenant, username, disabled)
 
-    change = _run(database_url, tenant, action)
+    change = run_in_tenant(database_url, tenant, action)
     _report(change, "disabled" if disabled else "enabled", as_json, {"disabled": disabled})
 
 
@@ -131,7 +121,7 @@ def delete_user_command(username: str, as_json: bool, tenant: str, database_url:
     async def action(opened: Opened) -> Changed[User]:
         return await delete_user(opened.storage, tenant, username)
 
-    _report(_run(database_url, tenant, action), f"deleted from tenant {tenant!r}", as_json, {"deleted": True})
+    _report(run_in_tenant(database_url, tenant, action), f"deleted from tenant {tenant!r}", as_json, {"deleted": True})
 
 
 @users.command("set-password")
@@ -151,4 +141,4 @@ def set_password(username: str, password_stdin: bool, as_json: bool, tenant: str
     async def action(opened: Opened) -> Changed[User]:
         return await set_user_password(opened.storage, tenant, username, password)
 
-    _report(_run(database_url, tenant, action), "has a new password", as_json, {"password_changed": True})
+    _report(run_in_tenant(database_url, tenant, action), "has a new password", as_json, {"password_changed": True})

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pixie.storage.pg.database import Database
 from pixie.storage.records import AuthorizationCode, Consent, RefreshFamily, RefreshRotation, RefreshToken
-from pixie.storage.statements.authorization import RECORD_REDEEMED_SQL, SqlCodeStore, redeemed_params
+from pixie.storage.statements.authorization import RECORD_REDEEMED, RECORD_REDEEMED_SQL, SqlCodeStore, redeemed_params
 from pixie.storage.statements.codec import strings_from_json, strings_to_json
 from pixie.storage.statements.dialect import Statement
 from pixie.storage.statements.refresh import (
@@ -32,7 +32,6 @@ CREATE_FAMILY = Statement(f"WITH {_NEW_FAMILY} {_FIRST_TOKEN}")
 # A code's redemption with the family it starts: the code's row first (nothing if the code was redeemed before or its
 # user may no longer sign in), then the family and its first token only if that row was written. One statement, one
 # round trip: the whole code exchange's storage. Code columns are bound as :c_*.
-RECORD_REDEEMED = Statement(RECORD_REDEEMED_SQL)
 REDEEM_INTO_FAMILY = Statement(
     f"WITH code AS ({RECORD_REDEEMED_SQL} RETURNING 1), "  # noqa: S608 (names from code, values bound)
     f"family AS (INSERT INTO {FAMILY.table} ({FAMILY.columns}) SELECT {FAMILY.parameters('f_')} FROM code "

@@ -40,12 +40,6 @@ RECORD_REDEEMED_SQL = (
     "ON CONFLICT DO NOTHING"
 )
 
-
-def redeemed_params(code: AuthorizationCode) -> dict[str, object]:
-    """The parameters of :data:`RECORD_REDEEMED_SQL` for ``code``."""
-    return {**CODE.encode(code, "c_"), "u_tenant_id": code.tenant_id, "u_user_id": code.user_id}
-
-
 RECORD_REDEEMED = Statement(RECORD_REDEEMED_SQL)
 PURGE_CODES = Statement(
     "DELETE FROM authorization_codes "
@@ -123,3 +117,8 @@ class SqlCodeStore(abc.ABC):
         """Across all tenants (bulk), delete codes that expired more than :data:`CODE_RETENTION_SECONDS` ago and
         whose access token (if any) has expired too."""
         return await self._db.execute(PURGE_CODES, {"cutoff": now - CODE_RETENTION_SECONDS, "now": now}, bulk=True)
+
+
+def redeemed_params(code: AuthorizationCode) -> dict[str, object]:
+    """The parameters of :data:`RECORD_REDEEMED_SQL` for ``code``."""
+    return {**CODE.encode(code, "c_"), "u_tenant_id": code.tenant_id, "u_user_id": code.user_id}
