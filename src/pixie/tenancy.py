@@ -1,8 +1,9 @@
 """Tenants: names, issuers and a cached resolver.
 
 The default tenant is served at the bare base URL; every other tenant at ``{base}/t/{name}`` and that URL is its
-issuer. Resolution is cached for ``ttl`` seconds (so a tenant disabled on another instance stops being served within
-that bound) and invalidated at once for changes made through this instance.
+issuer. Resolution is cached (:class:`TenantResolver`): a tenant disabled on another instance stops being served
+within a second or so on a server (which follows the directory's changes), and at once for changes made through
+this instance.
 
 Per-tenant settings are changed only through :func:`change_settings`, which checks every value (ranges, grant
 types, a ``#rrggbb`` colour that is safe to put in a stylesheet) so the CLI and the admin API refuse the same input
@@ -18,9 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pixie import scopes as scope_rules
+from pixie.storage.cache import DirectoryWatch, RecentCache
 from pixie.storage.interfaces import TenantStore
-from pixie.storage.records import Tenant, TenantSettings
-from pixie.types import TenantId, Timestamp
+from pixie.storage.records import DirectoryChange, Tenant, TenantSettings
+from pixie.types import TenantId
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -188,7 +190,11 @@ def issuer_for(base: str, tenant_id: TenantId) -> str:
 
 
 class TenantResolver:
-    """Looks tenants up by name with a short positive and negative cache."""
+    """Looks tenants up by name, remembering what it found, and names it did not find (so made-up names in URLs
+    cost one read each), bounded by ``max_entries``.
+
+    Without a ``watch`` an entry lives ``ttl`` seconds; with one it lives until the tenant changes (see
+    :mod:`pixie.storage.cache`)."""
 
     def __init__(
         self,
@@ -196,31 +202,35 @@ class TenantResolver:
         *,
         ttl: float = 10.0,
         max_entries: int = 50_000,
-        clock: Callable[[], float] = time.time,
+        watch: DirectoryWatch | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._clock = clock
-        self._cache: dict[TenantId, tuple[Timestamp, Tenant | None]] = {}
+        self._cache: RecentCache[TenantId, Tenant | None] = RecentCache(
+            ttl=ttl, max_entries=max_entries, watch=watch, clock=clock
+        )
+        if watch is not None:
+            watch.subscribe(self._changed)
+
+    def _changed(self, change: DirectoryChange | None) -> None:
+        if change is None:
+            self._cache.clear()
+        elif change.kind == "tenant":
+            self._cache.discard(change.tenant_id)
 
     async def resolve(self, tenant_id: TenantId) -> Tenant | None:
         """The enabled tenant with this name, or None (unknown or disabled)."""
-        now = self._clock()
-        cached = self._cache.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            tenant = cached[1]
+        hit = self._cache.get(tenant_id)
+        if hit is not None:
+            tenant = hit[0]
         else:
+            epoch = self._cache.epoch()
             tenant = await self._store.get(tenant_id) if _NAME_RE.fullmatch(tenant_id) else None
-            if len(self._cache) >= self._max_entries:
-                # Bounded: requests for made-up names are negative entries too, and must not grow memory forever.
-                # A cleared cache only costs one read per tenant.
-                self._cache.clear()
-            self._cache[tenant_id] = (now + self._ttl, tenant)
+            self._cache.put(tenant_id, tenant, epoch)
         return tenant if tenant is not None and not tenant.disabled else None
 
     def invalidate(self, tenant_id: TenantId | None = None) -> None:
         if tenant_id is None:
             self._cache.clear()
         else:
-            self._cache.pop(tenant_id, None)
+            self._cache.discard(tenant_id)

@@ -95,7 +95,7 @@ async def test_concurrent_migrations_from_two_processes(empty_database_url: str)
 
 def test_single_head() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0009"]
+    assert script.get_heads() == ["0010"]
 
 
 @pytest.mark.parametrize("table", metadata.sorted_tables, ids=lambda t: t.name)

@@ -57,7 +57,7 @@ from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
 from pixie.server.routing import IndexedRouter
 from pixie.server.webhook_delivery import WebhookDispatcher
-from pixie.storage.cache import CachedClientStore
+from pixie.storage.cache import CachedClientStore, DirectoryWatch
 from pixie.tenancy import TenantResolver
 from pixie.tokens.issuer import TokenIssuer
 
@@ -124,6 +124,11 @@ def _routes() -> list[BaseRoute]:
     ]
 
 
+_FOLLOWED_TTL = 600.0
+"""How long a cached tenant, client or signing key may be served without a change being seen: a bound for safety
+only, since the directory watch drops changed entries within about a second."""
+
+
 def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
     """The authorization server. ``freeze_heap`` is for a process that serves only this app (``pixie serve``): see
     :func:`_freeze_startup_heap`."""
@@ -135,10 +140,16 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
         # this process, or another process starting on the same new database): then its key is the one.
         live = settings.reread_pending_key()
         async with open_backend(live, serving=True) as (stored, keyring):
-            # The composition root picks the hot-path cache here: every token request looks its client up.
-            tenants = TenantResolver(stored.tenants)
+            # The composition root picks the hot-path caches here: every request resolves its tenant, most look a
+            # client up, and every token is signed. They follow the directory's changes (pixie.storage.cache), so
+            # they keep what they read until it changes, on this instance or any other.
+            watch = DirectoryWatch(stored.changes)
+            await watch.start()
+            tenants = TenantResolver(stored.tenants, ttl=_FOLLOWED_TTL, watch=watch)
+            cached_clients = CachedClientStore(stored.clients, ttl=_FOLLOWED_TTL, watch=watch)
+            keyring.follow(watch, ttl=_FOLLOWED_TTL)
             # Clients known by their metadata document's URL are fetched (and cached) in front of the database.
-            clients = MetadataDocumentClients(CachedClientStore(stored.clients), tenants, resources=stored.resources)
+            clients = MetadataDocumentClients(cached_clients, tenants, resources=stored.resources)
             storage = dataclasses.replace(stored, clients=clients)
             audit = AuditLog(live.audit_log) if live.audit_log else None
             webhooks = WebhookDispatcher(tenants, live.master_key, backoff=live.webhook_backoff)
@@ -166,6 +177,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
                 _freeze_startup_heap()
             log.info("pixie is serving issuer %s", live.issuer)
             background = [
+                asyncio.create_task(watch.run(), name="pixie-directory-watch"),
                 asyncio.create_task(stored_events.run(), name="pixie-events"),
                 asyncio.create_task(webhooks.run(), name="pixie-webhooks"),
             ]

@@ -21,6 +21,7 @@ from pixie.storage.records import (
     Client,
     CodeRedemption,
     Consent,
+    DirectoryChange,
     EndedAccess,
     Event,
     EventData,
@@ -44,6 +45,7 @@ __all__ = [
     "AlreadyExists",
     "AuthorizationRequestStore",
     "ClientStore",
+    "DirectoryChanges",
     "CodeStore",
     "ConsentStore",
     "EventStore",
@@ -345,6 +347,20 @@ class ProofReplayStore(Protocol):
         """Across all tenants (bulk), forget proofs whose window has passed. Used by: housekeeping."""
 
 
+class DirectoryChanges(Protocol):
+    """The feed of tenant, client and key changes that triggers write (migration 0010). Used by: each server's
+    :class:`~pixie.storage.cache.DirectoryWatch`, and housekeeping."""
+
+    async def latest(self) -> int:
+        """The highest change id written so far (0 when none): where a new watcher starts."""
+
+    async def after(self, after: int, *, limit: int = 1000) -> builtins.list[DirectoryChange]:
+        """Up to ``limit`` changes with an id above ``after``, in id order."""
+
+    async def purge_before(self, before: Timestamp) -> int:
+        """Across all tenants (bulk), delete changes written before ``before``; how many. Used by: housekeeping."""
+
+
 class KeyStore(Protocol):
     async def add(self, key: SigningKey) -> None:
         """Used by: key ring (first key, rotation)."""
@@ -438,3 +454,4 @@ class Storage:
     admin_sessions: AdminSessionStore
     registration_tokens: RegistrationTokenStore
     resources: ResourceStore
+    changes: DirectoryChanges

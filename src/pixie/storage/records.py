@@ -18,6 +18,7 @@ __all__ = [
     "Client",
     "CodeRedemption",
     "Consent",
+    "DirectoryChange",
     "EndedAccess",
     "Event",
     "EventData",
@@ -380,6 +381,19 @@ class SigningKey:
     activated_at: Timestamp | None = None
     retired_at: Timestamp | None = None
     sealed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectoryChange:
+    """A tenant, client or signing key was inserted, updated or deleted (``directory_changes``, written by triggers).
+
+    ``kind`` is ``tenant``, ``client`` or ``key``; ``name`` is the client's id for a client, empty otherwise. ``id``
+    only grows, in the order the changes were written (not always the order they were committed in)."""
+
+    id: int
+    tenant_id: TenantId
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True)

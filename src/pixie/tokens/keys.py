@@ -12,15 +12,19 @@ A tenant's ring may hold keys of several algorithms (its ``signing_alg`` for eve
 asked for its ID tokens, such as RS256, which OpenID Connect Core §15.1 requires an OpenID Provider to offer): each
 algorithm has its own next → active → retiring line, rotated together.
 
-Signers are cached per tenant for ``cache_ttl`` seconds: another instance's rotation is picked up within that
-bound, and since the new key was published as ``next`` beforehand, a token signed meanwhile with the old key still
-verifies (the old key is ``retiring``, still in the JWKS).
+Signers and JWK sets are cached per tenant: for ``cache_ttl`` seconds, or, once the ring follows a
+:class:`~pixie.storage.cache.DirectoryWatch` (as a server's does), until the tenant's keys change. Another
+instance's rotation is picked up within that bound, and since the new key was published as ``next`` beforehand, a
+token signed meanwhile with the old key still verifies (the old key is ``retiring``, still in the JWKS). A private
+key, once decrypted and parsed, is kept by ``kid`` beyond that: a kid names one key pair for good (RFC 7638), so
+reading a tenant's keys again after a change does not decrypt and parse them again.
 """
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +32,9 @@ from typing import Any
 
 from pixie.config import MasterKeyMismatch
 from pixie.security import DecryptionFailed, decrypt_at_rest, derive_key, encrypt_at_rest, key_fingerprint
+from pixie.storage.cache import DirectoryWatch, RecentCache
 from pixie.storage.interfaces import KeyStore
-from pixie.storage.records import SigningKey
+from pixie.storage.records import DirectoryChange, SigningKey
 from pixie.tokens import signing
 from pixie.types import KeyState, TenantId, Timestamp
 
@@ -77,21 +82,46 @@ class KeyRing:
         master_key: bytes,
         *,
         cache_ttl: float = 30.0,
+        max_tenants: int = 50_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._wrap_key = derive_key(master_key, _WRAP_PURPOSE)
         self.fingerprint = key_fingerprint(master_key)
         """The master key's fingerprint, recorded as ``sealed_by`` on every key this ring stores."""
-        self._cache_ttl = cache_ttl
+        self._max_tenants = max_tenants
         self._clock = clock
-        self._signers: dict[tuple[TenantId, str | None], tuple[Timestamp, Signer]] = {}
-        self._jwks: dict[TenantId, tuple[Timestamp, dict[str, Any]]] = {}
+        self._follow(cache_ttl, None)
+        # Parsed private keys by (tenant, kid): immutable, so kept across changes (bounded, least recently used out).
+        self._parsed: RecentCache[tuple[TenantId, str], Signer] = RecentCache(
+            ttl=math.inf, max_entries=2 * max_tenants, clock=clock
+        )
+
+    def _follow(self, ttl: float, watch: DirectoryWatch | None) -> None:
+        # Per tenant: its signer for each algorithm asked for (None: the tenant's own), and its JWK set.
+        self._signers: RecentCache[TenantId, dict[str | None, Signer]] = RecentCache(
+            ttl=ttl, max_entries=self._max_tenants, watch=watch, clock=self._clock
+        )
+        self._jwks: RecentCache[TenantId, dict[str, Any]] = RecentCache(
+            ttl=ttl, max_entries=self._max_tenants, watch=watch, clock=self._clock
+        )
+
+    def follow(self, watch: DirectoryWatch, *, ttl: float = 600.0) -> None:
+        """Keep signers and JWK sets until the watch reports a change of the tenant's keys (or ``ttl`` passes), in
+        place of the ring's ``cache_ttl``. Called once, by the server's composition root."""
+        self._follow(ttl, watch)
+        watch.subscribe(self._changed)
+
+    def _changed(self, change: DirectoryChange | None) -> None:
+        if change is None:
+            self._signers.clear()
+            self._jwks.clear()
+        elif change.kind == "key":
+            self.invalidate(change.tenant_id)
 
     def invalidate(self, tenant_id: TenantId) -> None:
-        for cached in [entry for entry in self._signers if entry[0] == tenant_id]:
-            self._signers.pop(cached, None)
-        self._jwks.pop(tenant_id, None)
+        self._signers.discard(tenant_id)
+        self._jwks.discard(tenant_id)
 
     async def list(self, tenant_id: TenantId) -> list[SigningKey]:
         return await self._store.list(tenant_id)
@@ -278,24 +308,32 @@ class KeyRing:
     async def signer(self, tenant_id: TenantId, alg: str | None = None) -> Signer:
         """The active key of ``alg`` (any algorithm when None; the most recently activated one if a race left two).
         Raises ``LookupError`` when the tenant has none (call :meth:`ensure` first)."""
-        now = self._clock()
-        cached = self._signers.get((tenant_id, alg))
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cached = self._signers.get(tenant_id)
+        if cached is not None:
+            signer = cached[0].get(alg)
+            if signer is not None:
+                return signer
+        epoch = self._signers.epoch()
         keys = [k for k in await self._store.list(tenant_id) if k.state is KeyState.ACTIVE]
         if alg is not None:
             keys = _of_alg(keys, signing.canonical_alg(alg))
         if not keys:
             raise LookupError(f"tenant {tenant_id!r} has no active {alg or ''} signing key")
         record = max(keys, key=lambda k: (k.activated_at or k.created_at, k.kid))
-        pem = decrypt_at_rest(self._wrap_key, record.private_key_encrypted, _context(tenant_id, record.kid))
-        signer = Signer(kid=record.kid, alg=record.alg, key=signing.load_private_key(record.alg, pem))
-        self._signers[(tenant_id, alg)] = (now + self._cache_ttl, signer)
+        parsed = self._parsed.get((tenant_id, record.kid))
+        if parsed is not None and parsed[0].alg == record.alg:
+            signer = parsed[0]
+        else:
+            pem = decrypt_at_rest(self._wrap_key, record.private_key_encrypted, _context(tenant_id, record.kid))
+            signer = Signer(kid=record.kid, alg=record.alg, key=signing.load_private_key(record.alg, pem))
+            self._parsed.put((tenant_id, record.kid), signer, 0)
+        current = self._signers.get(tenant_id)
+        self._signers.put(tenant_id, {**(current[0] if current is not None else {}), alg: signer}, epoch)
         published = self._jwks.get(tenant_id)
-        if published is not None and not any(key.get("kid") == record.kid for key in published[1]["keys"]):
+        if published is not None and not any(key.get("kid") == record.kid for key in published[0]["keys"]):
             # A key activated elsewhere (the CLI, another instance) since this JWK set was cached: never sign with a
             # key this instance does not publish yet, so a verifier that fetches the set from here finds it.
-            del self._jwks[tenant_id]
+            self._jwks.discard(tenant_id)
         return signer
 
     async def signer_for(self, tenant_id: TenantId, alg: str) -> Signer:
@@ -312,13 +350,13 @@ class KeyRing:
 
     async def jwks(self, tenant_id: TenantId) -> dict[str, Any]:
         """The published JWK set: next, active and retiring keys (RFC 7517 §5)."""
-        now = self._clock()
         cached = self._jwks.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached[0]
+        epoch = self._jwks.epoch()
         keys = [k.public_jwk for k in await self._store.list(tenant_id) if k.state in _PUBLISHED]
         document = {"keys": keys}
-        self._jwks[tenant_id] = (now + self._cache_ttl, document)
+        self._jwks.put(tenant_id, document, epoch)
         return document
 
     def first_keys(self, tenant_id: TenantId, alg: str = "ES256") -> tuple[SigningKey, SigningKey]:

@@ -355,3 +355,17 @@ event_batches = sa.Table(
 )
 """Flow events, a batch per row (:mod:`pixie.storage.statements.events`); the ``events`` view (migration 0002, not part
 of this metadata: Alembic compares tables) shows one row per event."""
+
+directory_changes = sa.Table(  # migration 0010, which also adds the triggers that write it
+    "directory_changes",
+    metadata,
+    sa.Column("id", _EventId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(), nullable=False),
+    _text("kind"),  # tenant, client or key
+    _text("name"),  # the client's id; empty for a tenant or its keys
+    _time("changed_at"),
+    sa.Index(None, "changed_at"),  # purge
+    sqlite_autoincrement=True,
+)
+"""A row per insert, update or delete of a tenant, client or signing key, written by triggers: what each server's
+caches follow (:class:`pixie.storage.cache.DirectoryWatch`)."""

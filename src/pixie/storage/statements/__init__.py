@@ -14,6 +14,7 @@ from __future__ import annotations
 from pixie.storage.interfaces import CodeStore, ConsentStore, RefreshTokenStore, Storage
 from pixie.storage.statements.admin_sessions import SqlAdminSessionStore
 from pixie.storage.statements.authorization import SqlAuthorizationRequestStore
+from pixie.storage.statements.changes import SqlDirectoryChanges
 from pixie.storage.statements.directory import SqlClientStore, SqlTenantStore, SqlUserStore
 from pixie.storage.statements.dpop import SqlProofReplayStore
 from pixie.storage.statements.driver import Driver
@@ -47,4 +48,5 @@ def sql_storage(db: Driver, *, refresh: RefreshTokenStore, consents: ConsentStor
         admin_sessions=SqlAdminSessionStore(db),
         registration_tokens=SqlRegistrationTokenStore(db),
         resources=SqlResourceStore(db),
+        changes=SqlDirectoryChanges(db),
     )
