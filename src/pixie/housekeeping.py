@@ -20,6 +20,7 @@ from pixie.tokens.keys import KeyRing, RotationReport
 from pixie.types import TenantId, Timestamp
 
 __all__ = [
+    "DIRECTORY_CHANGES_KEPT",
     "PurgeReport",
     "purge",
     "remove_idle_registered_clients",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("pixie.housekeeping")
+
+DIRECTORY_CHANGES_KEPT = 3600.0
+"""Seconds a directory change is kept for the servers' caches to read (they read every second)."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,14 @@ class PurgeReport:
     events: int
     registration_tokens: int = 0
     idle_registered_clients: int = 0
+    directory_changes: int = 0
 
 
 async def purge(storage: Storage, now: Timestamp, *, events_retention_days: float = 0) -> PurgeReport:
     """Delete expired pending requests, codes, SSO sessions, dashboard sessions (expired or ended), refresh families,
     deny-list entries, remembered DPoP proofs, unused pushed requests and expired initial access tokens, flow
-    events older than ``events_retention_days`` (0 keeps them), and idle self-registered clients, across all
-    tenants."""
+    events older than ``events_retention_days`` (0 keeps them), idle self-registered clients, and directory changes
+    older than :data:`DIRECTORY_CHANGES_KEPT`, across all tenants."""
     return PurgeReport(
         authorization_requests=await storage.requests.purge_expired(now),
         authorization_codes=await storage.codes.purge_expired(now),
@@ -63,6 +68,8 @@ async def purge(storage: Storage, now: Timestamp, *, events_retention_days: floa
         events=(await storage.events.purge_before(now - events_retention_days * 86400) if events_retention_days else 0),
         registration_tokens=await storage.registration_tokens.purge_expired(now),
         idle_registered_clients=await remove_idle_registered_clients(storage, now),
+        # Last, after the deletions above wrote theirs: every server reads the feed each second, so an hour is ample.
+        directory_changes=await storage.changes.purge_before(now - DIRECTORY_CHANGES_KEPT),
     )
 
 
