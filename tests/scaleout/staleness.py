@@ -1,7 +1,9 @@
 """How long a change made elsewhere takes to reach an instance's per-process caches.
 
-Each instance caches clients (5 s), tenants (10 s) and its tenants' signer and JWK set (30 s); nothing invalidates
-them across processes, so those TTLs are the staleness bounds. :class:`StalenessWatch` measures them on two live
+Each instance caches clients, tenants and its tenants' signer and JWK set until they change: database triggers
+record every change in ``directory_changes``, which each instance reads every second and drops what changed
+(``pixie.storage.cache``). The bound is therefore that second plus a reading's own time; :data:`BOUNDS` allows 3 s
+for a loaded machine. :class:`StalenessWatch` measures it on two live
 instances: it warms both caches, then changes the database behind their backs — disables a client and a tenant with
 plain SQL, rotates the signing keys with ``pixie keys rotate`` — and polls both instances until each behaves per
 the change. It also checks, on every round, that the token each instance issues verifies against the JWK set every
@@ -11,8 +13,9 @@ Every answer is kept with the time its request was *sent*: a stale answer means 
 before its cache entry expired, so the last stale answer's send time bounds the staleness from below even when the
 machine is slow and polls are far apart; the first fresh answer shows the change arrived.
 
-The key bound is 30 s, so the watch runs in a background thread from the start of the package while the other
-tests run, and the staleness tests only read its results.
+The watch runs in a background thread from the start of the package while the other tests run, and the staleness
+tests only read its results. After every change has been seen it goes on for :data:`AFTER` seconds, so that tokens
+are checked against every instance's JWK set after the rotation too.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from spec.support import jwt_part
 
 __all__ = ["BOUNDS", "Observation", "StalenessWatch"]
 
-BOUNDS = {"client_disabled": 5.0, "tenant_disabled": 10.0, "signer_rotated": 30.0, "next_key_published": 30.0}
+BOUNDS = {"client_disabled": 3.0, "tenant_disabled": 3.0, "signer_rotated": 3.0, "next_key_published": 3.0}
 """The documented staleness bound of each change, in seconds (the cache TTLs)."""
 POLL = 0.25
 DEADLINE = 50.0
+AFTER = 3.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,10 @@ class StalenessWatch:
             [PIXIE, "keys", "rotate"], env=instance_env(self.workdir, self.database_url), stderr=subprocess.PIPE
         )
         end = time.monotonic() + DEADLINE
-        while time.monotonic() < end and not self._complete(rotation):
+        complete_at: float | None = None
+        while time.monotonic() < end and (complete_at is None or time.monotonic() < complete_at + AFTER):
+            if complete_at is None and self._complete(rotation):
+                complete_at = time.monotonic()
             self._round(http)
             self.rounds += 1
             time.sleep(POLL)

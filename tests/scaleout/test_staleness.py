@@ -1,6 +1,6 @@
 """Per-process caches across instances: a change made through one instance's database (or the CLI) reaches every
-instance within the cache's TTL — clients 5 s, tenants 10 s, signing keys and JWK set 30 s — and a key rotation
-never leaves a token signed with a key some instance does not publish.
+instance within seconds — each reads the database's change feed every second — and a key rotation never leaves a
+token signed with a key some instance does not publish.
 
 The measurements come from :class:`scaleout.staleness.StalenessWatch`, started with the package (see conftest).
 Spec: RFC 7517 §5 and RFC 9068 §4 (tokens verify against the published keys); RFC 6749 §5.2 (``invalid_client``).
