@@ -148,6 +148,23 @@ async def test_token_requests_are_counted_per_client_and_per_ip(limiter: RateLim
     assert results[:5] == [None] * 5 and results[5] is not None
 
 
+async def test_process_counters_are_not_swept_on_every_request() -> None:
+    """``limits``' MemoryStorage swept every key after each increment, so every token request paid for every
+    tenant, client and address counted so far. Pixie's process counters sweep at most every 10 s; an expired
+    counter is still ignored when read."""
+    limiter = RateLimiter(RateLimits(token_per_ip="2/second"))
+    memory = limiter._counters._memory
+    for tenant in range(3000):  # one counter per tenant and address
+        assert await limiter.token_from_ip(f"t{tenant}", "203.0.113.9") is None
+    await asyncio.sleep(0)  # let a scheduled sweep run
+    assert memory.sweeps == 1  # type: ignore[attr-defined]
+    ip = "203.0.113.10"
+    assert [await limiter.token_from_ip("default", ip) for _ in range(3)][2] is not None
+    await asyncio.sleep(1.1)  # the window ends; no sweep has run since
+    assert memory.sweeps == 1  # type: ignore[attr-defined]
+    assert await limiter.token_from_ip("default", ip) is None
+
+
 async def test_redis_counters_are_shared_between_instances() -> None:
     """Two instances on one Redis see each other's failures: a lock-out earned on A holds on B."""
     a, b = RateLimiter(FAST, redis_url=redis_url()), RateLimiter(FAST, redis_url=redis_url())
