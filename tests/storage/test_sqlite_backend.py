@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from pixie.storage.interfaces import AlreadyExists, StorageUnavailable
 from pixie.storage.schema import open_storage
 from pixie.storage.sqlite import Database, build_sqlite_storage, open_sqlite_storage
+from pixie.storage.sqlite.database import PAGE_CACHE_KIB, open_connection
 from pixie.storage.sqlite.errors import is_busy, translate
 
 from . import factories as f
@@ -444,3 +445,14 @@ async def _largest_wal(path: str, *, wal_reset_frames: int, commits: int = 1500)
 
 def _size(path: str) -> int:
     return os.stat(path).st_size if os.path.exists(path) else 0
+
+
+def test_connections_cache_up_to_32_mib_of_pages(tmp_path: Path) -> None:
+    """SQLite's default 2 MiB page cache made a server with thousands of tenants read their rows from the file on
+    every flow (``bench/tenants.py``); Pixie's connections keep up to ``PAGE_CACHE_KIB``."""
+    connection = open_connection(str(tmp_path / "pages.db"), busy_timeout_ms=0)
+    try:
+        assert connection.execute("PRAGMA cache_size").fetchone() == (-PAGE_CACHE_KIB,)
+        assert PAGE_CACHE_KIB == 32 * 1024
+    finally:
+        connection.close()
