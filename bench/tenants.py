@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import compare
 import httpx
+import loadgen
 import sqlalchemy as sa
 
 from pixie import pkce
@@ -119,6 +120,12 @@ async def _seed(label: str, url: str, count: int, password_hash: str) -> Seeded:
         async with engine.begin() as connection:
             for table, values in rows.items():
                 await connection.execute(table.insert(), values)
+        if engine.dialect.name == "postgresql":
+            # What autovacuum does to tables that grew this much, a minute later: the servers start on statistics
+            # that describe the tables they serve.
+            async with engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(sa.text("ANALYZE"))
         return Seeded(label, url, names, create_seconds)
     finally:
         await engine.dispose()
@@ -243,6 +250,30 @@ def _round(http: httpx.Client, base: str, names: list[str], flows: int, *, login
     return (time.perf_counter() - started) * 1000 / requests
 
 
+@dataclass
+class Costs:
+    """Per server: wall time and CPU (the server's, and the database server's when it has one) per request."""
+
+    ms: list[float]
+    server_us: list[float]
+    database_us: list[float]
+
+
+def _measured_round(
+    http: httpx.Client, served: Served, names: list[str], flows: int, database_pid: int, costs: Costs
+) -> None:
+    """A :func:`_round`, with the CPU the server and PostgreSQL spent on it: steadier than wall time on a shared
+    machine (the two servers take turns, so PostgreSQL's CPU in a round is this server's)."""
+    server, database = loadgen.tree_cpu(served.pid), loadgen.tree_cpu(database_pid) if database_pid else 0.0
+    requests_before = time.perf_counter()
+    ms = _round(http, served.base, names, flows)
+    requests = (time.perf_counter() - requests_before) * 1000 / ms
+    costs.ms.append(ms)
+    costs.server_us.append((loadgen.tree_cpu(served.pid) - server) * 1e6 / requests)
+    if database_pid:
+        costs.database_us.append((loadgen.tree_cpu(database_pid) - database) * 1e6 / requests)
+
+
 def _first_visits(http: httpx.Client, base: str, names: list[str]) -> float:
     """Milliseconds per request over one flow at every tenant, in random order: each meets cold caches."""
     order = random.sample(names, len(names))
@@ -285,10 +316,14 @@ def main() -> None:
             for seeded, base in targets:  # warm-up: imports, connections, the one tenant's caches
                 _round(http, base, seeded.names, 20)
             first_visits = _first_visits(http, many_server.base, many.names)
-            per_request: dict[str, list[float]] = {"many": [], "one": []}
+            database_pid = compare._postmaster_pid() if args.database == "postgres" else 0
+            served = {"many": many_server, "one": one_server}
+            costs = {label: Costs([], [], []) for label in served}
             for number in range(args.rounds):
-                for seeded, base in targets if number % 2 == 0 else targets[::-1]:
-                    per_request[seeded.label].append(_round(http, base, seeded.names, args.flows))
+                for seeded, _ in targets if number % 2 == 0 else targets[::-1]:
+                    label = seeded.label
+                    _measured_round(http, served[label], seeded.names, args.flows, database_pid, costs[label])
+            per_request = {label: cost.ms for label, cost in costs.items()}
             memory = {"many": _rss_mib(many_server.pid), "one": _rss_mib(one_server.pid)}
             logins = {
                 seeded.label: _round(http, base, seeded.names, args.logins, login=True) for seeded, base in targets
@@ -310,6 +345,17 @@ def main() -> None:
         )
         best = min(per_request["many"]) / min(per_request["one"])
         print(f"  ratio {args.tenants} / 1 tenants: {many_ms / one_ms:.2f}x (medians), {best:.2f}x (best rounds)")
+        cpu = {label: statistics.median(cost.server_us) for label, cost in costs.items()}
+        print(
+            f"  server CPU per request (medians): {cpu['many']:.0f} vs {cpu['one']:.0f} µs, "
+            f"ratio {cpu['many'] / cpu['one']:.2f}x"
+        )
+        if costs["many"].database_us:
+            db = {label: statistics.median(cost.database_us) for label, cost in costs.items()}
+            print(
+                f"  PostgreSQL CPU per request (medians): {db['many']:.0f} vs {db['one']:.0f} µs, "
+                f"ratio {db['many'] / db['one']:.2f}x"
+            )
         print(
             f"  first visit of each of the {args.tenants} tenants (cold caches): {first_visits:.2f} ms per request, "
             f"{first_visits / one_ms:.2f}x one tenant's"
