@@ -7,13 +7,14 @@ rests on and the command that fixes it. ``error`` findings make the command exit
 today. ``warning`` findings weaken a defence; ``info`` findings are worth knowing.
 
 Registration (RFC 7591) and client metadata documents are checked too: an open endpoint without a per-address limit,
-and the development setting that fetches documents from loopback.
+and the development setting that fetches documents from loopback. On PostgreSQL, so are the server settings Pixie's
+guarantees rest on: durable commits (a code is redeemed once, a rotated refresh token stays spent) and autovacuum.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,8 @@ KEY_OVERDUE_GRACE_DAYS = 7
 next housekeeping run; only a deployment where none runs falls this far behind)."""
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 _OPEN_NETWORKS = ("0.0.0.0/0", "::/0")
+POSTGRESQL_SETTINGS = ("autovacuum", "fsync", "full_page_writes", "synchronous_commit")
+"""The PostgreSQL server settings the doctor reads (:attr:`Deployment.database_settings`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Deployment:
     now: float
     notes: tuple[Finding, ...] = field(default=())
     """Findings the edge made while gathering (a setting that would not load)."""
+    database_settings: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """On PostgreSQL, :data:`POSTGRESQL_SETTINGS` as a new connection sees them: name → (value, source)."""
 
 
 def examine(deployment: Deployment) -> list[Finding]:
@@ -88,6 +93,7 @@ def examine(deployment: Deployment) -> list[Finding]:
         *_rate_limits(deployment),
         *_registration(deployment),
         *_metrics(deployment),
+        *_postgresql(deployment),
     ]
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda finding: order[finding.severity])
@@ -382,4 +388,54 @@ def _metrics(d: Deployment) -> Iterable[Finding]:
             "/metrics takes a Basic password over plain http: anyone on the path reads it",
             "RFC 7617 §4",
             "serve Pixie over https (pixie serve --issuer https://...)",
+        )
+
+
+def _postgresql(d: Deployment) -> Iterable[Finding]:
+    settings = d.database_settings
+
+    def off(name: str) -> str | None:
+        """Where ``name`` was turned off (the setting's source), or None when it is on or unknown."""
+        value, source = settings.get(name, ("", ""))
+        return source if value == "off" else None
+
+    if (source := off("fsync")) is not None:
+        yield Finding(
+            "postgresql-durability",
+            "error",
+            f"PostgreSQL runs with fsync = off (set in: {source}): after an operating-system crash or a power loss"
+            " the database can lose committed rows or be corrupt, and a redeemed authorization code or a rotated"
+            " refresh token can be accepted again",
+            "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
+            "ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();",
+        )
+    if (source := off("synchronous_commit")) is not None:
+        yield Finding(
+            "postgresql-durability",
+            "warning",
+            f"PostgreSQL commits without waiting for the disk (synchronous_commit = off, set in: {source}): a crash"
+            " loses the last commits, so a code redeemed or a refresh token rotated just before it can be used"
+            " again",
+            "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
+            "synchronous_commit = on where it was turned off (ALTER SYSTEM, ALTER DATABASE or ALTER ROLE ... RESET"
+            " synchronous_commit)",
+        )
+    if (source := off("full_page_writes")) is not None:
+        yield Finding(
+            "postgresql-durability",
+            "warning",
+            f"PostgreSQL runs with full_page_writes = off (set in: {source}): a crash during a page write can leave"
+            " a torn page that recovery cannot repair",
+            "PostgreSQL manual, full_page_writes",
+            "ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();",
+        )
+    if (source := off("autovacuum")) is not None:
+        yield Finding(
+            "postgresql-autovacuum",
+            "warning",
+            f"PostgreSQL runs with autovacuum = off (set in: {source}): table statistics are never refreshed, so"
+            " plans made while Pixie's tables were small (a refresh token's family check among them) read whole"
+            " tables once they have grown, and the rows housekeeping deletes never give their space back",
+            "PostgreSQL manual, routine vacuuming",
+            "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();  (or ANALYZE and VACUUM on a schedule)",
         )

@@ -11,9 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from livesupport import cli_env, run_pixie
+from pixie.config import RateLimits
+from pixie.doctor import Deployment, examine
+from pixie.storage.records import Tenant
 
 KEY = {"PIXIE_SECRET_KEY": "E" * 43}
 GOOD = {**KEY, "PIXIE_ISSUER": "https://auth.example.com", "PIXIE_FORWARDED_ALLOW_IPS": "10.0.0.5"}
@@ -170,3 +175,76 @@ def test_several_instances_need_shared_rate_limits(tmp_path: Path, fresh_postgre
     assert _by_check(report)["rate-limit-backend"][0]["fix"].startswith("PIXIE_REDIS_URL=")
     shared = env | {"PIXIE_REDIS_URL": "redis://127.0.0.1:6379/0"}
     assert "rate-limit-backend" not in _by_check(_doctor(shared)[1])
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+async def test_postgresql_settings_that_lose_commits_or_statistics(tmp_path: Path, fresh_postgres_url: str) -> None:
+    """The doctor reads the server's settings as a new connection sees them: synchronous_commit turned off for
+    Pixie's database is a durability warning naming where it was set; autovacuum is reported exactly when this
+    server runs without it (a setting of the whole server: the test reads it rather than change it)."""
+    admin = await asyncpg.connect(_libpq(fresh_postgres_url))
+    try:
+        name = await admin.fetchval("SELECT current_database()")
+        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        autovacuum = await admin.fetchval("SHOW autovacuum")
+    finally:
+        await admin.close()
+    env = cli_env(tmp_path, fresh_postgres_url, GOOD | {"PIXIE_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    code, report, _ = _doctor(env)
+    assert code == 0  # warnings only
+    found = _by_check(report)
+    (durability,) = found["postgresql-durability"]
+    assert durability["severity"] == "warning"
+    assert "synchronous_commit = off" in durability["message"] and "set in: database" in durability["message"]
+    assert ("postgresql-autovacuum" in found) == (autovacuum == "off")
+
+    admin = await asyncpg.connect(_libpq(fresh_postgres_url))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
+    finally:
+        await admin.close()
+    assert "postgresql-durability" not in _by_check(_doctor(env)[1])
+
+
+def _deployment(settings: dict[str, tuple[str, str]]) -> Deployment:
+    """A sound deployment on PostgreSQL but for ``settings``."""
+    return Deployment(
+        issuer="https://auth.example.com",
+        database_kind="postgresql",
+        master_key_env=True,
+        master_key_file=None,
+        key_file_mode=None,
+        database_file=None,
+        redis_url="redis://127.0.0.1:6379/0",
+        forwarded_allow_ips=("10.0.0.5",),
+        metrics_allow=("127.0.0.1/32",),
+        metrics_basic_auth=False,
+        rate_limits=RateLimits(),
+        tenant=Tenant("default", "Default", 0.0),
+        clients=(),
+        keys=(),
+        now=time.time(),
+        database_settings=settings,
+    )
+
+
+def test_fsync_off_is_an_error_and_torn_pages_a_warning() -> None:
+    sound = {name: ("on", "default") for name in ("autovacuum", "fsync", "full_page_writes", "synchronous_commit")}
+    assert not [f for f in examine(_deployment(sound)) if f.check.startswith("postgresql-")]
+    weak = sound | {"fsync": ("off", "configuration file"), "full_page_writes": ("off", "configuration file")}
+    found = {
+        (f.severity, f.message.split(" (")[0]) for f in examine(_deployment(weak)) if f.check.startswith("postgresql-")
+    }
+    assert found == {
+        ("error", "PostgreSQL runs with fsync = off"),
+        ("warning", "PostgreSQL runs with full_page_writes = off"),
+    }
+    (fsync,) = [f for f in examine(_deployment(weak)) if f.severity == "error" and f.check == "postgresql-durability"]
+    assert "set in: configuration file" in fsync.message and fsync.fix.startswith("ALTER SYSTEM SET fsync = on")
+    # synchronous_commit has more values than on and off: only off lets a crash take commits back
+    local = sound | {"synchronous_commit": ("local", "configuration file")}
+    assert not [f for f in examine(_deployment(local)) if f.check.startswith("postgresql-")]

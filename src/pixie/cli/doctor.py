@@ -25,7 +25,8 @@ from pixie.cli.main import (
 )
 from pixie.cli.output import echo_json, json_option
 from pixie.config import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, ConfigError, key_file_beside
-from pixie.doctor import Deployment, Finding, examine
+from pixie.doctor import POSTGRESQL_SETTINGS, Deployment, Finding, examine
+from pixie.storage.schema.opening import postgresql_settings
 from pixie.storage.schema.urls import normalize_url, sqlite_file
 
 __all__ = ["doctor"]
@@ -97,6 +98,7 @@ def _gather(database_url: str, issuer: str | None, tenant: str) -> Deployment | 
                 clients=await opened.storage.clients.list(tenant),
                 keys=await opened.keyring.list(tenant),
                 now=time.time(),
+                database_settings=await postgresql_settings(database_url, POSTGRESQL_SETTINGS),
             )
 
     return run_async(read())
@@ -109,7 +111,8 @@ def _gather(database_url: str, issuer: str | None, tenant: str) -> Deployment | 
 @database_option
 def doctor(issuer: str | None, as_json: bool, tenant: str, database_url: str) -> None:
     """Check this configuration against RFC 9700: issuer, master key, signing keys, token lifetimes, clients'
-    redirect URIs and grace windows, proxy trust, rate limits and metrics. Exit 1 when any finding is an error."""
+    redirect URIs and grace windows, proxy trust, rate limits, metrics and, on PostgreSQL, durable commits and
+    autovacuum. Exit 1 when any finding is an error."""
     gathered = _gather(database_url, issuer, tenant)
     findings = examine(gathered) if isinstance(gathered, Deployment) else gathered
     errors = sum(1 for finding in findings if finding.severity == "error")

@@ -8,16 +8,20 @@ most of what a short command such as ``pixie clients list`` would otherwise spen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pixie.storage.interfaces import Storage
 from pixie.storage.schema.revisions import head_revision
 from pixie.storage.schema.urls import libpq_dsn, normalize_url, sqlite_file
 
-__all__ = ["open_storage", "schema_is_current"]
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = ["open_storage", "postgresql_settings", "schema_is_current"]
 
 _VERSION_QUERY = "SELECT version_num FROM alembic_version"
 
@@ -49,20 +53,53 @@ def _sqlite_version(path: Path) -> str | None:
     return str(row[0]) if row is not None else None
 
 
-async def _postgresql_version(dsn: str) -> str | None:
+@asynccontextmanager
+async def _postgresql(dsn: str) -> AsyncIterator[asyncpg.Connection | None]:
+    """A short-lived connection on asyncpg itself, or None when the server does not answer."""
     import asyncpg  # the PostgreSQL driver's library, for a PostgreSQL URL only
 
     try:
         connection = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError, TimeoutError, ValueError):
-        return None
+        yield None
+        return
     try:
-        value = await connection.fetchval(_VERSION_QUERY)
-    except asyncpg.PostgresError:
-        return None
+        yield connection
     finally:
         await connection.close()
+
+
+async def _postgresql_version(dsn: str) -> str | None:
+    import asyncpg
+
+    async with _postgresql(dsn) as connection:
+        if connection is None:
+            return None
+        try:
+            value = await connection.fetchval(_VERSION_QUERY)
+        except asyncpg.PostgresError:
+            return None
     return None if value is None else str(value)
+
+
+async def postgresql_settings(url: str, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``names`` as the PostgreSQL server at ``url`` reports them to a new connection: setting and source
+    (``configuration file``, ``database``, ``user``, ``default`` ...), for ``pixie doctor``. Empty when the server
+    does not answer or ``url`` is not PostgreSQL's."""
+    import asyncpg
+
+    if not normalize_url(url).startswith("postgresql"):
+        return {}
+    async with _postgresql(libpq_dsn(url)) as connection:
+        if connection is None:
+            return {}
+        try:
+            rows = await connection.fetch(
+                "SELECT name, setting, source FROM pg_settings WHERE name = ANY($1::text[])", list(names)
+            )
+        except asyncpg.PostgresError:
+            return {}
+    return {row["name"]: (row["setting"], row["source"]) for row in rows}
 
 
 async def _check_and_migrate(url: str) -> None:
