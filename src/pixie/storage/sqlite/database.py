@@ -56,6 +56,7 @@ from pixie.storage.statements.dialect import Params, Statement
 from pixie.storage.statements.driver import Step
 
 __all__ = [
+    "BULK_PAGE_CACHE_KIB",
     "BUSY_DEADLINE_SECONDS",
     "CHECKPOINT_EVERY",
     "PAGE_CACHE_KIB",
@@ -67,7 +68,11 @@ __all__ = [
 log = logging.getLogger("pixie.storage")
 
 PAGE_CACHE_KIB = 32 * 1024
-"""Upper bound of each connection's page cache, in KiB."""
+"""Upper bound of the page cache of the connection that serves requests, in KiB."""
+BULK_PAGE_CACHE_KIB = 2 * 1024
+"""Upper bound of the worker thread's page cache, in KiB (SQLite's default). Its purges, listings and analytics read
+rows once: a cache as large as the requests' one would hold what a purge swept through, up to 32 MiB more resident
+memory, for nothing."""
 
 R = TypeVar("R")
 Work = Callable[[sqlite3.Connection], R]
@@ -110,7 +115,7 @@ def create_private_file(path: str) -> None:
     os.close(fd)
 
 
-def open_connection(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+def open_connection(path: str, *, busy_timeout_ms: int, cache_kib: int = PAGE_CACHE_KIB) -> sqlite3.Connection:
     """A connection in autocommit mode (we issue ``BEGIN`` ourselves) with WAL, ``synchronous=NORMAL``, foreign keys
     and no automatic checkpoints; a database file it creates is private (:func:`create_private_file`). Raises
     :class:`sqlite3.Error` (the caller translates it)."""
@@ -128,7 +133,7 @@ def open_connection(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
         # SQLite's page cache holds 2 MiB by default: with thousands of tenants, every flow read its tenant's session,
         # user and consent from the file again (bench/tenants.py: 1.27x the cost of one tenant, 0.97x with 32 MiB).
         # A bound, not an allocation: pages are cached as they are read, up to this much per connection.
-        connection.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB:d}")
+        connection.execute(f"PRAGMA cache_size = -{cache_kib:d}")
         connection.execute("PRAGMA wal_autocheckpoint = 0")
         (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
         if mode not in ("wal", "memory"):
@@ -240,7 +245,8 @@ class _Handles:
         try:
             connection = self.worker_connection
             if connection is None:
-                connection = open_connection(self.path, busy_timeout_ms=int(self.deadline * 1000))
+                timeout = int(self.deadline * 1000)
+                connection = open_connection(self.path, busy_timeout_ms=timeout, cache_kib=BULK_PAGE_CACHE_KIB)
                 self.worker_connection = connection
             return _in_transaction(connection, work) if write else work(connection)
         except sqlite3.Error as exc:
