@@ -391,51 +391,54 @@ def _metrics(d: Deployment) -> Iterable[Finding]:
         )
 
 
+_TURNED_OFF: tuple[tuple[str, str, Severity, str, str, str], ...] = (
+    # (setting, check, severity, message with {source}, reference, fix): each finding is the setting being "off".
+    (
+        "fsync",
+        "postgresql-durability",
+        "error",
+        "PostgreSQL runs with fsync = off (set in: {source}): after an operating-system crash or a power loss the"
+        " database can lose committed rows or be corrupt, and a redeemed authorization code or a rotated refresh"
+        " token can be accepted again",
+        "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
+        "ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();",
+    ),
+    (
+        "synchronous_commit",
+        "postgresql-durability",
+        "warning",
+        "PostgreSQL commits without waiting for the disk (synchronous_commit = off, set in: {source}): a crash loses"
+        " the last commits, so a code redeemed or a refresh token rotated just before it can be used again",
+        "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
+        "synchronous_commit = on where it was turned off (ALTER SYSTEM, ALTER DATABASE or ALTER ROLE ... RESET"
+        " synchronous_commit)",
+    ),
+    (
+        "full_page_writes",
+        "postgresql-durability",
+        "warning",
+        "PostgreSQL runs with full_page_writes = off (set in: {source}): a crash during a page write can leave a torn"
+        " page that recovery cannot repair",
+        "PostgreSQL manual, full_page_writes",
+        "ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();",
+    ),
+    (
+        "autovacuum",
+        "postgresql-autovacuum",
+        "warning",
+        "PostgreSQL runs with autovacuum = off (set in: {source}): table statistics are never refreshed, so plans made"
+        " while Pixie's tables were small (a refresh token's family check among them) read whole tables once they"
+        " have grown, and the rows housekeeping deletes never give their space back",
+        "PostgreSQL manual, routine vacuuming",
+        "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();  (or ANALYZE and VACUUM on a schedule)",
+    ),
+)
+
+
 def _postgresql(d: Deployment) -> Iterable[Finding]:
-    settings = d.database_settings
-
-    def off(name: str) -> str | None:
-        """Where ``name`` was turned off (the setting's source), or None when it is on or unknown."""
-        value, source = settings.get(name, ("", ""))
-        return source if value == "off" else None
-
-    if (source := off("fsync")) is not None:
-        yield Finding(
-            "postgresql-durability",
-            "error",
-            f"PostgreSQL runs with fsync = off (set in: {source}): after an operating-system crash or a power loss"
-            " the database can lose committed rows or be corrupt, and a redeemed authorization code or a rotated"
-            " refresh token can be accepted again",
-            "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
-            "ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();",
-        )
-    if (source := off("synchronous_commit")) is not None:
-        yield Finding(
-            "postgresql-durability",
-            "warning",
-            f"PostgreSQL commits without waiting for the disk (synchronous_commit = off, set in: {source}): a crash"
-            " loses the last commits, so a code redeemed or a refresh token rotated just before it can be used"
-            " again",
-            "RFC 9700 §4.14.2, OAuth 2.1 §4.1.3",
-            "synchronous_commit = on where it was turned off (ALTER SYSTEM, ALTER DATABASE or ALTER ROLE ... RESET"
-            " synchronous_commit)",
-        )
-    if (source := off("full_page_writes")) is not None:
-        yield Finding(
-            "postgresql-durability",
-            "warning",
-            f"PostgreSQL runs with full_page_writes = off (set in: {source}): a crash during a page write can leave"
-            " a torn page that recovery cannot repair",
-            "PostgreSQL manual, full_page_writes",
-            "ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();",
-        )
-    if (source := off("autovacuum")) is not None:
-        yield Finding(
-            "postgresql-autovacuum",
-            "warning",
-            f"PostgreSQL runs with autovacuum = off (set in: {source}): table statistics are never refreshed, so"
-            " plans made while Pixie's tables were small (a refresh token's family check among them) read whole"
-            " tables once they have grown, and the rows housekeeping deletes never give their space back",
-            "PostgreSQL manual, routine vacuuming",
-            "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();  (or ANALYZE and VACUUM on a schedule)",
-        )
+    """A finding per setting of :data:`_TURNED_OFF` the server reports as ``off`` (``synchronous_commit`` has other
+    values, ``local`` and ``remote_*``, that all wait for the local disk)."""
+    for name, check, severity, message, reference, fix in _TURNED_OFF:
+        value, source = d.database_settings.get(name, ("", ""))
+        if value == "off":
+            yield Finding(check, severity, message.format(source=source), reference, fix)
