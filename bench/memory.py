@@ -473,6 +473,8 @@ def verdict(samples: list[Sample], args: argparse.Namespace, elapsed: float, cou
         result |= {
             "growth_after_round1_mib": round(growth, 2),
             "growth_after_round1_pct": round(100 * growth / first.rss_mib, 2),
+            # issue 27's own bar, stricter than the verdict's allowance for a sample's noise
+            "growth_under_1_pct": 100 * growth / first.rss_mib < 1.0,
             "anon_growth_after_round1_mib": round(last.anon_mib - first.anon_mib, 2),
             "file_growth_after_round1_mib": round(last.file_mib - first.file_mib, 2),
             "wal_mib_at_end": last.wal_mib,
