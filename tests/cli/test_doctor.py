@@ -13,12 +13,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from livesupport import cli_env, run_pixie
 from pixie.config import RateLimits
-from pixie.doctor import Deployment, examine
+from pixie.doctor import POSTGRESQL_SETTINGS, Deployment, examine
 from pixie.storage.records import Tenant
+from pixie.storage.schema.urls import libpq_dsn
 
 KEY = {"PIXIE_SECRET_KEY": "E" * 43}
 GOOD = {**KEY, "PIXIE_ISSUER": "https://auth.example.com", "PIXIE_FORWARDED_ALLOW_IPS": "10.0.0.5"}
@@ -177,8 +177,12 @@ def test_several_instances_need_shared_rate_limits(tmp_path: Path, fresh_postgre
     assert "rate-limit-backend" not in _by_check(_doctor(shared)[1])
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+async def _fetchval(url: str, sql: str) -> Any:
+    connection = await asyncpg.connect(libpq_dsn(url))
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
 
 
 @pytest.mark.postgres
@@ -186,13 +190,9 @@ async def test_postgresql_settings_that_lose_commits_or_statistics(tmp_path: Pat
     """The doctor reads the server's settings as a new connection sees them: synchronous_commit turned off for
     Pixie's database is a durability warning naming where it was set; autovacuum is reported exactly when this
     server runs without it (a setting of the whole server: the test reads it rather than change it)."""
-    admin = await asyncpg.connect(_libpq(fresh_postgres_url))
-    try:
-        name = await admin.fetchval("SELECT current_database()")
-        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-        autovacuum = await admin.fetchval("SHOW autovacuum")
-    finally:
-        await admin.close()
+    name = await _fetchval(fresh_postgres_url, "SELECT current_database()")
+    await _fetchval(fresh_postgres_url, f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    autovacuum = await _fetchval(fresh_postgres_url, "SHOW autovacuum")
     env = cli_env(tmp_path, fresh_postgres_url, GOOD | {"PIXIE_REDIS_URL": "redis://127.0.0.1:6379/0"})
     code, report, _ = _doctor(env)
     assert code == 0  # warnings only
@@ -202,11 +202,7 @@ async def test_postgresql_settings_that_lose_commits_or_statistics(tmp_path: Pat
     assert "synchronous_commit = off" in durability["message"] and "set in: database" in durability["message"]
     assert ("postgresql-autovacuum" in found) == (autovacuum == "off")
 
-    admin = await asyncpg.connect(_libpq(fresh_postgres_url))
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
-    finally:
-        await admin.close()
+    await _fetchval(fresh_postgres_url, f'ALTER DATABASE "{name}" RESET synchronous_commit')
     assert "postgresql-durability" not in _by_check(_doctor(env)[1])
 
 
@@ -233,7 +229,7 @@ def _deployment(settings: dict[str, tuple[str, str]]) -> Deployment:
 
 
 def test_fsync_off_is_an_error_and_torn_pages_a_warning() -> None:
-    sound = {name: ("on", "default") for name in ("autovacuum", "fsync", "full_page_writes", "synchronous_commit")}
+    sound = {name: ("on", "default") for name in POSTGRESQL_SETTINGS}
     assert not [f for f in examine(_deployment(sound)) if f.check.startswith("postgresql-")]
     weak = sound | {"fsync": ("off", "configuration file"), "full_page_writes": ("off", "configuration file")}
     found = {
