@@ -17,9 +17,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from pixie import passwords
 from pixie.audit import AuditLog
@@ -55,7 +55,7 @@ from pixie.server.pages import Pages
 from pixie.server.prometheus import Metrics
 from pixie.server.protocol.sender_constraint import DPoPNonces
 from pixie.server.ratelimit import RateLimiter
-from pixie.server.routing import IndexedRouter
+from pixie.server.routing import Endpoint, IndexedRouter
 from pixie.server.webhook_delivery import WebhookDispatcher
 from pixie.storage.cache import CachedClientStore, DirectoryWatch
 from pixie.tenancy import TenantResolver
@@ -77,21 +77,21 @@ log = logging.getLogger("pixie.server")
 def tenant_routes() -> list[BaseRoute]:
     """Routes every tenant has; mounted at ``/`` for the default tenant and at ``/t/{tenant}`` for the others."""
     return [
-        Route("/", site.home, methods=["GET"]),
-        Route("/authorize", authorize.authorize, methods=["GET"]),
-        Route("/login", login.login, methods=["GET", "POST"]),
-        Route("/consent", consent.consent, methods=["GET", "POST"]),
-        Route("/logout", login.logout, methods=["POST"]),
-        Route("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
-        Route("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
-        Route("/introspect", token_management.introspect, methods=["POST"]),
-        Route("/par", with_cors(par.par, methods="POST"), methods=["POST", "OPTIONS"]),
-        Route("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
-        Route("/theme.css", theme.theme_css, methods=["GET"]),
-        Route("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
-        Route("/end_session", openid.end_session, methods=["GET", "POST"]),
-        Route("/register", registration.register_client, methods=["POST"]),
-        Route("/register/{client_id}", registration.registered_client, methods=["GET", "DELETE"]),
+        Endpoint("/", site.home, methods=["GET"]),
+        Endpoint("/authorize", authorize.authorize, methods=["GET"]),
+        Endpoint("/login", login.login, methods=["GET", "POST"]),
+        Endpoint("/consent", consent.consent, methods=["GET", "POST"]),
+        Endpoint("/logout", login.logout, methods=["POST"]),
+        Endpoint("/token", with_cors(token.token, methods="POST"), methods=["POST", "OPTIONS"]),
+        Endpoint("/revoke", with_cors(token_management.revoke, methods="POST"), methods=["POST", "OPTIONS"]),
+        Endpoint("/introspect", token_management.introspect, methods=["POST"]),
+        Endpoint("/par", with_cors(par.par, methods="POST"), methods=["POST", "OPTIONS"]),
+        Endpoint("/jwks.json", with_cors(discovery.jwks, methods="GET"), methods=["GET", "OPTIONS"]),
+        Endpoint("/theme.css", theme.theme_css, methods=["GET"]),
+        Endpoint("/userinfo", with_cors(openid.userinfo, methods="GET, POST"), methods=["GET", "POST", "OPTIONS"]),
+        Endpoint("/end_session", openid.end_session, methods=["GET", "POST"]),
+        Endpoint("/register", registration.register_client, methods=["POST"]),
+        Endpoint("/register/{client_id}", registration.registered_client, methods=["GET", "DELETE"]),
     ]
 
 
@@ -100,23 +100,23 @@ def _routes() -> list[BaseRoute]:
     metadata = with_cors(discovery.metadata, methods="GET")
     openid_well_known = "/.well-known/openid-configuration"
     return [
-        Route(well_known, metadata, methods=["GET", "OPTIONS"]),
+        Endpoint(well_known, metadata, methods=["GET", "OPTIONS"]),
         # RFC 8414 §3.1: the well-known segment goes between host and the issuer's path.
-        Route(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
-        Route("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
+        Endpoint(well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
+        Endpoint("/t/{tenant}" + well_known, metadata, methods=["GET", "OPTIONS"]),
         # OpenID Connect Discovery §4: the issuer followed by the well-known path (and RFC 8414's form, for tenants).
-        Route(openid_well_known, metadata, methods=["GET", "OPTIONS"]),
-        Route("/t/{tenant}" + openid_well_known, metadata, methods=["GET", "OPTIONS"]),
-        Route(openid_well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
-        Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/favicon.ico", site.favicon, methods=["GET"]),
-        Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
-        Route("/admin", admin.dashboard, methods=["GET"]),
-        Route("/admin/callback", admin.admin_callback, methods=["GET"]),
-        Route("/admin/charts/{name}.svg", admin.admin_chart, methods=["GET"]),
-        Route("/admin/logout", admin.admin_logout, methods=["POST"]),
-        Route("/readyz", health.readyz, methods=["GET"]),
-        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Endpoint(openid_well_known, metadata, methods=["GET", "OPTIONS"]),
+        Endpoint("/t/{tenant}" + openid_well_known, metadata, methods=["GET", "OPTIONS"]),
+        Endpoint(openid_well_known + "/t/{tenant}", metadata, methods=["GET", "OPTIONS"]),
+        Endpoint("/healthz", health.healthz, methods=["GET"]),
+        Endpoint("/favicon.ico", site.favicon, methods=["GET"]),
+        Endpoint("/metrics", metrics_endpoint.metrics, methods=["GET"]),
+        Endpoint("/admin", admin.dashboard, methods=["GET"]),
+        Endpoint("/admin/callback", admin.admin_callback, methods=["GET"]),
+        Endpoint("/admin/charts/{name}.svg", admin.admin_chart, methods=["GET"]),
+        Endpoint("/admin/logout", admin.admin_logout, methods=["POST"]),
+        Endpoint("/readyz", health.readyz, methods=["GET"]),
+        Endpoint("/openapi.json", openapi.openapi_json, methods=["GET"]),
         *admin_api.admin_api_routes(),  # JSON admin API, default tenant only (pixie:admin tokens of that tenant)
         Mount("/static", app=StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
         Mount("/t/{tenant}", routes=tenant_routes()),
@@ -205,15 +205,27 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> Starlette:
                         await task
                 await limiter.aclose()
 
-    app = Starlette(
-        middleware=[
-            Middleware(Edge, metrics=metrics),
-        ],
-    )
     # Starlette answers "/authorize/" (or "/t/x") with a 307 to the same path +/- a slash on the origin named by the
     # Host header, query included: a redirect Pixie did not choose. Every endpoint has one exact path; 404 instead.
-    app.router = IndexedRouter(_routes(), redirect_slashes=False, lifespan=lifespan)
-    return app
+    return _Server(IndexedRouter(_routes(), redirect_slashes=False, lifespan=lifespan), metrics)
+
+
+class _Server(Starlette):
+    """Starlette with :class:`~pixie.server.edge.Edge` as the one layer between the HTTP server and the router.
+
+    Starlette's default stack puts two more layers around every request: an outer error guard and a layer that
+    maps exceptions to registered handlers. Edge is the server's error guard (it also renders the 404 and 405 that
+    routing raises), and the server registers no handlers, so both only added a coroutine frame and a ``send``
+    wrapper each to every request.
+    """
+
+    def __init__(self, router: Router, metrics: Metrics) -> None:
+        super().__init__()
+        self.router = router
+        self._metrics = metrics
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Edge(self.router, metrics=self._metrics)
 
 
 def _freeze_startup_heap() -> None:

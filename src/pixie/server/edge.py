@@ -12,8 +12,10 @@ guarantees, from the outside in:
 - **Security headers** (ARCHITECTURE §6.5) on every response, error responses included; a response that sets one
   of them itself (a page with its own ``Content-Security-Policy``) keeps its own.
 - **Error guard** (ARCHITECTURE §6.8): OAuth errors render as themselves, storage outages as 503 with
-  ``Retry-After``, anything else as ``server_error`` (500), logged with its traceback and never sent. Only before
-  the response started; after that the server closes the connection.
+  ``Retry-After``, routing's 404 and 405 as plain-text statuses, anything else as ``server_error`` (500), logged
+  with its traceback and never sent. Only before the response started; after that the server closes the
+  connection. It is the server's only error guard: the app puts no other layer around its router
+  (``pixie.server.app``).
 - **Body limit**: a request announcing or streaming more than ``max_body`` bytes gets 413 (``invalid_request``)
   before its body is parsed.
 """

@@ -2,7 +2,9 @@
 answers for any fault.
 
 Unexpected exceptions become ``server_error`` (500) and are logged with their traceback — never sent. A database
-outage becomes ``temporarily_unavailable`` (503, ``Retry-After``), so clients retry instead of giving up.
+outage becomes ``temporarily_unavailable`` (503, ``Retry-After``), so clients retry instead of giving up. Starlette's
+``HTTPException`` (a path no route has, a method the route does not take, a static file that is not there) is its
+status with the reason in plain text, as Starlette itself renders it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
 
 from pixie.errors import OAuthError, Rendered, ServerError, TemporarilyUnavailable
 from pixie.storage.interfaces import StorageUnavailable
@@ -43,6 +46,10 @@ def response_for(exc: Exception) -> Response:
     """What a request that raised ``exc`` answers (used by :class:`~pixie.server.edge.Edge`'s error guard)."""
     if isinstance(exc, OAuthError):
         return render_error(exc)
+    if isinstance(exc, HTTPException):
+        if exc.status_code in (204, 304):  # no body allowed
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
     if isinstance(exc, StorageUnavailable):
         log.error("storage unavailable: %s", exc)
         response = render_error(TemporarilyUnavailable())

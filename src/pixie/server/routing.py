@@ -1,4 +1,4 @@
-"""Routing by one dictionary lookup for the paths that have no parameters.
+"""Routing by one dictionary lookup for the paths that have no parameters, to endpoints called directly.
 
 Starlette's :class:`~starlette.routing.Router` tries its routes in order, a regular expression and a scope dict
 each; ``/token`` sat far down Pixie's list, so every token request paid for a failed match against each route
@@ -10,17 +10,46 @@ loop, so it routes exactly as Starlette would:
   Starlette, so an earlier pattern keeps precedence);
 - only a full match (path *and* method) is taken from the index; a method that the route does not accept falls
   through to Starlette's loop, which answers 405 or finds another route, as before.
+
+Every route of the server is an :class:`Endpoint`: an async function called with the request, its response sent,
+and nothing in between. Starlette's own wrapping of a function route looks up exception handlers on every request
+and wraps ``send`` once more to track whether the response started; the server registers no exception handlers
+(its one error guard is :class:`~pixie.server.edge.Edge`), so that wrapping did nothing but cost time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette._utils import is_async_callable
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["IndexedRouter"]
+__all__ = ["Endpoint", "IndexedRouter"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Endpoint(Route):
+    """A :class:`~starlette.routing.Route` to an async function ``handler(request) -> response``, called directly
+    (see the module's docstring). An exception it raises propagates to the error guard as it is."""
+
+    def __init__(self, path: str, handler: Handler, *, methods: Sequence[str], name: str | None = None) -> None:
+        if not is_async_callable(handler):
+            raise TypeError(f"{path}: an endpoint must be an async function")
+        super().__init__(path, handler, methods=list(methods), name=name)
+        self.app = _direct(handler)
+
+
+def _direct(handler: Handler) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 class IndexedRouter(Router):
@@ -36,14 +65,15 @@ class IndexedRouter(Router):
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):  # behind a root path: Starlette's loop
             route = self.index.get(scope["path"])
-            if route is not None:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.setdefault("router", self)
-                    scope["route"] = route
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
+            # The path matched exactly and the method is the route's: what Route.matches would call a full match,
+            # and the scope it would set (a constant path has no parameters).
+            if route is not None and (not route.methods or scope["method"] in route.methods):
+                scope.setdefault("router", self)
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = {**scope.get("path_params", {})}
+                await route.app(scope, receive, send)
+                return
         await super().app(scope, receive, send)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from pixie.accounts import set_client_disabled, set_user_disabled
 from pixie.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
@@ -62,6 +62,7 @@ from pixie.server.context import AppContext, context_of
 from pixie.server.json_input import parse_json
 from pixie.server.protocol.token_introspection import token_parties, token_user
 from pixie.server.rendering import json_response
+from pixie.server.routing import Endpoint
 from pixie.storage.interfaces import AlreadyExists
 from pixie.storage.records import Client, Tenant, TenantSettings, User
 from pixie.tenancy import DEFAULT_TENANT, SETTING_LIMITS, change_settings, tenant_view
@@ -514,7 +515,7 @@ def admin_api_routes() -> list[BaseRoute]:
     by_path: dict[str, dict[str, Handler]] = {}
     for path, method, handler in table:
         by_path.setdefault(PREFIX + path, {})[method] = handler
-    return [Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
+    return [Endpoint(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
 
 
 async def _method_not_allowed(request: Request) -> Response:
