@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from starlette.requests import Request
@@ -18,13 +17,12 @@ from starlette.responses import Response
 from pixie.errors import OAuthError
 from pixie.server.protocol.redirect_uris import origin_of
 from pixie.server.rendering import render_error
+from pixie.server.routing import Handler
 from pixie.storage.interfaces import ClientStore
 from pixie.storage.records import Tenant
 from pixie.types import TenantId
 
 __all__ = ["CorsPolicy", "with_cors"]
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class CorsPolicy:

@@ -19,18 +19,19 @@ and wraps ``send`` once more to track whether the response started; the server r
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from starlette._utils import is_async_callable
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Endpoint", "IndexedRouter"]
+__all__ = ["Endpoint", "Handler", "IndexedRouter"]
 
 Handler = Callable[[Request], Awaitable[Response]]
+"""An endpoint: the request in, the response out."""
 
 
 class Endpoint(Route):
@@ -38,7 +39,7 @@ class Endpoint(Route):
     (see the module's docstring). An exception it raises propagates to the error guard as it is."""
 
     def __init__(self, path: str, handler: Handler, *, methods: Sequence[str], name: str | None = None) -> None:
-        if not is_async_callable(handler):
+        if not inspect.iscoroutinefunction(handler):
             raise TypeError(f"{path}: an endpoint must be an async function")
         super().__init__(path, handler, methods=list(methods), name=name)
         self.app = _direct(handler)
